@@ -1,0 +1,182 @@
+"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,cells} ...``.
+
+Errors a user can cause (:class:`~microsr_core.errors.MicroSRError`) are printed as one line
+on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .errors import MicroSRError, ParameterError
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def _name_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[str, ...]) -> None:
+    """One ``--flag`` per field of a trainer's config dataclass (typed, defaults shown)."""
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if isinstance(default, bool):
+            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=default, metavar="BOOL")
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=_int_list, default=default, help=f"default {','.join(map(str, default))}")
+        elif default is None:
+            parser.add_argument(flag, default=None)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=f"default {default}")
+
+
+def _cmd_upscale(args) -> int:
+    from .inference import upscale
+    from .io import load_image, save_image
+
+    image = load_image(args.input)
+    result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True)
+    save_image(args.output, result.image, bit_depth=image.bit_depth)
+    print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
+          f"on {result.device} in {result.seconds:.2f} s ({result.tiles} tile(s))")
+    return 0
+
+
+def _cmd_align(args) -> int:
+    from .align import align_reference
+    from .io import load_image
+
+    lr = load_image(args.lr).pixels
+    hr = load_image(args.hr).pixels
+    result = align_reference(lr, hr, scale=args.scale)
+    print(result.describe())
+    return 0 if result.reliable else 1
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_folder, format_table
+
+    report = evaluate_folder(
+        hr_dir=args.hr,
+        scale=args.scale,
+        methods=args.methods,
+        degradation=args.degradation,
+        lr_dir=args.lr,
+        mask_dir=args.mask_dir,
+        limit=args.limit,
+        split=args.split,
+        device=args.device,
+        tile=args.tile,
+        show_bar=True,
+    )
+    print(format_table(report, args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .train import TRAINERS
+
+    trainer = TRAINERS[args.method]
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(trainer.config_cls) if hasattr(args, f.name)}
+    config = trainer.config_cls(**values)
+    result = trainer.run(config, resume=args.resume, show_bar=True)
+    print(f"finished {result.steps} steps in {result.wall_seconds:.0f} s; weights and card in {result.out_dir}")
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from .weights import publish
+
+    metrics = {}
+    for item in args.metrics or []:
+        title, _, path = item.partition("=")
+        if not path:
+            raise ParameterError(f"--metrics expects TITLE=FILE.json, got '{item}'")
+        metrics[title] = json.loads(Path(path).read_text())
+    card = publish(Path(args.run), args.name, metrics=metrics)
+    print(f"published {args.name}: {card['file']} sha256 {card['sha256'][:12]}…")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .degrade import DEGRADATIONS
+    from .device import DEVICE_CHOICES
+    from .train import TRAINERS
+
+    parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("upscale", help="super-resolve one image")
+    p.add_argument("input")
+    p.add_argument("output", help=".png or .tif (lossless; 16-bit when the input was)")
+    p.add_argument("--method", default="bicubic")
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--tile", type=int, default=None, help="LR tile size in pixels (default: automatic)")
+    p.set_defaults(func=_cmd_upscale)
+
+    p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
+    p.add_argument("lr")
+    p.add_argument("hr")
+    p.add_argument("--scale", type=float, default=None, help="magnification ratio (estimated when omitted)")
+    p.set_defaults(func=_cmd_align)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM and speed of methods over a folder of HR images")
+    p.add_argument("--hr", required=True, help="folder of HR images")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--methods", type=_name_list, default=["bicubic"])
+    p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS)
+    p.add_argument("--lr", default=None, help="folder of real LR images with the HR images' names")
+    p.add_argument("--mask-dir", default=None, help="masks (nonzero = cell) with the HR images' names")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--split", default="all", choices=("all", "val", "train"), help="use only the held-out (val) or training images")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--tile", type=int, default=None)
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a method's network")
+    train_sub = p.add_subparsers(dest="method", required=True)
+    for name, trainer in TRAINERS.items():
+        tp = train_sub.add_parser(name, help=trainer.help)
+        tp.add_argument("--data", required=True)
+        tp.add_argument("--out", required=True, help="output folder (checkpoint, history, weights, card)")
+        tp.add_argument("--resume", default=None, help="checkpoint to continue from")
+        _add_config_flags(tp, trainer.config_cls, skip=("data", "out"))
+        tp.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest")
+    p.add_argument("run", help="training output folder")
+    p.add_argument("--name", required=True)
+    p.add_argument("--metrics", action="append", help="TITLE=evaluate.json, repeatable")
+    p.set_defaults(func=_cmd_publish)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except MicroSRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

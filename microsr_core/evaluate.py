@@ -1,0 +1,127 @@
+"""The project's quality benchmark: methods × a folder of HR images -> PSNR/SSIM and speed.
+
+LR images are made from the HR ones with a :class:`~microsr_core.degrade.Degradation`, or
+read from a folder of real LR images with the same names. Every method runs on every image;
+metrics follow :mod:`microsr_core.metrics` (Y, border = scale) and are averaged per image.
+
+The JSON written by ``python -m microsr_core evaluate --json`` is
+``{"<method>": {"psnr_y": …, "ssim_y": …, "seconds_per_image": …, "n": …, …}}``; keep it stable.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import is_validation, list_images
+from .degrade import Degradation, modcrop
+from .errors import ParameterError
+from .inference import upscale
+from .io import load_image
+from .metrics import convention, measure
+from .registry import method_class
+
+
+def _find_companion(folder: Path, stem: str, what: str) -> Path:
+    matches = [p for p in folder.glob(stem + ".*") if p.is_file()]
+    if not matches:
+        raise ParameterError(f"{folder}: no {what} named {stem}.*")
+    return matches[0]
+
+
+def _pair(hr_path: Path, scale: int, degradation: Degradation, lr_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    hr = load_image(hr_path).pixels
+    if lr_dir is None:
+        return degradation.apply(hr), modcrop(hr, scale)
+    lr = load_image(_find_companion(lr_dir, hr_path.stem, "LR image")).pixels
+    need = (lr.shape[0] * scale, lr.shape[1] * scale)
+    if hr.shape[0] < need[0] or hr.shape[1] < need[1]:
+        raise ParameterError(f"{hr_path.name}: HR {hr.shape[1]}x{hr.shape[0]} is smaller than LR x{scale}")
+    return lr, hr[: need[0], : need[1]]
+
+
+def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
+    """Nonzero mask pixels = the cell (nucleus + cytoplasm), cropped like the HR image."""
+    mask = load_image(_find_companion(mask_dir, stem, "mask")).pixels[:, :, 0] > 0
+    return mask[: shape[0], : shape[1]]
+
+
+def evaluate_folder(
+    hr_dir: str | Path,
+    scale: int,
+    methods: list[str],
+    *,
+    degradation: str = "bicubic",
+    lr_dir: str | Path | None = None,
+    mask_dir: str | Path | None = None,
+    limit: int | None = None,
+    split: str = "all",
+    device: str = "auto",
+    tile: int | None = None,
+    show_bar: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
+
+    ``split`` selects ``all`` images, only the held-out ``val`` ones or only ``train`` ones
+    (:func:`microsr_core.data.is_validation`).
+    """
+    for name in methods:
+        cls = method_class(name)
+        if scale not in cls.scales:
+            raise ParameterError(f"method '{name}' does not support x{scale} (supports {cls.scales})")
+    files = list_images(hr_dir)
+    if split != "all":
+        files = [f for f in files if is_validation(f) == (split == "val")]
+    files = files[:limit] if limit else files
+    if not files:
+        raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")
+    deg = Degradation(degradation, scale)
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+    iterator = files
+    if show_bar:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, unit="image", desc="evaluate")
+    for path in iterator:
+        lr, hr = _pair(path, scale, deg, Path(lr_dir) if lr_dir else None)
+        mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
+        for name in methods:
+            result = upscale(lr, name, scale, device=device, tile=tile)
+            row = measure(result.image, hr, crop_border=scale, mask=mask)
+            row["seconds"] = result.seconds
+            rows[name].append(row)
+    lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe()
+    report = {}
+    for name, values in rows.items():
+        mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}
+        report[name] = {
+            "psnr_y": mean["psnr_y"],
+            "ssim_y": mean["ssim_y"],
+            "seconds_per_image": mean.pop("seconds"),
+            "n": len(values),
+            "psnr_rgb": mean["psnr_rgb"],
+            "ssim_rgb": mean["ssim_rgb"],
+            **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if mask_dir else {}),
+            "scale": scale,
+            "lr": lr_source,
+            "convention": convention(scale),
+        }
+    return report
+
+
+def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:
+    """A plain-text table of an :func:`evaluate_folder` report."""
+    masked = any("psnr_y_mask" in row for row in report.values())
+    header = f"{'method':<14}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}" + (f"{'PSNR-Y cell':>12}" if masked else "") + f"{'s/image':>10}{'n':>5}"
+    lines = [header, "-" * len(header)]
+    for name, row in report.items():
+        line = f"{name:<14}{row['psnr_y']:>9.3f}{row['ssim_y']:>9.4f}{row['psnr_rgb']:>10.3f}"
+        if masked:
+            line += f"{row['psnr_y_mask']:>12.3f}"
+        lines.append(line + f"{row['seconds_per_image']:>10.3f}{row['n']:>5}")
+    first = next(iter(report.values()))
+    lines += ["", f"LR: {first['lr']}", f"metrics: {first['convention']}"]
+    return "\n".join(lines)

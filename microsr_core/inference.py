@@ -1,0 +1,148 @@
+"""Running a method on an image: device, model cache, tiling, timing.
+
+:func:`upscale` is the one entry point used by the CLI, ``evaluate``, the app and the
+benchmark. Images of any size run in bounded memory: the LR image is cut into overlapping tiles
+(:mod:`microsr_core.tiling`) and only the tile being computed is on the device. A CUDA
+out-of-memory error retries with tiles half the size.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .device import resolve_device
+from .errors import ParameterError
+from .registry import SRMethod, create
+from .tiling import Blender, make_tiles
+
+#: Smallest LR tile side :func:`upscale` will shrink to after CUDA out-of-memory errors.
+MIN_TILE = 32
+
+_cache: dict[tuple[str, str], SRMethod] = {}
+_cache_lock = threading.Lock()
+
+
+def get_method(name: str, device: str | torch.device = "auto") -> SRMethod:
+    """The shared instance of method ``name`` on ``device`` (weights loaded once per process)."""
+    dev = resolve_device(device)
+    key = (name, str(dev))
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = create(name, dev)
+        return _cache[key]
+
+
+def default_tile(device: torch.device, scale: int) -> int:
+    """LR tile side: about 768 output pixels on the CPU, 2048 on a GPU."""
+    return max(64, (2048 if device.type == "cuda" else 768) // scale)
+
+
+@dataclass
+class SRResult:
+    """A super-resolved image with its extras and how it was made."""
+
+    image: np.ndarray
+    method: str
+    scale: int
+    device: str
+    seconds: float
+    tiles: int
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress) -> tuple[dict[str, np.ndarray], int]:
+    height, width = lr.shape[:2]
+    margin = method.margin(scale)
+    tiles = make_tiles(height, width, max(tile, 3 * margin + 1), margin)
+    if len(tiles) == 1:
+        output = method.process(lr, scale)
+        if progress:
+            progress(1, 1)
+        return {"sr": output.sr, **output.maps}, 1
+    blender = Blender(height, width, scale, margin)
+    for index, t in enumerate(tiles):
+        output = method.process(lr[t.top : t.bottom, t.left : t.right], scale)
+        blender.add(t, {"sr": output.sr, **output.maps})
+        if progress:
+            progress(index + 1, len(tiles))
+    return blender.result(), len(tiles)
+
+
+def upscale(
+    image: np.ndarray,
+    method: str,
+    scale: int,
+    *,
+    device: str | torch.device = "auto",
+    tile: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    show_bar: bool = False,
+) -> SRResult:
+    """Super-resolve ``image`` (float32 (H, W, 3) in [0, 1]) by ``scale`` with ``method``.
+
+    Parameters
+    ----------
+    tile : int, optional
+        LR tile side; ``None`` picks :func:`default_tile` for the device, ``0`` disables tiling.
+    progress : callable(done, total), optional
+        Called after every tile.
+    show_bar : bool
+        Show a tqdm bar on stderr (command line).
+
+    Returns
+    -------
+    SRResult
+        ``image`` is float32 (H·s, W·s, 3) in [0, 1]; ``maps`` holds method extras.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ParameterError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+    scale = int(scale)
+    sr_method = get_method(method, device)
+    sr_method.check_scale(scale)
+    if tile is not None and tile < 0:
+        raise ParameterError(f"tile size must be >= 0, got {tile}")
+    size = tile if tile is not None else default_tile(sr_method.device, scale)
+    if size == 0:
+        size = max(image.shape[:2])
+    notes: list[str] = []
+    bar = None
+    if show_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="tile", desc=f"{method} x{scale}", leave=False)
+
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+            if progress:
+                progress(done, total)
+    else:
+        report = progress
+    lr = np.ascontiguousarray(image, dtype=np.float32)
+    start = time.perf_counter()
+    while True:
+        try:
+            with torch.inference_mode():
+                outputs, count = _run_tiled(sr_method, lr, scale, size, report)
+            break
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if size // 2 < MIN_TILE:
+                raise
+            size //= 2
+            notes.append(f"CUDA out of memory: retried with {size}-pixel tiles")
+    if sr_method.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    sr = np.clip(outputs.pop("sr"), 0.0, 1.0)
+    return SRResult(sr, method, scale, str(sr_method.device), seconds, count, outputs, notes)

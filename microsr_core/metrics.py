@@ -1,0 +1,116 @@
+"""PSNR and SSIM under the SR paper convention (``shared/CONVENTIONS.md``).
+
+- channel: Y of BT.601 studio-swing YCbCr (MATLAB ``rgb2ycbcr``), or RGB;
+- border: ``crop_border`` pixels (the scale) shaved from every side of both images;
+- data range 255 (images in [0, 1] are multiplied by 255, not rounded);
+- SSIM: Wang et al. 2004, 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, population
+  covariance, no downsampling (scikit-image with the options below; equals MATLAB/BasicSR);
+- averaged per image by callers, never pooled over a batch.
+
+The computations are scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity``;
+this module only fixes their options and the crop. Masked variants average the squared error or
+the SSIM map over the pixels of a boolean mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from .color import rgb_to_y
+
+DATA_RANGE = 255.0
+SSIM_OPTIONS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=DATA_RANGE)
+
+
+def convention(crop_border: int, channel: str = "Y") -> str:
+    """One line saying how a number was measured, shown next to every metric."""
+    return (
+        f"{channel} ({'BT.601 studio swing' if channel == 'Y' else 'all channels'}), border {crop_border} px shaved, "
+        "data range 255, SSIM Gaussian 11x11 sigma 1.5 (Wang et al. 2004)"
+    )
+
+
+def _prepare(a: np.ndarray, b: np.ndarray, crop_border: int) -> tuple[np.ndarray, np.ndarray]:
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    if crop_border:
+        a = a[crop_border:-crop_border, crop_border:-crop_border]
+        b = b[crop_border:-crop_border, crop_border:-crop_border]
+    return a.astype(np.float64) * DATA_RANGE, b.astype(np.float64) * DATA_RANGE
+
+
+def psnr(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> float:
+    """PSNR in dB of two [0, 1] images of the same shape ((H, W) or (H, W, C))."""
+    a, b = _prepare(sr, hr, crop_border)
+    if np.array_equal(a, b):
+        return math.inf
+    return float(peak_signal_noise_ratio(b, a, data_range=DATA_RANGE))
+
+
+def ssim(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0, *, full: bool = False):
+    """SSIM of two [0, 1] images ((H, W) or (H, W, C), channels averaged).
+
+    With ``full=True`` returns ``(mean, map)``, the map cropped like the images.
+    """
+    a, b = _prepare(sr, hr, crop_border)
+    channel_axis = 2 if a.ndim == 3 else None
+    return structural_similarity(a, b, channel_axis=channel_axis, full=full, **SSIM_OPTIONS)
+
+
+def psnr_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> float:
+    """PSNR on Y of two RGB images in [0, 1] (the SR paper number)."""
+    return psnr(rgb_to_y(sr_rgb), rgb_to_y(hr_rgb), crop_border)
+
+
+def ssim_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> float:
+    """SSIM on Y of two RGB images in [0, 1]."""
+    return float(ssim(rgb_to_y(sr_rgb), rgb_to_y(hr_rgb), crop_border))
+
+
+def ssim_map_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM on Y, same size as the images (for display)."""
+    return ssim(rgb_to_y(sr_rgb), rgb_to_y(hr_rgb), 0, full=True)[1].astype(np.float32)
+
+
+def error_map_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray) -> np.ndarray:
+    """Absolute Y difference in 8-bit units, same size as the images (for display)."""
+    return (np.abs(rgb_to_y(sr_rgb) - rgb_to_y(hr_rgb)) * DATA_RANGE).astype(np.float32)
+
+
+def masked_psnr_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray, mask: np.ndarray, crop_border: int = 0) -> float:
+    """PSNR on Y over the pixels where ``mask`` is true (NaN when the mask is empty)."""
+    a, b = _prepare(rgb_to_y(sr_rgb), rgb_to_y(hr_rgb), crop_border)
+    m = _crop_mask(mask, crop_border)
+    if not m.any():
+        return math.nan
+    mse = float(np.mean((a[m] - b[m]) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(DATA_RANGE**2 / mse)
+
+
+def masked_ssim_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray, mask: np.ndarray, crop_border: int = 0) -> float:
+    """Mean of the Y SSIM map over the pixels where ``mask`` is true (NaN when empty)."""
+    _, full_map = ssim(rgb_to_y(sr_rgb), rgb_to_y(hr_rgb), crop_border, full=True)
+    m = _crop_mask(mask, crop_border)
+    return float(full_map[m].mean()) if m.any() else math.nan
+
+
+def _crop_mask(mask: np.ndarray, crop_border: int) -> np.ndarray:
+    mask = mask.astype(bool)
+    return mask[crop_border:-crop_border, crop_border:-crop_border] if crop_border else mask
+
+
+def measure(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int, mask: np.ndarray | None = None) -> dict[str, float]:
+    """All headline numbers of one (SR, HR) pair: Y and RGB PSNR/SSIM, and inside ``mask``."""
+    result = {
+        "psnr_y": psnr_y(sr_rgb, hr_rgb, crop_border),
+        "ssim_y": ssim_y(sr_rgb, hr_rgb, crop_border),
+        "psnr_rgb": psnr(sr_rgb, hr_rgb, crop_border),
+        "ssim_rgb": float(ssim(sr_rgb, hr_rgb, crop_border)),
+    }
+    if mask is not None:
+        result["psnr_y_mask"] = masked_psnr_y(sr_rgb, hr_rgb, mask, crop_border)
+        result["ssim_y_mask"] = masked_ssim_y(sr_rgb, hr_rgb, mask, crop_border)
+    return result

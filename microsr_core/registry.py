@@ -1,0 +1,105 @@
+"""The one place SR methods are listed, and the interface every method implements.
+
+A method turns an LR image (the MicroSR image contract: float32 (H, W, 3) RGB in [0, 1]) into
+an SR image ``scale`` times larger, plus optional per-pixel maps (for example the prior
+network's parsing map). Tiling, device choice, timing and caching live in
+:mod:`microsr_core.inference`, so a method only has to process one tile.
+
+To add a method: write one module in ``microsr_core/methods/`` whose class is decorated with
+:func:`register`, and import it in ``microsr_core/methods/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+import numpy as np
+import torch
+
+from .errors import ParameterError
+
+
+@dataclass
+class TileOutput:
+    """What a method returns for one LR tile.
+
+    ``sr`` is float32 (H·s, W·s, 3) in [0, 1]; ``maps`` holds extra float32 arrays of shape
+    (H·s, W·s, C) that are tiled and blended exactly like ``sr``.
+    """
+
+    sr: np.ndarray
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class SRMethod(ABC):
+    """One super-resolution method bound to a device.
+
+    Subclasses set the class attributes and implement :meth:`process`. Instances are created
+    by :func:`create` and cached by :mod:`microsr_core.inference`, one per (name, device).
+    """
+
+    #: Registry key, used on the command line and in the app.
+    name: str = ""
+    #: Human-readable name.
+    title: str = ""
+    #: The paper the method follows (a file in ``shared/papers``), or ``""``.
+    paper: str = ""
+    #: Integer scales the method supports.
+    scales: tuple[int, ...] = (2, 3, 4)
+    #: Manifest entry in ``weights/manifest.json`` holding its weights, or ``""``.
+    weights: str = ""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @abstractmethod
+    def margin(self, scale: int) -> int:
+        """LR pixels of context each side of a tile needs for an exact (or seamless) result."""
+
+    @abstractmethod
+    def process(self, lr: np.ndarray, scale: int) -> TileOutput:
+        """Super-resolve one LR tile (float32 (H, W, 3) in [0, 1]) by ``scale``."""
+
+    def check_scale(self, scale: int) -> None:
+        if scale not in self.scales:
+            raise ParameterError(
+                f"method '{self.name}' supports scales {', '.join(f'x{s}' for s in self.scales)}, not x{scale}"
+            )
+
+
+_REGISTRY: dict[str, type[SRMethod]] = {}
+
+
+def register(cls: type[SRMethod]) -> type[SRMethod]:
+    """Class decorator: add a method to the registry; a duplicate name is an error."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name")
+    if cls.name in _REGISTRY:
+        raise ValueError(f"method name '{cls.name}' is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _ensure_loaded() -> None:
+    from . import methods  # noqa: F401  (importing registers the built-in methods)
+
+
+def method_names() -> list[str]:
+    """Names of every registered method, in registration order."""
+    _ensure_loaded()
+    return list(_REGISTRY)
+
+
+def method_class(name: str) -> type[SRMethod]:
+    """The class registered under ``name``; an unknown name raises :class:`ParameterError`."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ParameterError(f"unknown method '{name}' (available: {', '.join(_REGISTRY)})") from None
+
+
+def create(name: str, device: torch.device) -> SRMethod:
+    """Instantiate method ``name`` on ``device`` (loads its weights)."""
+    return method_class(name)(device)
+

@@ -1,0 +1,213 @@
+"""The one training loop every method's trainer runs: steps, validation, checkpoints, resume.
+
+A method supplies a :class:`TrainTask` (its networks, optimisers, one training step and a
+validation pass); :func:`run_training` does the rest the same way for all of them:
+
+- a checkpoint (``checkpoint.pt``: state dicts, optimiser state, step, history, RNG states)
+  written atomically (write, then rename) every ``checkpoint_every`` steps and at the end;
+- validation every ``validate_every`` steps, appended to the history;
+- ``history.jsonl`` in the output folder, one JSON row per logged step;
+- a progress callback after every step (background jobs use it for progress, heartbeat and
+  cancellation), and a tqdm bar on the command line;
+- resume from a checkpoint, continuing the step count and the history;
+- at the end, ``model.safetensors`` and ``card.json`` (the model card that
+  :func:`microsr_core.weights.publish` completes).
+
+Checkpoints hold only tensors and plain Python values, and are read with
+``torch.load(weights_only=True)``: no pickle of code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from ..archs import parameter_count
+from ..errors import ParameterError
+
+
+@dataclass
+class Progress:
+    """Reported to the progress callback after every step."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    validation: dict[str, float] | None = None
+    checkpoint: Path | None = None
+
+
+class TrainingCancelled(Exception):
+    """Raised inside the loop when ``should_stop`` asks it to stop (after a checkpoint)."""
+
+
+class TrainTask(ABC):
+    """What a method's trainer provides to :func:`run_training`."""
+
+    #: Networks by name (their state dicts go into checkpoints).
+    modules: dict[str, torch.nn.Module]
+    #: Optimisers by name.
+    optimizers: dict[str, torch.optim.Optimizer]
+    #: Random generator used for sampling (its state goes into checkpoints).
+    rng: np.random.Generator
+
+    @abstractmethod
+    def train_step(self, step: int) -> dict[str, float]:
+        """Run training step ``step`` (0-based) and return its losses."""
+
+    @abstractmethod
+    def validate(self) -> dict[str, float]:
+        """Metrics on held-out data (for example ``val_psnr_x2``)."""
+
+    @abstractmethod
+    def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """The network to ship and the model card fields describing it."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save(obj, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`run_training` (no pickle of code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"checkpoint {path} does not exist")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _save_checkpoint(task: TrainTask, path: Path, step: int, history: list, wall: float) -> None:
+    _atomic_torch_save(
+        {
+            "step": step,
+            "wall_seconds": wall,
+            "modules": {name: module.state_dict() for name, module in task.modules.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in task.optimizers.items()},
+            "history_json": json.dumps(history),
+            "rng_json": json.dumps(task.rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+        },
+        path,
+    )
+
+
+def _restore(task: TrainTask, state: dict[str, Any]) -> tuple[int, list, float]:
+    for name, module in task.modules.items():
+        module.load_state_dict(state["modules"][name])
+    for name, opt in task.optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    task.rng.bit_generator.state = json.loads(state["rng_json"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), json.loads(state["history_json"]), float(state.get("wall_seconds", 0.0))
+
+
+def run_training(
+    task: TrainTask,
+    *,
+    steps: int,
+    out_dir: str | Path,
+    config: dict[str, Any],
+    resume: str | Path | None = None,
+    checkpoint_every: int = 500,
+    validate_every: int = 500,
+    log_every: int = 10,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    show_bar: bool = False,
+    is_main_process: bool = True,
+) -> TrainResult:
+    """Train ``task`` for ``steps`` steps in total (a resumed run counts its earlier steps).
+
+    Raises :class:`TrainingCancelled` after saving a checkpoint when ``should_stop()`` turns
+    true; the run can be resumed from that checkpoint.
+    """
+    if steps <= 0:
+        raise ParameterError(f"steps must be positive, got {steps}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = out_dir / "checkpoint.pt"
+    history_path = out_dir / "history.jsonl"
+    start, history, wall_before = 0, [], 0.0
+    if resume is not None:
+        start, history, wall_before = _restore(task, load_checkpoint(resume))
+    if is_main_process:
+        (out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        history_path.write_text("".join(json.dumps(row) + "\n" for row in history))
+    for module in task.modules.values():
+        module.train()
+    began = time.monotonic()
+    bar = None
+    if show_bar and is_main_process:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
+    sums: dict[str, float] = {}
+    count = 0
+    for step in range(start, steps):
+        losses = task.train_step(step)
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0.0) + value
+        count += 1
+        done = step + 1
+        validation = None
+        saved = None
+        row: dict[str, Any] | None = None
+        if done % log_every == 0 or done == steps:
+            row = {"step": done, **{key: total / count for key, total in sums.items()}}
+            sums, count = {}, 0
+        if done % validate_every == 0 or done == steps:
+            validation = task.validate()
+            for module in task.modules.values():
+                module.train()
+            row = {**(row or {"step": done}), **validation}
+        if row is not None:
+            row["wall_seconds"] = round(wall_before + time.monotonic() - began, 2)
+            history.append(row)
+            if is_main_process:
+                with open(history_path, "a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+        stopping = should_stop is not None and should_stop()
+        if is_main_process and (done % checkpoint_every == 0 or done == steps or stopping):
+            _save_checkpoint(task, checkpoint, done, history, wall_before + time.monotonic() - began)
+            saved = checkpoint
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({key: f"{value:.4g}" for key, value in (validation or losses).items()})
+        if progress is not None:
+            progress(Progress(done, steps, losses, validation, saved))
+        if stopping:
+            if bar is not None:
+                bar.close()
+            raise TrainingCancelled(f"stopped at step {done}; resume from {checkpoint}")
+    if bar is not None:
+        bar.close()
+    wall = wall_before + time.monotonic() - began
+    if is_main_process:
+        model, card = task.export()
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out_dir / "model.safetensors"))
+        card = {
+            **card,
+            "parameters": parameter_count(model),
+            "training": {**card.get("training", {}), "steps": steps, "wall_seconds": round(wall, 1)},
+            "final_validation": next((r for r in reversed(history) if any(k.startswith("val_") for k in r)), {}),
+        }
+        (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+    return TrainResult(out_dir, steps, history, wall)

@@ -1,0 +1,218 @@
+"""Training VDSR-residual (Ayas & Ekinci 2019, §3.3, §4.1, §4.3).
+
+48×48 Y patches on a stride-12 grid of (bicubic-upsampled LR, HR) pairs made with the MATLAB
+bicubic degradation; loss ½‖r − f(x)‖² summed over pixels and averaged over the batch
+(eq. 4); SGD with momentum 0.9 and weight decay 1e-4; learning rate 0.1 divided by 10 at fixed
+intervals; adjustable gradient clipping to [−θ/γ, θ/γ]. A multi-scale model draws the scale of
+every patch from ``scales``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..archs.vdsr import VDSR
+from ..color import rgb_to_y
+from ..data import list_images, split
+from ..degrade import Degradation, bicubic_upscale, modcrop
+from ..device import resolve_device
+from ..errors import ParameterError
+from ..io import load_image
+from ..metrics import psnr
+from .loop import TrainTask, run_training
+
+PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
+
+
+@dataclass
+class VDSRConfig:
+    """Every knob of a VDSR training run (one CLI flag each; saved as config.json)."""
+
+    data: str
+    out: str
+    val: str | None = None
+    scales: tuple[int, ...] = (2, 3, 4)
+    steps: int = 20000
+    batch: int = 16
+    patch: int = 48
+    stride: int = 12
+    lr: float = 0.1
+    lr_decay_every: int = 0  # 0: a third of the steps
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    clip_theta: float = 0.001
+    augment: bool = True
+    depth: int = 20
+    channels: int = 64
+    val_fraction: float = 0.1
+    val_images: int = 8
+    val_crop: int = 192
+    checkpoint_every: int = 250
+    validate_every: int = 500
+    device: str = "auto"
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+    def __post_init__(self):
+        self.scales = tuple(int(s) for s in self.scales)
+        if not self.scales or min(self.scales) < 2:
+            raise ParameterError(f"scales must be integers >= 2, got {self.scales}")
+        for name in ("steps", "batch", "patch", "stride", "depth", "channels", "val_images"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ParameterError(f"lr must be positive, got {self.lr}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def load_pairs(files: list[Path], scales: tuple[int, ...]) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """For each scale, (bicubic-upsampled LR Y, HR Y) float32 pairs of every file."""
+    pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in scales}
+    for path in files:
+        hr = load_image(path).pixels
+        for s in scales:
+            hr_s = modcrop(hr, s)
+            lr = Degradation("bicubic", s).apply(hr_s)
+            pairs[s].append((bicubic_upscale(rgb_to_y(lr), s), rgb_to_y(hr_s)))
+    return pairs
+
+
+def dihedral(batch: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/90° rotations of the last two axes."""
+    if k >= 4:
+        batch = batch[..., ::-1]
+    return np.rot90(batch, k % 4, axes=(-2, -1))
+
+
+class VDSRTask(TrainTask):
+    def __init__(self, config: VDSRConfig):
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        files = list_images(config.data)
+        if config.val:
+            train_files, val_files = files, list_images(config.val)
+        else:
+            train_files, val_files = split(files, config.val_fraction)
+        self.train_files, self.val_files = train_files, val_files[: config.val_images]
+        self.train_pairs = load_pairs(train_files, config.scales)
+        self.val_pairs = load_pairs(self.val_files, config.scales)
+        self.net = VDSR(depth=config.depth, channels=config.channels).to(self.device)
+        self.net = self.net.to(memory_format=torch.channels_last)
+        self.modules = {"net": self.net}
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        self.optimizers = {"sgd": self.optimizer}
+        self.decay_every = config.lr_decay_every or max(1, math.ceil(config.steps / 3))
+
+    def learning_rate(self, step: int) -> float:
+        return self.config.lr * 0.1 ** (step // self.decay_every)
+
+    def sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        inputs, targets = [], []
+        for _ in range(c.batch):
+            scale = c.scales[self.rng.integers(len(c.scales))]
+            ilr, hr = self.train_pairs[scale][self.rng.integers(len(self.train_pairs[scale]))]
+            rows = (hr.shape[0] - c.patch) // c.stride + 1
+            cols = (hr.shape[1] - c.patch) // c.stride + 1
+            top = self.rng.integers(rows) * c.stride
+            left = self.rng.integers(cols) * c.stride
+            window = np.stack([ilr, hr])[:, top : top + c.patch, left : left + c.patch]
+            if c.augment:
+                window = dihedral(window, int(self.rng.integers(8)))
+            inputs.append(window[0])
+            targets.append(window[1])
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(inputs)[:, None]))
+        y = torch.from_numpy(np.ascontiguousarray(np.stack(targets)[:, None]))
+        return (
+            x.to(self.device, memory_format=torch.channels_last),
+            y.to(self.device, memory_format=torch.channels_last),
+        )
+
+    def train_step(self, step: int) -> dict[str, float]:
+        rate = self.learning_rate(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        x, y = self.sample_batch()
+        residual = self.net.residual(x)
+        # Eq. (4): ½‖r − f(x)‖² summed over pixels, averaged over the batch.
+        loss = 0.5 * ((residual - (y - x)) ** 2).sum() / x.shape[0]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # Adjustable gradient clipping: the bound grows as the learning rate falls.
+        torch.nn.utils.clip_grad_value_(self.net.parameters(), self.config.clip_theta / rate)
+        self.optimizer.step()
+        mse = 2 * loss.item() / (x.shape[-1] * x.shape[-2])
+        return {"loss": loss.item(), "train_psnr_y": 10 * math.log10(1 / max(mse, 1e-12)), "lr": rate}
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, float]:
+        self.net.eval()
+        c = self.config
+        result = {}
+        for scale, pairs in self.val_pairs.items():
+            gains, values = [], []
+            for ilr, hr in pairs:
+                top = max(0, (hr.shape[0] - c.val_crop) // 2)
+                left = max(0, (hr.shape[1] - c.val_crop) // 2)
+                ilr_c = ilr[top : top + c.val_crop, left : left + c.val_crop]
+                hr_c = hr[top : top + c.val_crop, left : left + c.val_crop]
+                x = torch.from_numpy(np.ascontiguousarray(ilr_c))[None, None].to(self.device)
+                sr = self.net(x.contiguous(memory_format=torch.channels_last))[0, 0].float().cpu().numpy()
+                value = psnr(np.clip(sr, 0, 1), hr_c, crop_border=scale)
+                values.append(value)
+                gains.append(value - psnr(ilr_c, hr_c, crop_border=scale))
+            result[f"val_psnr_y_x{scale}"] = float(np.mean(values))
+            result[f"val_gain_db_x{scale}"] = float(np.mean(gains))
+        return result
+
+    def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
+        c = self.config
+        return self.net, {
+            "method": "vdsr",
+            "architecture": "VDSR",
+            "arch_kwargs": {"depth": c.depth, "channels": c.channels},
+            "paper": PAPER,
+            "scales": list(c.scales),
+            "summary": "20-layer residual CNN on the Y channel (Cb/Cr bicubic); one multi-scale model.",
+            "training": {
+                "data": f"{c.data} ({len(self.train_files)} training images)",
+                "validation": c.val or f"{len(self.val_files)} images held out by name hash (microsr_core.data.split)",
+                "patches": f"{c.patch}x{c.patch} Y, stride {c.stride}, batch {c.batch}",
+                "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
+                "degradation": "MATLAB bicubic downscale, LR rounded to 8 bit",
+                "optimizer": f"SGD momentum {c.momentum}, weight decay {c.weight_decay}, lr {c.lr} /10 every {self.decay_every} steps",
+                "gradient_clipping": f"value clip to +-{c.clip_theta}/lr",
+                "loss": "0.5 * sum of squared residual error per image, batch mean (eq. 4)",
+                "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)"),
+            },
+        }
+
+
+def train_vdsr(config: VDSRConfig, *, resume: str | Path | None = None, **loop_options):
+    """Build the task from ``config`` and run :func:`run_training` (extra options pass through)."""
+    task = VDSRTask(config)
+    return run_training(
+        task,
+        steps=config.steps,
+        out_dir=config.out,
+        config=asdict(config),
+        resume=resume,
+        checkpoint_every=config.checkpoint_every,
+        validate_every=config.validate_every,
+        **loop_options,
+    )

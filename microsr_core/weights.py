@@ -1,0 +1,150 @@
+"""Shipped weights as data: a manifest of model cards, checksums and strict, pickle-free loading.
+
+``weights/manifest.json`` maps an entry name to its model card: the weights file, its sha256,
+the architecture and its constructor arguments, the paper, training data and budget (steps,
+device, wall time, command), the scales it serves and held-out metrics. The trainer writes the
+card (``card.json`` in its output folder); :func:`publish` copies the weights in, adds the
+checksum and renders a Markdown model card beside them. Nobody edits the manifest by hand.
+
+Weights are stored as ``safetensors`` and loaded with :func:`safetensors.torch.load_file`,
+which cannot execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from .errors import WeightsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def weights_dir() -> Path:
+    """Folder of the shipped weights: ``$MICROSR_WEIGHTS`` or ``<project>/weights``."""
+    return Path(os.environ.get("MICROSR_WEIGHTS", PROJECT_ROOT / "weights"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    """All model cards in ``folder/manifest.json`` (an empty dict when there is none)."""
+    path = (folder or weights_dir()) / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())["models"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise WeightsError(f"{path}: not a valid weights manifest ({exc})") from exc
+
+
+def model_card(name: str, folder: Path | None = None) -> dict[str, Any]:
+    """The manifest entry ``name``; a missing entry raises :class:`WeightsError`."""
+    folder = folder or weights_dir()
+    cards = read_manifest(folder)
+    if name not in cards:
+        raise WeightsError(
+            f"no weights named '{name}' in {folder / 'manifest.json'} (have: {', '.join(cards) or 'none'})"
+        )
+    return cards[name]
+
+
+def load_weights(name: str, folder: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load entry ``name``: checks that the file exists and its sha256 matches the manifest.
+
+    Returns
+    -------
+    state_dict, card
+    """
+    folder = folder or weights_dir()
+    card = model_card(name, folder)
+    path = folder / card["file"]
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} for '{name}' is missing")
+    actual = sha256_of(path)
+    if actual != card["sha256"]:
+        raise WeightsError(
+            f"weights file {path} for '{name}' has sha256 {actual[:12]}…, manifest says {card['sha256'][:12]}…: "
+            "the file is damaged or was replaced"
+        )
+    try:
+        return load_file(str(path)), card
+    except Exception as exc:  # safetensors raises its own error type for bad headers
+        raise WeightsError(f"weights file {path} for '{name}' cannot be read: {exc}") from exc
+
+
+def build_model(name: str, folder: Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Construct the architecture named in the card and load its weights strictly."""
+    from .archs import build_architecture
+
+    state, card = load_weights(name, folder)
+    model = build_architecture(card["architecture"], **card.get("arch_kwargs", {}))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"weights '{name}' do not fit architecture {card['architecture']}: {exc}") from exc
+    return model.eval(), card
+
+
+def render_card(name: str, card: dict[str, Any]) -> str:
+    """A Markdown model card for manifest entry ``name``."""
+    lines = [f"# Model card: {name}", "", card.get("summary", ""), ""]
+    lines += ["| field | value |", "| --- | --- |"]
+    for key in ("method", "architecture", "paper", "scales", "parameters", "file", "sha256"):
+        if key in card:
+            lines.append(f"| {key} | {card[key]} |")
+    lines.append(f"| constructor | `{json.dumps(card.get('arch_kwargs', {}))}` |")
+    training = card.get("training", {})
+    if training:
+        lines += ["", "## Training", "", "| field | value |", "| --- | --- |"]
+        lines += [f"| {key} | {value} |" for key, value in training.items()]
+    metrics = card.get("metrics", {})
+    if metrics:
+        lines += ["", "## Held-out metrics", ""]
+        for title, table in metrics.items():
+            lines += [f"### {title}", "", "```json", json.dumps(table, indent=2), "```", ""]
+    for note in card.get("notes", []):
+        lines += ["", f"- {note}"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Copy a finished training run's weights into ``folder`` and add its manifest entry.
+
+    ``run_dir`` holds ``model.safetensors`` and ``card.json`` (written by the trainer).
+    ``metrics`` (title -> ``evaluate`` JSON) are merged into the card's held-out metrics.
+    """
+    folder = folder or weights_dir()
+    run_dir = Path(run_dir)
+    source = run_dir / "model.safetensors"
+    card_path = run_dir / "card.json"
+    if not source.is_file() or not card_path.is_file():
+        raise WeightsError(f"{run_dir} is not a finished training run (needs model.safetensors and card.json)")
+    card = json.loads(card_path.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.safetensors"
+    shutil.copyfile(source, target)
+    card["file"] = target.name
+    card["sha256"] = sha256_of(target)
+    card.setdefault("metrics", {}).update(metrics or {})
+    cards = read_manifest(folder)
+    cards[name] = card
+    manifest = folder / "manifest.json"
+    partial = manifest.with_name("manifest.json.partial")
+    partial.write_text(json.dumps({"models": cards}, indent=2, sort_keys=True) + "\n")
+    partial.replace(manifest)
+    (folder / f"{name}.md").write_text(render_card(name, card))
+    return card
