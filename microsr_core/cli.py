@@ -45,8 +45,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[s
 
 def _cmd_upscale(args) -> int:
     from .inference import upscale
-    from .io import load_image, save_image
+    from .io import load_image, output_format, save_image
 
+    output_format(args.output)
     image = load_image(args.input)
     result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True)
     save_image(args.output, result.image, bit_depth=image.bit_depth)

@@ -77,7 +77,7 @@ def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress
 
 def upscale(
     image: np.ndarray,
-    method: str,
+    method: str | SRMethod,
     scale: int,
     *,
     device: str | torch.device = "auto",
@@ -89,6 +89,8 @@ def upscale(
 
     Parameters
     ----------
+    method : str or SRMethod
+        A registered name (the shared instance for ``device`` is used) or an instance.
     tile : int, optional
         LR tile side; ``None`` picks :func:`default_tile` for the device, ``0`` disables tiling.
     progress : callable(done, total), optional
@@ -104,7 +106,7 @@ def upscale(
     if image.ndim != 3 or image.shape[2] != 3:
         raise ParameterError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     scale = int(scale)
-    sr_method = get_method(method, device)
+    sr_method = method if isinstance(method, SRMethod) else get_method(method, device)
     sr_method.check_scale(scale)
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
@@ -116,7 +118,7 @@ def upscale(
     if show_bar:
         from tqdm import tqdm
 
-        bar = tqdm(unit="tile", desc=f"{method} x{scale}", leave=False)
+        bar = tqdm(unit="tile", desc=f"{sr_method.name} x{scale}", leave=False)
 
         def report(done: int, total: int) -> None:
             bar.total = total
@@ -145,4 +147,5 @@ def upscale(
     if bar is not None:
         bar.close()
     sr = np.clip(outputs.pop("sr"), 0.0, 1.0)
-    return SRResult(sr, method, scale, str(sr_method.device), seconds, count, outputs, notes)
+    name = sr_method.name + (f"@{sr_method.model}" if sr_method.model else "")
+    return SRResult(sr, name, scale, str(sr_method.device), seconds, count, outputs, notes)

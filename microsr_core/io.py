@@ -233,14 +233,29 @@ def to_uint(pixels: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     return np.round(np.clip(pixels, 0.0, 1.0) * top).astype(dtype)
 
 
+LOSSLESS_FORMATS = ("png", "tif", "tiff")
+
+
+def output_format(path_or_suffix: str | Path) -> str:
+    """The lossless format for an output name (``.png``, ``.tif``); anything else is an error.
+
+    Called before any work is done, so a bad output name never costs a computation.
+    """
+    text = str(path_or_suffix)
+    fmt = (Path(text).suffix or text).lower().lstrip(".")
+    if fmt not in LOSSLESS_FORMATS:
+        raise ImageError(f"cannot save as '{fmt}': MicroSR writes lossless PNG or TIFF only")
+    return fmt
+
+
 def encode_image(pixels: np.ndarray, fmt: str = "png", bit_depth: int = 8) -> bytes:
     """Encode (H, W, 3) or (H, W) [0, 1] pixels losslessly as PNG or TIFF bytes."""
-    fmt = fmt.lower().lstrip(".")
+    fmt = output_format(fmt)
     array = to_uint(pixels, bit_depth)
     buffer = _io.BytesIO()
     if fmt in ("tif", "tiff"):
         tifffile.imwrite(buffer, array, photometric="rgb" if array.ndim == 3 else "minisblack")
-    elif fmt == "png":
+    else:
         if bit_depth == 16:
             height, width = array.shape[:2]
             planes = 1 if array.ndim == 2 else array.shape[2]
@@ -248,8 +263,6 @@ def encode_image(pixels: np.ndarray, fmt: str = "png", bit_depth: int = 8) -> by
             writer.write(buffer, array.reshape(height, width * planes))
         else:
             Image.fromarray(array).save(buffer, format="PNG")
-    else:
-        raise ImageError(f"cannot save as '{fmt}': MicroSR writes lossless PNG or TIFF only")
     return buffer.getvalue()
 
 
@@ -259,7 +272,7 @@ def save_image(path: str | Path, pixels: np.ndarray, bit_depth: int = 8) -> Path
     The file is written to a temporary name and renamed, so a reader never sees half a file.
     """
     path = Path(path)
-    data = encode_image(pixels, path.suffix or "png", bit_depth)
+    data = encode_image(pixels, output_format(path), bit_depth)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(data)

@@ -22,6 +22,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from .color import rgb_to_y
 
 DATA_RANGE = 255.0
+#: Side of the SSIM window scikit-image uses for σ = 1.5 with Gaussian weights.
+SSIM_WINDOW = 11
 SSIM_OPTIONS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=DATA_RANGE)
 
 
@@ -93,7 +95,10 @@ def masked_psnr_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray, mask: np.ndarray, crop
 def masked_ssim_y(sr_rgb: np.ndarray, hr_rgb: np.ndarray, mask: np.ndarray, crop_border: int = 0) -> float:
     """Mean of the Y SSIM map over the pixels where ``mask`` is true (NaN when empty)."""
     _, full_map = ssim(rgb_to_y(sr_rgb), rgb_to_y(hr_rgb), crop_border, full=True)
-    m = _crop_mask(mask, crop_border)
+    m = _crop_mask(mask, crop_border).copy()
+    # scikit-image averages the map without its outer (window - 1) / 2 pixels; do the same.
+    edge = (SSIM_WINDOW - 1) // 2
+    m[:edge], m[-edge:], m[:, :edge], m[:, -edge:] = False, False, False, False
     return float(full_map[m].mean()) if m.any() else math.nan
 
 

@@ -49,8 +49,11 @@ class SRMethod(ABC):
     #: Manifest entry in ``weights/manifest.json`` holding its weights, or ``""``.
     weights: str = ""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, model: str | None = None):
         self.device = device
+        #: Promoted model (manifest entry in :func:`~microsr_core.paths.promoted_models_dir`)
+        #: used instead of the shipped weights, or None.
+        self.model = model
 
     @abstractmethod
     def margin(self, scale: int) -> int:
@@ -84,22 +87,42 @@ def _ensure_loaded() -> None:
     from . import methods  # noqa: F401  (importing registers the built-in methods)
 
 
-def method_names() -> list[str]:
-    """Names of every registered method, in registration order."""
+def promoted_method_names() -> list[str]:
+    """``<method>@<model>`` for every model promoted from a finished training job."""
+    from .paths import promoted_models_dir
+    from .weights import read_manifest
+
+    cards = read_manifest(promoted_models_dir())
+    return [f"{card['method']}@{model}" for model, card in sorted(cards.items()) if card.get("method") in _REGISTRY]
+
+
+def method_names(include_promoted: bool = True) -> list[str]:
+    """Registered methods in registration order, then promoted models (``vdsr@mymodel``)."""
     _ensure_loaded()
-    return list(_REGISTRY)
+    return list(_REGISTRY) + (promoted_method_names() if include_promoted else [])
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"vdsr@mine"`` -> ``("vdsr", "mine")``; ``"vdsr"`` -> ``("vdsr", None)``."""
+    base, _, model = name.partition("@")
+    return base, (model or None)
 
 
 def method_class(name: str) -> type[SRMethod]:
-    """The class registered under ``name``; an unknown name raises :class:`ParameterError`."""
+    """The class of method ``name`` (or of ``<method>@<model>``); unknown -> :class:`ParameterError`."""
     _ensure_loaded()
+    base, _ = split_name(name)
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[base]
     except KeyError:
-        raise ParameterError(f"unknown method '{name}' (available: {', '.join(_REGISTRY)})") from None
+        raise ParameterError(f"unknown method '{base}' (available: {', '.join(_REGISTRY)})") from None
 
 
 def create(name: str, device: torch.device) -> SRMethod:
-    """Instantiate method ``name`` on ``device`` (loads its weights)."""
-    return method_class(name)(device)
+    """Instantiate method ``name`` on ``device`` (loads its weights; ``method@model`` loads a promoted model)."""
+    cls = method_class(name)
+    _, model = split_name(name)
+    if model is not None and not cls.weights:
+        raise ParameterError(f"method '{cls.name}' has no weights, so it has no promoted models")
+    return cls(device, model) if model is not None else cls(device)
 

@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from .errors import WeightsError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .paths import PROJECT_ROOT
 
 
 def weights_dir() -> Path:

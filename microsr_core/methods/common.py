@@ -7,12 +7,20 @@ import torch
 
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..degrade import bicubic_upscale
+from ..paths import promoted_models_dir
 from ..weights import build_model
 
 
-def load_network(weights: str, device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """Build a manifest entry's network on ``device`` in inference layout (channels-last)."""
-    model, card = build_model(weights)
+def load_network(weights: str, device: torch.device, promoted: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Build a network on ``device`` in inference layout (channels-last).
+
+    ``weights`` names the shipped manifest entry; ``promoted`` (if given) names a model in
+    :func:`~microsr_core.paths.promoted_models_dir` to load instead.
+    """
+    if promoted is None:
+        model, card = build_model(weights)
+    else:
+        model, card = build_model(promoted, promoted_models_dir())
     model = model.to(device).to(memory_format=torch.channels_last)
     return model, card
 

@@ -18,9 +18,9 @@ class VDSRMethod(SRMethod):
     paper = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
     weights = "vdsr"
 
-    def __init__(self, device: torch.device):
-        super().__init__(device)
-        self.net, self.card = load_network(self.weights, device)
+    def __init__(self, device: torch.device, model: str | None = None):
+        super().__init__(device, model)
+        self.net, self.card = load_network(self.weights, device, model)
         self.scales = tuple(self.card["scales"])
 
     def margin(self, scale: int) -> int:

@@ -1,0 +1,77 @@
+"""The command line: real files in, real files out, one-line errors (no tracebacks)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microsr_core.cli import main
+from microsr_core.degrade import bicubic_downscale
+from microsr_core.io import load_image, save_image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
+    save_image(tmp_path / "in.png", sample[:50, :60])
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "bicubic", "--scale", "3"]) == 0
+    assert load_image(tmp_path / "out.png").pixels.shape == (150, 180, 3)
+    assert "bicubic x3" in capsys.readouterr().out
+
+
+def test_upscale_keeps_16_bit(tmp_path, sample):
+    save_image(tmp_path / "in.tif", sample[:20, :20], bit_depth=16)
+    main(["upscale", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"), "--scale", "2"])
+    assert load_image(tmp_path / "out.tif").bit_depth == 16
+
+
+def test_align_prints_offset(tmp_path, sample, capsys):
+    save_image(tmp_path / "lr.png", bicubic_downscale(sample, 2))
+    save_image(tmp_path / "hr.png", sample[64:256, 128:320])
+    assert main(["align", str(tmp_path / "lr.png"), str(tmp_path / "hr.png"), "--scale", "2"]) == 0
+    assert "offset row 32, col 64" in capsys.readouterr().out
+
+
+def test_evaluate_writes_the_stable_json(tmp_path, sample):
+    folder = tmp_path / "hr"
+    for i in range(3):
+        save_image(folder / f"{i}.png", sample[i * 100 : i * 100 + 96, :128])
+    out = tmp_path / "out.json"
+    assert main(["evaluate", "--hr", str(folder), "--scale", "4", "--methods", "bicubic", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    row = report["bicubic"]
+    assert row["n"] == 3 and 20 < row["psnr_y"] < 45 and 0 < row["ssim_y"] < 1 and row["seconds_per_image"] > 0
+
+
+def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
+    out = tmp_path / "out.json"
+    images, masks = wbc_dir / "dataset2" / "images", wbc_dir / "dataset2" / "masks"
+    args = ["evaluate", "--hr", str(images), "--scale", "4", "--methods", "bicubic", "--mask-dir", str(masks), "--limit", "5", "--json", str(out)]
+    assert main(args) == 0
+    row = json.loads(out.read_text())["bicubic"]
+    assert row["n"] == 5 and row["psnr_y_mask"] < row["psnr_y"]  # the cell is harder than the background
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["upscale", "{missing}", "{out}"], "no such file"),
+        (["upscale", "{text}", "{out}"], "not an image"),
+        (["upscale", "{good}", "{out}", "--method", "magic"], "unknown method 'magic'"),
+        (["upscale", "{good}", "{out}", "--scale", "5"], "supports scales"),
+        (["upscale", "{good}", "{tmp}/out.jpg"], "lossless"),
+        (["evaluate", "--hr", "{tmp}/nowhere", "--scale", "2"], "not a folder"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, sample, args, message):
+    save_image(tmp_path / "good.png", sample[:16, :16])
+    (tmp_path / "text.png").write_text("hello")
+    names = {"missing": tmp_path / "missing.png", "text": tmp_path / "text.png", "good": tmp_path / "good.png", "out": tmp_path / "o.png", "tmp": tmp_path}
+    argv = [a.format(**names) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "microsr_core", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")

@@ -1,0 +1,68 @@
+import math
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from microsr_core.color import rgb_to_y
+from microsr_core.degrade import bicubic_downscale, bicubic_upscale
+from microsr_core.metrics import masked_psnr_y, measure, psnr, psnr_y, ssim_map_y, ssim_y
+
+
+@pytest.fixture(scope="module")
+def pair(sample):
+    """A real (SR, HR) pair: the sample and its x2 bicubic round trip."""
+    hr = sample
+    sr = np.clip(bicubic_upscale(bicubic_downscale(hr, 2), 2), 0, 1)
+    return sr, hr
+
+
+def test_psnr_y_equals_skimage(pair):
+    sr, hr = pair
+    a, b = rgb_to_y(sr)[2:-2, 2:-2] * 255.0, rgb_to_y(hr)[2:-2, 2:-2] * 255.0
+    expected = peak_signal_noise_ratio(b.astype(np.float64), a.astype(np.float64), data_range=255)
+    assert psnr_y(sr, hr, crop_border=2) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ssim_y_equals_skimage_with_paper_options(pair):
+    sr, hr = pair
+    a, b = rgb_to_y(sr)[2:-2, 2:-2].astype(np.float64) * 255, rgb_to_y(hr)[2:-2, 2:-2].astype(np.float64) * 255
+    expected = structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+    assert ssim_y(sr, hr, crop_border=2) == pytest.approx(expected, abs=1e-6)
+    # scikit-image's defaults (7x7 uniform window) give a different number: the convention matters.
+    assert abs(structural_similarity(a, b, data_range=255) - expected) > 1e-3
+
+
+def test_fixed_reference_values(pair):
+    # One 8-bit level of error everywhere: 10·log10(255²/1).
+    flat = np.full((16, 16), 100 / 255)
+    assert psnr(flat + 1 / 255, flat) == pytest.approx(48.130803608679106, abs=1e-9)
+    assert psnr(flat, flat) == math.inf
+    sr, hr = pair
+    # Frozen values of the sample's x2 bicubic round trip (Y, border 2).
+    assert psnr_y(sr, hr, 2) == pytest.approx(34.4242, abs=5e-4)
+    assert ssim_y(sr, hr, 2) == pytest.approx(0.9146, abs=5e-4)
+
+
+def test_border_is_shaved(pair):
+    sr, hr = pair
+    damaged = sr.copy()
+    damaged[:2] = 0
+    assert psnr_y(damaged, hr, crop_border=2) == pytest.approx(psnr_y(sr, hr, crop_border=2))
+
+
+def test_maps_and_masks(pair):
+    sr, hr = pair
+    assert ssim_map_y(sr, hr).shape == hr.shape[:2]
+    full = np.ones(hr.shape[:2], bool)
+    assert masked_psnr_y(sr, hr, full, 2) == pytest.approx(psnr_y(sr, hr, 2), abs=1e-6)
+    assert math.isnan(masked_psnr_y(sr, hr, np.zeros_like(full), 2))
+    values = measure(sr, hr, 2, mask=full)
+    assert set(values) == {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "psnr_y_mask", "ssim_y_mask"}
+    assert values["ssim_y_mask"] == pytest.approx(values["ssim_y"], abs=1e-6)
+
+
+def test_shape_mismatch_is_an_error(pair):
+    sr, hr = pair
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr_y(sr[:-1], hr)

@@ -1,0 +1,55 @@
+"""VDSR network and the shipped weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from microsr_core.archs.vdsr import VDSR
+from microsr_core.degrade import bicubic_downscale
+from microsr_core.errors import WeightsError
+from microsr_core.inference import upscale
+from microsr_core.metrics import psnr_y
+from microsr_core.weights import read_manifest
+
+
+def test_shapes_and_receptive_field():
+    net = VDSR()
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 20
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.05)
+        x = torch.zeros(1, 1, 61, 57)
+        base = net(x)
+        x[0, 0, 30, 28] = 1.0
+        changed = (net(x) - base).abs()[0, 0] > 0
+    assert base.shape == (1, 1, 61, 57)
+    rows, cols = np.nonzero(changed.numpy())
+    assert rows.max() - rows.min() + 1 == 41 and cols.max() - cols.min() + 1 == 41
+
+
+def test_zero_residual_branch_is_the_identity():
+    net = VDSR(depth=4, channels=8)
+    with torch.no_grad():
+        net.body[-1].weight.zero_()
+        net.body[-1].bias.zero_()
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.equal(net(x), x)
+
+
+def test_fresh_network_starts_at_its_input():
+    x = torch.rand(1, 1, 16, 16)
+    assert torch.equal(VDSR()(x), x)
+
+
+def test_shipped_weights_beat_bicubic_on_a_real_crop(sample):
+    if "vdsr" not in read_manifest():
+        pytest.skip("no shipped vdsr weights in weights/manifest.json")
+    hr = sample[100:292, 100:292]
+    for scale in (2, 4):
+        lr = bicubic_downscale(hr, scale)
+        try:
+            vdsr = upscale(lr, "vdsr", scale, device="cpu")
+        except WeightsError as exc:
+            pytest.fail(str(exc))
+        bicubic = upscale(lr, "bicubic", scale)
+        assert psnr_y(vdsr.image, hr, scale) > psnr_y(bicubic.image, hr, scale)

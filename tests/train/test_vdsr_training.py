@@ -1,0 +1,52 @@
+"""VDSR training: the loss falls on real images, resume continues the step count."""
+
+import json
+
+import numpy as np
+import pytest
+
+from microsr_core.train.loop import TrainingCancelled, load_checkpoint
+from microsr_core.train.vdsr import VDSRConfig, VDSRTask, train_vdsr
+
+
+def _config(folder, out, steps):
+    return VDSRConfig(
+        data=str(folder), out=str(out), val=str(folder), scales=(2, 4), steps=steps, batch=8, patch=24,
+        depth=5, channels=16, lr=0.1, clip_theta=0.001, val_images=2, val_crop=64,
+        checkpoint_every=5, validate_every=10, threads=1,
+    )
+
+
+def test_a_few_steps_lower_the_loss(tiny_folder, tmp_path):
+    task = VDSRTask(_config(tiny_folder, tmp_path / "run", 40))
+    losses = [task.train_step(step)["loss"] for step in range(40)]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+
+
+def test_run_writes_weights_card_history_and_resumes(tiny_folder, tmp_path):
+    out = tmp_path / "run"
+    calls = []
+
+    def stop_after_twelve():  # checked after each step, before its progress report
+        return len(calls) >= 12
+
+    with pytest.raises(TrainingCancelled, match="stopped at step 13"):
+        train_vdsr(_config(tiny_folder, out, 20), progress=calls.append, should_stop=stop_after_twelve)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 13
+    result = train_vdsr(_config(tiny_folder, out, 20), resume=out / "checkpoint.pt", progress=calls.append)
+    assert [p.step for p in calls] == list(range(1, 21))  # no step repeated or skipped
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in history if "val_psnr_y_x2" in row] == [10, 20]
+    assert result.steps == 20
+    card = json.loads((out / "card.json").read_text())
+    assert card["architecture"] == "VDSR" and card["training"]["steps"] == 20 and card["scales"] == [2, 4]
+    assert (out / "model.safetensors").is_file()
+
+
+def test_bad_config_is_refused(tiny_folder, tmp_path):
+    from microsr_core.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="steps must be positive"):
+        VDSRConfig(data=str(tiny_folder), out=str(tmp_path), steps=-1)
+    with pytest.raises(ParameterError, match="scales"):
+        VDSRConfig(data=str(tiny_folder), out=str(tmp_path), scales=(1,))
