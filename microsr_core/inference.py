@@ -57,18 +57,14 @@ class SRResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress) -> tuple[dict[str, np.ndarray], int]:
+def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress, dtype) -> tuple[dict[str, np.ndarray], int]:
     height, width = lr.shape[:2]
     margin = method.margin(scale)
     tiles = make_tiles(height, width, max(tile, 3 * margin + 1), margin)
-    if len(tiles) == 1:
-        output = method.process(lr, scale)
-        if progress:
-            progress(1, 1)
-        return {"sr": output.sr, **output.maps}, 1
-    blender = Blender(height, width, scale, margin)
+    blender = Blender(height, width, scale, margin, dtype)
     for index, t in enumerate(tiles):
-        output = method.process(lr[t.top : t.bottom, t.left : t.right], scale)
+        window = lr[t.top : t.bottom, t.left : t.right]
+        output = method.process(np.asarray(window, dtype=np.float32) / (255.0 if lr.dtype == np.uint8 else 1.0), scale)
         blender.add(t, {"sr": output.sr, **output.maps})
         if progress:
             progress(index + 1, len(tiles))
@@ -84,8 +80,12 @@ def upscale(
     tile: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     show_bar: bool = False,
+    output_dtype=np.float32,
 ) -> SRResult:
-    """Super-resolve ``image`` (float32 (H, W, 3) in [0, 1]) by ``scale`` with ``method``.
+    """Super-resolve ``image`` by ``scale`` with ``method``.
+
+    ``image`` is float32 (H, W, 3) in [0, 1], or uint8 (H, W, 3) for very large images (each
+    tile is converted on its own, so no float copy of the whole input is made).
 
     Parameters
     ----------
@@ -97,11 +97,14 @@ def upscale(
         Called after every tile.
     show_bar : bool
         Show a tqdm bar on stderr (command line).
+    output_dtype : float32, float16 or uint8
+        Type of the returned arrays (uint8: 0..255). Smaller types bound the memory of huge
+        outputs: only a band of rows is ever held in float32.
 
     Returns
     -------
     SRResult
-        ``image`` is float32 (H·s, W·s, 3) in [0, 1]; ``maps`` holds method extras.
+        ``image`` is (H·s, W·s, 3) in [0, 1] (0..255 for uint8); ``maps`` holds method extras.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ParameterError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
@@ -128,12 +131,12 @@ def upscale(
                 progress(done, total)
     else:
         report = progress
-    lr = np.ascontiguousarray(image, dtype=np.float32)
+    lr = image if image.dtype == np.uint8 else np.ascontiguousarray(image, dtype=np.float32)
     start = time.perf_counter()
     while True:
         try:
             with torch.inference_mode():
-                outputs, count = _run_tiled(sr_method, lr, scale, size, report)
+                outputs, count = _run_tiled(sr_method, lr, scale, size, report, output_dtype)
             break
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
@@ -146,6 +149,6 @@ def upscale(
     seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
-    sr = np.clip(outputs.pop("sr"), 0.0, 1.0)
+    sr = outputs.pop("sr")
     name = sr_method.name + (f"@{sr_method.model}" if sr_method.model else "")
     return SRResult(sr, name, scale, str(sr_method.device), seconds, count, outputs, notes)

@@ -77,31 +77,63 @@ def tile_weights(tile: Tile, scale: int, margin: int) -> np.ndarray:
 
 
 class Blender:
-    """Accumulates weighted SR tiles into full-size outputs, then normalises.
+    """Accumulates weighted SR tiles into full-size outputs in bounded memory.
 
-    ``outputs`` maps a name (``"sr"``, a map name) to its channel count; arrays are allocated
-    lazily at (H·s, W·s, C) float32.
+    Tiles must arrive in the row-major order of :func:`make_tiles`. Only a band of output rows
+    (those the current row of tiles can still touch) is kept in float32 accumulators; rows no
+    later tile reaches are normalised, clipped to [0, 1] and written into the output arrays of
+    ``dtype`` (float32, float16 or uint8, the last two for images too large for float32).
     """
 
-    def __init__(self, height: int, width: int, scale: int, margin: int):
+    def __init__(self, height: int, width: int, scale: int, margin: int, dtype=np.float32):
         self.shape = (height * scale, width * scale)
         self.scale = scale
         self.margin = margin
+        self.dtype = np.dtype(dtype)
+        self.outputs: dict[str, np.ndarray] = {}
+        self.band_top = 0
         self.sums: dict[str, np.ndarray] = {}
-        self.weight = np.zeros(self.shape, dtype=np.float32)
+        self.weight = np.zeros((0, self.shape[1]), dtype=np.float32)
+
+    def _flush(self, until: int) -> None:
+        """Finalise output rows [band_top, until)."""
+        rows = until - self.band_top
+        if rows <= 0:
+            return
+        weight = self.weight[:rows, :, None]
+        for name, sums in self.sums.items():
+            values = np.clip(sums[:rows] / weight, 0.0, 1.0)
+            if self.dtype == np.uint8:
+                values = np.round(values * 255.0)
+            self.outputs[name][self.band_top : until] = values
+            self.sums[name] = sums[rows:]
+        self.weight = self.weight[rows:]
+        self.band_top = until
+
+    def _grow(self, bottom: int, arrays: dict[str, np.ndarray]) -> None:
+        """Extend the band down to output row ``bottom``; create outputs on first use."""
+        extra = bottom - self.band_top - self.weight.shape[0]
+        for name, array in arrays.items():
+            if name not in self.outputs:
+                self.outputs[name] = np.zeros(self.shape + (array.shape[2],), dtype=self.dtype)
+                self.sums[name] = np.zeros((self.weight.shape[0], self.shape[1], array.shape[2]), np.float32)
+        if extra > 0:
+            self.weight = np.concatenate([self.weight, np.zeros((extra, self.shape[1]), np.float32)])
+            for name, sums in self.sums.items():
+                self.sums[name] = np.concatenate([sums, np.zeros((extra,) + sums.shape[1:], np.float32)])
 
     def add(self, tile: Tile, arrays: dict[str, np.ndarray]) -> None:
         s = self.scale
+        self._flush(tile.top * s)
+        self._grow(tile.bottom * s, arrays)
         weights = tile_weights(tile, s, self.margin)
-        window = (slice(tile.top * s, tile.bottom * s), slice(tile.left * s, tile.right * s))
-        self.weight[window] += weights
+        rows = slice(tile.top * s - self.band_top, tile.bottom * s - self.band_top)
+        cols = slice(tile.left * s, tile.right * s)
+        self.weight[rows, cols] += weights
         for name, array in arrays.items():
-            if name not in self.sums:
-                self.sums[name] = np.zeros(self.shape + (array.shape[2],), dtype=np.float32)
-            self.sums[name][window] += array * weights[:, :, None]
+            self.sums[name][rows, cols] += array * weights[:, :, None]
 
     def result(self) -> dict[str, np.ndarray]:
-        """Blended arrays; the accumulators are normalised in place (no copy)."""
-        for array in self.sums.values():
-            array /= self.weight[:, :, None]
-        return self.sums
+        """The blended arrays (after the last tile)."""
+        self._flush(self.shape[0])
+        return self.outputs
