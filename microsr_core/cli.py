@@ -1,4 +1,4 @@
-"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,cells} ...``.
+"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,cells,jobs} ...``.
 
 Errors a user can cause (:class:`~microsr_core.errors.MicroSRError`) are printed as one line
 on stderr with exit status 2, never as a traceback.
@@ -11,6 +11,8 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from .errors import MicroSRError, ParameterError
 
@@ -49,7 +51,9 @@ def _cmd_upscale(args) -> int:
 
     output_format(args.output)
     image = load_image(args.input)
-    result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True)
+    # 8-bit inputs are written as 8-bit: producing uint8 directly keeps huge outputs small.
+    dtype = np.uint8 if image.bit_depth == 8 else np.float32
+    result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True, output_dtype=dtype)
     save_image(args.output, result.image, bit_depth=image.bit_depth)
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
           f"on {result.device} in {result.seconds:.2f} s ({result.tiles} tile(s))")
@@ -115,6 +119,14 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_cells(args) -> int:
+    from .cells import save_cells
+
+    boxes = save_cells(args.image, args.outdir, pad=args.pad)
+    print(f"{args.image}: {len(boxes)} cells written to {args.outdir} (boxes in cells.json)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .degrade import DEGRADATIONS
     from .device import DEVICE_CHOICES
@@ -167,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--metrics", action="append", help="TITLE=evaluate.json, repeatable")
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("cells", help="cut every cell of a field into its own image (MicroGAN section 3.1)")
+    p.add_argument("image")
+    p.add_argument("outdir")
+    p.add_argument("--pad", type=int, default=0, help="context pixels kept around every cell")
+    p.set_defaults(func=_cmd_cells)
+
+    from .jobs.cli import add_jobs_parser
+
+    add_jobs_parser(sub)
     return parser
 
 

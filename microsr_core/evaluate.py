@@ -21,7 +21,8 @@ from .degrade import Degradation, modcrop
 from .errors import ParameterError
 from .inference import upscale
 from .io import load_image
-from .metrics import convention, measure
+from .metrics import convention, mean_iou, measure
+from .parsing import CLASSES, labels_of, mask_to_labels
 from .registry import method_class
 
 
@@ -44,8 +45,12 @@ def _pair(hr_path: Path, scale: int, degradation: Degradation, lr_dir: Path | No
 
 
 def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
-    """Nonzero mask pixels = the cell (nucleus + cytoplasm), cropped like the HR image."""
-    mask = load_image(_find_companion(mask_dir, stem, "mask")).pixels[:, :, 0] > 0
+    """The mask's grey levels in [0, 1], cropped like the HR image (nonzero = the cell).
+
+    Masks in the ``wbc_seg`` coding (0 background, 128 cytoplasm, 255 nucleus) also serve as
+    the reference for methods that return a parsing map (:mod:`microsr_core.parsing`).
+    """
+    mask = load_image(_find_companion(mask_dir, stem, "mask")).pixels[:, :, 0]
     return mask[: shape[0], : shape[1]]
 
 
@@ -90,7 +95,9 @@ def evaluate_folder(
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         for name in methods:
             result = upscale(lr, name, scale, device=device, tile=tile)
-            row = measure(result.image, hr, crop_border=scale, mask=mask)
+            row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
+            if mask is not None and "parsing" in result.maps:
+                row["miou"] = mean_iou(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
             row["seconds"] = result.seconds
             rows[name].append(row)
     lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe()
@@ -105,6 +112,7 @@ def evaluate_folder(
             "psnr_rgb": mean["psnr_rgb"],
             "ssim_rgb": mean["ssim_rgb"],
             **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if mask_dir else {}),
+            **({"miou": mean["miou"]} if "miou" in mean else {}),
             "scale": scale,
             "lr": lr_source,
             "convention": convention(scale),
@@ -115,12 +123,16 @@ def evaluate_folder(
 def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:
     """A plain-text table of an :func:`evaluate_folder` report."""
     masked = any("psnr_y_mask" in row for row in report.values())
-    header = f"{'method':<14}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}" + (f"{'PSNR-Y cell':>12}" if masked else "") + f"{'s/image':>10}{'n':>5}"
+    parsed = any("miou" in row for row in report.values())
+    header = f"{'method':<14}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}" + (f"{'PSNR-Y cell':>12}" if masked else "")
+    header += (f"{'mIoU':>7}" if parsed else "") + f"{'s/image':>10}{'n':>5}"
     lines = [header, "-" * len(header)]
     for name, row in report.items():
         line = f"{name:<14}{row['psnr_y']:>9.3f}{row['ssim_y']:>9.4f}{row['psnr_rgb']:>10.3f}"
         if masked:
             line += f"{row['psnr_y_mask']:>12.3f}"
+        if parsed:
+            line += f"{row['miou']:>7.3f}" if "miou" in row else f"{'-':>7}"
         lines.append(line + f"{row['seconds_per_image']:>10.3f}{row['n']:>5}")
     first = next(iter(report.values()))
     lines += ["", f"LR: {first['lr']}", f"metrics: {first['convention']}"]

@@ -23,8 +23,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
-#: Default largest number of pixels MicroSR accepts in one input image (about 64 MP).
-DEFAULT_MAX_PIXELS = 64_000_000
+#: Default largest number of pixels MicroSR accepts in one input image (64 Mi ≈ 67 MP:
+#: an 8192×8192 whole-slide tile fits, a 30000×30000 scan does not).
+DEFAULT_MAX_PIXELS = 8192 * 8192
 
 Source = Union[str, Path, bytes, BinaryIO]
 
@@ -228,6 +229,8 @@ def to_uint(pixels: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """Quantise [0, 1] floats to uint8 or uint16 with rounding (values are clipped first)."""
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    if pixels.dtype == np.uint8 and bit_depth == 8:
+        return pixels  # already quantised (large outputs are produced as uint8)
     top = 255 if bit_depth == 8 else 65535
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     return np.round(np.clip(pixels, 0.0, 1.0) * top).astype(dtype)

@@ -119,3 +119,40 @@ def measure(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int, mask: np.n
         result["psnr_y_mask"] = masked_psnr_y(sr_rgb, hr_rgb, mask, crop_border)
         result["ssim_y_mask"] = masked_ssim_y(sr_rgb, hr_rgb, mask, crop_border)
     return result
+
+
+def iou_per_class(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
+    """Intersection over union of each class of two label images of one image.
+
+    Parameters
+    ----------
+    pred, target : ndarray of int, same shape
+        Class labels in ``0 .. num_classes - 1`` (for parsing maps:
+        :data:`microsr_core.parsing.CLASSES`).
+
+    Returns
+    -------
+    ndarray, (num_classes,) float64
+        |pred = c ∧ target = c| / |pred = c ∨ target = c|; NaN for a class absent from both.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"label images differ in shape: {pred.shape} vs {target.shape}")
+    pred = pred.ravel().astype(np.int64)
+    target = target.ravel().astype(np.int64)
+    for name, labels in (("pred", pred), ("target", target)):
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"{name} labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+    confusion = np.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+    intersection = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, intersection / union, np.nan)
+
+
+def mean_iou(pred: np.ndarray, target: np.ndarray, num_classes: int = 3) -> float:
+    """Mean over classes of :func:`iou_per_class` for one image (classes absent from both skipped).
+
+    Averaged per image by callers, like PSNR. NaN only when both images are empty.
+    """
+    ious = iou_per_class(pred, target, num_classes)
+    return float(np.nanmean(ious)) if not np.isnan(ious).all() else math.nan

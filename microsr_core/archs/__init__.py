@@ -21,7 +21,7 @@ def register_architecture(cls: type[torch.nn.Module]) -> type[torch.nn.Module]:
 
 def build_architecture(name: str, **kwargs) -> torch.nn.Module:
     """Instantiate the architecture registered as ``name`` with keyword arguments."""
-    from . import vdsr  # noqa: F401  (importing registers)
+    from . import microgan, prior, vdsr  # noqa: F401  (importing registers)
 
     if name not in _ARCHITECTURES:
         raise KeyError(f"unknown architecture '{name}' (have: {', '.join(_ARCHITECTURES)})")

@@ -43,6 +43,8 @@ class Progress:
     losses: dict[str, float]
     validation: dict[str, float] | None = None
     checkpoint: Path | None = None
+    #: The row appended to the history at this step (also written to history.jsonl), if any.
+    row: dict[str, Any] | None = None
 
 
 class TrainingCancelled(Exception):
@@ -78,6 +80,8 @@ class TrainResult:
     steps: int
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    #: The trained networks by name (every rank's own replica in a data-parallel run).
+    modules: dict[str, torch.nn.Module] = field(default_factory=dict)
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -192,7 +196,7 @@ def run_training(
             bar.update(1)
             bar.set_postfix({key: f"{value:.4g}" for key, value in (validation or losses).items()})
         if progress is not None:
-            progress(Progress(done, steps, losses, validation, saved))
+            progress(Progress(done, steps, losses, validation, saved, row))
         if stopping:
             if bar is not None:
                 bar.close()
@@ -210,4 +214,4 @@ def run_training(
             "final_validation": next((r for r in reversed(history) if any(k.startswith("val_") for k in r)), {}),
         }
         (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
-    return TrainResult(out_dir, steps, history, wall)
+    return TrainResult(out_dir, steps, history, wall, dict(task.modules))

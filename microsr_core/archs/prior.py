@@ -1,0 +1,213 @@
+"""Geometry-prior SR network of Hua et al. 2020 (``shared/papers/003_…``, §2.1, §2.2, §2.4, Fig. 1).
+
+Two networks trained end to end:
+
+- :class:`ParsingUNet`, the *prior network* (§2.1): a U-Net (Ronneberger et al. 2015) with half
+  of its channels (32, 64, 128, 256, 512) and zero-padded 3×3 convolutions, so that the parsing
+  map has the size of its input. Input: the bicubic-upsampled LR image (Y); output: logits of
+  the three classes nucleus, cytoplasm, background (in that channel order).
+- :class:`PriorSRNet`, the *SR network* (§2.2, §2.4): a shallow feature extractor (3×3 conv +
+  LeakyReLU 0.2, 64 channels), an LR feature encoder of three residual blocks, a mask encoder of
+  the same depth over the parsing map, and an SR decoder over the concatenation of shallow, deep
+  and mask features (192 channels) that ends in a 1×1 convolution to one channel. With
+  ``prior=False`` it is the paper's "none-prior" ablation (Fig. 1b, §3.2): no prior network and
+  no mask encoder, so the decoder sees 128 channels.
+
+The paper's text does not say how deep the decoder is; it counts "6 blocks in total in the SR
+branch" (§3.4), which we read as three encoder and three decoder residual blocks. It does not
+say whether the output adds the bicubic input back; we do (``residual=True``), as VDSR does,
+and start the last layer at zero so that an untrained network returns bicubic.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import register_architecture
+
+#: Channel order of the parsing map (Hua et al. §2.1: nucleus, cytoplasm, background).
+PARSING_CLASSES = ("nucleus", "cytoplasm", "background")
+
+_SLOPE = 0.2  # LeakyReLU negative slope (§2.2)
+
+
+def _conv_act(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3×3 zero-padded convolution followed by LeakyReLU(0.2): the paper's "orange block"."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.LeakyReLU(_SLOPE, inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    """Two conv + LeakyReLU units and an identity skip, no batch norm (the "green block", §2.2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv_act(channels, channels), _conv_act(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class _DoubleConv(nn.Sequential):
+    """U-Net unit: two 3×3 convolutions with ReLU, zero padding (sizes kept)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+
+
+@register_architecture
+class ParsingUNet(nn.Module):
+    """U-Net prior network: (N, 1, H, W) image -> (N, classes, H, W) parsing logits.
+
+    ``base`` channels at full resolution, doubling at each of ``depth`` 2×2 max-poolings
+    (``base=32, depth=4`` is half of Ronneberger's 64…1024); 2×2 transposed convolutions
+    upsample and skip connections concatenate. Any input size works: the input is padded by
+    edge replication to a multiple of ``2**depth`` and the output cropped back.
+    """
+
+    def __init__(self, *, in_channels: int = 1, classes: int = 3, base: int = 32, depth: int = 4):
+        super().__init__()
+        if depth < 1 or base < 1:
+            raise ValueError(f"U-Net needs depth >= 1 and base >= 1, got depth={depth}, base={base}")
+        widths = [base * 2**level for level in range(depth + 1)]
+        self.depth = depth
+        self.down = nn.ModuleList()
+        previous = in_channels
+        for width in widths[:-1]:
+            self.down.append(_DoubleConv(previous, width))
+            previous = width
+        self.bottom = _DoubleConv(widths[-2], widths[-1])
+        self.upsample = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for level in reversed(range(depth)):
+            self.upsample.append(nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2))
+            self.up.append(_DoubleConv(2 * widths[level], widths[level]))
+        self.head = nn.Conv2d(widths[0], classes, 1)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Output-to-input reach in pixels (conservative: counts every pooling phase).
+
+        At level ``l`` (``2**l`` pixels per cell) a 3×3 convolution reaches ``2**l`` pixels,
+        and a pooling or an upsampling can shift a pixel's parent by up to ``2**l`` more.
+        """
+        encoder = sum(3 * 2**level for level in range(self.depth))  # two convs + pool per level
+        bottom = 2 * 2**self.depth
+        decoder = encoder  # upsample + two convs per level
+        return encoder + bottom + decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        multiple = 2**self.depth
+        pad_bottom, pad_right = -height % multiple, -width % multiple
+        if pad_bottom or pad_right:
+            x = F.pad(x, (0, pad_right, 0, pad_bottom), mode="replicate")
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottom(x)
+        for upsample, block, skip in zip(self.upsample, self.up, reversed(skips)):
+            x = block(torch.cat([skip, upsample(x)], dim=1))
+        return self.head(x)[..., :height, :width]
+
+
+class PriorSROutput(NamedTuple):
+    """``sr``: (N, 1, H, W) Y; ``parsing_logits``: (N, 3, H, W), or None without the prior."""
+
+    sr: torch.Tensor
+    parsing_logits: torch.Tensor | None
+
+
+@register_architecture
+class PriorSRNet(nn.Module):
+    """Hua et al.'s SR network with (``prior=True``) or without its prior branch.
+
+    Input: (N, 1, H, W) Y of the bicubic-upsampled LR image, in [0, 1] (MATLAB YCbCr scaling).
+    Output: :class:`PriorSROutput`; the parsing probabilities are ``softmax(parsing_logits)``
+    over the channel axis (nucleus, cytoplasm, background) and are what the mask encoder sees.
+
+    Parameters
+    ----------
+    prior : bool
+        Build the prior network and the mask encoder (False: the "none-prior" ablation).
+    channels : int
+        Feature channels of every convolution but the last (64 in the paper).
+    blocks : int
+        Residual blocks of the LR feature encoder and of the mask encoder (3 in the paper).
+    decoder_blocks : int
+        Residual blocks of the SR decoder (our reading of the paper: 3).
+    unet_base, unet_depth : int
+        Prior network width and number of poolings (32 and 4: half of Ronneberger's U-Net).
+    residual : bool
+        Add the input to the output (the network predicts the missing detail).
+    """
+
+    def __init__(
+        self,
+        *,
+        prior: bool = True,
+        channels: int = 64,
+        blocks: int = 3,
+        decoder_blocks: int = 3,
+        unet_base: int = 32,
+        unet_depth: int = 4,
+        residual: bool = True,
+    ):
+        super().__init__()
+        self.prior = prior
+        self.residual = residual
+        self.shallow = _conv_act(1, channels)
+        self.lr_encoder = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
+        if prior:
+            self.prior_net = ParsingUNet(in_channels=1, classes=len(PARSING_CLASSES), base=unet_base, depth=unet_depth)
+            self.mask_encoder = nn.Sequential(
+                _conv_act(len(PARSING_CLASSES), channels), *[ResidualBlock(channels) for _ in range(blocks)]
+            )
+        else:
+            self.prior_net = None
+            self.mask_encoder = None
+        streams = 3 if prior else 2
+        self.decoder = nn.Sequential(
+            _conv_act(streams * channels, channels), *[ResidualBlock(channels) for _ in range(decoder_blocks)]
+        )
+        self.tail = nn.Conv2d(channels, 1, 1)
+        # The radius the SR branch adds: its longest chain of 3×3 convolutions (the mask path).
+        self._sr_radius = 1 + 2 * blocks + 1 + 2 * decoder_blocks
+        for module in [self.shallow, self.lr_encoder, self.mask_encoder, self.decoder, self.tail]:
+            for conv in (module.modules() if module is not None else []):
+                if isinstance(conv, nn.Conv2d):
+                    nn.init.kaiming_normal_(conv.weight, a=_SLOPE, nonlinearity="leaky_relu")
+                    nn.init.zeros_(conv.bias)
+        if residual:
+            nn.init.zeros_(self.tail.weight)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Output-to-input reach in pixels of the upsampled image (through the prior if any)."""
+        return self._sr_radius + (self.prior_net.receptive_radius if self.prior_net is not None else 0)
+
+    def forward(self, y: torch.Tensor) -> PriorSROutput:
+        shallow = self.shallow(y)
+        features = [shallow, self.lr_encoder(shallow)]
+        logits = None
+        if self.prior_net is not None:
+            logits = self.prior_net(y)
+            features.append(self.mask_encoder(torch.softmax(logits, dim=1)))
+        out = self.tail(self.decoder(torch.cat(features, dim=1)))
+        if self.residual:
+            out = y + out
+        return PriorSROutput(out, logits)

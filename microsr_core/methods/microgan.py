@@ -1,0 +1,59 @@
+"""MicroGAN (Gautam et al.): a trimmed U-Net generator trained as a WGAN-GP on single cells.
+
+The paper restores same-size Gaussian-blurred cells. To fit the app's scale factor like the
+other methods, the LR image is first upscaled by MATLAB bicubic (``scale`` 2, 3, 4) and the
+generator then restores it; ``scale`` 1 is the paper's setting (the input is the blurred image
+itself). One generator serves every scale it was trained on (the model card lists them), as
+VDSR does. It works on RGB, takes any size (single cells or tiled whole fields) and ends in a
+sigmoid, so its output is already in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..degrade import bicubic_upscale
+from ..registry import SRMethod, TileOutput, register
+from .common import load_network
+
+PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
+
+
+@register
+class MicroGANMethod(SRMethod):
+    name = "microgan"
+    title = "MicroGAN"
+    paper = PAPER
+    scales = (1, 2, 3, 4)
+    weights = "microgan"
+
+    def __init__(self, device: torch.device, model: str | None = None):
+        super().__init__(device, model)
+        self.net, self.card = load_network(self.weights, device, model)
+        self.scales = tuple(self.card["scales"])
+
+    def margin(self, scale: int) -> int:
+        # The U-Net's receptive radius (output = bicubic-upscaled pixels) in LR pixels, plus the
+        # bicubic support. Max-pooling makes the output depend slightly on where the 8-pixel
+        # grid falls, so tiles agree only up to that; the tapered blend hides the difference.
+        return math.ceil(self.net.receptive_radius / scale) + 3
+
+    def process(self, lr: np.ndarray, scale: int) -> TileOutput:
+        image = np.clip(bicubic_upscale(lr, scale), 0.0, 1.0) if scale > 1 else lr
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        sr = self.net(x)[0].float().cpu().numpy().transpose(1, 2, 0)
+        return TileOutput(np.ascontiguousarray(sr))
+
+
+@register
+class MicroGANFSMethod(MicroGANMethod):
+    """The paper's MicroGAN-FS ablation (§3.3): same generator, trained with a fixed-size critic
+    on cells resized to 128×128. At inference it takes any size like MicroGAN."""
+
+    name = "microgan_fs"
+    title = "MicroGAN-FS (fixed-size critic, ablation)"
+    weights = "microgan_fs"

@@ -1,0 +1,73 @@
+"""Geometry-prior SR (Hua et al. 2020): a U-Net parsing map guides a residual SR network on Y.
+
+``prior`` returns, besides the SR image, ``maps["parsing"]``: float32 (H·s, W·s, 3)
+probabilities of nucleus, cytoplasm and background (:mod:`microsr_core.parsing`; per-class
+areas with :func:`class_areas`). ``prior_none`` is the paper's ablation without the prior
+branch (same SR network, no parsing map), shipped so the two can be compared by ``evaluate``.
+
+Tiling: the U-Net sees ±122 pixels of the upsampled image (four poolings), so the margin is its
+whole receptive radius brought back to LR pixels. Tiled results then match the untiled ones up
+to the phase of the 2×2 poolings, which differs between tiles; the tapered blending hides that.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..errors import WeightsError
+from ..parsing import CLASSES, class_areas
+from ..registry import SRMethod, TileOutput, register
+from .common import load_network, merge_y, to_tensor, upscale_ycbcr
+
+PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
+
+__all__ = ["PriorMethod", "NonePriorMethod", "CLASSES", "class_areas"]
+
+
+@register
+class PriorMethod(SRMethod):
+    name = "prior"
+    title = "Geometry prior (U-Net parsing map + SR network)"
+    paper = PAPER
+    scales = (2, 4, 8)
+    weights = "prior"
+    #: Channel names of ``maps["parsing"]``.
+    parsing_classes = CLASSES
+    #: Whether the weights must contain the prior branch.
+    with_prior = True
+
+    def __init__(self, device: torch.device, model: str | None = None):
+        super().__init__(device, model)
+        self.net, self.card = load_network(self.weights, device, model)
+        if getattr(self.net, "prior", None) is not self.with_prior:
+            which = "with" if self.with_prior else "without"
+            raise WeightsError(
+                f"weights '{model or self.weights}' ({self.card.get('architecture')}) are not a PriorSRNet "
+                f"{which} the prior branch, which method '{self.name}' needs"
+            )
+        self.scales = tuple(self.card["scales"])
+
+    def margin(self, scale: int) -> int:
+        # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
+        return math.ceil(self.net.receptive_radius / scale) + 3
+
+    def process(self, lr: np.ndarray, scale: int) -> TileOutput:
+        ycbcr = upscale_ycbcr(lr, scale)
+        out = self.net(to_tensor(ycbcr[:, :, 0], self.device))
+        maps = {}
+        if out.parsing_logits is not None:
+            probabilities = torch.softmax(out.parsing_logits.float(), dim=1)[0]
+            maps["parsing"] = np.ascontiguousarray(probabilities.permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
+        return TileOutput(merge_y(out.sr, ycbcr), maps)
+
+
+@register
+class NonePriorMethod(PriorMethod):
+    name = "prior_none"
+    title = "Geometry-prior SR network without its prior (ablation)"
+    weights = "prior_none"
+    parsing_classes = ()
+    with_prior = False

@@ -1,0 +1,433 @@
+"""Training MicroGAN (Gautam et al. §2, §3.1–3.3): WGAN-GP on single cells, nothing resized.
+
+Data: single cells cut from the training fields by :func:`microsr_core.cells.extract_cells`
+(§3.1); the validation cells come from fields held out by :func:`microsr_core.data.split`, so
+no field gives cells to both sides. Each step draws a scale from ``scales``: ``1`` makes the
+paper's pair (15×15 Gaussian blur, same size), ``s >= 2`` the app's (MATLAB bicubic downscale
+by s, LR rounded to 8 bit, then bicubic upscale back); the generator maps the degraded image to
+the HR cell. The degradations run on the training device as matrix products that reproduce
+:class:`~microsr_core.degrade.Degradation` exactly (a test compares them).
+
+Size invariance (§3.2): the paper trains online, one cell of its own size per step. With
+``batch_pixels = 0`` we do the same; otherwise cells are *size-bucketed*: a batch holds cells
+whose sides differ by less than ``bucket_ratio`` (after turning every cell upright), cropped —
+never resized — to the smallest of them, with as many cells as fit ``batch_pixels``. Cells
+wider than ``max_side`` are randomly cropped to it (bounded memory).
+
+Losses (§2): critic ``D(fake) − D(real) + 10·GP`` (Gulrajani et al.), ``critic_steps`` = 4
+critic updates per generator update, generator ``−D(G(x)) + λ·content`` with λ = 100; Adam,
+learning rate 1e-4, β1 = 0.9. The content loss is the paper's VGG19 perceptual loss when
+``vgg_weights`` names a local torchvision VGG19 file, otherwise L1 + (1 − SSIM)
+(:mod:`.gan_losses` says why); the model card records which.
+
+MicroGAN-FS (``variant = "fs"``, §3.3): the same generator with
+:class:`~microsr_core.archs.microgan.FixedSizeCritic`; every cell is resized (MATLAB bicubic)
+to ``fs_size``² before degradation — to the next multiple of the scale, then cropped back to
+``fs_size`` for the critic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..archs.microgan import FixedSizeCritic, MicroGANCritic, MicroGANGenerator
+from ..cells import CellSettings, extract_cells
+from ..data import list_images, split
+from ..degrade import GAUSSIAN_KERNEL_SIZE, GAUSSIAN_SIGMA, Degradation, bicubic_upscale, gaussian_kernel, imresize, modcrop, resize_weights
+from ..device import resolve_device
+from ..errors import ParameterError
+from ..io import load_image
+from ..metrics import psnr_y, ssim_y
+from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
+from .loop import TrainTask, run_training
+
+PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
+VARIANTS = ("microgan", "fs")
+
+
+@dataclass
+class MicroGANConfig:
+    """Every knob of a MicroGAN training run (one CLI flag each; saved as config.json)."""
+
+    data: str
+    out: str
+    #: Folder of validation fields; default: fields of ``data`` held out by name hash.
+    val: str | None = None
+    #: 1 = the paper's same-size Gaussian blur; s >= 2 = bicubic downscale by s, bicubic up.
+    scales: tuple[int, ...] = (1, 2, 3, 4)
+    #: ``microgan`` (size-invariant critic) or ``fs`` (MicroGAN-FS: fixed-size critic, cells resized).
+    variant: str = "microgan"
+    steps: int = 20000  # generator updates
+    critic_steps: int = 4
+    lr: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    content_weight: float = 100.0
+    #: Weight of −D(G(x)). The paper's 1 pairs with its VGG loss (pass 1 with ``vgg_weights``).
+    #: The critic's gradient has norm ~1 per cell whatever the content loss, while λ·(L1 + 1 −
+    #: SSIM) gives ~λ/√pixels, so with the pixel loss a weight w makes the adversarial push
+    #: about w·√(pixels per cell)/λ of the content's: 0.05 gives ~0.1 on 128² cells.
+    adv_weight: float = 0.05
+    gp_weight: float = 10.0
+    #: Local torchvision VGG19 state dict (whole or truncated) for the paper's perceptual loss.
+    vgg_weights: str | None = None
+    vgg_layer: str = "conv3_3"
+    #: Generator updates with the content loss alone before the critic starts (0: none, as the
+    #: paper); they are about 5 times cheaper than adversarial ones.
+    pretrain_steps: int = 2000
+    #: Pixels per size-bucketed batch (cells per batch = this / cell area); 0: one cell per step.
+    batch_pixels: int = 16 * 128 * 128
+    max_batch: int = 32
+    bucket_ratio: float = 1.15
+    max_side: int = 192
+    min_side: int = 32
+    fs_size: int = 128
+    #: Every image of ``data`` is already one cell (do not extract cells from fields).
+    single_cells: bool = False
+    cell_pad: int = 4
+    levels: int = 4
+    width: int = 40
+    residual: bool = True
+    critic_width: int = 64
+    critic_downsamplings: int = 4
+    augment: bool = True
+    val_fraction: float = 0.1
+    val_cells: int = 48
+    checkpoint_every: int = 250
+    validate_every: int = 500
+    device: str = "auto"
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+    def __post_init__(self):
+        self.scales = tuple(int(s) for s in self.scales)
+        if not self.scales or min(self.scales) < 1:
+            raise ParameterError(f"scales must be positive integers (1 = Gaussian blur), got {self.scales}")
+        if self.variant not in VARIANTS:
+            raise ParameterError(f"variant must be one of {', '.join(VARIANTS)}, got '{self.variant}'")
+        for name in ("steps", "critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr", "content_weight"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("adv_weight", "gp_weight", "pretrain_steps", "batch_pixels", "cell_pad"):
+            if getattr(self, name) < 0:
+                raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.bucket_ratio <= 1:
+            raise ParameterError(f"bucket_ratio must be > 1, got {self.bucket_ratio}")
+        if self.min_side < max(self.scales):
+            raise ParameterError(f"min_side ({self.min_side}) must be at least the largest scale")
+        if self.vgg_layer not in VGG19_LAYERS:
+            raise ParameterError(f"vgg_layer must be one of {', '.join(VGG19_LAYERS)}, got '{self.vgg_layer}'")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
+    """(training, validation) image files; a folder without images raises ParameterError."""
+    files = list_images(config.data)
+    if config.val:
+        return files, list_images(config.val)
+    return split(files, config.val_fraction)
+
+
+def load_cells(files: list[Path], config: MicroGANConfig) -> list[np.ndarray]:
+    """Single cells of ``files`` as uint16 (H, W, 3) arrays (exact for 8- and 16-bit images),
+    turned upright (H >= W), without those with a side below ``min_side``."""
+    cells = []
+    for path in files:
+        field = load_image(path).pixels
+        crops = [field] if config.single_cells else extract_cells(field, CellSettings(), pad=config.cell_pad)[1]
+        for crop in crops:
+            if min(crop.shape[:2]) < config.min_side:
+                continue
+            if crop.shape[1] > crop.shape[0]:
+                crop = crop.transpose(1, 0, 2)
+            cells.append(np.round(crop * 65535).astype(np.uint16))
+    if not cells:
+        raise ParameterError(f"no cells of at least {config.min_side} pixels found in {len(files)} images")
+    return cells
+
+
+# --- Degradation on the device ------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _resize_matrix(in_length: int, out_length: int) -> np.ndarray:
+    """Dense (out, in) matrix of MATLAB bicubic ``imresize`` along one axis (antialiased)."""
+    indices, weights = resize_weights(in_length, out_length, out_length / in_length, True)
+    matrix = np.zeros((out_length, in_length))
+    np.add.at(matrix, (np.repeat(np.arange(out_length), indices.shape[1]), indices.ravel()), weights.ravel())
+    return matrix
+
+
+@lru_cache(maxsize=512)
+def _blur_matrix(length: int) -> np.ndarray:
+    """Dense (n, n) matrix of :func:`~microsr_core.degrade.gaussian_blur` along one axis."""
+    g = gaussian_kernel(GAUSSIAN_KERNEL_SIZE, GAUSSIAN_SIGMA)[GAUSSIAN_KERNEL_SIZE // 2]
+    g = (g / g.sum()).astype(np.float32).astype(np.float64)
+    half = GAUSSIAN_KERNEL_SIZE // 2
+    mirror = np.concatenate([np.arange(length), np.arange(length - 1, -1, -1)])  # scipy "reflect"
+    matrix = np.zeros((length, length))
+    for tap in range(GAUSSIAN_KERNEL_SIZE):
+        np.add.at(matrix, (np.arange(length), mirror[np.mod(np.arange(length) + tap - half, 2 * length)]), g[tap])
+    return matrix
+
+
+def _apply(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+    """``rows @ x @ cols.T`` over the last two axes of (N, C, H, W)."""
+    r = torch.from_numpy(rows).to(x.device, x.dtype)
+    c = torch.from_numpy(cols).to(x.device, x.dtype)
+    return torch.matmul(torch.matmul(r, x), c.T)
+
+
+def degrade_batch(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Network input for an HR batch (N, 3, H, W) in [0, 1], H and W multiples of ``scale``.
+
+    ``scale`` 1: the 15×15 Gaussian blur; otherwise MATLAB bicubic downscale by ``scale``,
+    clipped and rounded to 8 bit, then MATLAB bicubic upscale, clipped. Equals
+    :class:`~microsr_core.degrade.Degradation` followed by
+    :func:`~microsr_core.degrade.bicubic_upscale` (what the method does at inference).
+    """
+    height, width = hr.shape[-2:]
+    if height % scale or width % scale:
+        raise ValueError(f"HR size {height}x{width} is not a multiple of {scale}")
+    if scale == 1:
+        lr = _apply(hr, _blur_matrix(height), _blur_matrix(width))
+        return torch.round(lr * 255) / 255
+    lr = _apply(hr, _resize_matrix(height, height // scale), _resize_matrix(width, width // scale))
+    lr = torch.round(lr.clamp(0, 1) * 255) / 255
+    return _apply(lr, _resize_matrix(height // scale, height), _resize_matrix(width // scale, width)).clamp(0, 1)
+
+
+def make_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(network input, HR) for one image on the CPU, the reference for :func:`degrade_batch`."""
+    hr = modcrop(hr, scale)
+    if scale == 1:
+        return Degradation("gaussian", 1).apply(hr), hr
+    lr = Degradation("bicubic", scale).apply(hr)
+    return np.clip(bicubic_upscale(lr, scale), 0.0, 1.0), hr
+
+
+# --- Batches ------------------------------------------------------------------------------------
+
+
+class CellSampler:
+    """Draws HR batches (N, 3, H, W) of cells: size-bucketed crops, or FS resized squares."""
+
+    def __init__(self, cells: list[np.ndarray], config: MicroGANConfig):
+        self.cells, self.config = cells, config
+        log_ratio = math.log(config.bucket_ratio)
+        self.bucket_of = [(int(math.log(min(c.shape[0], config.max_side)) / log_ratio), int(math.log(min(c.shape[1], config.max_side)) / log_ratio)) for c in cells]
+        self.buckets: dict[tuple[int, int], list[int]] = {}
+        for index, key in enumerate(self.bucket_of):
+            self.buckets.setdefault(key, []).append(index)
+
+    def _count(self, height: int, width: int) -> int:
+        c = self.config
+        return 1 if c.batch_pixels == 0 else int(np.clip(c.batch_pixels // (height * width), 1, c.max_batch))
+
+    def sample(self, rng: np.random.Generator, scale: int) -> np.ndarray:
+        """A float32 (N, H, W, 3) HR batch whose sides are multiples of ``scale``."""
+        c = self.config
+        if c.variant == "fs":
+            side = -(-c.fs_size // scale) * scale
+            chosen = rng.choice(len(self.cells), size=min(self._count(c.fs_size, c.fs_size), len(self.cells)), replace=False)
+            batch = [np.clip(imresize(self.cells[i].astype(np.float32) / 65535, output_shape=(side, side)), 0, 1) for i in chosen]
+            return self._augment(np.stack(batch), rng)
+        first = int(rng.integers(len(self.cells)))
+        members = self.buckets[self.bucket_of[first]]
+        height = min(self.cells[first].shape[0], c.max_side)
+        width = min(self.cells[first].shape[1], c.max_side)
+        others = [m for m in members if m != first]
+        count = min(self._count(height, width) - 1, len(others))
+        chosen = [first] + (list(rng.choice(others, size=count, replace=False)) if count > 0 else [])
+        height = min(min(self.cells[i].shape[0] for i in chosen), c.max_side)
+        width = min(min(self.cells[i].shape[1] for i in chosen), c.max_side)
+        height, width = height - height % scale, width - width % scale
+        batch = []
+        for i in chosen:
+            cell = self.cells[i]
+            top = int(rng.integers(cell.shape[0] - height + 1))
+            left = int(rng.integers(cell.shape[1] - width + 1))
+            batch.append(cell[top : top + height, left : left + width])
+        return self._augment(np.stack(batch).astype(np.float32) / 65535, rng)
+
+    def _augment(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self.config.augment:
+            return batch
+        k = int(rng.integers(8))  # one of the 8 flips/rotations, the same for the whole batch
+        if k >= 4:
+            batch = batch[:, :, ::-1]
+        return np.rot90(batch, k % 4, axes=(1, 2))
+
+
+# --- The task -----------------------------------------------------------------------------------
+
+
+def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(flag)
+
+
+class MicroGANTask(TrainTask):
+    def __init__(self, config: MicroGANConfig):
+        self.config = c = config
+        self.device = resolve_device(c.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+            # The double backward of the gradient penalty does not go through DistributedDataParallel.
+            raise ParameterError("MicroGAN trains in a single process; run it with one process (nproc 1)")
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        torch.manual_seed(c.seed)
+        self.rng = np.random.default_rng(c.seed)
+        self.train_files, self.val_files = training_files(c)
+        self.sampler = CellSampler(load_cells(self.train_files, c), c)
+        val_cells = load_cells(self.val_files, c)
+        picks = np.linspace(0, len(val_cells) - 1, min(c.val_cells, len(val_cells))).round().astype(int)
+        self.val_cells = [val_cells[i].astype(np.float32) / 65535 for i in picks]
+        self.generator = MicroGANGenerator(levels=c.levels, width=c.width, residual=c.residual).to(self.device)
+        if c.variant == "fs":
+            self.critic = FixedSizeCritic(width=c.critic_width, downsamplings=c.critic_downsamplings, size=c.fs_size)
+        else:
+            self.critic = MicroGANCritic(width=c.critic_width, downsamplings=c.critic_downsamplings)
+        self.critic = self.critic.to(self.device)
+        if c.vgg_weights:
+            features = load_vgg19_features(c.vgg_weights, c.vgg_layer)
+            self.content = VGGContentLoss(features, c.vgg_layer, Path(c.vgg_weights).name).to(self.device)
+        else:
+            self.content = PixelContentLoss().to(self.device)
+        self.modules = {"generator": self.generator, "critic": self.critic}
+        betas = (c.beta1, c.beta2)
+        self.optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=betas),
+            "critic": torch.optim.Adam(self.critic.parameters(), lr=c.lr, betas=betas),
+        }
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(network input, HR, scale) on the device."""
+        scale = self.config.scales[int(self.rng.integers(len(self.config.scales)))]
+        hr = torch.from_numpy(np.ascontiguousarray(self.sampler.sample(self.rng, scale).transpose(0, 3, 1, 2)))
+        hr = hr.to(self.device, non_blocking=True)
+        return degrade_batch(hr, scale), hr, scale
+
+    def critic_view(self, images: torch.Tensor) -> torch.Tensor:
+        """What the critic sees: FS crops the (scale-rounded) square back to ``fs_size``."""
+        if self.config.variant == "fs":
+            return images[..., : self.config.fs_size, : self.config.fs_size]
+        return images
+
+    def train_step(self, step: int) -> dict[str, float]:
+        c = self.config
+        adversarial = step >= c.pretrain_steps and c.adv_weight > 0
+        logs: dict[str, float] = {}
+        if adversarial:
+            _requires_grad(self.critic, True)
+            for _ in range(c.critic_steps):
+                x, hr, _ = self.batch()
+                with torch.no_grad():
+                    fake = self.generator(x)
+                real_v, fake_v = self.critic_view(hr), self.critic_view(fake)
+                d_real = self.critic(real_v).mean()
+                d_fake = self.critic(fake_v).mean()
+                penalty = gradient_penalty(self.critic, real_v, fake_v)
+                critic_loss = d_fake - d_real + c.gp_weight * penalty
+                self.optimizers["critic"].zero_grad(set_to_none=True)
+                critic_loss.backward()
+                self.optimizers["critic"].step()
+            logs.update(critic_loss=critic_loss.item(), wasserstein=(d_real - d_fake).item(), gradient_penalty=penalty.item())
+            _requires_grad(self.critic, False)
+        x, hr, scale = self.batch()
+        sr = self.generator(x)
+        content = self.content(sr, hr)
+        loss = c.content_weight * content
+        if adversarial:
+            adversarial_loss = -self.critic(self.critic_view(sr)).mean()
+            loss = loss + c.adv_weight * adversarial_loss
+            logs["adversarial"] = adversarial_loss.item()
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["generator"].step()
+        mse = torch.mean((sr.detach() - hr) ** 2).item()
+        logs.update(content=content.item(), generator_loss=loss.item(), train_psnr_rgb=10 * math.log10(1 / max(mse, 1e-12)), cells=float(x.shape[0]))
+        return logs
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """PSNR/SSIM on Y (border = scale) of whole held-out cells, and the gain over the input."""
+        self.generator.eval()
+        result = {}
+        for scale in self.config.scales:
+            values, gains, ssims = [], [], []
+            for cell in self.val_cells:
+                x, hr = make_pair(cell, scale)
+                tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+                sr = self.generator(tensor)[0].float().cpu().numpy().transpose(1, 2, 0)
+                values.append(psnr_y(sr, hr, scale))
+                gains.append(values[-1] - psnr_y(x, hr, scale))
+                ssims.append(ssim_y(sr, hr, scale))
+            result[f"val_psnr_y_x{scale}"] = float(np.mean(values))
+            result[f"val_gain_db_x{scale}"] = float(np.mean(gains))
+            result[f"val_ssim_y_x{scale}"] = float(np.mean(ssims))
+        return result
+
+    def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
+        c = self.config
+        fs = c.variant == "fs"
+        critic = (
+            f"FixedSizeCritic (FC 1024 + ReLU + FC 1 on {c.fs_size}x{c.fs_size}; cells resized, MATLAB bicubic)"
+            if fs
+            else "MicroGANCritic (LeakyReLU CNN + global average pooling; cells at their own size)"
+        )
+        batching = "one cell per step (online)" if c.batch_pixels == 0 and not fs else (
+            f"{c.batch_pixels} pixels per batch (at most {c.max_batch} cells)"
+            + ("" if fs else f", size buckets of ratio {c.bucket_ratio}, crops (never resizes) to the smallest cell, sides <= {c.max_side}")
+        )
+        return self.generator, {
+            "method": "microgan_fs" if fs else "microgan",
+            "architecture": "MicroGANGenerator",
+            "arch_kwargs": {"levels": c.levels, "width": c.width, "residual": c.residual},
+            "paper": PAPER,
+            "scales": list(c.scales),
+            "summary": ("MicroGAN-FS ablation: " if fs else "")
+            + "trimmed U-Net generator trained as a WGAN-GP on single cells; one model for every scale "
+            "(x1 = 15x15 Gaussian blur, same size; xs = bicubic down, bicubic up, then restored).",
+            "training": {
+                "data": f"{c.data} ({len(self.train_files)} fields, {len(self.sampler.cells)} cells)",
+                "validation": (c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
+                + f", {len(self.val_cells)} whole cells",
+                "content_loss": self.content.description,
+                "loss": f"-D(G(x)) x {c.adv_weight} + {c.content_weight} x content; critic D(fake) - D(real) + {c.gp_weight} x GP (per-sample norm)",
+                "critic": f"{critic}, {c.critic_steps} updates per generator update",
+                "pretrain_steps": c.pretrain_steps,
+                "batches": batching,
+                "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
+                "optimizer": f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})",
+                "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)"),
+            },
+        }
+
+
+def train_microgan(config: MicroGANConfig, *, resume: str | Path | None = None, **loop_options):
+    """Build the task from ``config`` and run :func:`run_training` (extra options pass through)."""
+    task = MicroGANTask(config)
+    return run_training(
+        task,
+        steps=config.steps,
+        out_dir=config.out,
+        config=asdict(config),
+        resume=resume,
+        checkpoint_every=config.checkpoint_every,
+        validate_every=config.validate_every,
+        **loop_options,
+    )

@@ -1,0 +1,404 @@
+"""Training the geometry-prior SR network (Hua et al. 2020, ``shared/papers/003_…`` §2.3–§2.5).
+
+- **Data**: whole images with expert masks (``wbc_seg``: 0 background, 128 cytoplasm, 255
+  nucleus), never patches, so that a cell is seen whole (structural consistency, §2.4). The
+  validation images are held out by name hash (:func:`microsr_core.data.split`). LR images are
+  made with the MATLAB bicubic degradation (rounded to 8 bit) and upsampled bicubically; the
+  networks see Y only (§2.4).
+- **Batches**: ``batch`` images of one source folder and one scale (drawn from ``scales`` per
+  step: one model serves every scale). Images of different sizes are padded by reflection to
+  the largest in the batch, and padded pixels are left out of both losses. Optional random
+  flips and 90° rotations.
+- **Loss** (eq. 5): Charbonnier ρ(x) = √(x² + ε²), ε = 1e-3, on the SR Y, plus λ·BCE on the
+  parsing map (λ = 1): binary cross-entropy of each channel of the softmax probabilities
+  against the one-hot expert mask, each term averaged over valid pixels. End to end (§2.5):
+  the SR loss also trains the prior network through the mask encoder.
+- **Optimiser**: Adam, learning rate 1e-4 (§2.5), halved at regular intervals (§3.4: "decayed
+  by a factor of 2 every 10 epochs" of 100).
+- ``--prior false`` trains the "none-prior" ablation (§3.2) the same way, without the BCE term.
+
+Data-parallel: when :mod:`torch.distributed` is initialised (``torchrun``, see
+:mod:`microsr_core.jobs`) the network is wrapped in ``DistributedDataParallel`` and every rank
+draws its own batches from a generator seeded by (seed, rank, step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..archs.prior import PriorSRNet
+from ..color import rgb_to_y
+from ..data import IMAGE_SUFFIXES, is_validation, list_images
+from ..degrade import Degradation, bicubic_upscale, modcrop
+from ..device import resolve_device
+from ..errors import ParameterError
+from ..io import load_image
+from ..metrics import mean_iou, psnr
+from ..parsing import CLASSES, mask_to_labels
+from .loop import TrainTask, run_training
+from .vdsr import dihedral
+
+PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
+
+
+@dataclass
+class PriorConfig:
+    """Every knob of a prior-network training run (one CLI flag each; saved as config.json)."""
+
+    #: Comma-separated folders: a dataset folder holding ``images/`` and ``masks/``, or an
+    #: images folder whose masks lie in ``../masks`` (as in ``wbc_seg/dataset1``).
+    data: str
+    out: str
+    #: Comma-separated mask folders, one per ``data`` folder (default: found beside the images).
+    masks: str | None = None
+    scales: tuple[int, ...] = (2, 4, 8)
+    prior: bool = True
+    steps: int = 15000
+    batch: int = 8
+    lr: float = 1e-4
+    lr_halve_every: int = 0  # steps; 0: a tenth of the steps (the paper's every 10 of 100 epochs)
+    charbonnier_eps: float = 1e-3
+    bce_weight: float = 1.0  # lambda of eq. (3)
+    augment: bool = True
+    channels: int = 64
+    blocks: int = 3
+    decoder_blocks: int = 3
+    unet_base: int = 32
+    unet_depth: int = 4
+    val_fraction: float = 0.1
+    val_images: int = 0  # 0: every held-out image
+    checkpoint_every: int = 250
+    validate_every: int = 500
+    amp: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
+    device: str = "auto"
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+    def __post_init__(self):
+        self.scales = tuple(int(s) for s in self.scales)
+        if not self.scales or min(self.scales) < 2:
+            raise ParameterError(f"scales must be integers >= 2, got {self.scales}")
+        for name in ("steps", "batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr", "charbonnier_eps"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr_halve_every", "val_images", "bce_weight", "threads"):
+            if getattr(self, name) < 0:
+                raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.val_fraction < 1:
+            raise ParameterError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training image, its expert mask and the index of the folder it came from."""
+
+    image: Path
+    mask: Path
+    source: int
+
+
+def _folders(text: str | None) -> list[Path]:
+    return [Path(part.strip()) for part in (text or "").split(",") if part.strip()]
+
+
+def _sources(config: PriorConfig) -> list[tuple[Path, Path]]:
+    """(images folder, masks folder) of every ``data`` entry."""
+    data = _folders(config.data)
+    if not data:
+        raise ParameterError("no training data given (--data: dataset folders with images and masks)")
+    masks = _folders(config.masks)
+    if masks and len(masks) != len(data):
+        raise ParameterError(f"--masks names {len(masks)} folders but --data names {len(data)}: give one per data folder")
+    sources = []
+    for index, folder in enumerate(data):
+        images = folder / "images" if (folder / "images").is_dir() else folder
+        if masks:
+            mask_dir = masks[index]
+        else:
+            candidates = [folder / "masks", images.parent / "masks"]
+            mask_dir = next((c for c in candidates if c.is_dir() and c != images), candidates[0])
+        if not mask_dir.is_dir():
+            raise ParameterError(f"{folder}: no masks folder {mask_dir} (the prior network needs a mask for every image)")
+        sources.append((images, mask_dir))
+    return sources
+
+
+def _interleave(samples: list[Sample]) -> list[Sample]:
+    """Round-robin over source folders, so a prefix of the list draws from every folder."""
+    by_source: dict[int, list[Sample]] = {}
+    for sample in samples:
+        by_source.setdefault(sample.source, []).append(sample)
+    queues = list(by_source.values())
+    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
+
+
+def training_samples(config: PriorConfig) -> tuple[list[Sample], list[Sample]]:
+    """(training, validation) samples of ``config``, validation held out by name hash.
+
+    Cheap (lists files only); raises :class:`ParameterError` naming the folder for a folder
+    without images or an image without a mask.
+    """
+    train, val = [], []
+    for source, (images, mask_dir) in enumerate(_sources(config)):
+        masks = {p.stem: p for p in mask_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+        files = list_images(images)
+        missing = [p.name for p in files if p.stem not in masks]
+        if missing:
+            raise ParameterError(
+                f"{images}: {len(missing)} of {len(files)} images have no mask in {mask_dir} (first: {', '.join(missing[:3])})"
+            )
+        for path in files:
+            sample = Sample(path, masks[path.stem], source)
+            (val if is_validation(path, config.val_fraction) else train).append(sample)
+    if not train or not val:
+        raise ParameterError(f"cannot split {len(train) + len(val)} images into training and validation sets")
+    val = _interleave(val)
+    return train, val[: config.val_images] if config.val_images else val
+
+
+@dataclass
+class Example:
+    """One image at one scale: network input, target and expert labels, all (H, W)."""
+
+    lr_up: np.ndarray  # bicubic-upsampled LR Y, float32
+    hr: np.ndarray  # HR Y, float32
+    labels: np.ndarray  # uint8: 0 nucleus, 1 cytoplasm, 2 background
+    source: int
+
+
+def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, list[Example]]:
+    """For each scale, the :class:`Example` of every sample (HR and mask cropped to a multiple of the scale)."""
+    examples: dict[int, list[Example]] = {s: [] for s in scales}
+    for sample in samples:
+        hr = load_image(sample.image).pixels
+        labels = mask_to_labels(load_image(sample.mask).pixels)
+        if labels.shape != hr.shape[:2]:
+            raise ParameterError(
+                f"{sample.mask}: mask is {labels.shape[1]}x{labels.shape[0]}, image {sample.image.name} is {hr.shape[1]}x{hr.shape[0]}"
+            )
+        for s in scales:
+            hr_s = modcrop(hr, s)
+            lr = Degradation("bicubic", s).apply(hr_s)
+            examples[s].append(
+                Example(bicubic_upscale(rgb_to_y(lr), s).astype(np.float32), rgb_to_y(hr_s), modcrop(labels, s), sample.source)
+            )
+    return examples
+
+
+def charbonnier(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, eps: float) -> torch.Tensor:
+    """Mean of √((sr − hr)² + ε²) over the valid pixels (LapSRN's robust loss, Hua et al. eq. 4)."""
+    penalty = torch.sqrt((sr - hr) ** 2 + eps**2)
+    return (penalty * valid).sum() / valid.sum()
+
+
+def parsing_bce(logits: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of each channel of ``softmax(logits)`` against one-hot ``labels``.
+
+    ``logits`` (N, C, H, W), ``labels`` (N, H, W) int64, ``valid`` (N, 1, H, W). Averaged
+    over channels and valid pixels. log p and log(1 − p) are computed from the logits
+    (log-sum-exp), so the loss stays finite when a probability saturates.
+    """
+    logits = logits.float()
+    classes = logits.shape[1]
+    total = torch.logsumexp(logits, dim=1, keepdim=True)
+    log_p = logits - total
+    eye = torch.eye(classes, dtype=torch.bool, device=logits.device)
+    # log(1 − p_c) = log Σ_{j≠c} exp(z_j) − log Σ_j exp(z_j)
+    others = logits.unsqueeze(1).masked_fill(eye[None, :, :, None, None], float("-inf"))
+    log_not_p = torch.logsumexp(others, dim=2) - total
+    target = torch.nn.functional.one_hot(labels, classes).permute(0, 3, 1, 2).to(logits.dtype)
+    bce = -(target * log_p + (1 - target) * log_not_p).mean(dim=1, keepdim=True)
+    return (bce * valid).sum() / valid.sum()
+
+
+def _pad_to(stack: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pad (input, target, labels, valid) planes to ``height``×``width``: reflected, valid = 0 outside."""
+    pad = ((0, 0), (0, height - stack.shape[1]), (0, width - stack.shape[2]))
+    if not (pad[1][1] or pad[2][1]):
+        return stack
+    padded = np.pad(stack, pad, mode="reflect")
+    padded[3] = np.pad(stack[3], pad[1:])
+    return padded
+
+
+class PriorTask(TrainTask):
+    def __init__(self, config: PriorConfig):
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        self.rank = torch.distributed.get_rank() if distributed else 0
+        self.world_size = torch.distributed.get_world_size() if distributed else 1
+        self.train_samples, self.val_samples = training_samples(config)
+        self.train = load_examples(self.train_samples, config.scales)
+        self.val = load_examples(self.val_samples, config.scales)
+        # Batches come from one source folder (similar image sizes); folders are drawn in
+        # proportion to their images, so every image is equally likely.
+        sources = [e.source for e in self.train[config.scales[0]]]
+        self.sources = sorted(set(sources))
+        self.by_source = {s: [i for i, t in enumerate(sources) if t == s] for s in self.sources}
+        self.source_p = np.array([len(self.by_source[s]) for s in self.sources], dtype=np.float64)
+        self.source_p /= self.source_p.sum()
+        self.arch_kwargs = dict(
+            prior=config.prior, channels=config.channels, blocks=config.blocks, decoder_blocks=config.decoder_blocks,
+            unet_base=config.unet_base, unet_depth=config.unet_depth, residual=True,
+        )
+        self.net = PriorSRNet(**self.arch_kwargs).to(self.device).to(memory_format=torch.channels_last)
+        self.modules = {"net": self.net}
+        self.forward = self.net
+        if self.world_size > 1:
+            # Broadcasts rank 0's weights at construction; averages gradients in backward().
+            self.forward = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.optimizers = {"adam": self.optimizer}
+        self.halve_every = config.lr_halve_every or max(1, math.ceil(config.steps / 10))
+        self.autocast = config.amp and self.device.type == "cuda"
+
+    def learning_rate(self, step: int) -> float:
+        return self.config.lr * 0.5 ** (step // self.halve_every)
+
+    def _autocast(self):
+        if self.autocast:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def sample_batch(self, rng: np.random.Generator | None = None) -> tuple[int, dict[str, torch.Tensor]]:
+        """(scale, {"x", "y", "labels", "valid"}) of ``batch`` whole images of one folder and scale."""
+        c = self.config
+        rng = self.rng if rng is None else rng
+        scale = c.scales[rng.integers(len(c.scales))]
+        pool = self.by_source[self.sources[rng.choice(len(self.sources), p=self.source_p)]]
+        chosen = rng.choice(pool, size=c.batch, replace=len(pool) < c.batch)
+        stacks = []
+        for index in chosen:
+            e = self.train[scale][index]
+            stack = np.stack([e.lr_up, e.hr, e.labels.astype(np.float32), np.ones_like(e.hr)])
+            if c.augment:
+                stack = dihedral(stack, int(rng.integers(8)))
+            stacks.append(stack)
+        height = max(s.shape[1] for s in stacks)
+        width = max(s.shape[2] for s in stacks)
+        batch = np.stack([_pad_to(s, height, width) for s in stacks])
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        return scale, {
+            "x": tensor[:, 0:1].contiguous(memory_format=torch.channels_last),
+            "y": tensor[:, 1:2],
+            "labels": tensor[:, 2].round().long(),
+            "valid": tensor[:, 3:4],
+        }
+
+    def train_step(self, step: int) -> dict[str, float]:
+        c = self.config
+        rate = self.learning_rate(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        # Data-parallel ranks draw different batches; seeding by step keeps a resumed run exact
+        # without per-rank generator states in the (rank 0) checkpoint.
+        rng = np.random.default_rng((c.seed, self.rank, step)) if self.world_size > 1 else None
+        _, batch = self.sample_batch(rng)
+        with self._autocast():
+            out = self.forward(batch["x"])
+        sr = out.sr.float()
+        sr_loss = charbonnier(sr, batch["y"], batch["valid"], c.charbonnier_eps)
+        losses = {"charbonnier": sr_loss}
+        loss = sr_loss
+        if out.parsing_logits is not None:
+            losses["bce"] = parsing_bce(out.parsing_logits, batch["labels"], batch["valid"])
+            loss = loss + c.bce_weight * losses["bce"]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            valid = batch["valid"]
+            mse = (((sr.clamp(0, 1) - batch["y"]) ** 2) * valid).sum((1, 2, 3)) / valid.sum((1, 2, 3))
+            train_psnr = float((10 * torch.log10(1 / mse.clamp_min(1e-12))).mean())
+        return {"loss": loss.item(), **{k: v.item() for k, v in losses.items()}, "train_psnr_y": train_psnr, "lr": rate}
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, float]:
+        """Per scale: Y-PSNR (border = scale), its gain over bicubic, mean IoU of the parsing map."""
+        if self.rank != 0:
+            return {}  # only rank 0 writes the history; the others skip the work
+        self.net.eval()
+        result = {}
+        for scale, examples in self.val.items():
+            values, gains, ious = [], [], []
+            for e in examples:
+                x = torch.from_numpy(e.lr_up)[None, None].to(self.device).contiguous(memory_format=torch.channels_last)
+                out = self.net(x)
+                sr = out.sr[0, 0].float().clamp(0, 1).cpu().numpy()
+                value = psnr(sr, e.hr, crop_border=scale)
+                values.append(value)
+                gains.append(value - psnr(np.clip(e.lr_up, 0, 1), e.hr, crop_border=scale))
+                if out.parsing_logits is not None:
+                    predicted = out.parsing_logits[0].argmax(0).cpu().numpy()
+                    ious.append(mean_iou(predicted, e.labels, len(CLASSES)))
+            result[f"val_psnr_y_x{scale}"] = float(np.mean(values))
+            result[f"val_gain_db_x{scale}"] = float(np.mean(gains))
+            if ious:
+                result[f"val_miou_x{scale}"] = float(np.nanmean(ious))
+        return result
+
+    def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
+        c = self.config
+        folders = ", ".join(f"{images} ({len(self.by_source.get(i, []))} training images)" for i, (images, _) in enumerate(_sources(c)))
+        what = "geometry-prior" if c.prior else "none-prior (ablation, no prior branch)"
+        return self.net, {
+            "method": "prior" if c.prior else "prior_none",
+            "architecture": "PriorSRNet",
+            "arch_kwargs": self.arch_kwargs,
+            "paper": PAPER,
+            "scales": list(c.scales),
+            "summary": (
+                f"Hua et al.'s {what} SR network on the Y channel (Cb/Cr bicubic). ONE model serves "
+                f"x{', x'.join(map(str, c.scales))}: every training batch draws one scale. "
+                + ("Also returns the parsing map (nucleus, cytoplasm, background)." if c.prior else "")
+            ),
+            "training": {
+                "data": folders,
+                "validation": f"{len(self.val_samples)} images held out by name hash (microsr_core.data.split, fraction {c.val_fraction})",
+                "batches": f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)",
+                "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
+                "degradation": "MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",
+                "optimizer": f"Adam lr {c.lr}, halved every {self.halve_every} steps",
+                "loss": f"Charbonnier (eps {c.charbonnier_eps}) on Y"
+                + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),
+                "precision": "bfloat16 autocast" if self.autocast else "float32",
+                "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)")
+                + (f" x {self.world_size} data-parallel processes" if self.world_size > 1 else ""),
+            },
+        }
+
+
+def train_prior(config: PriorConfig, *, resume: str | Path | None = None, **loop_options):
+    """Build the task from ``config`` and run :func:`run_training` (extra options pass through)."""
+    task = PriorTask(config)
+    return run_training(
+        task,
+        steps=config.steps,
+        out_dir=config.out,
+        config=asdict(config),
+        resume=resume,
+        checkpoint_every=config.checkpoint_every,
+        validate_every=config.validate_every,
+        **loop_options,
+    )

@@ -1,0 +1,125 @@
+"""The input widgets: built-in sample or upload, teaching mode, optional HR reference.
+
+Every problem with a file is shown as ``st.error`` with the core's message and the page goes
+on (the caller stops drawing what needs an image); nothing here raises to the page.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+
+from ..compare import image_hash
+from ..degrade import DEGRADATIONS, Degradation, modcrop
+from ..errors import MicroSRError
+from ..io import LoadedImage, load_image
+from . import state
+from .loaders import sample_pixels
+
+#: Largest upload the app decodes (width × height); ``MICROSR_APP_MAX_PIXELS`` overrides it.
+APP_MAX_PIXELS = int(os.environ.get("MICROSR_APP_MAX_PIXELS", 16_000_000))
+#: Largest SR result the app computes (LR pixels × scale²), to bound memory per user.
+MAX_OUTPUT_PIXELS = int(os.environ.get("MICROSR_APP_MAX_OUTPUT_PIXELS", 64_000_000))
+FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
+SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
+DEGRADATION_LABELS = {"bicubic": "bicubic downscale (MATLAB imresize)", "gaussian": "Gaussian blur 15x15, then bicubic downscale"}
+
+
+@dataclass
+class Inputs:
+    """What the comparison works on.
+
+    ``key`` identifies the LR pixels (content hash plus how they were made) for the result
+    cache; ``reference`` is the HR reference (``None`` without one); ``degradation`` is how
+    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check).
+    """
+
+    lr: np.ndarray
+    name: str
+    bit_depth: int
+    key: str
+    degradation: Degradation
+    origin: str
+    reference: np.ndarray | None = None
+    reference_name: str = ""
+    reference_key: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
+    """Decode an uploaded file once per session; show ``st.error`` and return ``None`` on failure."""
+    data = uploaded.getvalue()
+    key = image_hash(data, uploaded.name)
+    found = state.recall(state.DECODED, key)
+    if found is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                found = load_image(data, name=uploaded.name, max_pixels=APP_MAX_PIXELS)
+            except MicroSRError as exc:
+                st.error(f"{what}: {exc}")
+                return None
+            except Exception as exc:  # noqa: BLE001 - a decoder failing on odd bytes is bad input, not a crash
+                st.error(f"{what}: {uploaded.name} could not be read ({type(exc).__name__}: {exc})")
+                return None
+        found.notes.extend(str(w.message) for w in caught if str(w.message) not in found.notes)
+        state.remember(state.DECODED, key, found)
+    for note in found.notes:
+        if "alpha" in note:
+            st.warning(note)
+    return found, key
+
+
+def input_section(scale: int) -> Inputs | None:
+    """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
+    source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
+    if source == UPLOAD:
+        uploaded = st.file_uploader("Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)", type=FILE_TYPES, key="upload_image")
+        if uploaded is None:
+            st.info("Upload a microscope image, or choose the built-in sample.")
+            return None
+        decoded = decode(uploaded, "Image")
+        if decoded is None:
+            return None
+        image, key = decoded
+        pixels, name, depth = image.pixels, image.name, image.bit_depth
+    else:
+        pixels, name, depth, key = sample_pixels(), "sample (scikit-image immunohistochemistry)", 8, "sample"
+    teaching = st.toggle("Teaching mode: treat this image as the HR truth and make the LR from it", key="teaching")
+    kind = st.selectbox(
+        "How the LR is made" if teaching else "How this LR was made (assumed by the LR-consistency check)",
+        DEGRADATIONS, format_func=DEGRADATION_LABELS.get, key="degradation",
+    )
+    degradation = Degradation(kind=kind, scale=scale)
+    if teaching:
+        if min(pixels.shape[:2]) < 4 * scale:
+            st.error(f"{name}: {pixels.shape[1]}x{pixels.shape[0]} is too small to make an LR image at x{scale}")
+            return None
+        lr = degradation.apply(pixels)
+        hr = modcrop(pixels, scale)
+        inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
+                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr")
+    else:
+        inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
+                        f"uploaded LR image (assumed made by {degradation.describe()})" if source == UPLOAD else
+                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})")
+        reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
+                                     type=FILE_TYPES, key="upload_reference")
+        if reference is not None:
+            decoded = decode(reference, "HR reference")
+            if decoded is not None:
+                inputs.reference, inputs.reference_name, inputs.reference_key = decoded[0].pixels, decoded[0].name, decoded[1]
+    height, width = inputs.lr.shape[:2]
+    if height * width * scale * scale > MAX_OUTPUT_PIXELS:
+        st.error(
+            f"{name}: the x{scale} result would be {width * scale}x{height * scale} = {height * width * scale**2 / 1e6:.0f} MP, "
+            f"over this app's limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP; crop the image or use the command line "
+            "(python -m microsr_core upscale), which tiles without this limit"
+        )
+        return None
+    st.caption(f"LR input: {name}, {width}x{height} px, {inputs.bit_depth}-bit. {inputs.origin}.")
+    return inputs

@@ -1,0 +1,154 @@
+"""The controls (scale, methods, device, tiling) and running the methods with progress.
+
+Results are cached per user in ``st.session_state`` under (input, method, weights checksum,
+scale, device, tile), so moving the region of interest or changing a plot never recomputes.
+The models themselves are shared by every session (:func:`.loaders.shared_method`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..compare import Roi, crop
+from ..device import DEVICE_CHOICES, available_devices, resolve_device
+from ..errors import MicroSRError
+from ..inference import SRResult, upscale
+from ..io import to_uint
+from . import state
+from .inputs import Inputs
+from .loaders import MethodInfo, scale_choices, shared_method
+
+#: LR images above this many pixels offer "region first".
+REGION_FIRST_PIXELS = 1_000_000
+#: LR pixels of context around the region when it is computed first.
+REGION_CONTEXT = 16
+
+
+@dataclass
+class Settings:
+    scale: int
+    methods: list[str]
+    titles: dict[str, str]
+    versions: dict[str, str]  # method -> weights sha256, part of the result key
+    device: str | None  # resolved ("cpu", "cuda"); None when the choice is not available
+    device_choice: str
+    tile: int | None
+    region_first: bool
+
+
+def controls(catalog: list[MethodInfo]) -> Settings:
+    """Sidebar widgets; unavailable methods and devices are listed with the reason."""
+    sidebar = st.sidebar
+    sidebar.header("Settings")
+    scales = scale_choices(catalog) or [2]
+    scale = sidebar.selectbox("Scale", scales, index=scales.index(2) if 2 in scales else 0, format_func=lambda s: f"x{s}", key="scale")
+    usable = [info for info in catalog if info.available and scale in info.scales]
+    titles = {info.name: info.title for info in catalog}
+    versions = {info.name: info.version for info in catalog}
+    methods = sidebar.multiselect(
+        "Methods", [info.name for info in usable], default=[info.name for info in usable],
+        format_func=titles.get, key=f"methods_x{scale}",
+    )
+    for info in catalog:
+        if not info.available:
+            sidebar.caption(f"{info.title}: not available ({info.reason})")
+        elif scale not in info.scales:
+            sidebar.caption(f"{info.title}: no x{scale} (supports {', '.join(f'x{s}' for s in info.scales)})")
+    present = available_devices()
+    choice = sidebar.radio(
+        "Device", DEVICE_CHOICES, horizontal=True, key="device",
+        format_func=lambda d: d if d == "auto" or d in present else f"{d} (not available)",
+    )
+    sidebar.caption(f"Available here: {', '.join(present)}; auto uses {resolve_device('auto').type}.")
+    try:
+        device = resolve_device(choice).type
+    except MicroSRError as exc:
+        sidebar.error(str(exc))
+        device = None
+    with sidebar.expander("Advanced"):
+        tile = st.number_input("Tile size (LR px; 0 = whole image at once)", min_value=0, value=None, step=64,
+                               placeholder="automatic", key="tile")
+        region_first = st.checkbox(f"Region first for images over {REGION_FIRST_PIXELS / 1e6:g} MP", value=True, key="region_first")
+    return Settings(int(scale), list(methods), titles, versions, device, choice, None if tile is None else int(tile), region_first)
+
+
+def result_key(inputs: Inputs, settings: Settings, method: str) -> tuple:
+    return (inputs.key, method, settings.versions.get(method, ""), settings.scale, settings.device, settings.tile)
+
+
+def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:
+    """The cached results of the selected methods for the current input and settings."""
+    found = {}
+    for method in settings.methods:
+        result = state.recall(state.RESULTS, result_key(inputs, settings, method))
+        if result is not None:
+            found[method] = result
+    return found
+
+
+def _upscale(lr, method: str, settings: Settings, progress=None) -> SRResult:
+    """Run one method; a CUDA out-of-memory that tiling could not avoid falls back to the CPU."""
+    version = settings.versions.get(method, "")
+    try:
+        model = shared_method(method, settings.device, version)
+        return upscale(lr, model, settings.scale, tile=settings.tile, progress=progress)
+    except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError
+        if settings.device == "cpu" or "out of memory" not in str(exc).lower():
+            raise
+        result = upscale(lr, shared_method(method, "cpu", version), settings.scale, tile=settings.tile, progress=progress)
+        result.notes.append("the GPU ran out of memory even with small tiles: computed on the CPU instead")
+        return result
+
+
+def _region_preview(inputs: Inputs, settings: Settings, roi: Roi) -> None:
+    """Compute and show the region of interest quickly before the whole image."""
+    context = Roi(roi.row - REGION_CONTEXT, roi.col - REGION_CONTEXT, roi.height + 2 * REGION_CONTEXT, roi.width + 2 * REGION_CONTEXT)
+    context = context.clamp(inputs.lr.shape)
+    inner = Roi(roi.row - context.row, roi.col - context.col, roi.height, roi.width)
+    st.caption("Region first: the region of interest, while the whole image is computed")
+    columns = st.columns(max(len(settings.methods), 1))
+    for column, method in zip(columns, settings.methods):
+        try:
+            part = _upscale(crop(inputs.lr, context), method, settings)
+        except MicroSRError:
+            continue  # reported by the full run below
+        column.image(to_uint(crop(part.image, inner, settings.scale), 8), caption=f"{settings.titles[method]} (region preview)",
+                     output_format="PNG")
+
+
+def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
+    """The Run button; computes the selected methods not yet cached, with progress per method."""
+    pending = [m for m in settings.methods if state.recall(state.RESULTS, result_key(inputs, settings, m)) is None]
+    label = f"Run {len(pending)} method(s)" if pending else "All selected results are ready"
+    clicked = st.button(label, type="primary", key="run", disabled=not pending or settings.device is None)
+    if not clicked:
+        last_key, messages = st.session_state.get(state.RUN_MESSAGES, (None, []))
+        for kind, message in messages if last_key == inputs.key else []:
+            (st.error if kind == "error" else st.warning)(message)
+        return
+    messages: list[tuple[str, str]] = []
+    height, width = inputs.lr.shape[:2]
+    if settings.region_first and height * width > REGION_FIRST_PIXELS:
+        _region_preview(inputs, settings, roi)
+    for method in pending:
+        title = settings.titles[method]
+        bar = st.progress(0.0, text=f"{title}: starting")
+
+        def report(done: int, total: int, bar=bar, title=title) -> None:
+            bar.progress(done / total, text=f"{title}: tile {done} of {total}")
+
+        try:
+            result = _upscale(inputs.lr, method, settings, report)
+        except MicroSRError as exc:
+            bar.empty()
+            messages.append(("error", f"{title}: {exc}"))
+            st.error(f"{title}: {exc}")
+            continue
+        bar.progress(1.0, text=f"{title}: done in {result.seconds:.2f} s on {result.device} ({result.tiles} tile(s))")
+        for note in result.notes:
+            messages.append(("warning", f"{title}: {note}"))
+            st.warning(f"{title}: {note}")
+        state.remember(state.RESULTS, result_key(inputs, settings, method), result)
+    st.session_state[state.RUN_MESSAGES] = (inputs.key, messages)

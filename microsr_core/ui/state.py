@@ -1,0 +1,62 @@
+"""Session-state keys and the per-user caches of the comparison page.
+
+Everything a user computed lives in ``st.session_state`` (never in a process-wide cache), so
+users never see each other's images. Entries are evicted oldest-first to bound memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+import streamlit as st
+
+#: SR results: (input key, method, scale, device, tile) -> SRResult.
+RESULTS = "msr_results"
+#: Values derived from results (metrics, maps, alignment, consistency): key -> value.
+DERIVED = "msr_derived"
+#: Decoded uploads: content hash -> LoadedImage (decoding is not repeated on every rerun).
+DECODED = "msr_decoded"
+#: Messages of the last run (method errors, fallbacks), shown until the next run.
+RUN_MESSAGES = "msr_run_messages"
+
+#: Region of interest widgets (LR pixels) and bookkeeping.
+ROI_ROW, ROI_COL, ROI_HEIGHT, ROI_WIDTH = "roi_row", "roi_col", "roi_height", "roi_width"
+ROI_IMAGE = "roi_image"  # input key the ROI belongs to (reset for a new image)
+ROI_BOX_SEEN = "roi_box_seen"  # last box selection applied from the overview
+
+LIMITS = {RESULTS: 12, DERIVED: 64, DECODED: 4}
+
+
+def _store(name: str) -> OrderedDict:
+    if name not in st.session_state:
+        st.session_state[name] = OrderedDict()
+    return st.session_state[name]
+
+
+def recall(name: str, key: Any) -> Any | None:
+    """The cached value under ``key`` in store ``name`` (``None`` when absent)."""
+    store = _store(name)
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    return None
+
+
+def remember(name: str, key: Any, value: Any) -> Any:
+    """Cache ``value`` under ``key``, evicting the oldest entries beyond the store's limit."""
+    store = _store(name)
+    store[key] = value
+    store.move_to_end(key)
+    while len(store) > LIMITS.get(name, 32):
+        store.popitem(last=False)
+    return value
+
+
+def cached(name: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """``recall`` or compute and ``remember``."""
+    store = _store(name)
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    return remember(name, key, compute())

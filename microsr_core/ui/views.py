@@ -1,0 +1,337 @@
+"""What the comparison page shows once there are results: the overview with the region of
+interest, the zoom grid, the before/after view, metrics, maps, the LR-consistency check and
+downloads. Numbers come from :mod:`microsr_core.compare` and :mod:`microsr_core.metrics`; each
+table carries its convention in a caption.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from .. import compare
+from ..compare import Reference, Roi
+from ..errors import AlignmentError
+from ..inference import SRResult
+from ..io import encode_image, to_uint
+from ..metrics import convention, error_map_y, ssim_map_y
+from ..parsing import BACKGROUND
+from ..registry import method_class
+from . import state
+from .inputs import Inputs
+from .running import Settings, result_key
+
+ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
+ERROR_RANGE = 20.0  # |ΔY| in 8-bit levels mapped to the top of the error colour map
+CONSISTENCY_RANGE = 10.0
+MAP_SIDE = 384  # longest side of a map as displayed (maps are computed at full size)
+
+
+@dataclass
+class Panel:
+    """One image of the grid: ``factor`` times the LR size, its top-left at ``offset``."""
+
+    title: str
+    image: np.ndarray
+    factor: int
+    offset: tuple[int, int] = (0, 0)
+    labels: np.ndarray | None = None  # parsing-map labels, same size as image
+
+
+def _show(image: np.ndarray, caption: str | None = None, container=st) -> None:
+    container.image(to_uint(image, 8), caption=caption, output_format="PNG")  # JPEG would blur honest pixels
+
+
+def reference_section(inputs: Inputs, scale: int) -> Reference | None:
+    """Match the HR reference to the LR image (cached); report how, or why not."""
+    if inputs.reference is None:
+        return None
+    key = ("reference", inputs.key, inputs.reference_key, scale)
+
+    def compute():
+        try:
+            return compare.match_reference(inputs.lr, inputs.reference, scale)
+        except AlignmentError as exc:
+            return str(exc)
+
+    found = state.cached(state.DERIVED, key, compute)
+    if isinstance(found, str):
+        st.error(f"HR reference {inputs.reference_name}: {found}. Metrics against it are not shown.")
+        return None
+    if found.reliable:
+        st.success(found.describe())
+    else:
+        st.warning(found.describe() + ". The reference may show a different place: treat its metrics with care.")
+    for note in found.notes:
+        st.caption(note)
+    return found
+
+
+def _overview_figure(lr: np.ndarray, roi: Roi, window: Roi | None) -> go.Figure:
+    small, factor = compare.shrink_for_display(lr, 768)
+    uri = "data:image/png;base64," + base64.b64encode(encode_image(small, "png", 8)).decode()
+    height, width = lr.shape[:2]
+    step = max(1, math.ceil(max(height, width) / 64))
+    rows, cols = np.mgrid[0:height:step, 0:width:step]
+    fig = go.Figure(go.Image(source=uri, x0=(factor - 1) / 2, dx=factor, y0=(factor - 1) / 2, dy=factor, hoverinfo="skip"))
+    # Invisible points on a grid: plotly reports box selections over traces with points.
+    fig.add_trace(go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers", marker=dict(opacity=0, size=4),
+                             hovertemplate="row %{y}, col %{x}<extra></extra>", showlegend=False))
+    fig.add_shape(type="rect", x0=roi.col - 0.5, x1=roi.col + roi.width - 0.5, y0=roi.row - 0.5,
+                  y1=roi.row + roi.height - 0.5, line=dict(color=ROI_COLOR, width=2))
+    if window is not None:
+        fig.add_shape(type="rect", x0=window.col - 0.5, x1=window.col + window.width - 0.5, y0=window.row - 0.5,
+                      y1=window.row + window.height - 0.5, line=dict(color=WINDOW_COLOR, width=2, dash="dash"))
+    fig.update_xaxes(range=[-0.5, width - 0.5], showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(range=[height - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
+    fig.update_layout(dragmode="select", margin=dict(l=0, r=0, t=0, b=0), height=420, clickmode="none")
+    return fig
+
+
+def _selected_box(event) -> tuple | None:
+    selection = (event or {}).get("selection") or {}
+    boxes = selection.get("box") or []
+    if boxes and "x" in boxes[-1] and "y" in boxes[-1]:
+        return tuple(boxes[-1]["x"]), tuple(boxes[-1]["y"])
+    points = selection.get("points") or []
+    if points:
+        xs, ys = [p["x"] for p in points], [p["y"] for p in points]
+        return (min(xs), max(xs)), (min(ys), max(ys))
+    return None
+
+
+def _set_roi(roi: Roi) -> None:
+    st.session_state[state.ROI_ROW], st.session_state[state.ROI_COL] = roi.row, roi.col
+    st.session_state[state.ROI_HEIGHT], st.session_state[state.ROI_WIDTH] = roi.height, roi.width
+
+
+def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
+    """Overview with the region of interest (drag a box, or type coordinates); returns
+    ``(roi, panel size)``. The ROI lives in session state, so it survives reruns."""
+    shape = inputs.lr.shape
+    if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
+        st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
+        _set_roi(compare.default_roi(shape, 48))
+    box = _selected_box(st.session_state.get("overview"))
+    if box is not None and box != st.session_state.get(state.ROI_BOX_SEEN):
+        st.session_state[state.ROI_BOX_SEEN] = box
+        _set_roi(compare.roi_from_box(box[0], box[1], shape))
+    roi = Roi(*(int(st.session_state[k]) for k in (state.ROI_ROW, state.ROI_COL, state.ROI_HEIGHT, state.ROI_WIDTH)))
+    roi = roi.clamp(shape)
+    _set_roi(roi)
+    window = reference.window if reference is not None and reference.mode == "aligned" else None
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(_overview_figure(inputs.lr, roi, window), key="overview", on_select="rerun",
+                        selection_mode="box", config={"displaylogo": False, "scrollZoom": False})
+        st.caption("Drag a box on the LR overview to choose the region of interest (yellow)"
+                   + (f"; the dashed cyan outline is where the HR reference matched: {window.describe()}." if window else "."))
+    with right:
+        st.subheader("Region of interest")
+        a, b = st.columns(2)
+        a.number_input("Row (LR px)", 0, shape[0] - 1, key=state.ROI_ROW)
+        b.number_input("Column (LR px)", 0, shape[1] - 1, key=state.ROI_COL)
+        a.number_input("Height (LR px)", 1, shape[0], key=state.ROI_HEIGHT)
+        b.number_input("Width (LR px)", 1, shape[1], key=state.ROI_WIDTH)
+        size = st.select_slider("Panel size (px)", [192, 256, 320, 384, 512], value=320, key="panel_size")
+    return roi, int(size)
+
+
+def _labels(result: SRResult) -> np.ndarray | None:
+    if "parsing" not in result.maps:
+        return None
+    return compare.parsing_labels(result.maps["parsing"])
+
+
+def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Panel]:
+    panels = [Panel("LR input", inputs.lr, 1)]
+    for method, result in results.items():
+        labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: _labels(r))
+        panels.append(Panel(settings.titles[method], result.image, settings.scale, labels=labels))
+    if reference is not None:
+        window = reference.window.scaled(settings.scale)
+        panels.append(Panel("HR reference", reference.hr, settings.scale, (window.row, window.col)))
+    return panels
+
+
+def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.ndarray:
+    image = compare.crop(panel.image, roi, panel.factor, panel.offset)
+    if overlay and panel.labels is not None:
+        image = compare.parsing_overlay(image, compare.crop(panel.labels[..., None], roi, panel.factor, fill=BACKGROUND)[..., 0])
+    return compare.nearest_zoom(image, zoom * scale // panel.factor)
+
+
+def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int) -> dict[str, np.ndarray]:
+    """Every panel at the same place, enlarged by integer nearest-neighbour factors."""
+    zoom = compare.zoom_factor(roi, scale, size)
+    overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
+    views = {}
+    per_row = len(panels) if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
+    for start in range(0, len(panels), per_row):
+        columns = st.columns(per_row)
+        for column, panel in zip(columns, panels[start : start + per_row]):
+            views[panel.title] = _zoomed(panel, roi, scale, zoom, overlay)
+            unit = "LR px" if panel.factor == 1 else "SR px"
+            where = roi.scaled(panel.factor).describe(unit)
+            _show(views[panel.title], f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}", column)
+    return views
+
+
+def before_after(views: dict[str, np.ndarray]) -> None:
+    """A wipe between any two panels of the zoom grid."""
+    names = list(views)
+    left, middle, right = st.columns([2, 3, 2])
+    before = left.selectbox("Before", names, index=0, key="wipe_before")
+    after = right.selectbox("After", names, index=min(1, len(names) - 1), key="wipe_after")
+    position = middle.slider("Split (% of the width from the left shows Before)", 0, 100, 50, key="wipe_split")
+    _, centre, _ = st.columns([1, 2, 1])
+    _show(compare.wipe(views[before], views[after], position / 100), f"{before} | {after}", centre)
+
+
+def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
+    key = ("consistency", inputs.degradation) + result_key(inputs, settings, method)
+    return state.cached(state.DERIVED, key, lambda: compare.lr_consistency(result.image, inputs.lr, inputs.degradation))
+
+
+def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings) -> list[dict]:
+    """One row per method: timing, LR consistency and (with a reference) PSNR/SSIM."""
+    rows = []
+    for method, result in results.items():
+        check = _consistency(inputs, settings, method, result)
+        row = {"method": method, "title": settings.titles[method], "seconds": result.seconds, "device": result.device,
+               "tiles": result.tiles, "lr_consistency_psnr_y": check.psnr_y, "lr_consistency_max_abs_dy": check.max_error}
+        if reference is not None:
+            key = ("metrics", inputs.reference_key) + result_key(inputs, settings, method)
+            row.update(state.cached(state.DERIVED, key, lambda r=result: compare.reference_metrics(r.image, reference)))
+            region = compare.region_metrics(result.image, reference, roi)
+            row.update({"roi_psnr_y": region["psnr_y"], "roi_ssim_y": region["ssim_y"]})
+        rows.append(row)
+    return rows
+
+
+def results_table(rows: list[dict], inputs: Inputs) -> None:
+    """Timings and the LR-consistency check (no HR reference needed)."""
+    frame = pd.DataFrame(rows).set_index("title")[["seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
+    st.dataframe(frame, column_config={
+        "seconds": st.column_config.NumberColumn("time (s)", format="%.3f"),
+        "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-consistency PSNR-Y (dB)", format="%.2f"),
+        "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY| (8-bit levels)", format="%.1f"),
+    })
+    st.caption(
+        f"LR-consistency: SR degraded by {inputs.degradation.describe()} (no rounding), compared with the LR input on "
+        f"Y (BT.601 studio swing), border {compare.CONSISTENCY_BORDER} LR px shaved, data range 255. Low values mean "
+        "the result does not reproduce the LR input: detail there was invented or lost. Time: wall clock of the whole image."
+    )
+
+
+def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi: Roi, scale: int) -> None:
+    """PSNR/SSIM against the reference: table, chart and the convention of every number."""
+    columns = ["psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "roi_psnr_y", "roi_ssim_y"]
+    frame = pd.DataFrame(rows).set_index("title")[columns]
+    st.dataframe(frame, column_config={
+        "psnr_y": st.column_config.NumberColumn("PSNR-Y (dB)", format="%.3f"),
+        "ssim_y": st.column_config.NumberColumn("SSIM-Y", format="%.4f"),
+        "psnr_rgb": st.column_config.NumberColumn("PSNR-RGB (dB)", format="%.3f"),
+        "ssim_rgb": st.column_config.NumberColumn("SSIM-RGB", format="%.4f"),
+        "roi_psnr_y": st.column_config.NumberColumn("PSNR-Y region (dB)", format="%.3f"),
+        "roi_ssim_y": st.column_config.NumberColumn("SSIM-Y region", format="%.4f"),
+    })
+    region = "the whole image" if reference.mode == "direct" else f"the matched region {reference.window.describe()}"
+    st.caption(
+        f"Against the HR reference over {region}: {convention(scale)}; RGB columns on all channels. "
+        f"Region columns: the region of interest {roi.describe()} where the reference covers it, no border shaved. "
+        f"LR: {inputs.origin}."
+    )
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("PSNR-Y (dB)", "SSIM-Y"))
+    fig.add_bar(x=frame.index, y=frame["psnr_y"], name="whole", marker_color="#8e6bbf", row=1, col=1)
+    fig.add_bar(x=frame.index, y=frame["roi_psnr_y"], name="region", marker_color=ROI_COLOR, row=1, col=1)
+    fig.add_bar(x=frame.index, y=frame["ssim_y"], name="whole", marker_color="#8e6bbf", showlegend=False, row=1, col=2)
+    fig.add_bar(x=frame.index, y=frame["roi_ssim_y"], name="region", marker_color=ROI_COLOR, showlegend=False, row=1, col=2)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), barmode="group")
+    st.plotly_chart(fig, key="metrics_chart")
+
+
+def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference, settings: Settings) -> None:
+    """Per-class PSNR/SSIM (nucleus, cytoplasm, background) from the first parsing map."""
+    source = next((m for m, r in results.items() if "parsing" in r.maps), None)
+    if source is None:
+        return
+    parsing = results[source].maps["parsing"]
+    names = compare.parsing_classes(parsing, getattr(method_class(source), "parsing_classes", None))
+    labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, source), lambda: _labels(results[source]))
+    rows = []
+    for method, result in results.items():
+        key = ("classes", source, inputs.reference_key) + result_key(inputs, settings, method)
+        values = state.cached(state.DERIVED, key, lambda r=result: compare.class_metrics(r.image, reference, labels, names))
+        for name, value in values.items():
+            rows.append({"method": settings.titles[method], "class": name, "PSNR-Y (dB)": value["psnr_y"],
+                         "SSIM-Y": value["ssim_y"], "share of pixels": value["fraction"]})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption(f"Per class of the parsing map of {settings.titles[source]} (the same masks for every method): "
+               f"{convention(settings.scale)}, averaged over the class's pixels.")
+
+
+def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> None:
+    """Error and SSIM maps against the reference, and LR-consistency maps, per method."""
+    for method, result in results.items():
+        title = settings.titles[method]
+        columns = st.columns(3)
+        check = _consistency(inputs, settings, method, result)
+        shown, _ = compare.shrink_for_display(compare.colormap(check.error_map, 0, CONSISTENCY_RANGE), MAP_SIDE)
+        grow = max(1, MAP_SIDE // max(shown.shape[:2]))
+        _show(compare.nearest_zoom(shown, grow), f"{title}: LR-consistency |ΔY|, 0-{CONSISTENCY_RANGE:g} levels", columns[0])
+        if reference is None:
+            continue
+        key = ("maps", inputs.reference_key) + result_key(inputs, settings, method)
+
+        def compute(r=result):
+            part = compare.sr_window(r.image, reference)
+            return error_map_y(part, reference.hr), ssim_map_y(part, reference.hr)
+
+        error, ssim_map = state.cached(state.DERIVED, key, compute)
+        _show(compare.shrink_for_display(compare.colormap(error, 0, ERROR_RANGE), MAP_SIDE)[0],
+              f"{title}: |ΔY| vs HR, 0-{ERROR_RANGE:g} levels", columns[1])
+        _show(compare.shrink_for_display(compare.colormap(ssim_map, 0, 1, "viridis"), MAP_SIDE)[0],
+              f"{title}: SSIM-Y map vs HR, 0-1", columns[2])
+    st.caption("Maps are computed at full resolution and block-averaged for display; bright = large error or high SSIM.")
+
+
+def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict]) -> None:
+    """Lossless PNG per result, and a ZIP with everything plus metrics and settings."""
+    depth = inputs.bit_depth
+    columns = st.columns(len(results) + 1)
+    for column, (method, result) in zip(columns, results.items()):
+        column.download_button(f"{settings.titles[method]} PNG", lambda r=result: encode_image(r.image, "png", depth),
+                               file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore", key=f"png_{method}")
+
+    def archive() -> bytes:
+        images = {"lr_input.png": encode_image(inputs.lr, "png", depth)}
+        images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
+        if reference is not None:
+            images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
+        return compare.build_zip(images, rows, _settings_record(inputs, reference, roi, settings))
+
+    columns[-1].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
+                                mime="application/zip", on_click="ignore", key="zip", type="primary")
+
+
+def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings) -> dict:
+    return {
+        "input": inputs.name, "lr_size": list(inputs.lr.shape[:2]), "bit_depth": inputs.bit_depth,
+        "lr_origin": inputs.origin, "scale": settings.scale, "methods": settings.methods,
+        "weights_sha256": {m: settings.versions.get(m, "") or None for m in settings.methods},
+        "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
+        "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
+        "roi_metrics": "region of interest where the reference covers it, no border shaved",
+        "lr_consistency": f"SR degraded by {inputs.degradation.describe()} (no rounding) vs LR on Y, border {compare.CONSISTENCY_BORDER} LR px",
+        "reference": None if reference is None else {"name": inputs.reference_name, "how": reference.describe(), "notes": reference.notes},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,50 @@
+"""Compare page: one image, every method side by side, a shared region of interest, metrics
+against an optional HR reference, the LR-consistency check and downloads."""
+
+import streamlit as st
+
+from microsr_core.ui import inputs, loaders, running, views
+
+st.title("Compare super-resolution methods")
+st.caption(
+    "Upload a low-resolution micrograph (or use the sample), pick methods and press Run. Add an HR "
+    "reference of the same field to get PSNR/SSIM, or use teaching mode to make the LR from an HR image."
+)
+
+catalog = loaders.method_catalog()
+settings = running.controls(catalog)
+data = inputs.input_section(settings.scale)
+if data is None:
+    st.stop()
+
+reference = views.reference_section(data, settings.scale)
+roi, panel_size = views.roi_section(data, reference)
+
+if not settings.methods:
+    st.warning("No method is selected, or none supports this scale: choose methods in the sidebar.")
+    st.stop()
+running.run_section(data, settings, roi)
+results = running.current_results(data, settings)
+if not results:
+    st.info("Press Run to compute the selected methods. Results are kept while you explore them.")
+    st.stop()
+
+st.header("Region of interest in every panel")
+panels = views.build_panels(data, results, reference, settings)
+zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size)
+
+st.header("Before / after")
+views.before_after(zoomed)
+
+st.header("Results")
+rows = views.metric_rows(data, results, reference, roi, settings)
+views.results_table(rows, data)
+if reference is not None:
+    st.subheader("Against the HR reference")
+    views.metrics_section(rows, data, reference, roi, settings.scale)
+    views.class_section(data, results, reference, settings)
+with st.expander("Maps: LR consistency" + (", error and SSIM against the HR reference" if reference else "")):
+    views.maps_section(data, results, reference, settings)
+
+st.header("Downloads")
+views.downloads(data, results, reference, roi, settings, rows)

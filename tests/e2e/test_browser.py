@@ -1,0 +1,211 @@
+"""End-to-end: the real app in a real browser.
+
+Starts ``streamlit run app.py`` on a free localhost port, drives Debian's Chromium through
+Playwright, uploads an LR image and its HR reference through the file chooser, runs every
+available method (bicubic and VDSR at least), waits for the result panels and the metrics
+table, moves the region of interest (by dragging a box on the overview, then by typing
+coordinates) and checks that every panel followed, and saves ``docs/screenshot.png``.
+
+Skips, saying why, when Chromium, Playwright or the VDSR weights are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from microsr_core.degrade import Degradation
+from microsr_core.io import encode_image, sample_image
+from microsr_core.weights import read_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+TIMEOUT_MS = 180_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app served on a free port; always terminated. Its output goes to a temporary log."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start (exit code {process.poll()}):\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e")
+    hr = sample_image()[64:256, 128:384]  # 192 x 256 HR field
+    lr = Degradation("bicubic", 2).apply(hr)  # 96 x 128 LR
+    (folder / "field_lr.png").write_bytes(encode_image(lr, "png", 8))
+    (folder / "field_hr.png").write_bytes(encode_image(hr, "png", 8))
+    return folder / "field_lr.png", folder / "field_hr.png"
+
+
+def wait_until(condition, timeout: float = TIMEOUT_MS / 1000, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def upload(page, label: str, path: Path) -> None:
+    zone = page.locator(f"[data-testid='stFileUploaderDropzone'][aria-label^='{label}']")
+    zone.wait_for(timeout=TIMEOUT_MS)
+    with page.expect_file_chooser() as chooser:
+        zone.locator("button").click()
+    chooser.value.set_files(str(path))
+
+
+def panels(page) -> dict[str, tuple[str, str]]:
+    """Zoom panels: title -> (caption, image source) of every image whose caption names a region."""
+    found = {}
+    figures = page.locator("[data-testid='stImage']")
+    for index in range(figures.count()):
+        figure = figures.nth(index)
+        caption = figure.inner_text().strip()
+        if " · rows " in caption:
+            found[caption.split(" · ")[0]] = (caption, figure.locator("img").get_attribute("src"))
+    return found
+
+
+def regions(page) -> dict[str, str]:
+    return {title: re.search(r"rows \S+, cols \S+ \(\w+ px\)", caption).group(0) for title, (caption, _) in panels(page).items()}
+
+
+def followed(before: dict, after: dict, lr: tuple[int, int, int, int]) -> None:
+    """Every panel moved to the LR rectangle ``lr`` (row, col, height, width), SR panels at x2."""
+    row, col, height, width = lr
+    assert set(after) == set(before)
+    for title, (caption, source) in after.items():
+        factor = 1 if title == "LR input" else 2
+        expected = f"rows {row * factor}-{(row + height) * factor}, cols {col * factor}-{(col + width) * factor}"
+        assert expected in caption, (title, caption)
+        assert source != before[title][1], f"{title}: image did not change"
+
+
+def roi_inputs(page) -> tuple[int, int, int, int]:
+    return tuple(int(page.get_by_label(label).input_value()) for label in ("Row (LR px)", "Column (LR px)", "Height (LR px)", "Width (LR px)"))
+
+
+def test_upload_run_compare_move_region_and_screenshot(server, images):
+    if "vdsr" not in read_manifest():
+        pytest.skip("weights/manifest.json has no 'vdsr' entry: train and publish VDSR first")
+    lr_path, hr_path = images
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)  # generous: widgets load lazily, slowly on a busy machine
+            page.goto(server)
+            page.get_by_text("Compare super-resolution methods").wait_for(timeout=TIMEOUT_MS)
+            page.get_by_text("Upload an image").click()
+            upload(page, "Image", lr_path)
+            upload(page, "HR reference", hr_path)
+            page.get_by_text("HR reference used directly").wait_for(timeout=TIMEOUT_MS)
+            methods = page.locator("[data-testid='stMultiSelect']").first.inner_text()
+            assert "Bicubic" in methods and "VDSR" in methods, methods
+
+            page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()
+            page.get_by_text("Region of interest in every panel").wait_for(timeout=TIMEOUT_MS)
+            page.get_by_text("Against the HR reference", exact=True).wait_for(timeout=TIMEOUT_MS)
+            wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="results and metrics tables")
+            shown = wait_until(lambda: (p := panels(page)) and {"LR input", "Bicubic", "VDSR-residual", "HR reference"} <= set(p) and p,
+                               what="result panels")
+            for title in shown:
+                image = page.locator("[data-testid='stImage']").filter(has_text=f"{title} ·").locator("img").first
+                wait_until(lambda image=image: image.evaluate("img => img.complete && img.naturalWidth > 0"), what=f"{title} image")
+
+            # Drag a box on the overview: rows ~10-30, cols ~20-60 of the 96 x 128 LR image.
+            area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+
+            def at(row: float, col: float) -> tuple[float, float]:
+                return area["x"] + (col + 0.5) / 128 * area["width"], area["y"] + (row + 0.5) / 96 * area["height"]
+
+            start, end = at(10, 20), at(30, 60)
+            page.mouse.move(*start)
+            page.mouse.down()
+            page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=5)
+            page.mouse.move(*end, steps=5)
+            page.mouse.up()
+            before = shown
+            wait_until(lambda: regions(page).get("LR input") != "rows 24-72, cols 40-88 (LR px)", what="ROI from the box")
+            roi = roi_inputs(page)
+            assert abs(roi[0] - 10) <= 2 and abs(roi[1] - 20) <= 2 and abs(roi[2] - 20) <= 3 and abs(roi[3] - 40) <= 3, roi
+            after = wait_until(lambda: (p := panels(page)) and all(p[t][1] != before[t][1] for t in before) and p,
+                               what="every panel to redraw")
+            followed(before, after, roi)
+
+            # Typing coordinates moves every panel too.
+            before = after
+            field = page.get_by_label("Row (LR px)")
+            field.fill("50")
+            field.press("Enter")
+            wait_until(lambda: roi_inputs(page)[0] == 50 and regions(page).get("LR input", "").startswith("rows 50-"),
+                       what="ROI from typed coordinates")
+            after = wait_until(lambda: (p := panels(page)) and all(p[t][1] != before[t][1] for t in before) and p,
+                               what="every panel to redraw")
+            followed(before, after, roi_inputs(page))
+
+            # Screenshot of the whole page for the README (the main area scrolls inside the page).
+            height = page.evaluate(
+                "() => { document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); window.scrollTo(0, 0);"
+                " const b = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
+                " return b.getBoundingClientRect().top + b.scrollHeight; }")
+            page.set_viewport_size({"width": 1500, "height": min(int(height) + 40, 8000)})
+            time.sleep(1.0)
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+            assert SCREENSHOT.stat().st_size > 10_000
+        finally:
+            browser.close()

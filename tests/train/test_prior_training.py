@@ -1,0 +1,154 @@
+"""Prior-network training: losses, both losses fall on real cells, resume is exact, cards, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from microsr_core.cli import main
+from microsr_core.data import is_validation, list_images
+from microsr_core.errors import ParameterError
+from microsr_core.io import load_image, save_image
+from microsr_core.train import TRAINERS
+from microsr_core.train.loop import TrainingCancelled, load_checkpoint
+from microsr_core.train.prior import PriorConfig, PriorTask, charbonnier, parsing_bce, train_prior, training_samples
+
+TINY = dict(channels=8, blocks=1, decoder_blocks=1, unet_base=4, unet_depth=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cells(wbc_dir, tmp_path):
+    """Eight real leukocyte images with their expert masks (six for training, two held out)."""
+    source = wbc_dir / "dataset1"
+    files = list_images(source / "images")
+    held_out = [is_validation(p.with_suffix(".png")) for p in files]  # the split hashes the copies' names
+    chosen = [p for p, v in zip(files, held_out) if not v][:6] + [p for p, v in zip(files, held_out) if v][:2]
+    folder = tmp_path / "cells"
+    for path in chosen:
+        save_image(folder / "images" / f"{path.stem}.png", load_image(path).pixels)
+        save_image(folder / "masks" / f"{path.stem}.png", load_image(source / "masks" / f"{path.stem}.png").pixels)
+    return folder
+
+
+def _config(folder, out, steps, **overrides):
+    values = dict(
+        data=str(folder), out=str(out), scales=(4,), steps=steps, batch=4, lr=1e-3, threads=1,
+        checkpoint_every=4, validate_every=6, device="cpu", **TINY,
+    )
+    return PriorConfig(**{**values, **overrides})
+
+
+def test_losses_match_their_definitions():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5, 6)
+    labels = torch.randint(0, 3, (2, 5, 6))
+    valid = torch.ones(2, 1, 5, 6)
+    target = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()
+    expected = torch.nn.functional.binary_cross_entropy(torch.softmax(logits, 1), target)
+    assert parsing_bce(logits, labels, valid).item() == pytest.approx(expected.item(), rel=1e-5)
+    sr, hr = torch.rand(2, 1, 5, 6), torch.rand(2, 1, 5, 6)
+    assert charbonnier(sr, hr, valid, 1e-3).item() == pytest.approx(torch.sqrt((sr - hr) ** 2 + 1e-6).mean().item(), rel=1e-6)
+    # Padded pixels (valid = 0) do not count, whatever they hold.
+    valid[:, :, :, 3:] = 0
+    hr_padded = hr.clone()
+    hr_padded[..., 3:] = 99.0
+    assert charbonnier(sr, hr_padded, valid, 1e-3) == pytest.approx(charbonnier(sr[..., :3], hr[..., :3], valid[..., :3], 1e-3).item())
+    # Saturated logits stay finite.
+    assert torch.isfinite(parsing_bce(torch.full((1, 3, 2, 2), 1e4) * torch.tensor([1.0, -1.0, 0.0])[None, :, None, None], torch.ones(1, 2, 2, dtype=torch.long), torch.ones(1, 1, 2, 2)))
+
+
+def test_batches_are_whole_images_padded_to_the_largest(cells, tmp_path):
+    task = PriorTask(_config(cells, tmp_path / "run", 1, batch=6))
+    scale, batch = task.sample_batch(np.random.default_rng(1))
+    assert scale == 4
+    sizes = [(e.hr.shape) for e in task.train[4]]
+    side = max(max(s) for s in sizes)
+    assert batch["x"].shape[0] == 6 and max(batch["x"].shape[-2:]) == side
+    valid_pixels = batch["valid"].sum((1, 2, 3))
+    assert set(valid_pixels.tolist()) <= {float(h * w) for h, w in sizes}  # each image's own area is valid
+    assert set(batch["labels"].unique().tolist()) == {0, 1, 2}
+
+
+def test_a_short_run_on_real_cells_lowers_both_losses(cells, tmp_path):
+    task = PriorTask(_config(cells, tmp_path / "run", 60, lr=3e-3, lr_halve_every=1000))
+    _, fixed = task.sample_batch(np.random.default_rng(123))
+
+    def losses() -> tuple[float, float]:
+        with torch.no_grad():
+            out = task.net(fixed["x"])
+            return (
+                charbonnier(out.sr, fixed["y"], fixed["valid"], 1e-3).item(),
+                parsing_bce(out.parsing_logits, fixed["labels"], fixed["valid"]).item(),
+            )
+
+    sr_before, bce_before = losses()
+    for step in range(60):
+        task.train_step(step)
+    sr_after, bce_after = losses()
+    assert sr_after < 0.99 * sr_before  # better than the bicubic input the fresh network returns
+    assert bce_after < 0.85 * bce_before
+
+
+def test_resume_continues_exactly_and_writes_card_and_history(cells, tmp_path):
+    straight = train_prior(_config(cells, tmp_path / "straight", 12))
+    out = tmp_path / "stopped"
+    calls = []
+    with pytest.raises(TrainingCancelled, match="stopped at step 5"):
+        train_prior(_config(cells, out, 12), progress=calls.append, should_stop=lambda: len(calls) >= 4)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
+    resumed = train_prior(_config(cells, out, 12), resume=out / "checkpoint.pt", progress=calls.append)
+    assert [p.step for p in calls] == list(range(1, 13))
+    for name, tensor in straight.modules["net"].state_dict().items():
+        assert torch.equal(tensor, resumed.modules["net"].state_dict()[name]), name
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    validated = [row for row in history if "val_psnr_y_x4" in row]
+    assert [row["step"] for row in validated] == [6, 12]
+    assert 0 <= validated[-1]["val_miou_x4"] <= 1 and "val_gain_db_x4" in validated[-1]
+    card = json.loads((out / "card.json").read_text())
+    assert card["method"] == "prior" and card["architecture"] == "PriorSRNet" and card["scales"] == [4]
+    assert card["arch_kwargs"]["prior"] is True and card["training"]["steps"] == 12
+    assert "ONE model" in card["summary"] and (out / "model.safetensors").is_file()
+
+
+def test_cli_trains_the_none_prior_ablation(cells, tmp_path):
+    out = tmp_path / "none"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    status = main(["train", "prior", "--data", str(cells), "--out", str(out), "--prior", "false", "--scales", "2,8",
+                   "--steps", "2", "--batch", "2", "--threads", "1", "--device", "cpu", *flags])
+    assert status == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["method"] == "prior_none" and card["arch_kwargs"]["prior"] is False and card["scales"] == [2, 8]
+    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert "bce" not in rows[-1] and "val_miou_x2" not in rows[-1] and "val_psnr_y_x8" in rows[-1]
+
+
+def test_data_problems_are_refused_with_the_file_named(cells, tmp_path):
+    (cells / "masks" / next(iter(sorted(p.name for p in (cells / "masks").iterdir())))).unlink()
+    with pytest.raises(ParameterError, match=r"1 of 8 images have no mask in .*masks"):
+        training_samples(_config(cells, tmp_path, 1))
+    with pytest.raises(ParameterError, match="no masks folder"):
+        training_samples(_config(cells / "images", tmp_path, 1, masks=str(tmp_path / "nowhere")))
+    with pytest.raises(ParameterError, match="one per data folder"):
+        training_samples(_config(cells, tmp_path, 1, masks=f"{cells / 'masks'},{cells / 'masks'}"))
+    with pytest.raises(ParameterError, match="scales"):
+        _config(cells, tmp_path, 1, scales=(1,))
+    with pytest.raises(ParameterError, match="steps must be positive"):
+        _config(cells, tmp_path, 0)
+
+
+def test_registered_for_the_cli_and_jobs_with_masks(cells, tmp_path):
+    trainer = TRAINERS["prior"]
+    assert trainer.needs_masks and trainer.masks_field == "masks"
+    # Jobs pass the images folder and the masks folder separately.
+    config = _config(cells / "images", tmp_path, 1, masks=str(cells / "masks"))
+    train, val = trainer.check(config)
+    assert len(train) == 6 and len(val) == 2

@@ -1,0 +1,101 @@
+"""The Train page in AppTest: submit a short job, watch it reach 100 %, promote it, find it among the methods.
+
+The job runs in a real detached worker process, exactly as from the browser.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from microsr_core.jobs import JobStore
+from microsr_core.registry import method_names
+from tests.jobs.helpers import kill_workers, make_dataset
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+TINY_TEXT = """\
+depth = 3
+channels = 8
+patch = 24
+val_crop = 48
+threads = 1
+validate_every = 3
+checkpoint_every = 3
+"""
+
+
+@pytest.fixture
+def train_page(tmp_path, monkeypatch, sample):
+    monkeypatch.setenv("MICROSR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MICROSR_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("MICROSR_JOB_SLOTS", "cpu=1")
+    make_dataset(tmp_path / "data" / "tiny" / "images", sample)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    yield at
+    with JobStore() as store:
+        kill_workers(store)
+
+
+def _fill(at: AppTest, steps: int) -> None:
+    at.selectbox(key="train_folder").set_value("tiny/images")
+    at.multiselect(key="train_scales").set_value([2])
+    at.number_input(key="train_steps").set_value(steps)
+    at.number_input(key="train_batch").set_value(2)
+    at.selectbox(key="train_device").set_value("cpu")
+    at.text_area(key="train_extra").set_value(TINY_TEXT)
+
+
+def test_submit_watch_progress_reach_100_percent_and_promote(train_page):
+    at = train_page
+    assert at.title[0].value == "Train"
+    assert any("No training jobs yet" in info.value for info in at.info)
+    _fill(at, steps=6)
+    at.button(key="train_submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Job 1 is running" in s.value for s in at.success)
+
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        at.run()  # what the fragment's timer does in the browser
+        assert not at.exception, [e.value for e in at.exception]
+        seen.append(at.progress[0].value)
+        if seen[-1] == 100 and "succeeded" in at.progress[0].proto.text:
+            break
+        time.sleep(0.5)
+    assert seen[-1] == 100, seen
+    assert seen == sorted(seen)  # progress only moves forward
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["succeeded"] and list(table["progress"]) == [100.0]
+    assert len(at.get("plotly_chart")) == 2  # losses, validation PSNR
+    assert "job 1: succeeded" in at.code[0].value  # the log tail
+
+    at.text_input(key="train_promote_name_1").set_value("from-browser")
+    at.button(key="train_promote_1").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("vdsr@from-browser" in s.value for s in at.success)
+    assert "vdsr@from-browser" in method_names()
+    # The comparison page builds its method list from the registry.
+    from microsr_core.ui.loaders import method_catalog
+
+    promoted = {info.name: info for info in method_catalog()}["vdsr@from-browser"]
+    assert promoted.available and promoted.scales == (2,)
+
+
+def test_a_bad_request_shows_an_error_and_queues_nothing(train_page):
+    at = train_page
+    _fill(at, steps=6)
+    at.file_uploader(key="train_zip").set_value(("cells.zip", b"this is not a zip", "application/zip"))
+    at.button(key="train_submit").click().run()
+    assert any("not a ZIP archive" in e.value for e in at.error)
+    at.file_uploader(key="train_zip").set_value(None)
+    at.text_area(key="train_extra").set_value("depth = three")
+    at.button(key="train_submit").click().run()
+    assert any("parameter 'depth': expected int, got 'three'" in e.value for e in at.error)
+    with JobStore() as store:
+        assert store.list() == []

@@ -1,0 +1,321 @@
+"""The Compare page driven by Streamlit's AppTest (no browser): real images, real methods.
+
+Every test uploads through the real ``st.file_uploader`` (AppTest can set its files) and
+checks what the page shows against ``microsr_core`` computed directly.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from microsr_core.compare import Roi, class_metrics, match_reference, parsing_labels, region_metrics
+from microsr_core.degrade import Degradation, modcrop
+from microsr_core.inference import upscale
+from microsr_core.io import encode_image, sample_image
+from microsr_core.metrics import measure
+from microsr_core.parsing import CLASSES
+from microsr_core.registry import create
+from microsr_core.ui import state
+from microsr_core.ui.loaders import method_catalog
+from tests.helpers import publish_random
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+TIMEOUT = 120
+
+
+def png(pixels: np.ndarray) -> bytes:
+    return encode_image(pixels, "png", 8)
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, key: str, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key=key).set_value((name, data, "application/octet-stream"))
+    return at.run()
+
+
+def use_upload(at: AppTest) -> AppTest:
+    at.radio(key="source").set_value("Upload an image")
+    return at.run()
+
+
+def choose(at: AppTest, scale: int, methods: list[str] | None = None) -> AppTest:
+    at.selectbox(key="scale").set_value(scale).run()
+    if methods is not None:
+        at.multiselect(key=f"methods_x{scale}").set_value(methods).run()
+    return at
+
+
+def run_methods(at: AppTest) -> AppTest:
+    at.button(key="run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+TABLE_COLUMNS = {"results_table": "lr_consistency_psnr_y", "metrics_table": "psnr_y"}
+
+
+def tables(at: AppTest, key: str) -> list:
+    """The shown tables with the columns of ``key`` (the results or the metrics table)."""
+    return [frame.value for frame in at.dataframe if TABLE_COLUMNS[key] in frame.value.columns]
+
+
+def table(at: AppTest, key: str):
+    found = tables(at, key)
+    assert found, f"no {key} shown"
+    return found[0]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def usable_titles(scale: int) -> list[str]:
+    return [info.title for info in method_catalog() if info.available and scale in info.scales]
+
+
+def test_sample_teaching_mode_runs_every_method_and_shows_timings():
+    at = start()
+    at.toggle(key="teaching").set_value(True).run()
+    choose(at, 4)
+    run_methods(at)
+    assert not at.error, [e.value for e in at.error]
+    titles = usable_titles(4)
+    assert "Bicubic" in titles
+    shown = captions(at)
+    for title in titles + ["LR input", "HR reference"]:
+        assert any(c.startswith(f"{title} ·") for c in shown), (title, shown)
+    results = table(at, "results_table")
+    assert sorted(results.index) == sorted(titles)
+    assert (results["seconds"] > 0).all()
+    metrics = table(at, "metrics_table")  # teaching mode: the HR truth is the reference
+    assert np.isfinite(metrics["psnr_y"]).all()
+
+
+def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
+    hr = sample_image()[:96, :128]
+    lr = Degradation("bicubic", 2).apply(hr)  # 48 x 64, rounded to 8-bit levels: PNG is exact
+    at = use_upload(start())
+    upload(at, "upload_image", "field_lr.png", png(lr))
+    upload(at, "upload_reference", "field_hr.png", png(hr))
+    choose(at, 2)
+    run_methods(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("used directly" in s.value for s in at.success)
+    metrics = table(at, "metrics_table")
+    reference = match_reference(lr, hr, 2)
+    for info in method_catalog():
+        if not (info.available and 2 in info.scales):
+            continue
+        expected = measure(upscale(lr, info.name, 2).image, hr, crop_border=2)
+        for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
+            assert metrics.loc[info.title, column] == pytest.approx(expected[column], rel=1e-9, abs=1e-9), (info.name, column)
+
+    # Moving the region of interest re-crops every panel but never recomputes a result.
+    cache = at.session_state[state.RESULTS]
+    before = {key: id(value) for key, value in cache.items()}
+    at.number_input(key="roi_row").set_value(0)
+    at.number_input(key="roi_col").set_value(10)
+    at.number_input(key="roi_height").set_value(20)
+    at.number_input(key="roi_width").set_value(30).run()
+    assert not at.exception
+    after = {key: id(value) for key, value in at.session_state[state.RESULTS].items()}
+    assert after == before
+    shown = captions(at)
+    assert any(c.startswith("LR input · rows 0-20, cols 10-40 (LR px)") for c in shown), shown
+    for title in usable_titles(2) + ["HR reference"]:
+        assert any(c.startswith(f"{title} · rows 0-40, cols 20-80 (SR px)") for c in shown), (title, shown)
+    bicubic = upscale(lr, "bicubic", 2).image
+    region = region_metrics(bicubic, reference, Roi(0, 10, 20, 30))
+    assert table(at, "metrics_table").loc["Bicubic", "roi_psnr_y"] == pytest.approx(region["psnr_y"], rel=1e-9)
+
+
+def test_hr_from_a_smaller_field_is_aligned_and_its_region_reported():
+    truth = sample_image()
+    lr = Degradation("bicubic", 2).apply(truth)  # 256 x 256
+    hr = truth[100:228, 200:328]  # lies at LR rows 50-114, cols 100-164
+    at = use_upload(start())
+    upload(at, "upload_image", "overview.png", png(lr))
+    upload(at, "upload_reference", "detail.png", png(hr))
+    choose(at, 2, ["bicubic"])
+    assert not at.error, [e.value for e in at.error]
+    message = " ".join(s.value for s in at.success)
+    assert "offset row 50, col 100" in message and "reliable" in message, message
+    assert any("matched: rows 50-114, cols 100-164" in c.value for c in at.caption)
+    run_methods(at)
+    metrics = table(at, "metrics_table")
+    sr = upscale(lr, "bicubic", 2).image
+    expected = measure(sr[100:228, 200:328], hr, crop_border=2)
+    assert metrics.loc["Bicubic", "psnr_y"] == pytest.approx(expected["psnr_y"], rel=1e-9)
+    assert any("matched region rows 50-114, cols 100-164" in c.value for c in at.caption)
+
+
+def test_unrelated_reference_is_flagged_unreliable():
+    truth = sample_image()
+    lr = Degradation("bicubic", 2).apply(truth[:192, :192])
+    rng = np.random.default_rng(0)
+    unrelated = rng.random((64, 64, 3)).astype(np.float32)
+    at = use_upload(start())
+    upload(at, "upload_image", "lr.png", png(lr))
+    upload(at, "upload_reference", "noise.png", png(unrelated))
+    choose(at, 2, ["bicubic"])
+    assert not at.exception
+    assert any("UNRELIABLE" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def _big_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4500, 4500), np.uint8)).save(buffer, format="PNG")  # 20 MP, tiny file
+    return buffer.getvalue()
+
+
+GOOD = sample_image()[:64, :64]
+BAD_IMAGES = {
+    "not an image": (b"this is a text file, not a micrograph\n" * 20, "not an image file"),
+    "truncated": (png(sample_image()[:128, :128])[:2000], "truncated"),
+    "empty": (b"", "empty"),
+    "over the pixel limit": (_big_png(), "exceeds the limit"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_bad_image_shows_an_error_and_the_page_stays_usable(case):
+    data, expected = BAD_IMAGES[case]
+    at = use_upload(start())
+    upload(at, "upload_image", f"{case.replace(' ', '_')}.png", data)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(expected in e.value for e in at.error), [e.value for e in at.error]
+    upload(at, "upload_image", "good.png", png(GOOD))
+    assert not at.error
+    choose(at, 2, ["bicubic"])
+    run_methods(at)
+    assert any(c.startswith("Bicubic ·") for c in captions(at))
+
+
+def test_mismatched_reference_shows_an_error_and_results_still_work():
+    at = use_upload(start())
+    upload(at, "upload_image", "good.png", png(GOOD))
+    upload(at, "upload_reference", "tiny.png", png(GOOD[:6, :6]))
+    choose(at, 2, ["bicubic"])
+    assert not at.exception
+    assert any("HR reference" in e.value and "does not fit" in e.value for e in at.error), [e.value for e in at.error]
+    run_methods(at)
+    assert any(c.startswith("Bicubic ·") for c in captions(at))
+    assert not tables(at, "metrics_table")
+
+
+def test_rgba_upload_warns_that_alpha_was_dropped():
+    rgba = np.concatenate([GOOD, np.full(GOOD.shape[:2] + (1,), 0.5, np.float32)], axis=2)
+    at = use_upload(start())
+    upload(at, "upload_image", "alpha.png", png(rgba))
+    assert not at.exception and not at.error
+    assert any("alpha channel dropped" in w.value for w in at.warning)
+
+
+def test_prior_network_parsing_overlay_and_per_class_metrics(tmp_path, monkeypatch):
+    """A (tiny, random) prior network returns a parsing map: the overlay toggles on its panel
+    only, and PSNR/SSIM per nucleus / cytoplasm / background equal compare.class_metrics."""
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "prior", "prior", "PriorSRNet", (2, 4), prior=True, channels=8, blocks=1,
+                   decoder_blocks=1, unet_base=4, unet_depth=2)
+    at = start()
+    at.toggle(key="teaching").set_value(True).run()
+    choose(at, 4, ["bicubic", "prior"])
+    run_methods(at)
+    assert not at.error, [e.value for e in at.error]
+    title = next(info.title for info in method_catalog() if info.name == "prior")
+
+    classes = [frame.value for frame in at.dataframe if "class" in frame.value.columns]
+    assert classes, "no per-class table"
+    shown = classes[0].set_index(["method", "class"])
+    truth = sample_image()
+    lr, hr = Degradation("bicubic", 4).apply(truth), modcrop(truth, 4)
+    reference = match_reference(lr, hr, 4)
+    prior = upscale(lr, create("prior", torch.device("cpu")), 4)
+    labels = parsing_labels(prior.maps["parsing"])
+    expected = class_metrics(upscale(lr, "bicubic", 4).image, reference, labels, list(CLASSES))
+    for name in CLASSES:
+        value, want = shown.loc[("Bicubic", name), "PSNR-Y (dB)"], expected[name]["psnr_y"]
+        assert (math.isnan(value) and math.isnan(want)) or value == pytest.approx(want, rel=1e-9), name
+
+    def sources() -> dict[str, list[str]]:
+        return {image.captions[0].split(" · ")[0]: image.value for image in at.image if " · rows " in image.captions[0]}
+
+    plain = sources()
+    at.toggle(key="parsing_overlay").set_value(True).run()
+    tinted = sources()
+    assert tinted[title] != plain[title]
+    assert tinted["Bicubic"] == plain["Bicubic"] and tinted["LR input"] == plain["LR input"]
+
+
+def test_missing_weights_are_reported_and_the_page_stays_usable(tmp_path, monkeypatch):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))  # an empty weights folder
+    at = start()
+    networks = [info for info in method_catalog() if not info.available]
+    assert networks == [] or all("not installed" in info.reason for info in networks)
+    shown = " ".join(c.value for c in at.sidebar.caption)
+    for info in networks:
+        assert f"{info.title}: not available" in shown
+    at.toggle(key="teaching").set_value(True).run()
+    run_methods(at)
+    assert any(c.startswith("Bicubic ·") for c in captions(at))
+    assert math.isfinite(table(at, "results_table").loc["Bicubic", "seconds"])
+
+
+def test_large_image_computes_the_region_first():
+    big = np.tile(sample_image(), (2, 3, 1))[:1024, :1100]  # 1.1 MP LR: over the region-first threshold
+    at = use_upload(start())
+    upload(at, "upload_image", "big.png", png(big))
+    choose(at, 2, ["bicubic"])
+    at.number_input(key="roi_row").set_value(500)
+    at.number_input(key="roi_col").set_value(600).run()
+    run_methods(at)
+    shown = captions(at)
+    assert "Bicubic (region preview)" in shown, shown
+    assert shown.index("Bicubic (region preview)") < shown.index(next(c for c in shown if c.startswith("Bicubic ·")))
+    assert any(c.startswith("Bicubic · rows 1000-1096, cols 1200-1296 (SR px)") for c in shown)
+
+
+def test_sessions_do_not_see_each_others_images():
+    first = use_upload(start())
+    upload(first, "upload_image", "private.png", png(GOOD))
+    choose(first, 2, ["bicubic"])
+    run_methods(first)
+    assert any(c.startswith("Bicubic ·") for c in captions(first))
+    second = start()  # another browser tab / user
+    assert state.RESULTS not in second.session_state or not second.session_state[state.RESULTS]
+    assert not any(c.startswith("Bicubic ·") for c in captions(second))
+    assert any("Press Run" in i.value for i in second.info)
+
+
+def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
+    """When tiling could not avoid a CUDA out-of-memory error the method reruns on the CPU."""
+    from microsr_core.ui import running
+
+    class Fake:
+        def __init__(self, device):
+            self.device = device
+
+    def fake_upscale(lr, model, scale, **kwargs):
+        if model.device == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return upscale(lr, "bicubic", scale)
+
+    monkeypatch.setattr(running, "shared_method", lambda name, device, version: Fake(device))
+    monkeypatch.setattr(running, "upscale", fake_upscale)
+    settings = running.Settings(2, ["bicubic"], {"bicubic": "Bicubic"}, {"bicubic": ""}, "cuda", "cuda", None, False)
+    result = running._upscale(GOOD, "bicubic", settings)
+    assert result.device == "cpu" and result.image.shape == (128, 128, 3)
+    assert any("computed on the CPU" in note for note in result.notes)
