@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -215,3 +215,21 @@ def run_training(
         }
         (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     return TrainResult(out_dir, steps, history, wall, dict(task.modules))
+
+
+def train_from_config(task: TrainTask, config, *, resume: str | Path | None = None, **loop_options) -> TrainResult:
+    """Run :func:`run_training` with the step, folder and cadence fields of a trainer's config.
+
+    ``config`` is a trainer's config dataclass with ``steps``, ``out``, ``checkpoint_every`` and
+    ``validate_every``; it is saved whole as ``config.json``.
+    """
+    return run_training(
+        task,
+        steps=config.steps,
+        out_dir=config.out,
+        config=asdict(config),
+        resume=resume,
+        checkpoint_every=config.checkpoint_every,
+        validate_every=config.validate_every,
+        **loop_options,
+    )

@@ -29,7 +29,7 @@ to ``fs_size``² before degradation — to the next multiple of the scale, then 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
 from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import TrainTask, run_training
+from .loop import TrainTask, train_from_config
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 VARIANTS = ("microgan", "fs")
@@ -419,15 +419,5 @@ class MicroGANTask(TrainTask):
 
 
 def train_microgan(config: MicroGANConfig, *, resume: str | Path | None = None, **loop_options):
-    """Build the task from ``config`` and run :func:`run_training` (extra options pass through)."""
-    task = MicroGANTask(config)
-    return run_training(
-        task,
-        steps=config.steps,
-        out_dir=config.out,
-        config=asdict(config),
-        resume=resume,
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        **loop_options,
-    )
+    """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
+    return train_from_config(MicroGANTask(config), config, resume=resume, **loop_options)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
 from ..parsing import CLASSES, mask_to_labels
-from .loop import TrainTask, run_training
+from .loop import TrainTask, train_from_config
 from .vdsr import dihedral
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
@@ -390,15 +390,5 @@ class PriorTask(TrainTask):
 
 
 def train_prior(config: PriorConfig, *, resume: str | Path | None = None, **loop_options):
-    """Build the task from ``config`` and run :func:`run_training` (extra options pass through)."""
-    task = PriorTask(config)
-    return run_training(
-        task,
-        steps=config.steps,
-        out_dir=config.out,
-        config=asdict(config),
-        resume=resume,
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        **loop_options,
-    )
+    """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
+    return train_from_config(PriorTask(config), config, resume=resume, **loop_options)

@@ -15,7 +15,7 @@ own patches from a generator seeded by (seed, rank, step).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ..device import resolve_device
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr
-from .loop import TrainTask, run_training
+from .loop import TrainTask, train_from_config
 
 PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
 
@@ -250,15 +250,5 @@ class VDSRTask(TrainTask):
 
 
 def train_vdsr(config: VDSRConfig, *, resume: str | Path | None = None, **loop_options):
-    """Build the task from ``config`` and run :func:`run_training` (extra options pass through)."""
-    task = VDSRTask(config)
-    return run_training(
-        task,
-        steps=config.steps,
-        out_dir=config.out,
-        config=asdict(config),
-        resume=resume,
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        **loop_options,
-    )
+    """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
+    return train_from_config(VDSRTask(config), config, resume=resume, **loop_options)
