@@ -84,6 +84,25 @@ class TrainResult:
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
 
 
+def prepare_runtime(task: TrainTask, config) -> None:
+    """Set a task's device, threads, seeds and data-parallel rank from its config.
+
+    ``config`` has ``device``, ``threads`` (0: torch's default) and ``seed``. Sets
+    ``task.device``, ``task.rng``, ``task.rank`` and ``task.world_size`` (1 unless
+    :mod:`torch.distributed` is initialised, as under ``torchrun``).
+    """
+    from ..device import resolve_device
+
+    task.device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    task.rng = np.random.default_rng(config.seed)
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    task.rank = torch.distributed.get_rank() if distributed else 0
+    task.world_size = torch.distributed.get_world_size() if distributed else 1
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     partial = path.with_name(path.name + ".partial")
     torch.save(obj, partial)

@@ -41,12 +41,11 @@ from ..archs.microgan import FixedSizeCritic, MicroGANCritic, MicroGANGenerator
 from ..cells import CellSettings, extract_cells
 from ..data import list_images, split
 from ..degrade import GAUSSIAN_KERNEL_SIZE, GAUSSIAN_SIGMA, Degradation, bicubic_upscale, gaussian_kernel, imresize, modcrop, resize_weights
-from ..device import resolve_device
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
 from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import TrainTask, train_from_config
+from .loop import TrainTask, prepare_runtime, train_from_config
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 VARIANTS = ("microgan", "fs")
@@ -283,14 +282,10 @@ def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
 class MicroGANTask(TrainTask):
     def __init__(self, config: MicroGANConfig):
         self.config = c = config
-        self.device = resolve_device(c.device)
-        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        prepare_runtime(self, c)
+        if self.world_size > 1:
             # The double backward of the gradient penalty does not go through DistributedDataParallel.
             raise ParameterError("MicroGAN trains in a single process; run it with one process (nproc 1)")
-        if c.threads:
-            torch.set_num_threads(c.threads)
-        torch.manual_seed(c.seed)
-        self.rng = np.random.default_rng(c.seed)
         self.train_files, self.val_files = training_files(c)
         self.sampler = CellSampler(load_cells(self.train_files, c), c)
         val_cells = load_cells(self.val_files, c)

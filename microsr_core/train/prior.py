@@ -37,12 +37,11 @@ from ..archs.prior import PriorSRNet
 from ..color import rgb_to_y
 from ..data import IMAGE_SUFFIXES, is_validation, list_images
 from ..degrade import Degradation, bicubic_upscale, modcrop
-from ..device import resolve_device
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
 from ..parsing import CLASSES, mask_to_labels
-from .loop import TrainTask, train_from_config
+from .loop import TrainTask, prepare_runtime, train_from_config
 from .vdsr import dihedral
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
@@ -238,14 +237,7 @@ def _pad_to(stack: np.ndarray, height: int, width: int) -> np.ndarray:
 class PriorTask(TrainTask):
     def __init__(self, config: PriorConfig):
         self.config = config
-        self.device = resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.seed)
-        self.rng = np.random.default_rng(config.seed)
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        self.rank = torch.distributed.get_rank() if distributed else 0
-        self.world_size = torch.distributed.get_world_size() if distributed else 1
+        prepare_runtime(self, config)
         self.train_samples, self.val_samples = training_samples(config)
         self.train = load_examples(self.train_samples, config.scales)
         self.val = load_examples(self.val_samples, config.scales)

@@ -26,11 +26,10 @@ from ..archs.vdsr import VDSR
 from ..color import rgb_to_y
 from ..data import list_images, split
 from ..degrade import Degradation, bicubic_upscale, modcrop
-from ..device import resolve_device
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr
-from .loop import TrainTask, train_from_config
+from .loop import TrainTask, prepare_runtime, train_from_config
 
 PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
 
@@ -127,14 +126,7 @@ def dihedral(batch: np.ndarray, k: int) -> np.ndarray:
 class VDSRTask(TrainTask):
     def __init__(self, config: VDSRConfig):
         self.config = config
-        self.device = resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.seed)
-        self.rng = np.random.default_rng(config.seed)
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        self.rank = torch.distributed.get_rank() if distributed else 0
-        self.world_size = torch.distributed.get_world_size() if distributed else 1
+        prepare_runtime(self, config)
         self.train_files, self.val_files = training_files(config)
         self.train_pairs = load_pairs(self.train_files, config.scales)
         self.val_pairs = load_pairs(self.val_files, config.scales)
