@@ -35,12 +35,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _image(height: int, width: int):
+def _image(height: int, width: int, as_uint8: bool = False):
+    """The sample micrograph tiled to the size (float32 in [0, 1], or uint8)."""
     import numpy as np
+    from skimage import data
 
-    from microsr_core.io import sample_image
-
-    sample = sample_image()
+    sample = data.immunohistochemistry() if as_uint8 else data.immunohistochemistry().astype(np.float32) / 255
     reps = (-(-height // sample.shape[0]), -(-width // sample.shape[1]), 1)
     return np.ascontiguousarray(np.tile(sample, reps)[:height, :width])
 
@@ -60,28 +60,33 @@ def _flops_per_output_pixel(method: str, scale: int, device: str) -> float:
 
 def run_case(method: str, scale: int, height: int, width: int, device: str, repeats: int, tile: int | None) -> dict:
     """One case, in this process: returns timings and memory as a dict."""
+    import numpy as np
     import torch
 
     from microsr_core.inference import get_method, upscale
 
-    lr = _image(height, width)
-    progress_calls = []
+    # Huge images travel as uint8 in and out, as the command line does for 8-bit files: a
+    # float32 copy of a 16384² output alone would be 3.2 GB.
+    huge = height * width > 16_000_000
+    dtype = np.uint8 if huge else np.float32
+    lr = _image(height, width, as_uint8=huge)
     if method == "vdsr-reference":
         return _reference_case(scale, lr, device, repeats)
+    progress_calls = []
     get_method(method, device)
-    upscale(lr[:64, :64], method, scale, device=device)  # warm-up (first-call costs)
+    upscale(lr[:64, :64], method, scale, device=device, output_dtype=dtype)  # warm-up (first-call costs)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = upscale(lr, method, scale, device=device, tile=tile, progress=lambda d, t: progress_calls.append((d, t)))
+        result = upscale(lr, method, scale, device=device, tile=tile, output_dtype=dtype, progress=lambda d, t: progress_calls.append((d, t)))
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     out = {
         "method": method, "scale": scale, "size": f"{width}x{height}", "seconds": seconds,
         "mp_per_s": height * width * scale * scale / 1e6 / seconds, "peak_rss_mb": _peak_rss_mb(),
-        "tiles": result.tiles, "device": result.device,
+        "tiles": result.tiles, "device": result.device, "progress_reports": len(progress_calls),
     }
     if result.device.startswith("cuda"):
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -160,9 +165,14 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=120.0, help="skip cases estimated to take longer (seconds per run)")
     parser.add_argument("--huge", type=int, default=8192, help="side of the LR image of the tiled huge run (0: skip)")
     parser.add_argument("--huge-method", default="bicubic")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--case", nargs=5, metavar=("METHOD", "SCALE", "W", "H", "TILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     if args.case:
         method, scale, width, height, tile = args.case
@@ -199,7 +209,7 @@ def main() -> int:
                 if estimate * (args.repeats + 1) > args.budget:
                     skipped.append(f"{method} x{scale} {width}x{height}: estimated {estimate:.0f} s per run")
                     continue
-                row = _subprocess(["--case", method, str(scale), str(width), str(height), "auto", "--device", device, "--repeats", str(args.repeats)])
+                row = _subprocess(["--case", method, str(scale), str(width), str(height), "auto", "--device", device, "--repeats", str(args.repeats), "--threads", str(args.threads)])
                 if "error" in row:
                     skipped.append(f"{method} x{scale} {width}x{height}: {row['error']}")
                     continue
@@ -211,7 +221,7 @@ def main() -> int:
                 print(json.dumps(row), flush=True)
     huge = None
     if args.huge:
-        huge = _subprocess(["--case", args.huge_method, "2", str(args.huge), str(args.huge), "auto", "--device", device, "--repeats", "1"])
+        huge = _subprocess(["--case", args.huge_method, "2", str(args.huge), str(args.huge), "auto", "--device", device, "--repeats", "1", "--threads", str(args.threads)])
         print(json.dumps(huge), flush=True)
     write_report(Path(args.out), rows, skipped, huge, peak, device, " ".join(sys.argv))
     return 0
@@ -230,7 +240,7 @@ def write_report(path: Path, rows, skipped, huge, peak, device, command) -> None
         f"## {device.upper()} run, {datetime.date.today().isoformat()}",
         "",
         f"- machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); GPU: {gpu}",
-        f"- command: `python {Path(command.split()[0]).name if command else 'bench/run.py'} {' '.join(command.split()[1:])}`",
+        f"- command: `python bench/run.py {' '.join(command.split()[1:])}`",
         f"- roofline probe (64→64 3×3 conv, 1×64×512×512, fp32 channels-last): **{peak:.1f} GFLOP/s**",
         "",
         "| method | scale | LR size | median s | output MP/s | peak RSS MB | conv throughput / roofline | tiles |",
