@@ -11,6 +11,7 @@ hides the seams.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,14 +31,21 @@ class Tile:
     inner_right: bool
 
 
-def _starts(length: int, tile: int, margin: int) -> list[int]:
+def _starts(length: int, tile: int, margin: int) -> tuple[list[int], int]:
+    """Start offsets and size of the fewest equal tiles of side <= ``tile`` covering ``length``.
+
+    Equal tiles spread evenly keep the overlap near its minimum of ``3·margin``; aligning the
+    last tile to the end instead can make two tiles overlap by most of their width.
+    """
     if tile >= length:
-        return [0]
-    step = tile - 3 * margin
-    if step <= 0:
+        return [0], length
+    overlap = 3 * margin
+    if tile <= overlap + 1:
         raise ValueError(f"tile {tile} must exceed three times the margin {margin}")
-    starts = list(range(0, length - tile, step)) + [length - tile]
-    return sorted(set(starts))
+    count = math.ceil((length - overlap) / (tile - overlap - 1))
+    size = min(tile, math.ceil((length + (count - 1) * overlap) / count) + 1)
+    starts = [round(i * (length - size) / (count - 1)) for i in range(count)]
+    return starts, size
 
 
 def make_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
@@ -47,11 +55,11 @@ def make_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
     each side and ``margin`` in the middle where the two are cross-faded.
     """
     tiles = []
-    rows = _starts(height, tile, margin)
-    cols = _starts(width, tile, margin)
+    rows, tile_rows = _starts(height, tile, margin)
+    cols, tile_cols = _starts(width, tile, margin)
     for top in rows:
         for left in cols:
-            bottom, right = min(top + tile, height), min(left + tile, width)
+            bottom, right = top + tile_rows, left + tile_cols
             tiles.append(Tile(top, bottom, left, right, top > 0, bottom < height, left > 0, right < width))
     return tiles
 
