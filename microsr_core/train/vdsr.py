@@ -224,10 +224,13 @@ class VDSRTask(TrainTask):
             "arch_kwargs": {"depth": c.depth, "channels": c.channels},
             "paper": PAPER,
             "scales": list(c.scales),
-            "summary": "20-layer residual CNN on the Y channel (Cb/Cr bicubic); one multi-scale model.",
+            "summary": "20-layer residual CNN on the Y channel (Cb/Cr bicubic); "
+            + ("one multi-scale model." if len(c.scales) > 1 else f"single-scale x{c.scales[0]} model."),
             "training": {
                 "data": f"{c.data} ({len(self.train_files)} training images)",
-                "validation": c.val or f"{len(self.val_files)} images held out by name hash (microsr_core.data.split)",
+                "validation": c.val
+                or f"{c.val_fraction:.0%} of the images held out by name hash (microsr_core.data.split), never trained on;"
+                f" {len(self.val_files)} of them score the periodic validation",
                 "patches": f"{c.patch}x{c.patch} Y, stride {c.stride}, batch {c.batch}",
                 "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
                 "degradation": "MATLAB bicubic downscale, LR rounded to 8 bit",
