@@ -126,15 +126,25 @@ def _reference_case(scale: int, lr, device: str, repeats: int) -> dict:
             "mp_per_s": height * width * scale * scale / 1e6 / seconds, "peak_rss_mb": _peak_rss_mb(), "tiles": 1, "device": str(dev)}
 
 
-def roofline(device: str) -> float:
-    """GFLOP/s of one 64→64 3×3 convolution on a 1×64×512×512 input (best of 5)."""
+def low_precision_dtype(device: str):
+    """The reduced precision a speed-up would use: bfloat16 on the CPU, float16 on CUDA."""
+    import torch
+
+    from microsr_core.device import resolve_device
+
+    return torch.float16 if resolve_device(device).type == "cuda" else torch.bfloat16
+
+
+def roofline(device: str, dtype=None) -> float:
+    """GFLOP/s of one 64→64 3×3 convolution on a 1×64×512×512 input (best of 5), fp32 by default."""
     import torch
 
     from microsr_core.device import resolve_device
 
     dev = resolve_device(device)
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dev).to(memory_format=torch.channels_last)
-    x = torch.rand(1, 64, 512, 512, device=dev).contiguous(memory_format=torch.channels_last)
+    dtype = dtype or torch.float32
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dev, dtype).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 64, 512, 512, device=dev, dtype=dtype).contiguous(memory_format=torch.channels_last)
     best = float("inf")
     with torch.inference_mode():
         for _ in range(6):
@@ -197,6 +207,9 @@ def main() -> int:
             except WeightsError:
                 pass
     peak = roofline(device)
+    # MicroSR runs fp32: reduced precision would pay only if this probe beat the fp32 one.
+    low_dtype = low_precision_dtype(device)
+    low_peak = (str(low_dtype).removeprefix("torch."), roofline(device, low_dtype))
     scales = [int(s) for s in args.scales.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     rows, skipped = [], []
@@ -223,11 +236,11 @@ def main() -> int:
     if args.huge:
         huge = _subprocess(["--case", args.huge_method, "2", str(args.huge), str(args.huge), "auto", "--device", device, "--repeats", "1", "--threads", str(args.threads)])
         print(json.dumps(huge), flush=True)
-    write_report(Path(args.out), rows, skipped, huge, peak, device, " ".join(sys.argv))
+    write_report(Path(args.out), rows, skipped, huge, peak, low_peak, device, " ".join(sys.argv))
     return 0
 
 
-def write_report(path: Path, rows, skipped, huge, peak, device, command) -> None:
+def write_report(path: Path, rows, skipped, huge, peak, low_peak, device, command) -> None:
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -242,6 +255,7 @@ def write_report(path: Path, rows, skipped, huge, peak, device, command) -> None
         f"- machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); GPU: {gpu}",
         f"- command: `python bench/run.py {' '.join(command.split()[1:])}`",
         f"- roofline probe (64→64 3×3 conv, 1×64×512×512, fp32 channels-last): **{peak:.1f} GFLOP/s**",
+        f"- the same probe in {low_peak[0]}: {low_peak[1]:.1f} GFLOP/s ({low_peak[1] / peak:.2f}× fp32)",
         "",
         "| method | scale | LR size | median s | output MP/s | peak RSS MB | conv throughput / roofline | tiles |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
