@@ -22,7 +22,10 @@ RUN_MESSAGES = "msr_run_messages"
 
 #: Region of interest widgets (LR pixels) and bookkeeping.
 ROI_ROW, ROI_COL, ROI_HEIGHT, ROI_WIDTH = "roi_row", "roi_col", "roi_height", "roi_width"
+ROI_KEYS = (ROI_ROW, ROI_COL, ROI_HEIGHT, ROI_WIDTH)
 ROI_IMAGE = "roi_image"  # input key the ROI belongs to (reset for a new image)
+# Streamlit drops widget values while another page is shown; this plain copy brings the ROI back.
+ROI_SAVED = "roi_saved"
 ROI_BOX_SEEN = "roi_box_seen"  # last box selection applied from the overview
 
 LIMITS = {RESULTS: 12, DERIVED: 64, DECODED: 4}

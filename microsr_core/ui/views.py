@@ -111,6 +111,7 @@ def _selected_box(event) -> tuple | None:
 def _set_roi(roi: Roi) -> None:
     st.session_state[state.ROI_ROW], st.session_state[state.ROI_COL] = roi.row, roi.col
     st.session_state[state.ROI_HEIGHT], st.session_state[state.ROI_WIDTH] = roi.height, roi.width
+    st.session_state[state.ROI_SAVED] = roi
 
 
 def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
@@ -120,11 +121,13 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
     if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
         st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
         _set_roi(compare.default_roi(shape, 48))
+    elif any(key not in st.session_state for key in state.ROI_KEYS):
+        _set_roi(st.session_state[state.ROI_SAVED])
     box = _selected_box(st.session_state.get("overview"))
     if box is not None and box != st.session_state.get(state.ROI_BOX_SEEN):
         st.session_state[state.ROI_BOX_SEEN] = box
         _set_roi(compare.roi_from_box(box[0], box[1], shape))
-    roi = Roi(*(int(st.session_state[k]) for k in (state.ROI_ROW, state.ROI_COL, state.ROI_HEIGHT, state.ROI_WIDTH)))
+    roi = Roi(*(int(st.session_state[k]) for k in state.ROI_KEYS))
     roi = roi.clamp(shape)
     _set_roi(roi)
     window = reference.window if reference is not None and reference.mode == "aligned" else None

@@ -86,6 +86,15 @@ def test_submit_watch_progress_reach_100_percent_and_promote(train_page):
     promoted = {info.name: info for info in method_catalog()}["vdsr@from-browser"]
     assert promoted.available and promoted.scales == (2,)
 
+    # Pick it on the comparison page and run it on the sample.
+    at.switch_page("app.py").run()
+    at.selectbox(key="scale").set_value(2).run()
+    at.multiselect(key="methods_x2").set_value(["bicubic", "vdsr@from-browser"]).run()
+    at.button(key="run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    results = next(frame.value for frame in at.dataframe if "seconds" in frame.value.columns)
+    assert promoted.title in results.index and results.loc[promoted.title, "seconds"] > 0
+
 
 def test_a_bad_request_shows_an_error_and_queues_nothing(train_page):
     at = train_page

@@ -319,3 +319,15 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
     result = running._upscale(GOOD, "bicubic", settings)
     assert result.device == "cpu" and result.image.shape == (128, 128, 3)
     assert any("computed on the CPU" in note for note in result.notes)
+
+
+def test_region_of_interest_survives_a_visit_to_another_page():
+    at = start()
+    choose(at, 2, ["bicubic"])
+    run_methods(at)
+    at.number_input(key=state.ROI_ROW).set_value(17).run()
+    at.switch_page("pages/models.py").run()  # Streamlit drops the ROI widgets' values here
+    at.switch_page("app.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key=state.ROI_ROW).value == 17
+    assert captions(at), "results are shown again without rerunning"
