@@ -1,6 +1,8 @@
-"""Shared machinery of the methods that super-resolve the Y channel with a network."""
+"""Shared machinery of the methods that super-resolve with a network from the weights manifest."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -8,21 +10,29 @@ import torch
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..degrade import bicubic_upscale
 from ..paths import promoted_models_dir
+from ..registry import SRMethod
 from ..weights import build_model
 
 
-def load_network(weights: str, device: torch.device, promoted: str | None = None) -> tuple[torch.nn.Module, dict]:
-    """Build a network on ``device`` in inference layout (channels-last).
+class NetworkMethod(SRMethod):
+    """A method run by one network: the shipped ``weights`` entry, or the promoted ``model``.
 
-    ``weights`` names the shipped manifest entry; ``promoted`` (if given) names a model in
-    :func:`~microsr_core.paths.promoted_models_dir` to load instead.
+    The network sits on ``device`` in inference layout (channels-last); its model card names
+    the scales it serves.
     """
-    if promoted is None:
-        model, card = build_model(weights)
-    else:
-        model, card = build_model(promoted, promoted_models_dir())
-    model = model.to(device).to(memory_format=torch.channels_last)
-    return model, card
+
+    def __init__(self, device: torch.device, model: str | None = None):
+        super().__init__(device, model)
+        if model is None:
+            net, self.card = build_model(self.weights)
+        else:
+            net, self.card = build_model(model, promoted_models_dir())
+        self.net = net.to(device).to(memory_format=torch.channels_last)
+        self.scales = tuple(self.card["scales"])
+
+    def margin(self, scale: int) -> int:
+        # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
+        return math.ceil(self.net.receptive_radius / scale) + 3
 
 
 def upscale_ycbcr(lr: np.ndarray, scale: int) -> np.ndarray:

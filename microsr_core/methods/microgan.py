@@ -10,36 +10,26 @@ sigmoid, so its output is already in [0, 1].
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from ..degrade import bicubic_upscale
-from ..registry import SRMethod, TileOutput, register
-from .common import load_network
+from ..registry import TileOutput, register
+from .common import NetworkMethod
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 
 
 @register
-class MicroGANMethod(SRMethod):
+class MicroGANMethod(NetworkMethod):
     name = "microgan"
     title = "MicroGAN"
     paper = PAPER
     scales = (1, 2, 3, 4)
     weights = "microgan"
 
-    def __init__(self, device: torch.device, model: str | None = None):
-        super().__init__(device, model)
-        self.net, self.card = load_network(self.weights, device, model)
-        self.scales = tuple(self.card["scales"])
-
-    def margin(self, scale: int) -> int:
-        # The U-Net's receptive radius (output = bicubic-upscaled pixels) in LR pixels, plus the
-        # bicubic support. Max-pooling makes the output depend slightly on where the 8-pixel
-        # grid falls, so tiles agree only up to that; the tapered blend hides the difference.
-        return math.ceil(self.net.receptive_radius / scale) + 3
+    # margin(): max-pooling makes the output depend slightly on where the 8-pixel grid falls,
+    # so tiles agree only up to that; the tapered blend hides the difference.
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         image = np.clip(bicubic_upscale(lr, scale), 0.0, 1.0) if scale > 1 else lr

@@ -12,15 +12,14 @@ to the phase of the 2×2 poolings, which differs between tiles; the tapered blen
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from ..errors import WeightsError
 from ..parsing import CLASSES, class_areas
-from ..registry import SRMethod, TileOutput, register
-from .common import load_network, merge_y, to_tensor, upscale_ycbcr
+from ..registry import TileOutput, register
+from .common import NetworkMethod, merge_y, to_tensor, upscale_ycbcr
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
 
@@ -28,7 +27,7 @@ __all__ = ["PriorMethod", "NonePriorMethod", "CLASSES", "class_areas"]
 
 
 @register
-class PriorMethod(SRMethod):
+class PriorMethod(NetworkMethod):
     name = "prior"
     title = "Geometry prior (U-Net parsing map + SR network)"
     paper = PAPER
@@ -41,18 +40,12 @@ class PriorMethod(SRMethod):
 
     def __init__(self, device: torch.device, model: str | None = None):
         super().__init__(device, model)
-        self.net, self.card = load_network(self.weights, device, model)
         if getattr(self.net, "prior", None) is not self.with_prior:
             which = "with" if self.with_prior else "without"
             raise WeightsError(
                 f"weights '{model or self.weights}' ({self.card.get('architecture')}) are not a PriorSRNet "
                 f"{which} the prior branch, which method '{self.name}' needs"
             )
-        self.scales = tuple(self.card["scales"])
-
-    def margin(self, scale: int) -> int:
-        # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
-        return math.ceil(self.net.receptive_radius / scale) + 3
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         ycbcr = upscale_ycbcr(lr, scale)

@@ -84,6 +84,30 @@ class TrainResult:
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
 
 
+def check_config(
+    config,
+    *,
+    min_scale: int = 2,
+    positive: tuple[str, ...] = (),
+    non_negative: tuple[str, ...] = (),
+) -> None:
+    """Make ``config.scales`` a tuple of ints and refuse out-of-range numbers.
+
+    Shared by the trainers' config dataclasses (their ``__post_init__``) so that the CLI, the
+    jobs and the Train page all get one ParameterError naming the field.
+    """
+    config.scales = tuple(int(s) for s in config.scales)
+    if not config.scales or min(config.scales) < min_scale:
+        note = " (1 = Gaussian blur)" if min_scale == 1 else ""
+        raise ParameterError(f"scales must be integers >= {min_scale}{note}, got {config.scales}")
+    for name in positive:
+        if getattr(config, name) <= 0:
+            raise ParameterError(f"{name} must be positive, got {getattr(config, name)}")
+    for name in non_negative:
+        if getattr(config, name) < 0:
+            raise ParameterError(f"{name} must be >= 0, got {getattr(config, name)}")
+
+
 def prepare_runtime(task: TrainTask, config) -> None:
     """Set a task's device, threads, seeds and data-parallel rank from its config.
 

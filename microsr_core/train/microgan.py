@@ -29,7 +29,7 @@ to ``fs_size``² before degradation — to the next multiple of the scale, then 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
 from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import TrainTask, prepare_runtime, train_from_config
+from .loop import TrainTask, check_config, prepare_runtime, train_from_config
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 VARIANTS = ("microgan", "fs")
@@ -106,30 +106,20 @@ class MicroGANConfig:
     threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
-        self.scales = tuple(int(s) for s in self.scales)
-        if not self.scales or min(self.scales) < 1:
-            raise ParameterError(f"scales must be positive integers (1 = Gaussian blur), got {self.scales}")
+        check_config(
+            self,
+            min_scale=1,
+            positive=("steps", "critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells", "lr", "content_weight"),
+            non_negative=("adv_weight", "gp_weight", "pretrain_steps", "batch_pixels", "cell_pad"),
+        )
         if self.variant not in VARIANTS:
             raise ParameterError(f"variant must be one of {', '.join(VARIANTS)}, got '{self.variant}'")
-        for name in ("steps", "critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("lr", "content_weight"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("adv_weight", "gp_weight", "pretrain_steps", "batch_pixels", "cell_pad"):
-            if getattr(self, name) < 0:
-                raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.bucket_ratio <= 1:
             raise ParameterError(f"bucket_ratio must be > 1, got {self.bucket_ratio}")
         if self.min_side < max(self.scales):
             raise ParameterError(f"min_side ({self.min_side}) must be at least the largest scale")
         if self.vgg_layer not in VGG19_LAYERS:
             raise ParameterError(f"vgg_layer must be one of {', '.join(VGG19_LAYERS)}, got '{self.vgg_layer}'")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
 from ..parsing import CLASSES, mask_to_labels
-from .loop import TrainTask, prepare_runtime, train_from_config
+from .loop import TrainTask, check_config, prepare_runtime, train_from_config
 from .vdsr import dihedral
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
@@ -81,24 +81,13 @@ class PriorConfig:
     threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
-        self.scales = tuple(int(s) for s in self.scales)
-        if not self.scales or min(self.scales) < 2:
-            raise ParameterError(f"scales must be integers >= 2, got {self.scales}")
-        for name in ("steps", "batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("lr", "charbonnier_eps"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("lr_halve_every", "val_images", "bce_weight", "threads"):
-            if getattr(self, name) < 0:
-                raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_config(
+            self,
+            positive=("steps", "batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
+            non_negative=("lr_halve_every", "val_images", "bce_weight", "threads"),
+        )
         if not 0 < self.val_fraction < 1:
             raise ParameterError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass(frozen=True)

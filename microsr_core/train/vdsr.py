@@ -15,7 +15,7 @@ own patches from a generator seeded by (seed, rank, step).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..degrade import Degradation, bicubic_upscale, modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr
-from .loop import TrainTask, prepare_runtime, train_from_config
+from .loop import TrainTask, check_config, prepare_runtime, train_from_config
 
 PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
 
@@ -68,20 +68,9 @@ class VDSRConfig:
     threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
-        self.scales = tuple(int(s) for s in self.scales)
-        if not self.scales or min(self.scales) < 2:
-            raise ParameterError(f"scales must be integers >= 2, got {self.scales}")
-        for name in ("steps", "batch", "patch", "stride", "depth", "channels", "val_images"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ParameterError(f"lr must be positive, got {self.lr}")
+        check_config(self, positive=("steps", "batch", "patch", "stride", "depth", "channels", "val_images", "lr"))
         if self.optimizer not in ("sgd", "adam"):
             raise ParameterError(f"optimizer must be 'sgd' or 'adam', got '{self.optimizer}'")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 def training_files(config: VDSRConfig) -> tuple[list[Path], list[Path]]:

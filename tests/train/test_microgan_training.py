@@ -286,8 +286,10 @@ def test_fs_variant_trains_with_the_fixed_size_critic(cell_folder, tmp_path):
 def test_bad_config_is_refused(cell_folder, tmp_path):
     with pytest.raises(ParameterError, match="variant"):
         _config(cell_folder, tmp_path, variant="big")
-    with pytest.raises(ParameterError, match="scales"):
+    with pytest.raises(ParameterError, match=r"scales must be integers >= 1 \(1 = Gaussian blur\), got \(0,\)"):
         _config(cell_folder, tmp_path, scales=(0,))
+    with pytest.raises(ParameterError, match="adv_weight must be >= 0, got -1"):
+        _config(cell_folder, tmp_path, adv_weight=-1)
     with pytest.raises(ParameterError, match="vgg_layer"):
         _config(cell_folder, tmp_path, vgg_layer="fc7")
     with pytest.raises(ParameterError, match="no cells"):

@@ -139,8 +139,10 @@ def test_data_problems_are_refused_with_the_file_named(cells, tmp_path):
         training_samples(_config(cells / "images", tmp_path, 1, masks=str(tmp_path / "nowhere")))
     with pytest.raises(ParameterError, match="one per data folder"):
         training_samples(_config(cells, tmp_path, 1, masks=f"{cells / 'masks'},{cells / 'masks'}"))
-    with pytest.raises(ParameterError, match="scales"):
+    with pytest.raises(ParameterError, match=r"scales must be integers >= 2, got \(1,\)"):
         _config(cells, tmp_path, 1, scales=(1,))
+    with pytest.raises(ParameterError, match="bce_weight must be >= 0, got -0.5"):
+        _config(cells, tmp_path, 1, bce_weight=-0.5)
     with pytest.raises(ParameterError, match="steps must be positive"):
         _config(cells, tmp_path, 0)
 

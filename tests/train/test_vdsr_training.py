@@ -48,5 +48,7 @@ def test_bad_config_is_refused(tiny_folder, tmp_path):
 
     with pytest.raises(ParameterError, match="steps must be positive"):
         VDSRConfig(data=str(tiny_folder), out=str(tmp_path), steps=-1)
+    with pytest.raises(ParameterError, match="lr must be positive, got 0"):
+        VDSRConfig(data=str(tiny_folder), out=str(tmp_path), lr=0)
     with pytest.raises(ParameterError, match="scales"):
         VDSRConfig(data=str(tiny_folder), out=str(tmp_path), scales=(1,))
