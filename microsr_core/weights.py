@@ -115,10 +115,24 @@ def render_card(name: str, card: dict[str, Any]) -> str:
     if metrics:
         lines += ["", "## Held-out metrics", ""]
         for title, table in metrics.items():
-            lines += [f"### {title}", "", "```json", json.dumps(table, indent=2), "```", ""]
+            lines += [f"### {title}", "", *_metrics_table(table), ""]
     for note in card.get("notes", []):
         lines += ["", f"- {note}"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _metrics_table(evaluation: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows of an ``evaluate`` JSON (method -> averages), with its convention."""
+    rows = ["| method | Y-PSNR dB | Y-SSIM | RGB PSNR dB | RGB SSIM | images | s/image |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for method, m in evaluation.items():
+        rows.append(
+            f"| {method} | {m['psnr_y']:.3f} | {m['ssim_y']:.5f} | {m['psnr_rgb']:.3f} | {m['ssim_rgb']:.5f} "
+            f"| {m['n']} | {m['seconds_per_image']:.2f} |"
+        )
+    first = next(iter(evaluation.values()), {})
+    if "lr" in first:
+        rows += ["", f"LR: {first['lr']}; {first.get('convention', '')}"]
+    return rows
 
 
 def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[str, Any] | None = None) -> dict[str, Any]:

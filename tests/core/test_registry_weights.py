@@ -9,7 +9,7 @@ import torch
 from microsr_core.errors import ParameterError, WeightsError
 from microsr_core.inference import upscale
 from microsr_core.registry import SRMethod, method_class, method_names, register
-from microsr_core.weights import load_weights, read_manifest, sha256_of, weights_dir
+from microsr_core.weights import load_weights, publish, read_manifest, sha256_of, weights_dir
 
 
 def test_builtin_methods_are_registered():
@@ -88,3 +88,24 @@ def test_weights_load_without_pickle(tmp_path):
     _fake_weights(tmp_path)
     state, _ = load_weights("tiny", tmp_path)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_publish_copies_a_run_and_renders_its_metrics(tmp_path):
+    from safetensors.torch import save_file
+
+    from microsr_core.archs.vdsr import VDSR
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file(VDSR(depth=3, channels=4).state_dict(), str(run / "model.safetensors"))
+    card = {"method": "vdsr", "architecture": "VDSR", "arch_kwargs": {"depth": 3, "channels": 4}, "scales": [2]}
+    (run / "card.json").write_text(json.dumps(card))
+    row = {"psnr_y": 51.95053, "ssim_y": 0.994788, "psnr_rgb": 49.43, "ssim_rgb": 0.99115, "n": 25, "seconds_per_image": 12.05, "lr": "MATLAB bicubic downscale x2"}
+    publish(run, "tiny", tmp_path / "weights", metrics={"BCCD val x2": {"vdsr": row}})
+
+    entry = read_manifest(tmp_path / "weights")["tiny"]
+    assert entry["sha256"] == sha256_of(tmp_path / "weights" / "tiny.safetensors") == sha256_of(run / "model.safetensors")
+    text = (tmp_path / "weights" / "tiny.md").read_text()
+    assert "### BCCD val x2" in text and "| vdsr | 51.951 | 0.99479 | 49.430 | 0.99115 | 25 | 12.05 |" in text
+    with pytest.raises(WeightsError, match="not a finished training run"):
+        publish(tmp_path, "nothing", tmp_path / "weights")
