@@ -35,6 +35,17 @@ def wbc_dir() -> Path:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Run the test on one torch thread: tiny networks are slower with more, and results repeat."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def microsr_home(tmp_path, monkeypatch) -> Path:
     """A private MicroSR home folder for the test."""
     home = tmp_path / "home"

@@ -14,7 +14,7 @@ from microsr_core.metrics import psnr_y, ssim_y
 from microsr_core.weights import read_manifest
 from tests.helpers import publish_random
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ODD_SIZES = [(1, 1), (5, 3), (37, 23), (23, 64)]
 

@@ -26,12 +26,7 @@ TINY = dict(channels=8, blocks=1, decoder_blocks=1, unet_base=4)
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny_net(prior=True, seed=0, **kwargs) -> PriorSRNet:

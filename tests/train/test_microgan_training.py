@@ -33,7 +33,7 @@ from microsr_core.train.microgan import (
     train_microgan,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: (top, left, height, width) of real crops of the sample micrograph used as single cells.
 CROPS = [(0, 0, 64, 80), (100, 40, 72, 56), (200, 200, 96, 96), (300, 100, 50, 70), (380, 300, 88, 64), (420, 420, 60, 60)]

@@ -17,12 +17,7 @@ from microsr_core.train.prior import PriorConfig, PriorTask, charbonnier, parsin
 TINY = dict(channels=8, blocks=1, decoder_blocks=1, unet_base=4, unet_depth=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
