@@ -55,6 +55,13 @@ class VDSRConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     clip_theta: float = 0.001
+    #: Divide each scale's loss term by that scale's bicubic MSE on the training set (weights
+    #: averaging 1), so that every scale counts by its relative (dB) error. Unweighted, the
+    #: x4 residuals, several times larger, dominate a multi-scale run and x2 falls behind.
+    balance_scales: bool = False
+    #: Start from the shipped weights of this manifest entry (for example ``vdsr``) with a
+    #: fresh optimiser, instead of He initialisation.
+    init: str | None = None
     augment: bool = True
     depth: int = 20
     channels: int = 64
@@ -80,6 +87,39 @@ def training_files(config: VDSRConfig) -> tuple[list[Path], list[Path]]:
         return files, list_images(config.val)[: config.val_images]
     train_files, val_files = split(files, config.val_fraction)
     return train_files, val_files[: config.val_images]
+
+
+def scale_loss_weights(pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]]) -> dict[int, float]:
+    """Per-scale loss weights proportional to 1 / (bicubic MSE of that scale), averaging 1.
+
+    Equal relative (dB) improvements then weigh the same at every scale: d log(MSE) = dMSE / MSE.
+    """
+    mse = {s: float(np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in items])) for s, items in pairs.items()}
+    inverse = {s: 1.0 / max(m, 1e-12) for s, m in mse.items()}
+    mean = float(np.mean(list(inverse.values())))
+    return {s: v / mean for s, v in inverse.items()}
+
+
+def _load_initial_weights(net: VDSR, name: str) -> dict[str, Any]:
+    """Load shipped weights ``name`` into ``net``; refuse weights of another shape."""
+    from ..weights import load_weights
+
+    state, card = load_weights(name)
+    if card.get("architecture") != "VDSR":
+        raise ParameterError(f"init: weights '{name}' are a {card.get('architecture')}, not a VDSR")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ParameterError(f"init: weights '{name}' ({card.get('arch_kwargs')}) do not fit this run's --depth/--channels") from exc
+    return card
+
+
+def _describe_init(name: str, card: dict[str, Any]) -> str:
+    training = card.get("training", {})
+    return (
+        f"weights '{name}' (sha256 {card.get('sha256', '?')[:12]}, {training.get('steps', '?')} steps, "
+        f"loss: {training.get('loss', '?')}); the steps above come on top"
+    )
 
 
 class _Residual(torch.nn.Module):
@@ -119,7 +159,10 @@ class VDSRTask(TrainTask):
         self.train_files, self.val_files = training_files(config)
         self.train_pairs = load_pairs(self.train_files, config.scales)
         self.val_pairs = load_pairs(self.val_files, config.scales)
-        self.net = VDSR(depth=config.depth, channels=config.channels).to(self.device)
+        self.net = VDSR(depth=config.depth, channels=config.channels)
+        self.init_card = _load_initial_weights(self.net, config.init) if config.init else None
+        self.net = self.net.to(self.device)
+        self.scale_weights = scale_loss_weights(self.train_pairs) if config.balance_scales else {s: 1.0 for s in config.scales}
         self.net = self.net.to(memory_format=torch.channels_last)
         self.modules = {"net": self.net}
         self.residual = self.net.residual
@@ -140,12 +183,14 @@ class VDSRTask(TrainTask):
     def learning_rate(self, step: int) -> float:
         return self.config.lr * 0.1 ** (step // self.decay_every)
 
-    def sample_batch(self, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_batch(self, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(bicubic input, HR target, loss weight of each patch's scale) of one batch."""
         c = self.config
         rng = self.rng if rng is None else rng
-        inputs, targets = [], []
+        inputs, targets, weights = [], [], []
         for _ in range(c.batch):
             scale = c.scales[rng.integers(len(c.scales))]
+            weights.append(self.scale_weights[scale])
             ilr, hr = self.train_pairs[scale][rng.integers(len(self.train_pairs[scale]))]
             rows = (hr.shape[0] - c.patch) // c.stride + 1
             cols = (hr.shape[1] - c.patch) // c.stride + 1
@@ -161,6 +206,7 @@ class VDSRTask(TrainTask):
         return (
             x.to(self.device, memory_format=torch.channels_last),
             y.to(self.device, memory_format=torch.channels_last),
+            torch.tensor(weights, dtype=torch.float32, device=self.device),
         )
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -170,16 +216,18 @@ class VDSRTask(TrainTask):
         # Data-parallel ranks draw different patches; seeding by step keeps a resumed run
         # exact without per-rank generator states in the (rank 0) checkpoint.
         rng = np.random.default_rng((self.config.seed, self.rank, step)) if self.world_size > 1 else None
-        x, y = self.sample_batch(rng)
+        x, y, weights = self.sample_batch(rng)
         residual = self.residual(x)
-        # Eq. (4): ½‖r − f(x)‖² summed over pixels, averaged over the batch.
-        loss = 0.5 * ((residual - (y - x)) ** 2).sum() / x.shape[0]
+        # Eq. (4): ½‖r − f(x)‖² summed over pixels, averaged over the batch (times the scale's
+        # weight, 1 unless balance_scales).
+        squared = ((residual - (y - x)) ** 2).sum(dim=(1, 2, 3))
+        loss = 0.5 * (weights * squared).sum() / x.shape[0]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # Adjustable gradient clipping: the bound grows as the learning rate falls.
         torch.nn.utils.clip_grad_value_(self.net.parameters(), self.config.clip_theta / rate)
         self.optimizer.step()
-        mse = 2 * loss.item() / (x.shape[-1] * x.shape[-2])
+        mse = squared.mean().item() / (x.shape[-1] * x.shape[-2])
         return {"loss": loss.item(), "train_psnr_y": 10 * math.log10(1 / max(mse, 1e-12)), "lr": rate}
 
     @torch.inference_mode()
@@ -226,7 +274,15 @@ class VDSRTask(TrainTask):
                 "optimizer": (f"SGD momentum {c.momentum}" if c.optimizer == "sgd" else "Adam")
                 + f", weight decay {c.weight_decay}, lr {c.lr} /10 every {self.decay_every} steps",
                 "gradient_clipping": f"value clip to +-{c.clip_theta}/lr",
-                "loss": "0.5 * sum of squared residual error per image, batch mean (eq. 4)",
+                "loss": "0.5 * sum of squared residual error per image, batch mean (eq. 4)"
+                + (
+                    ", each scale weighted by 1 / its bicubic MSE ("
+                    + ", ".join(f"x{s} {w:.3f}" for s, w in self.scale_weights.items())
+                    + ")"
+                    if c.balance_scales
+                    else ""
+                ),
+                **({"initialised_from": _describe_init(c.init, self.init_card)} if c.init else {}),
                 "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)")
                 + (f" x {self.world_size} data-parallel processes" if self.world_size > 1 else ""),
             },

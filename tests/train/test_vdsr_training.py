@@ -52,3 +52,30 @@ def test_bad_config_is_refused(tiny_folder, tmp_path):
         VDSRConfig(data=str(tiny_folder), out=str(tmp_path), lr=0)
     with pytest.raises(ParameterError, match="scales"):
         VDSRConfig(data=str(tiny_folder), out=str(tmp_path), scales=(1,))
+
+
+def test_balanced_scales_weigh_each_scale_by_its_inverse_bicubic_mse(tiny_folder, tmp_path):
+    task = VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "balance_scales": True}))
+    mse = {s: np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in task.train_pairs[s]]) for s in (2, 4)}
+    weights = task.scale_weights
+    assert mse[4] > 2 * mse[2]  # x4 bicubic errors are larger ...
+    assert weights[2] * mse[2] == pytest.approx(weights[4] * mse[4])  # ... and weigh correspondingly less
+    assert (weights[2] + weights[4]) / 2 == pytest.approx(1.0)
+    assert "x2 " in task.export()[1]["training"]["loss"]
+    assert VDSRTask(_config(tiny_folder, tmp_path / "plain", 1)).scale_weights == {2: 1.0, 4: 1.0}
+
+
+def test_init_starts_from_shipped_weights(tiny_folder, tmp_path, monkeypatch):
+    from microsr_core.errors import ParameterError, WeightsError
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
+    shipped = publish_random(tmp_path / "weights", "start", "vdsr", "VDSR", (2, 4), depth=5, channels=16)
+    task = VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "init": "start"}))
+    for name, value in shipped.state_dict().items():
+        assert (task.net.state_dict()[name] == value).all(), name
+    assert "weights 'start'" in task.export()[1]["training"]["initialised_from"]
+    with pytest.raises(ParameterError, match="do not fit this run's --depth/--channels"):
+        VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "init": "start", "channels": 8}))
+    with pytest.raises(WeightsError, match="no weights named 'nope'"):
+        VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "init": "nope"}))
