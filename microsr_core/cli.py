@@ -24,6 +24,15 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+
+
 def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -36,7 +45,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[s
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
         if isinstance(default, bool):
-            parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=default, metavar="BOOL")
+            parser.add_argument(flag, type=_bool, default=default, metavar="BOOL")
         elif isinstance(default, tuple):
             parser.add_argument(flag, type=_int_list, default=default, help=f"default {','.join(map(str, default))}")
         elif default is None:

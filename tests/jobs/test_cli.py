@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from microsr_core.cli import main
 from microsr_core.registry import method_names
 
@@ -37,3 +39,10 @@ def test_jobs_command_line_errors_are_one_line(job_env, capsys):
     assert "there is no job 42" in capsys.readouterr().err
     assert main(["jobs", "list"]) == 0
     assert "no jobs" in capsys.readouterr().out
+
+
+def test_a_bool_flag_that_is_not_true_or_false_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "vdsr", "--data", "d", "--out", "o", "--augment", "maybe"])
+    assert exit_info.value.code == 2
+    assert "expected true or false, got 'maybe'" in capsys.readouterr().err
