@@ -12,7 +12,6 @@ to the phase of the 2×2 poolings, which differs between tiles; the tapered blen
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 

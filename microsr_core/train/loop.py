@@ -88,17 +88,19 @@ def check_config(
     config,
     *,
     min_scale: int = 2,
+    scale_note: str = "",
     positive: tuple[str, ...] = (),
     non_negative: tuple[str, ...] = (),
 ) -> None:
     """Make ``config.scales`` a tuple of ints and refuse out-of-range numbers.
 
     Shared by the trainers' config dataclasses (their ``__post_init__``) so that the CLI, the
-    jobs and the Train page all get one ParameterError naming the field.
+    jobs and the Train page all get one ParameterError naming the field; ``scale_note`` says
+    what a special scale means (for example ``1 = Gaussian blur``).
     """
     config.scales = tuple(int(s) for s in config.scales)
     if not config.scales or min(config.scales) < min_scale:
-        note = " (1 = Gaussian blur)" if min_scale == 1 else ""
+        note = f" ({scale_note})" if scale_note else ""
         raise ParameterError(f"scales must be integers >= {min_scale}{note}, got {config.scales}")
     for name in positive:
         if getattr(config, name) <= 0:

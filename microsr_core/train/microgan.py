@@ -109,6 +109,7 @@ class MicroGANConfig:
         check_config(
             self,
             min_scale=1,
+            scale_note="1 = Gaussian blur",
             positive=("steps", "critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells", "lr", "content_weight"),
             non_negative=("adv_weight", "gp_weight", "pretrain_steps", "batch_pixels", "cell_pad"),
         )

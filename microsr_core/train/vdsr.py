@@ -100,18 +100,16 @@ def scale_loss_weights(pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]]) ->
     return {s: v / mean for s, v in inverse.items()}
 
 
-def _load_initial_weights(net: VDSR, name: str) -> dict[str, Any]:
-    """Load shipped weights ``name`` into ``net``; refuse weights of another shape."""
-    from ..weights import load_weights
+def _initial_network(config: VDSRConfig) -> tuple[VDSR, dict[str, Any]]:
+    """The shipped network ``config.init`` and its card; refuse one of another shape."""
+    from ..weights import build_model
 
-    state, card = load_weights(name)
+    net, card = build_model(config.init)
     if card.get("architecture") != "VDSR":
-        raise ParameterError(f"init: weights '{name}' are a {card.get('architecture')}, not a VDSR")
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ParameterError(f"init: weights '{name}' ({card.get('arch_kwargs')}) do not fit this run's --depth/--channels") from exc
-    return card
+        raise ParameterError(f"init: weights '{config.init}' are a {card.get('architecture')}, not a VDSR")
+    if card.get("arch_kwargs") != {"depth": config.depth, "channels": config.channels}:
+        raise ParameterError(f"init: weights '{config.init}' ({card.get('arch_kwargs')}) do not fit this run's --depth/--channels")
+    return net, card
 
 
 def _describe_init(name: str, card: dict[str, Any]) -> str:
@@ -159,11 +157,12 @@ class VDSRTask(TrainTask):
         self.train_files, self.val_files = training_files(config)
         self.train_pairs = load_pairs(self.train_files, config.scales)
         self.val_pairs = load_pairs(self.val_files, config.scales)
-        self.net = VDSR(depth=config.depth, channels=config.channels)
-        self.init_card = _load_initial_weights(self.net, config.init) if config.init else None
-        self.net = self.net.to(self.device)
+        if config.init:
+            self.net, self.init_card = _initial_network(config)
+        else:
+            self.net, self.init_card = VDSR(depth=config.depth, channels=config.channels), None
+        self.net = self.net.to(self.device).to(memory_format=torch.channels_last)
         self.scale_weights = scale_loss_weights(self.train_pairs) if config.balance_scales else {s: 1.0 for s in config.scales}
-        self.net = self.net.to(memory_format=torch.channels_last)
         self.modules = {"net": self.net}
         self.residual = self.net.residual
         if self.world_size > 1:

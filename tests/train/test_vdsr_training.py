@@ -1,6 +1,7 @@
 """VDSR training: the loss falls on real images, resume continues the step count."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -55,7 +56,7 @@ def test_bad_config_is_refused(tiny_folder, tmp_path):
 
 
 def test_balanced_scales_weigh_each_scale_by_its_inverse_bicubic_mse(tiny_folder, tmp_path):
-    task = VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "balance_scales": True}))
+    task = VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), balance_scales=True))
     mse = {s: np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in task.train_pairs[s]]) for s in (2, 4)}
     weights = task.scale_weights
     assert mse[4] > 2 * mse[2]  # x4 bicubic errors are larger ...
@@ -71,11 +72,11 @@ def test_init_starts_from_shipped_weights(tiny_folder, tmp_path, monkeypatch):
 
     monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
     shipped = publish_random(tmp_path / "weights", "start", "vdsr", "VDSR", (2, 4), depth=5, channels=16)
-    task = VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "init": "start"}))
+    task = VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="start"))
     for name, value in shipped.state_dict().items():
         assert (task.net.state_dict()[name] == value).all(), name
     assert "weights 'start'" in task.export()[1]["training"]["initialised_from"]
     with pytest.raises(ParameterError, match="do not fit this run's --depth/--channels"):
-        VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "init": "start", "channels": 8}))
+        VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="start", channels=8))
     with pytest.raises(WeightsError, match="no weights named 'nope'"):
-        VDSRTask(VDSRConfig(**{**vars(_config(tiny_folder, tmp_path / "run", 1)), "init": "nope"}))
+        VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="nope"))
