@@ -84,8 +84,23 @@ class TrainResult:
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
 
 
+@dataclass(kw_only=True)
+class RunSettings:
+    """The fields every trainer's config shares (its dataclass derives from this one).
+
+    Keyword-only, so a trainer's own required fields (``data``, ``out``) can still come first.
+    """
+
+    val_fraction: float = 0.1  # of the images, held out by name hash (microsr_core.data.split)
+    checkpoint_every: int = 250
+    validate_every: int = 500
+    device: str = "auto"
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+
 def check_config(
-    config,
+    config: RunSettings,
     *,
     min_scale: int = 2,
     scale_note: str = "",
@@ -108,13 +123,19 @@ def check_config(
     for name in non_negative:
         if getattr(config, name) < 0:
             raise ParameterError(f"{name} must be >= 0, got {getattr(config, name)}")
+    for name in ("checkpoint_every", "validate_every"):
+        if getattr(config, name) <= 0:
+            raise ParameterError(f"{name} must be positive, got {getattr(config, name)}")
+    if config.threads < 0:
+        raise ParameterError(f"threads must be >= 0, got {config.threads}")
+    if not 0 < config.val_fraction < 1:
+        raise ParameterError(f"val_fraction must lie in (0, 1), got {config.val_fraction}")
 
 
-def prepare_runtime(task: TrainTask, config) -> None:
+def prepare_runtime(task: TrainTask, config: RunSettings) -> None:
     """Set a task's device, threads, seeds and data-parallel rank from its config.
 
-    ``config`` has ``device``, ``threads`` (0: torch's default) and ``seed``. Sets
-    ``task.device``, ``task.rng``, ``task.rank`` and ``task.world_size`` (1 unless
+    Sets ``task.device``, ``task.rng``, ``task.rank`` and ``task.world_size`` (1 unless
     :mod:`torch.distributed` is initialised, as under ``torchrun``).
     """
     from ..device import resolve_device
@@ -127,6 +148,16 @@ def prepare_runtime(task: TrainTask, config) -> None:
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     task.rank = torch.distributed.get_rank() if distributed else 0
     task.world_size = torch.distributed.get_world_size() if distributed else 1
+
+
+def describe_device(task: TrainTask) -> str:
+    """The model card's ``device`` entry: the device, CPU threads and data-parallel processes."""
+    text = str(task.device)
+    if task.device.type == "cpu":
+        text += f" ({torch.get_num_threads()} threads)"
+    if task.world_size > 1:
+        text += f" x {task.world_size} data-parallel processes"
+    return text
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:

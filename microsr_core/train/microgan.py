@@ -45,14 +45,14 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
 from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import TrainTask, check_config, prepare_runtime, train_from_config
+from .loop import RunSettings, TrainTask, check_config, describe_device, prepare_runtime, train_from_config
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 VARIANTS = ("microgan", "fs")
 
 
 @dataclass
-class MicroGANConfig:
+class MicroGANConfig(RunSettings):
     """Every knob of a MicroGAN training run (one CLI flag each; saved as config.json)."""
 
     data: str
@@ -97,13 +97,7 @@ class MicroGANConfig:
     critic_width: int = 64
     critic_downsamplings: int = 4
     augment: bool = True
-    val_fraction: float = 0.1
     val_cells: int = 48
-    checkpoint_every: int = 250
-    validate_every: int = 500
-    device: str = "auto"
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
         check_config(
@@ -399,7 +393,7 @@ class MicroGANTask(TrainTask):
                 "batches": batching,
                 "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
                 "optimizer": f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})",
-                "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)"),
+                "device": describe_device(self),
             },
         }
 

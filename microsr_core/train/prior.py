@@ -41,14 +41,14 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
 from ..parsing import CLASSES, mask_to_labels
-from .loop import TrainTask, check_config, prepare_runtime, train_from_config
+from .loop import RunSettings, TrainTask, check_config, describe_device, prepare_runtime, train_from_config
 from .vdsr import dihedral
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
 
 
 @dataclass
-class PriorConfig:
+class PriorConfig(RunSettings):
     """Every knob of a prior-network training run (one CLI flag each; saved as config.json)."""
 
     #: Comma-separated folders: a dataset folder holding ``images/`` and ``masks/``, or an
@@ -71,23 +71,15 @@ class PriorConfig:
     decoder_blocks: int = 3
     unet_base: int = 32
     unet_depth: int = 4
-    val_fraction: float = 0.1
     val_images: int = 0  # 0: every held-out image
-    checkpoint_every: int = 250
-    validate_every: int = 500
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
-    device: str = "auto"
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
         check_config(
             self,
             positive=("steps", "batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
-            non_negative=("lr_halve_every", "val_images", "bce_weight", "threads"),
+            non_negative=("lr_halve_every", "val_images", "bce_weight"),
         )
-        if not 0 < self.val_fraction < 1:
-            raise ParameterError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
 
 
 @dataclass(frozen=True)
@@ -364,8 +356,7 @@ class PriorTask(TrainTask):
                 "loss": f"Charbonnier (eps {c.charbonnier_eps}) on Y"
                 + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),
                 "precision": "bfloat16 autocast" if self.autocast else "float32",
-                "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)")
-                + (f" x {self.world_size} data-parallel processes" if self.world_size > 1 else ""),
+                "device": describe_device(self),
             },
         }
 

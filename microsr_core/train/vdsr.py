@@ -29,13 +29,13 @@ from ..degrade import Degradation, bicubic_upscale, modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr
-from .loop import TrainTask, check_config, prepare_runtime, train_from_config
+from .loop import RunSettings, TrainTask, check_config, describe_device, prepare_runtime, train_from_config
 
 PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
 
 
 @dataclass
-class VDSRConfig:
+class VDSRConfig(RunSettings):
     """Every knob of a VDSR training run (one CLI flag each; saved as config.json)."""
 
     data: str
@@ -65,14 +65,8 @@ class VDSRConfig:
     augment: bool = True
     depth: int = 20
     channels: int = 64
-    val_fraction: float = 0.1
     val_images: int = 8
     val_crop: int = 192
-    checkpoint_every: int = 250
-    validate_every: int = 500
-    device: str = "auto"
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
 
     def __post_init__(self):
         check_config(self, positive=("steps", "batch", "patch", "stride", "depth", "channels", "val_images", "lr"))
@@ -282,8 +276,7 @@ class VDSRTask(TrainTask):
                     else ""
                 ),
                 **({"initialised_from": _describe_init(c.init, self.init_card)} if c.init else {}),
-                "device": str(self.device) + ("" if self.device.type != "cpu" else f" ({torch.get_num_threads()} threads)")
-                + (f" x {self.world_size} data-parallel processes" if self.world_size > 1 else ""),
+                "device": describe_device(self),
             },
         }
 
