@@ -117,17 +117,13 @@ def check_config(
     if not config.scales or min(config.scales) < min_scale:
         note = f" ({scale_note})" if scale_note else ""
         raise ParameterError(f"scales must be integers >= {min_scale}{note}, got {config.scales}")
-    for name in positive:
+    # The RunSettings fields every trainer has, then the trainer's own.
+    for name in ("checkpoint_every", "validate_every") + positive:
         if getattr(config, name) <= 0:
             raise ParameterError(f"{name} must be positive, got {getattr(config, name)}")
-    for name in non_negative:
+    for name in ("threads",) + non_negative:
         if getattr(config, name) < 0:
             raise ParameterError(f"{name} must be >= 0, got {getattr(config, name)}")
-    for name in ("checkpoint_every", "validate_every"):
-        if getattr(config, name) <= 0:
-            raise ParameterError(f"{name} must be positive, got {getattr(config, name)}")
-    if config.threads < 0:
-        raise ParameterError(f"threads must be >= 0, got {config.threads}")
     if not 0 < config.val_fraction < 1:
         raise ParameterError(f"val_fraction must lie in (0, 1), got {config.val_fraction}")
 
