@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", default=None, help="folder of real LR images with the HR images' names")
     p.add_argument("--mask-dir", default=None, help="masks (nonzero = cell) with the HR images' names")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--split", default="all", choices=("all", "val", "train"), help="use only the held-out (val) or training images")
+    p.add_argument("--split", default="all", choices=("all", "test", "val", "train"), help="use only one part of the fixed split: test (reports), val (model selection) or train")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--json", default=None)

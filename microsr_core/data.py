@@ -1,4 +1,9 @@
-"""Image folders and the fixed train/validation split used by every trainer and report."""
+"""Image folders and the fixed train / validation / test split used by every trainer and report.
+
+Three parts, by a hash of the file name: ``test`` (the first ``fraction``) is what results are
+reported on and no choice ever looks at; ``val`` (the next ``fraction``) is what trainers
+validate on and recipes and checkpoints are selected by; ``train`` is the rest.
+"""
 
 from __future__ import annotations
 
@@ -24,20 +29,34 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def is_validation(path: Path, fraction: float = 0.1) -> bool:
-    """Whether ``path`` belongs to the held-out split.
+SPLITS = ("train", "val", "test")
+
+
+def _hash_position(path: Path) -> float:
+    """A number in [0, 1) from the file name alone (same on every machine, whatever else the folder holds)."""
+    digest = hashlib.sha256(path.name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def split_of(path: Path, fraction: float = 0.1) -> str:
+    """``test``, ``val`` or ``train``: the part of the split that ``path`` belongs to.
 
     Decided by a hash of the file name alone, so the split is the same on every machine, does
     not depend on which other files are present, and never changes when a folder grows.
     """
-    digest = hashlib.sha256(path.name.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+    position = _hash_position(path)
+    return "test" if position < fraction else "val" if position < 2 * fraction else "train"
+
+
+def is_validation(path: Path, fraction: float = 0.1) -> bool:
+    """Whether ``path`` is in the validation (model selection) part of the split."""
+    return split_of(path, fraction) == "val"
 
 
 def split(files: list[Path], fraction: float = 0.1) -> tuple[list[Path], list[Path]]:
-    """(train, validation) lists by :func:`is_validation`."""
-    train = [f for f in files if not is_validation(f, fraction)]
-    val = [f for f in files if is_validation(f, fraction)]
+    """(train, validation) lists by :func:`split_of`; the test part is in neither."""
+    train = [f for f in files if split_of(f, fraction) == "train"]
+    val = [f for f in files if split_of(f, fraction) == "val"]
     if not train or not val:
         raise ParameterError(f"cannot split {len(files)} images into train and validation sets")
     return train, val

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import is_validation, list_images
+from .data import list_images, split_of
 from .degrade import Degradation, modcrop
 from .errors import ParameterError
 from .inference import upscale
@@ -70,8 +70,8 @@ def evaluate_folder(
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
 
-    ``split`` selects ``all`` images, only the held-out ``val`` ones or only ``train`` ones
-    (:func:`microsr_core.data.is_validation`).
+    ``split`` selects ``all`` images or one part of :func:`microsr_core.data.split_of`:
+    ``test`` (what results report), ``val`` (what trainers select on) or ``train``.
     """
     for name in methods:
         cls = method_class(name)
@@ -79,7 +79,7 @@ def evaluate_folder(
             raise ParameterError(f"method '{name}' does not support x{scale} (supports {cls.scales})")
     files = list_images(hr_dir)
     if split != "all":
-        files = [f for f in files if is_validation(f) == (split == "val")]
+        files = [f for f in files if split_of(f) == split]
     files = files[:limit] if limit else files
     if not files:
         raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")

@@ -32,6 +32,7 @@ from safetensors.torch import save_file
 
 from ..archs import parameter_count
 from ..errors import ParameterError
+from ..precision import PRECISION_CHOICES, autocast, describe_precision, resolve_precision
 
 
 @dataclass
@@ -60,6 +61,10 @@ class TrainTask(ABC):
     optimizers: dict[str, torch.optim.Optimizer]
     #: Random generator used for sampling (its state goes into checkpoints).
     rng: np.random.Generator
+
+    def autocast(self):
+        """Context for the networks' forward passes in the run's precision (set by prepare_runtime)."""
+        return autocast(self.precision, self.device)
 
     @abstractmethod
     def train_step(self, step: int) -> dict[str, float]:
@@ -91,10 +96,14 @@ class RunSettings:
     Keyword-only, so a trainer's own required fields (``data``, ``out``) can still come first.
     """
 
-    val_fraction: float = 0.1  # of the images, held out by name hash (microsr_core.data.split)
+    #: Of the images, held out by name hash for validation, and as many again for the test
+    #: split that reports use (microsr_core.data.split_of).
+    val_fraction: float = 0.1
     checkpoint_every: int = 250
     validate_every: int = 500
     device: str = "auto"
+    #: auto, fp32, bf16 or fp16 (microsr_core.precision: auto measures the CPU's bf16 speed).
+    precision: str = "auto"
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -124,21 +133,25 @@ def check_config(
     for name in ("threads",) + non_negative:
         if getattr(config, name) < 0:
             raise ParameterError(f"{name} must be >= 0, got {getattr(config, name)}")
-    if not 0 < config.val_fraction < 1:
-        raise ParameterError(f"val_fraction must lie in (0, 1), got {config.val_fraction}")
+    if config.precision not in PRECISION_CHOICES:
+        raise ParameterError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got '{config.precision}'")
+    if not 0 < config.val_fraction < 0.5:
+        raise ParameterError(f"val_fraction must lie in (0, 0.5) (as many images again go to the test split), got {config.val_fraction}")
 
 
 def prepare_runtime(task: TrainTask, config: RunSettings) -> None:
     """Set a task's device, threads, seeds and data-parallel rank from its config.
 
-    Sets ``task.device``, ``task.rng``, ``task.rank`` and ``task.world_size`` (1 unless
-    :mod:`torch.distributed` is initialised, as under ``torchrun``).
+    Sets ``task.device``, ``task.precision``, ``task.rng``, ``task.rank`` and
+    ``task.world_size`` (1 unless :mod:`torch.distributed` is initialised, as under ``torchrun``).
     """
     from ..device import resolve_device
 
     task.device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    # After the thread count: the CPU probe times convolutions with the run's threads.
+    task.precision = resolve_precision(config.precision, task.device)
     torch.manual_seed(config.seed)
     task.rng = np.random.default_rng(config.seed)
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -147,13 +160,13 @@ def prepare_runtime(task: TrainTask, config: RunSettings) -> None:
 
 
 def describe_device(task: TrainTask) -> str:
-    """The model card's ``device`` entry: the device, CPU threads and data-parallel processes."""
+    """The model card's ``device`` entry: the device, CPU threads, data-parallel processes, precision."""
     text = str(task.device)
     if task.device.type == "cpu":
         text += f" ({torch.get_num_threads()} threads)"
     if task.world_size > 1:
         text += f" x {task.world_size} data-parallel processes"
-    return text
+    return f"{text}; precision {describe_precision(task.precision, task.device)}"
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:

@@ -8,7 +8,10 @@
 - **Batches**: ``batch`` images of one source folder and one scale (drawn from ``scales`` per
   step: one model serves every scale). Images of different sizes are padded by reflection to
   the largest in the batch, and padded pixels are left out of both losses. Optional random
-  flips and 90° rotations.
+  flips and 90° rotations. With ``crop`` > 0 (the CPU recipe) every batch holds random
+  ``crop``² windows instead, ``cell_fraction`` of them centred on a pixel that the expert mask
+  calls nucleus or cytoplasm, so that most show part of a cell; validation stays on whole
+  held-out images.
 - **Loss** (eq. 5): Charbonnier ρ(x) = √(x² + ε²), ε = 1e-3, on the SR Y, plus λ·BCE on the
   parsing map (λ = 1): binary cross-entropy of each channel of the softmax probabilities
   against the one-hot expert mask, each term averaged over valid pixels. End to end (§2.5):
@@ -24,7 +27,6 @@ draws its own batches from a generator seeded by (seed, rank, step).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ import torch
 
 from ..archs.prior import PriorSRNet
 from ..color import rgb_to_y
-from ..data import IMAGE_SUFFIXES, is_validation, list_images
+from ..data import IMAGE_SUFFIXES, list_images, split_of
 from ..degrade import Degradation, bicubic_upscale, modcrop
 from ..errors import ParameterError
 from ..io import load_image
@@ -72,14 +74,19 @@ class PriorConfig(RunSettings):
     unet_base: int = 32
     unet_depth: int = 4
     val_images: int = 0  # 0: every held-out image
-    amp: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
+    #: HR crop side of the training windows; 0: whole images (the paper).
+    crop: int = 0
+    #: Share of the crops centred on a cell pixel (nucleus or cytoplasm) of the expert mask.
+    cell_fraction: float = 0.8
 
     def __post_init__(self):
         check_config(
             self,
             positive=("steps", "batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
-            non_negative=("lr_halve_every", "val_images", "bce_weight"),
+            non_negative=("lr_halve_every", "val_images", "bce_weight", "crop"),
         )
+        if not 0 <= self.cell_fraction <= 1:
+            raise ParameterError(f"cell_fraction must lie in [0, 1], got {self.cell_fraction}")
 
 
 @dataclass(frozen=True)
@@ -142,8 +149,9 @@ def training_samples(config: PriorConfig) -> tuple[list[Sample], list[Sample]]:
                 f"{images}: {len(missing)} of {len(files)} images have no mask in {mask_dir} (first: {', '.join(missing[:3])})"
             )
         for path in files:
-            sample = Sample(path, masks[path.stem], source)
-            (val if is_validation(path, config.val_fraction) else train).append(sample)
+            part = split_of(path, config.val_fraction)
+            if part != "test":  # the test split is for reports only
+                (val if part == "val" else train).append(Sample(path, masks[path.stem], source))
     if not train or not val:
         raise ParameterError(f"cannot split {len(train) + len(val)} images into training and validation sets")
     val = _interleave(val)
@@ -244,18 +252,28 @@ class PriorTask(TrainTask):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.optimizers = {"adam": self.optimizer}
         self.halve_every = config.lr_halve_every or max(1, math.ceil(config.steps / 10))
-        self.autocast = config.amp and self.device.type == "cuda"
+        # Cell pixels (row, column) of every training image, where crops are centred.
+        self.cell_pixels = [np.argwhere(e.labels != CLASSES.index("background")) for e in self.train[config.scales[0]]]
 
     def learning_rate(self, step: int) -> float:
         return self.config.lr * 0.5 ** (step // self.halve_every)
 
-    def _autocast(self):
-        if self.autocast:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def _window(self, index: int, shape: tuple[int, int], rng: np.random.Generator) -> tuple[slice, slice]:
+        """A ``crop``² window of image ``index`` (the whole image if smaller), centred on a cell
+        pixel with probability ``cell_fraction``."""
+        side_y, side_x = min(self.config.crop, shape[0]), min(self.config.crop, shape[1])
+        cells = self.cell_pixels[index]
+        if len(cells) and rng.random() < self.config.cell_fraction:
+            cy, cx = cells[rng.integers(len(cells))]
+            top = int(np.clip(cy - side_y // 2, 0, shape[0] - side_y))
+            left = int(np.clip(cx - side_x // 2, 0, shape[1] - side_x))
+        else:
+            top = int(rng.integers(shape[0] - side_y + 1))
+            left = int(rng.integers(shape[1] - side_x + 1))
+        return slice(top, top + side_y), slice(left, left + side_x)
 
     def sample_batch(self, rng: np.random.Generator | None = None) -> tuple[int, dict[str, torch.Tensor]]:
-        """(scale, {"x", "y", "labels", "valid"}) of ``batch`` whole images of one folder and scale."""
+        """(scale, {"x", "y", "labels", "valid"}) of ``batch`` images (or crops) of one folder and scale."""
         c = self.config
         rng = self.rng if rng is None else rng
         scale = c.scales[rng.integers(len(c.scales))]
@@ -265,6 +283,8 @@ class PriorTask(TrainTask):
         for index in chosen:
             e = self.train[scale][index]
             stack = np.stack([e.lr_up, e.hr, e.labels.astype(np.float32), np.ones_like(e.hr)])
+            if c.crop:
+                stack = stack[(slice(None), *self._window(index, e.hr.shape, rng))]
             if c.augment:
                 stack = dihedral(stack, int(rng.integers(8)))
             stacks.append(stack)
@@ -288,7 +308,7 @@ class PriorTask(TrainTask):
         # without per-rank generator states in the (rank 0) checkpoint.
         rng = np.random.default_rng((c.seed, self.rank, step)) if self.world_size > 1 else None
         _, batch = self.sample_batch(rng)
-        with self._autocast():
+        with self.autocast():
             out = self.forward(batch["x"])
         sr = out.sr.float()
         sr_loss = charbonnier(sr, batch["y"], batch["valid"], c.charbonnier_eps)
@@ -317,7 +337,8 @@ class PriorTask(TrainTask):
             values, gains, ious = [], [], []
             for e in examples:
                 x = torch.from_numpy(e.lr_up)[None, None].to(self.device).contiguous(memory_format=torch.channels_last)
-                out = self.net(x)
+                with self.autocast():
+                    out = self.net(x)
                 sr = out.sr[0, 0].float().clamp(0, 1).cpu().numpy()
                 value = psnr(sr, e.hr, crop_border=scale)
                 values.append(value)
@@ -349,13 +370,17 @@ class PriorTask(TrainTask):
             "training": {
                 "data": folders,
                 "validation": f"{len(self.val_samples)} images held out by name hash (microsr_core.data.split, fraction {c.val_fraction})",
-                "batches": f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)",
+                "batches": (
+                    f"{c.batch} random {c.crop}x{c.crop} HR crops of one folder and one scale, {c.cell_fraction:.0%} centred on a cell pixel of the expert mask"
+                    if c.crop
+                    else f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)"
+                ),
                 "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
                 "degradation": "MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",
                 "optimizer": f"Adam lr {c.lr}, halved every {self.halve_every} steps",
                 "loss": f"Charbonnier (eps {c.charbonnier_eps}) on Y"
                 + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),
-                "precision": "bfloat16 autocast" if self.autocast else "float32",
+                "precision": self.precision,
                 "device": describe_device(self),
             },
         }

@@ -14,8 +14,9 @@ from microsr_core.train.loop import RunSettings
         ("checkpoint_every", 0, "checkpoint_every must be positive, got 0"),
         ("validate_every", -5, "validate_every must be positive, got -5"),
         ("threads", -1, "threads must be >= 0, got -1"),
-        ("val_fraction", 1.0, r"val_fraction must lie in \(0, 1\), got 1.0"),
-        ("val_fraction", 0, r"val_fraction must lie in \(0, 1\), got 0"),
+        ("val_fraction", 0.5, r"val_fraction must lie in \(0, 0.5\) \(as many images again go to the test split\), got 0.5"),
+        ("val_fraction", 0, r"val_fraction must lie in \(0, 0.5\) .*got 0"),
+        ("precision", "fp8", r"precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
     ],
 )
 def test_every_trainer_refuses_bad_shared_settings(method, field, value, message):

@@ -1,0 +1,108 @@
+"""One precision policy for inference and training: which dtype the convolutions run in.
+
+- ``fp32``: plain float32 everywhere.
+- ``bf16`` / ``fp16``: autocast of the network's forward pass to that dtype; losses, the final
+  residual add done by the caller and every metric stay float32.
+- ``auto``: on the CPU, bf16 when the processor has native bf16 (AVX-512 BF16 or AMX) *and* a
+  short measured probe runs a bf16 convolution faster than fp32 (AVX2-only processors emulate
+  bf16 and run it about 8x slower); fp32 otherwise. On CUDA, bf16 where the GPU supports it,
+  else fp16 (fp16 overflows to inf in deep residual nets, the black-output failure of other SR
+  tools, so it is never picked when bf16 is there).
+
+The probe runs once per process (cached) and takes about a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from pathlib import Path
+
+import torch
+
+from .errors import ParameterError
+
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: bf16 must beat fp32 by this factor in the probe to be chosen (noise margin).
+_PROBE_MARGIN = 1.15
+
+
+def cpu_flags() -> set[str]:
+    """The processor's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def has_native_bf16() -> bool:
+    flags = cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _time_conv(dtype: torch.dtype, repeats: int = 3) -> float:
+    """Best-of time of a 64->64 3x3 convolution on a 64x96x96 channels-last input."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 64, 96, 96).contiguous(memory_format=torch.channels_last)
+    best = float("inf")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        conv(x)  # warm-up: oneDNN picks and compiles its kernel here
+        for _ in range(repeats):
+            began = time.perf_counter()
+            for _ in range(4):
+                conv(x)
+            best = min(best, time.perf_counter() - began)
+    return best
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_probe() -> dict[str, float | bool]:
+    """Measured fp32 and bf16 convolution times on this CPU, and whether bf16 wins."""
+    if not has_native_bf16():
+        return {"native_bf16": False, "bf16_faster": False}
+    fp32 = _time_conv(torch.float32)
+    bf16 = _time_conv(torch.bfloat16)
+    return {"native_bf16": True, "fp32_s": fp32, "bf16_s": bf16, "bf16_faster": bf16 * _PROBE_MARGIN < fp32}
+
+
+def resolve_precision(choice: str, device: torch.device) -> str:
+    """The precision (``fp32``, ``bf16`` or ``fp16``) that ``choice`` means on ``device``."""
+    choice = (choice or "auto").lower()
+    if choice not in PRECISION_CHOICES:
+        raise ParameterError(f"unknown precision '{choice}' (choose from {', '.join(PRECISION_CHOICES)})")
+    if device.type == "cuda":
+        if choice == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return choice
+    if choice == "fp16":
+        raise ParameterError("precision fp16 is for CUDA; on the CPU choose bf16, fp32 or auto")
+    if choice == "auto":
+        return "bf16" if cpu_probe()["bf16_faster"] else "fp32"
+    return choice
+
+
+def autocast(precision: str, device: torch.device):
+    """Context manager running the enclosed forward pass in ``precision`` (no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=_DTYPES[precision])
+
+
+def describe_precision(precision: str, device: torch.device) -> str:
+    """Human text for model cards and the app, with the probe figures on the CPU."""
+    if precision == "fp32":
+        text = "float32"
+    else:
+        text = f"{'bfloat16' if precision == 'bf16' else 'float16'} autocast (losses and metrics float32)"
+    if device.type == "cpu":
+        probe = cpu_probe()
+        if "fp32_s" in probe:
+            text += f"; CPU probe: bf16 conv {probe['fp32_s'] / probe['bf16_s']:.2f}x the speed of fp32"
+        else:
+            text += "; CPU without native bf16"
+    return text
