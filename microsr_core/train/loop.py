@@ -159,6 +159,30 @@ def prepare_runtime(task: TrainTask, config: RunSettings) -> None:
     task.world_size = torch.distributed.get_world_size() if distributed else 1
 
 
+def initial_network(name: str, architecture: str, arch_kwargs: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The shipped network ``name`` (``--init``: fine-tune it with a fresh optimiser) and its card.
+
+    Refuses, before any training, weights of another architecture or shape than the run's.
+    """
+    from ..weights import build_model
+
+    net, card = build_model(name)
+    if card.get("architecture") != architecture:
+        raise ParameterError(f"init: weights '{name}' are a {card.get('architecture')}, not a {architecture}")
+    if card.get("arch_kwargs") != arch_kwargs:
+        raise ParameterError(f"init: weights '{name}' ({card.get('arch_kwargs')}) do not fit this run's architecture flags ({arch_kwargs})")
+    return net.train(), card
+
+
+def describe_init(name: str, card: dict[str, Any]) -> str:
+    """The model card's ``initialised_from`` entry."""
+    training = card.get("training", {})
+    return (
+        f"weights '{name}' (sha256 {card.get('sha256', '?')[:12]}, {training.get('steps', '?')} steps, "
+        f"{training.get('wall_seconds', '?')} s); the steps of this card come on top"
+    )
+
+
 def describe_device(task: TrainTask) -> str:
     """The model card's ``device`` entry: the device, CPU threads, data-parallel processes, precision."""
     text = str(task.device)

@@ -45,7 +45,7 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
 from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import RunSettings, TrainTask, check_config, describe_device, prepare_runtime, train_from_config
+from .loop import RunSettings, TrainTask, check_config, describe_device, describe_init, initial_network, prepare_runtime, train_from_config
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 VARIANTS = ("microgan", "fs")
@@ -90,6 +90,12 @@ class MicroGANConfig(RunSettings):
     fs_size: int = 128
     #: Every image of ``data`` is already one cell (do not extract cells from fields).
     single_cells: bool = False
+    #: Comma-separated folders of single-cell images (for example wbc_seg's leukocyte close-ups)
+    #: whose cells join those of ``data``; split by name hash like ``data``.
+    cells: str | None = None
+    #: Start the generator from the shipped weights of this manifest entry (for example a
+    #: pixel-loss pretrained generator) with fresh optimisers and a fresh critic.
+    init: str | None = None
     cell_pad: int = 4
     levels: int = 4
     width: int = 40
@@ -117,21 +123,31 @@ class MicroGANConfig(RunSettings):
             raise ParameterError(f"vgg_layer must be one of {', '.join(VGG19_LAYERS)}, got '{self.vgg_layer}'")
 
 
+def _cell_folders(config: MicroGANConfig) -> list[Path]:
+    return [Path(part.strip()) for part in (config.cells or "").split(",") if part.strip()]
+
+
 def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
-    """(training, validation) image files; a folder without images raises ParameterError."""
+    """(training, validation) image files of ``data`` and of the ``cells`` folders; a folder
+    without images raises ParameterError."""
     files = list_images(config.data)
-    if config.val:
-        return files, list_images(config.val)
-    return split(files, config.val_fraction)
+    train, val = (files, list_images(config.val)) if config.val else split(files, config.val_fraction)
+    for folder in _cell_folders(config):
+        more_train, more_val = split(list_images(folder), config.val_fraction)
+        train, val = train + more_train, val + more_val
+    return train, val
 
 
 def load_cells(files: list[Path], config: MicroGANConfig) -> list[np.ndarray]:
     """Single cells of ``files`` as uint16 (H, W, 3) arrays (exact for 8- and 16-bit images),
-    turned upright (H >= W), without those with a side below ``min_side``."""
+    turned upright (H >= W), without those with a side below ``min_side``. Images in a
+    ``cells`` folder are one cell each, like every image with ``single_cells``."""
     cells = []
+    cell_folders = {folder.resolve() for folder in _cell_folders(config)}
     for path in files:
         field = load_image(path).pixels
-        crops = [field] if config.single_cells else extract_cells(field, CellSettings(), pad=config.cell_pad)[1]
+        one_cell = config.single_cells or path.parent.resolve() in cell_folders
+        crops = [field] if one_cell else extract_cells(field, CellSettings(), pad=config.cell_pad)[1]
         for crop in crops:
             if min(crop.shape[:2]) < config.min_side:
                 continue
@@ -276,7 +292,12 @@ class MicroGANTask(TrainTask):
         val_cells = load_cells(self.val_files, c)
         picks = np.linspace(0, len(val_cells) - 1, min(c.val_cells, len(val_cells))).round().astype(int)
         self.val_cells = [val_cells[i].astype(np.float32) / 65535 for i in picks]
-        self.generator = MicroGANGenerator(levels=c.levels, width=c.width, residual=c.residual).to(self.device)
+        self.arch_kwargs = {"levels": c.levels, "width": c.width, "residual": c.residual}
+        if c.init:
+            generator, self.init_card = initial_network(c.init, "MicroGANGenerator", self.arch_kwargs)
+        else:
+            generator, self.init_card = MicroGANGenerator(**self.arch_kwargs), None
+        self.generator = generator.to(self.device)
         if c.variant == "fs":
             self.critic = FixedSizeCritic(width=c.critic_width, downsamplings=c.critic_downsamplings, size=c.fs_size)
         else:
@@ -315,12 +336,13 @@ class MicroGANTask(TrainTask):
             _requires_grad(self.critic, True)
             for _ in range(c.critic_steps):
                 x, hr, _ = self.batch()
-                with torch.no_grad():
-                    fake = self.generator(x)
+                with torch.no_grad(), self.autocast():
+                    fake = self.generator(x).float()
                 real_v, fake_v = self.critic_view(hr), self.critic_view(fake)
-                d_real = self.critic(real_v).mean()
-                d_fake = self.critic(fake_v).mean()
-                penalty = gradient_penalty(self.critic, real_v, fake_v)
+                with self.autocast():
+                    d_real = self.critic(real_v).float().mean()
+                    d_fake = self.critic(fake_v).float().mean()
+                    penalty = gradient_penalty(self.critic, real_v, fake_v).float()
                 critic_loss = d_fake - d_real + c.gp_weight * penalty
                 self.optimizers["critic"].zero_grad(set_to_none=True)
                 critic_loss.backward()
@@ -328,11 +350,13 @@ class MicroGANTask(TrainTask):
             logs.update(critic_loss=critic_loss.item(), wasserstein=(d_real - d_fake).item(), gradient_penalty=penalty.item())
             _requires_grad(self.critic, False)
         x, hr, scale = self.batch()
-        sr = self.generator(x)
+        with self.autocast():
+            sr = self.generator(x).float()
         content = self.content(sr, hr)
         loss = c.content_weight * content
         if adversarial:
-            adversarial_loss = -self.critic(self.critic_view(sr)).mean()
+            with self.autocast():
+                adversarial_loss = -self.critic(self.critic_view(sr)).float().mean()
             loss = loss + c.adv_weight * adversarial_loss
             logs["adversarial"] = adversarial_loss.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
@@ -352,7 +376,8 @@ class MicroGANTask(TrainTask):
             for cell in self.val_cells:
                 x, hr = make_pair(cell, scale)
                 tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
-                sr = self.generator(tensor)[0].float().cpu().numpy().transpose(1, 2, 0)
+                with self.autocast():
+                    sr = self.generator(tensor)[0].float().cpu().numpy().transpose(1, 2, 0)
                 values.append(psnr_y(sr, hr, scale))
                 gains.append(values[-1] - psnr_y(x, hr, scale))
                 ssims.append(ssim_y(sr, hr, scale))
@@ -376,14 +401,15 @@ class MicroGANTask(TrainTask):
         return self.generator, {
             "method": "microgan_fs" if fs else "microgan",
             "architecture": "MicroGANGenerator",
-            "arch_kwargs": {"levels": c.levels, "width": c.width, "residual": c.residual},
+            "arch_kwargs": self.arch_kwargs,
             "paper": PAPER,
             "scales": list(c.scales),
             "summary": ("MicroGAN-FS ablation: " if fs else "")
             + "trimmed U-Net generator trained as a WGAN-GP on single cells; one model for every scale "
             "(x1 = 15x15 Gaussian blur, same size; xs = bicubic down, bicubic up, then restored).",
             "training": {
-                "data": f"{c.data} ({len(self.train_files)} fields, {len(self.sampler.cells)} cells)",
+                "data": f"{c.data}" + (f" + single cells of {c.cells}" if c.cells else "")
+                + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
                 "validation": (c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
                 + f", {len(self.val_cells)} whole cells",
                 "content_loss": self.content.description,
@@ -393,7 +419,9 @@ class MicroGANTask(TrainTask):
                 "batches": batching,
                 "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
                 "optimizer": f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})",
+                **({"initialised_from": describe_init(c.init, self.init_card)} if c.init else {}),
                 "device": describe_device(self),
+                "precision": self.precision,
             },
         }
 

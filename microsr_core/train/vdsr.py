@@ -29,7 +29,7 @@ from ..degrade import Degradation, bicubic_upscale, modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr
-from .loop import RunSettings, TrainTask, check_config, describe_device, prepare_runtime, train_from_config
+from .loop import RunSettings, TrainTask, check_config, describe_device, describe_init, initial_network, prepare_runtime, train_from_config
 
 PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
 
@@ -94,26 +94,6 @@ def scale_loss_weights(pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]]) ->
     return {s: v / mean for s, v in inverse.items()}
 
 
-def _initial_network(config: VDSRConfig) -> tuple[VDSR, dict[str, Any]]:
-    """The shipped network ``config.init`` and its card; refuse one of another shape."""
-    from ..weights import build_model
-
-    net, card = build_model(config.init)
-    if card.get("architecture") != "VDSR":
-        raise ParameterError(f"init: weights '{config.init}' are a {card.get('architecture')}, not a VDSR")
-    if card.get("arch_kwargs") != {"depth": config.depth, "channels": config.channels}:
-        raise ParameterError(f"init: weights '{config.init}' ({card.get('arch_kwargs')}) do not fit this run's --depth/--channels")
-    return net, card
-
-
-def _describe_init(name: str, card: dict[str, Any]) -> str:
-    training = card.get("training", {})
-    return (
-        f"weights '{name}' (sha256 {card.get('sha256', '?')[:12]}, {training.get('steps', '?')} steps, "
-        f"loss: {training.get('loss', '?')}); the steps above come on top"
-    )
-
-
 class _Residual(torch.nn.Module):
     """``net.residual`` as a module's forward, so DistributedDataParallel can wrap it."""
 
@@ -152,7 +132,7 @@ class VDSRTask(TrainTask):
         self.train_pairs = load_pairs(self.train_files, config.scales)
         self.val_pairs = load_pairs(self.val_files, config.scales)
         if config.init:
-            self.net, self.init_card = _initial_network(config)
+            self.net, self.init_card = initial_network(config.init, "VDSR", {"depth": config.depth, "channels": config.channels})
         else:
             self.net, self.init_card = VDSR(depth=config.depth, channels=config.channels), None
         self.net = self.net.to(self.device).to(memory_format=torch.channels_last)
@@ -210,7 +190,8 @@ class VDSRTask(TrainTask):
         # exact without per-rank generator states in the (rank 0) checkpoint.
         rng = np.random.default_rng((self.config.seed, self.rank, step)) if self.world_size > 1 else None
         x, y, weights = self.sample_batch(rng)
-        residual = self.residual(x)
+        with self.autocast():
+            residual = self.residual(x).float()
         # Eq. (4): ½‖r − f(x)‖² summed over pixels, averaged over the batch (times the scale's
         # weight, 1 unless balance_scales).
         squared = ((residual - (y - x)) ** 2).sum(dim=(1, 2, 3))
@@ -238,7 +219,8 @@ class VDSRTask(TrainTask):
                 ilr_c = ilr[top : top + c.val_crop, left : left + c.val_crop]
                 hr_c = hr[top : top + c.val_crop, left : left + c.val_crop]
                 x = torch.from_numpy(np.ascontiguousarray(ilr_c))[None, None].to(self.device)
-                sr = self.net(x.contiguous(memory_format=torch.channels_last))[0, 0].float().cpu().numpy()
+                with self.autocast():
+                    sr = self.net(x.contiguous(memory_format=torch.channels_last))[0, 0].float().cpu().numpy()
                 value = psnr(np.clip(sr, 0, 1), hr_c, crop_border=scale)
                 values.append(value)
                 gains.append(value - psnr(ilr_c, hr_c, crop_border=scale))
@@ -275,8 +257,9 @@ class VDSRTask(TrainTask):
                     if c.balance_scales
                     else ""
                 ),
-                **({"initialised_from": _describe_init(c.init, self.init_card)} if c.init else {}),
+                **({"initialised_from": describe_init(c.init, self.init_card)} if c.init else {}),
                 "device": describe_device(self),
+                "precision": self.precision,
             },
         }
 

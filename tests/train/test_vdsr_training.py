@@ -76,7 +76,7 @@ def test_init_starts_from_shipped_weights(tiny_folder, tmp_path, monkeypatch):
     for name, value in shipped.state_dict().items():
         assert (task.net.state_dict()[name] == value).all(), name
     assert "weights 'start'" in task.export()[1]["training"]["initialised_from"]
-    with pytest.raises(ParameterError, match="do not fit this run's --depth/--channels"):
+    with pytest.raises(ParameterError, match=r"do not fit this run's architecture flags \({'depth': 5, 'channels': 8}\)"):
         VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="start", channels=8))
     with pytest.raises(WeightsError, match="no weights named 'nope'"):
         VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="nope"))
