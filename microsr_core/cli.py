@@ -17,41 +17,29 @@ import numpy as np
 from .errors import MicroSRError, ParameterError
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
-
-
 def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[str, ...]) -> None:
-    """One ``--flag`` per field of a trainer's config dataclass (typed, defaults shown)."""
+    """One ``--flag`` per field of a trainer's config dataclass (typed by microsr_core.configs)."""
+    from .configs import field_kind, parse_field
+
     for f in dataclasses.fields(config_cls):
         if f.name in skip:
             continue
-        flag = "--" + f.name.replace("_", "-")
+
+        def parse(text: str, f=f):
+            try:
+                return parse_field(f, text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected {field_kind(f)}, got '{text}'") from None
+
         default = f.default if f.default is not dataclasses.MISSING else None
-        if isinstance(default, bool):
-            parser.add_argument(flag, type=_bool, default=default, metavar="BOOL")
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=_int_list, default=default, help=f"default {','.join(map(str, default))}")
-        elif default is None:
-            parser.add_argument(flag, default=None)
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help=f"default {default}")
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        note = "default: the training recipe's" if default is None and f.name in config_cls.recipe_fields() else f"default {shown}"
+        parser.add_argument("--" + f.name.replace("_", "-"), type=parse, default=default, help=note,
+                            metavar="BOOL" if field_kind(f) == "bool" else None)
 
 
 def _cmd_upscale(args) -> int:

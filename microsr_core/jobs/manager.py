@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..configs import coerce_params
 from ..errors import ParameterError
 from ..paths import PROJECT_ROOT, home_dir, promoted_models_dir
 from .datasets import inspect_dataset
@@ -82,59 +83,6 @@ def _visible_gpus(slots: list[int]) -> str:
 
 
 # -- parameters --------------------------------------------------------------------------------
-
-
-def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(value)
-
-
-def _parse_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(value)
-        return int(value)
-    return int(str(value).strip())
-
-
-def coerce_params(config_cls: type, params: dict[str, Any]) -> dict[str, Any]:
-    """Check that every key is a field of ``config_cls`` and convert values to the field's type.
-
-    Values may come as strings (command line, text boxes) or JSON types. Unknown names and
-    values that do not convert raise :class:`ParameterError` naming them.
-    """
-    known = {f.name: f for f in dataclasses.fields(config_cls)}
-    result: dict[str, Any] = {}
-    for key, value in params.items():
-        if key not in known:
-            raise ParameterError(f"unknown parameter '{key}' (known: {', '.join(known)})")
-        default = known[key].default
-        try:
-            if value is None:
-                result[key] = None
-            elif isinstance(default, bool):
-                result[key] = _parse_bool(value)
-            elif isinstance(default, int):
-                result[key] = _parse_int(value)
-            elif isinstance(default, float):
-                result[key] = float(value)
-            elif isinstance(default, tuple):
-                items = value.split(",") if isinstance(value, str) else value
-                result[key] = tuple(_parse_int(v) for v in items if str(v).strip())
-            else:
-                result[key] = str(value)
-        except (TypeError, ValueError):
-            kind = type(default).__name__ if default is not dataclasses.MISSING else "value"
-            raise ParameterError(f"parameter '{key}': expected {kind}, got {value!r}") from None
-    return result
 
 
 def build_config(trainer, params: dict[str, Any]):

@@ -24,7 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -94,8 +94,20 @@ class RunSettings:
     """The fields every trainer's config shares (its dataclass derives from this one).
 
     Keyword-only, so a trainer's own required fields (``data``, ``out``) can still come first.
+
+    Training recipes: a trainer lists in ``RECIPES`` named sets of values for the fields whose
+    default is ``None``; ``recipe`` picks one (``auto``: ``AUTO_RECIPE`` by device type, so the
+    paper's budget on CUDA and one measured to fit a CPU there), and :func:`check_config` fills
+    every field the user left ``None`` from it. A value given by the user always wins.
     """
 
+    #: {recipe name: {field: value}} of this trainer.
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: The recipe ``auto`` means on each device type.
+    AUTO_RECIPE: ClassVar[dict[str, str]] = {"cpu": "cpu", "cuda": "paper"}
+
+    #: A name in RECIPES, or auto (AUTO_RECIPE by device type).
+    recipe: str = "auto"
     #: Of the images, held out by name hash for validation, and as many again for the test
     #: split that reports use (microsr_core.data.split_of).
     val_fraction: float = 0.1
@@ -106,6 +118,29 @@ class RunSettings:
     precision: str = "auto"
     seed: int = 0
     threads: int = 0  # 0: torch's default
+
+    @classmethod
+    def recipe_fields(cls) -> set[str]:
+        return {name for values in cls.RECIPES.values() for name in values}
+
+    @classmethod
+    def recipe_values(cls, recipe: str, device: str = "auto") -> dict[str, Any]:
+        """The values recipe ``recipe`` gives (``auto`` resolved for ``device``)."""
+        from ..device import resolve_device
+
+        name = cls.AUTO_RECIPE[resolve_device(device).type] if recipe == "auto" else recipe
+        if name not in cls.RECIPES:
+            raise ParameterError(f"unknown recipe '{recipe}' (choose from auto, {', '.join(cls.RECIPES)})")
+        return {"recipe": name, **cls.RECIPES[name]}
+
+
+def apply_recipe(config: RunSettings) -> None:
+    """Fill the fields ``config`` leaves ``None`` from its recipe, and name the recipe used."""
+    values = config.recipe_values(config.recipe, config.device)
+    config.recipe = values.pop("recipe")
+    for name, value in values.items():
+        if getattr(config, name) is None:
+            setattr(config, name, value)
 
 
 def check_config(
@@ -120,8 +155,10 @@ def check_config(
 
     Shared by the trainers' config dataclasses (their ``__post_init__``) so that the CLI, the
     jobs and the Train page all get one ParameterError naming the field; ``scale_note`` says
-    what a special scale means (for example ``1 = Gaussian blur``).
+    what a special scale means (for example ``1 = Gaussian blur``). Fills the recipe's fields first.
     """
+    if config.RECIPES:
+        apply_recipe(config)
     config.scales = tuple(int(s) for s in config.scales)
     if not config.scales or min(config.scales) < min_scale:
         note = f" ({scale_note})" if scale_note else ""

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -53,7 +53,18 @@ VARIANTS = ("microgan", "fs")
 
 @dataclass
 class MicroGANConfig(RunSettings):
-    """Every knob of a MicroGAN training run (one CLI flag each; saved as config.json)."""
+    """Every knob of a MicroGAN training run (one CLI flag each; saved as config.json).
+
+    Fields left ``None`` come from the recipe: ``paper`` (4 critic updates per generator
+    update, 16 cells of 128² per batch, 20000 steps; the default on CUDA) or ``cpu`` (the
+    default on the CPU: 3000 cheap pixel-loss steps, then a short adversarial phase with 2
+    critic updates on 36864-pixel batches; docs/results.md has the measurements).
+    """
+
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
+        "cpu": {"steps": 3600, "critic_steps": 2, "pretrain_steps": 3000, "batch_pixels": 36864, "max_batch": 8},
+    }
 
     data: str
     out: str
@@ -63,8 +74,8 @@ class MicroGANConfig(RunSettings):
     scales: tuple[int, ...] = (1, 2, 3, 4)
     #: ``microgan`` (size-invariant critic) or ``fs`` (MicroGAN-FS: fixed-size critic, cells resized).
     variant: str = "microgan"
-    steps: int = 20000  # generator updates
-    critic_steps: int = 4
+    steps: int | None = None  # generator updates
+    critic_steps: int | None = None
     lr: float = 1e-4
     beta1: float = 0.9
     beta2: float = 0.999
@@ -80,10 +91,10 @@ class MicroGANConfig(RunSettings):
     vgg_layer: str = "conv3_3"
     #: Generator updates with the content loss alone before the critic starts (0: none, as the
     #: paper); they are about 5 times cheaper than adversarial ones.
-    pretrain_steps: int = 2000
+    pretrain_steps: int | None = None
     #: Pixels per size-bucketed batch (cells per batch = this / cell area); 0: one cell per step.
-    batch_pixels: int = 16 * 128 * 128
-    max_batch: int = 32
+    batch_pixels: int | None = None
+    max_batch: int | None = None
     bucket_ratio: float = 1.15
     max_side: int = 192
     min_side: int = 32

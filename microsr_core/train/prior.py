@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -51,7 +51,18 @@ PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
 
 @dataclass
 class PriorConfig(RunSettings):
-    """Every knob of a prior-network training run (one CLI flag each; saved as config.json)."""
+    """Every knob of a prior-network training run (one CLI flag each; saved as config.json).
+
+    Fields left ``None`` come from the recipe: ``paper`` (§2.5, §3.4: whole images, 15000
+    steps, the half-width U-Net; the default on CUDA) or ``cpu`` (the default on the CPU:
+    random 96² crops, Adam 2e-4 halved every 1000 of 3000 steps, a quarter-width U-Net, which
+    fits 2 cores in about an hour per model; docs/results.md has the measurements).
+    """
+
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"steps": 15000, "batch": 8, "lr": 1e-4, "lr_halve_every": 1500, "crop": 0, "unet_base": 32},
+        "cpu": {"steps": 3000, "batch": 8, "lr": 2e-4, "lr_halve_every": 1000, "crop": 96, "unet_base": 16},
+    }
 
     #: Comma-separated folders: a dataset folder holding ``images/`` and ``masks/``, or an
     #: images folder whose masks lie in ``../masks`` (as in ``wbc_seg/dataset1``).
@@ -61,21 +72,21 @@ class PriorConfig(RunSettings):
     masks: str | None = None
     scales: tuple[int, ...] = (2, 4, 8)
     prior: bool = True
-    steps: int = 15000
-    batch: int = 8
-    lr: float = 1e-4
-    lr_halve_every: int = 0  # steps; 0: a tenth of the steps (the paper's every 10 of 100 epochs)
+    steps: int | None = None
+    batch: int | None = None
+    lr: float | None = None
+    lr_halve_every: int | None = None  # steps; 0: a tenth of the steps (the paper's every 10 of 100 epochs)
     charbonnier_eps: float = 1e-3
     bce_weight: float = 1.0  # lambda of eq. (3)
     augment: bool = True
     channels: int = 64
     blocks: int = 3
     decoder_blocks: int = 3
-    unet_base: int = 32
+    unet_base: int | None = None
     unet_depth: int = 4
     val_images: int = 0  # 0: every held-out image
     #: HR crop side of the training windows; 0: whole images (the paper).
-    crop: int = 0
+    crop: int | None = None
     #: Share of the crops centred on a cell pixel (nucleus or cytoplasm) of the expert mask.
     cell_fraction: float = 0.8
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from microsr_core.data import is_validation
+from microsr_core.data import split_of
 from microsr_core.io import save_image
 
 #: A VDSR small enough for a CPU shared with other work: a few milliseconds per step.
@@ -29,8 +29,8 @@ def make_dataset(folder: Path, pixels: np.ndarray, train: int = 5, size: int = 6
     while len(names["train"]) < train or not names["val"]:
         name = f"crop_{index:03d}.png"
         index += 1
-        kind = "val" if is_validation(Path(name)) else "train"
-        if kind == "val" and names["val"] or kind == "train" and len(names["train"]) >= train:
+        kind = split_of(Path(name))
+        if kind == "test" or kind == "val" and names["val"] or kind == "train" and len(names["train"]) >= train:
             continue
         names[kind].append(name)
     for k, name in enumerate(names["train"] + names["val"]):

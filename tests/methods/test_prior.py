@@ -11,7 +11,7 @@ from microsr_core import inference
 from microsr_core.archs import build_architecture, parameter_count
 from microsr_core.archs.prior import ParsingUNet, PriorSRNet
 from microsr_core.color import rgb_to_y
-from microsr_core.data import is_validation, list_images
+from microsr_core.data import list_images, split_of
 from microsr_core.degrade import bicubic_downscale, bicubic_upscale, modcrop
 from microsr_core.errors import WeightsError
 from microsr_core.evaluate import evaluate_folder
@@ -220,7 +220,7 @@ def _held_out(wbc_dir, count=3):
     """(HR image, label image) of held-out wbc_seg images of both datasets."""
     pairs = []
     for dataset in ("dataset1", "dataset2"):
-        files = [p for p in list_images(wbc_dir / dataset / "images") if is_validation(p)][:count]
+        files = [p for p in list_images(wbc_dir / dataset / "images") if split_of(p) == "test"][:count]
         for path in files:
             hr = modcrop(load_image(path).pixels, 8)
             labels = mask_to_labels(load_image(wbc_dir / dataset / "masks" / f"{path.stem}.png").pixels)

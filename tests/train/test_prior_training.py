@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from microsr_core.cli import main
-from microsr_core.data import is_validation, list_images
+from microsr_core.data import list_images, split_of
 from microsr_core.errors import ParameterError
 from microsr_core.io import load_image, save_image
+from microsr_core.parsing import CLASSES
 from microsr_core.train import TRAINERS
 from microsr_core.train.loop import TrainingCancelled, load_checkpoint
 from microsr_core.train.prior import PriorConfig, PriorTask, charbonnier, parsing_bce, train_prior, training_samples
@@ -25,8 +26,8 @@ def cells(wbc_dir, tmp_path):
     """Eight real leukocyte images with their expert masks (six for training, two held out)."""
     source = wbc_dir / "dataset1"
     files = list_images(source / "images")
-    held_out = [is_validation(p.with_suffix(".png")) for p in files]  # the split hashes the copies' names
-    chosen = [p for p, v in zip(files, held_out) if not v][:6] + [p for p, v in zip(files, held_out) if v][:2]
+    parts = [split_of(p.with_suffix(".png")) for p in files]  # the split hashes the copies' names
+    chosen = [p for p, part in zip(files, parts) if part == "train"][:6] + [p for p, part in zip(files, parts) if part == "val"][:2]
     folder = tmp_path / "cells"
     for path in chosen:
         save_image(folder / "images" / f"{path.stem}.png", load_image(path).pixels)
@@ -62,7 +63,7 @@ def test_losses_match_their_definitions():
 
 
 def test_batches_are_whole_images_padded_to_the_largest(cells, tmp_path):
-    task = PriorTask(_config(cells, tmp_path / "run", 1, batch=6))
+    task = PriorTask(_config(cells, tmp_path / "run", 1, batch=6, crop=0))
     scale, batch = task.sample_batch(np.random.default_rng(1))
     assert scale == 4
     sizes = [(e.hr.shape) for e in task.train[4]]
@@ -71,6 +72,32 @@ def test_batches_are_whole_images_padded_to_the_largest(cells, tmp_path):
     valid_pixels = batch["valid"].sum((1, 2, 3))
     assert set(valid_pixels.tolist()) <= {float(h * w) for h, w in sizes}  # each image's own area is valid
     assert set(batch["labels"].unique().tolist()) == {0, 1, 2}
+
+
+def test_crops_are_centred_on_cells_as_often_as_asked(cells, tmp_path):
+    task = PriorTask(_config(cells, tmp_path / "run", 1, batch=64, crop=32, cell_fraction=1.0))
+    assert task.config.recipe == "cpu"  # the CPU recipe is the default on the CPU
+    _, batch = task.sample_batch(np.random.default_rng(2))
+    assert tuple(batch["x"].shape) == (64, 1, 32, 32) and bool((batch["valid"] == 1).all())
+    # Centred on a cell pixel: the centre is nucleus or cytoplasm unless the window was pushed
+    # back inside the image, and every crop holds cell pixels.
+    background = CLASSES.index("background")
+    centres = batch["labels"][:, 16, 16]
+    assert (centres != background).float().mean() > 0.9
+    assert bool(((batch["labels"] != background).flatten(1).any(1)).all())
+    # With cell_fraction 0 the windows are uniform: far more of them sit on background.
+    task.config.cell_fraction = 0.0
+    _, uniform = task.sample_batch(np.random.default_rng(2))
+    assert (uniform["labels"][:, 16, 16] != background).float().mean() < (centres != background).float().mean() - 0.2
+
+
+def test_the_recipe_fills_only_what_the_user_left_open(cells, tmp_path):
+    paper = PriorConfig(data=str(cells), out=str(tmp_path), recipe="paper", steps=7)
+    assert (paper.steps, paper.crop, paper.unet_base, paper.lr) == (7, 0, 32, 1e-4)
+    cpu = PriorConfig(data=str(cells), out=str(tmp_path), device="cpu")
+    assert (cpu.recipe, cpu.steps, cpu.crop, cpu.unet_base, cpu.lr) == ("cpu", 3000, 96, 16, 2e-4)
+    with pytest.raises(ParameterError, match="unknown recipe 'fast'"):
+        PriorConfig(data=str(cells), out=str(tmp_path), recipe="fast")
 
 
 def test_a_short_run_on_real_cells_lowers_both_losses(cells, tmp_path):
