@@ -11,15 +11,19 @@ from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..degrade import bicubic_upscale
 from ..paths import promoted_models_dir
 from ..registry import SRMethod
-from ..weights import build_model
+from ..weights import build_model, read_manifest
 
 
 class NetworkMethod(SRMethod):
-    """A method run by one network: the shipped ``weights`` entry, or the promoted ``model``.
+    """A method run by networks from a weights manifest: the shipped ``weights`` entry (and the
+    single-scale entries of ``scale_weights`` that are shipped), or the promoted ``model``.
 
-    The network sits on ``device`` in inference layout (channels-last); its model card names
-    the scales it serves.
+    The networks sit on ``device`` in inference layout (channels-last); the model cards name
+    the scales they serve, and a single-scale model serves its scale instead of the main one.
     """
+
+    #: {scale: manifest entry} of single-scale models that take over their scale where shipped.
+    scale_weights: dict[int, str] = {}
 
     def __init__(self, device: torch.device, model: str | None = None):
         super().__init__(device, model)
@@ -28,11 +32,23 @@ class NetworkMethod(SRMethod):
         else:
             net, self.card = build_model(model, promoted_models_dir())
         self.net = net.to(device).to(memory_format=torch.channels_last)
-        self.scales = tuple(self.card["scales"])
+        self.nets = {scale: self.net for scale in self.card["scales"]}
+        #: The card of the network serving each scale.
+        self.cards = {scale: self.card for scale in self.card["scales"]}
+        shipped = read_manifest() if model is None else {}
+        for scale, entry in self.scale_weights.items():
+            if entry in shipped:
+                single, self.cards[scale] = build_model(entry)
+                self.nets[scale] = single.to(device).to(memory_format=torch.channels_last)
+        self.scales = tuple(sorted(self.nets))
+
+    def network(self, scale: int) -> torch.nn.Module:
+        """The network serving ``scale``."""
+        return self.nets[scale]
 
     def margin(self, scale: int) -> int:
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
-        return math.ceil(self.net.receptive_radius / scale) + 3
+        return math.ceil(self.network(scale).receptive_radius / scale) + 3
 
 
 def upscale_ycbcr(lr: np.ndarray, scale: int) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""VDSR-residual (Ayas & Ekinci 2019): 20-layer residual CNN on Y, one multi-scale model."""
+"""VDSR-residual (Ayas & Ekinci 2019): 20-layer residual CNN on Y.
+
+The shipped single-scale models (``vdsr_x2``, ``vdsr_x3``, ``vdsr_x4``) serve their scales; the
+multi-scale model ``vdsr`` (the paper's multi-scale ablation) serves any scale without one.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ class VDSRMethod(NetworkMethod):
     title = "VDSR-residual"
     paper = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
     weights = "vdsr"
+    scale_weights = {2: "vdsr_x2", 3: "vdsr_x3", 4: "vdsr_x4"}
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         ycbcr = upscale_ycbcr(lr, scale)
-        y = self.net(to_tensor(ycbcr[:, :, 0], self.device))
+        y = self.network(scale)(to_tensor(ycbcr[:, :, 0], self.device))
         return TileOutput(merge_y(y, ycbcr))

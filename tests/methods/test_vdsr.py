@@ -53,3 +53,25 @@ def test_shipped_weights_beat_bicubic_on_a_real_crop(sample):
             pytest.fail(str(exc))
         bicubic = upscale(lr, "bicubic", scale)
         assert psnr_y(vdsr.image, hr, scale) > psnr_y(bicubic.image, hr, scale)
+
+
+def test_a_shipped_single_scale_model_serves_its_scale(tmp_path, monkeypatch, sample):
+    from microsr_core.methods.vdsr import VDSRMethod
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    multi = publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2, 3, 4), seed=1, depth=3, channels=8)
+    single = publish_random(tmp_path, "vdsr_x3", "vdsr", "VDSR", (3,), seed=2, depth=5, channels=8)
+    method = VDSRMethod(torch.device("cpu"))
+    assert method.scales == (2, 3, 4)
+    assert method.cards[3]["arch_kwargs"] == {"depth": 5, "channels": 8} and method.cards[2]["arch_kwargs"]["depth"] == 3
+    tile = np.ascontiguousarray(sample[:24, :24], dtype=np.float32)
+    from microsr_core.methods.common import merge_y, to_tensor, upscale_ycbcr
+
+    for scale, net in ((2, multi), (3, single), (4, multi)):
+        ycbcr = upscale_ycbcr(tile, scale)
+        with torch.inference_mode():
+            expected = merge_y(net(to_tensor(ycbcr[:, :, 0], torch.device("cpu"))), ycbcr)
+            np.testing.assert_allclose(method.process(tile, scale).sr, expected, atol=1e-6)
+    # The single model's deeper receptive field sets the tile margin of its scale.
+    assert method.margin(3) == -(-5 // 3) + 3 and method.margin(2) == -(-3 // 2) + 3
