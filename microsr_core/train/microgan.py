@@ -45,7 +45,10 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
 from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import RunSettings, TrainTask, check_config, describe_device, describe_init, initial_network, prepare_runtime, train_from_config
+from .loop import (
+    RunSettings, TrainTask, check_config, describe_device, describe_init, describe_scale_weights, initial_network, prepare_runtime,
+    scale_loss_weights, train_from_config,
+)
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
 VARIANTS = ("microgan", "fs")
@@ -107,6 +110,9 @@ class MicroGANConfig(RunSettings):
     #: Start the generator from the shipped weights of this manifest entry (for example a
     #: pixel-loss pretrained generator) with fresh optimisers and a fresh critic.
     init: str | None = None
+    #: Weight each scale's content loss by 1 / the degraded input's (measured on a few
+    #: batches at the start, averaging 1), so that x2 is not left behind by x1/x4.
+    balance_scales: bool = False
     cell_pad: int = 4
     levels: int = 4
     width: int = 40
@@ -319,6 +325,9 @@ class MicroGANTask(TrainTask):
             self.content = VGGContentLoss(features, c.vgg_layer, Path(c.vgg_weights).name).to(self.device)
         else:
             self.content = PixelContentLoss().to(self.device)
+        self.scale_weights = {s: 1.0 for s in c.scales}
+        if c.balance_scales:
+            self.scale_weights = scale_loss_weights({s: self._input_content_loss(s) for s in c.scales})
         self.modules = {"generator": self.generator, "critic": self.critic}
         betas = (c.beta1, c.beta2)
         self.optimizers = {
@@ -326,12 +335,21 @@ class MicroGANTask(TrainTask):
             "critic": torch.optim.Adam(self.critic.parameters(), lr=c.lr, betas=betas),
         }
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(network input, HR, scale) on the device."""
-        scale = self.config.scales[int(self.rng.integers(len(self.config.scales)))]
-        hr = torch.from_numpy(np.ascontiguousarray(self.sampler.sample(self.rng, scale).transpose(0, 3, 1, 2)))
+    def batch(self, scale: int | None = None, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(network input, HR, scale) on the device; the scale is drawn unless given."""
+        rng = self.rng if rng is None else rng
+        if scale is None:
+            scale = self.config.scales[int(rng.integers(len(self.config.scales)))]
+        hr = torch.from_numpy(np.ascontiguousarray(self.sampler.sample(rng, scale).transpose(0, 3, 1, 2)))
         hr = hr.to(self.device, non_blocking=True)
         return degrade_batch(hr, scale), hr, scale
+
+    @torch.no_grad()
+    def _input_content_loss(self, scale: int, batches: int = 16) -> float:
+        """Mean content loss of the degraded input itself at ``scale`` (its own generator, so
+        the training draws stay as they are)."""
+        rng = np.random.default_rng((self.config.seed, scale))
+        return float(np.mean([self.content(*self.batch(scale, rng)[:2]).item() for _ in range(batches)]))
 
     def critic_view(self, images: torch.Tensor) -> torch.Tensor:
         """What the critic sees: FS crops the (scale-rounded) square back to ``fs_size``."""
@@ -364,7 +382,7 @@ class MicroGANTask(TrainTask):
         with self.autocast():
             sr = self.generator(x).float()
         content = self.content(sr, hr)
-        loss = c.content_weight * content
+        loss = c.content_weight * self.scale_weights[scale] * content
         if adversarial:
             with self.autocast():
                 adversarial_loss = -self.critic(self.critic_view(sr)).float().mean()
@@ -423,7 +441,7 @@ class MicroGANTask(TrainTask):
                 + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
                 "validation": (c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
                 + f", {len(self.val_cells)} whole cells",
-                "content_loss": self.content.description,
+                "content_loss": self.content.description + (describe_scale_weights(self.scale_weights) if c.balance_scales else ""),
                 "loss": f"-D(G(x)) x {c.adv_weight} + {c.content_weight} x content; critic D(fake) - D(real) + {c.gp_weight} x GP (per-sample norm)",
                 "critic": f"{critic}, {c.critic_steps} updates per generator update",
                 "pretrain_steps": c.pretrain_steps,

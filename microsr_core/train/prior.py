@@ -43,7 +43,10 @@ from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
 from ..parsing import CLASSES, mask_to_labels
-from .loop import RunSettings, TrainTask, check_config, describe_device, prepare_runtime, train_from_config
+from .loop import (
+    RunSettings, TrainTask, check_config, describe_device, describe_init, describe_scale_weights, initial_network, prepare_runtime,
+    scale_loss_weights, train_from_config,
+)
 from .vdsr import dihedral
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
@@ -89,6 +92,11 @@ class PriorConfig(RunSettings):
     crop: int | None = None
     #: Share of the crops centred on a cell pixel (nucleus or cytoplasm) of the expert mask.
     cell_fraction: float = 0.8
+    #: Weight each scale's Charbonnier term by 1 / the bicubic input's (averaging 1), so that
+    #: x2 is not left behind by the larger x4/x8 errors.
+    balance_scales: bool = False
+    #: Start from the shipped weights of this manifest entry (fine-tuning, fresh optimiser).
+    init: str | None = None
 
     def __post_init__(self):
         check_config(
@@ -252,7 +260,15 @@ class PriorTask(TrainTask):
             prior=config.prior, channels=config.channels, blocks=config.blocks, decoder_blocks=config.decoder_blocks,
             unet_base=config.unet_base, unet_depth=config.unet_depth, residual=True,
         )
-        self.net = PriorSRNet(**self.arch_kwargs).to(self.device).to(memory_format=torch.channels_last)
+        if config.init:
+            net, self.init_card = initial_network(config.init, "PriorSRNet", self.arch_kwargs)
+        else:
+            net, self.init_card = PriorSRNet(**self.arch_kwargs), None
+        self.net = net.to(self.device).to(memory_format=torch.channels_last)
+        self.scale_weights = {s: 1.0 for s in config.scales}
+        if config.balance_scales:
+            penalty = lambda e: float(np.mean(np.sqrt((e.lr_up - e.hr) ** 2 + config.charbonnier_eps**2)))  # noqa: E731
+            self.scale_weights = scale_loss_weights({s: float(np.mean([penalty(e) for e in ex])) for s, ex in self.train.items()})
         self.modules = {"net": self.net}
         self.forward = self.net
         if self.world_size > 1:
@@ -318,13 +334,13 @@ class PriorTask(TrainTask):
         # Data-parallel ranks draw different batches; seeding by step keeps a resumed run exact
         # without per-rank generator states in the (rank 0) checkpoint.
         rng = np.random.default_rng((c.seed, self.rank, step)) if self.world_size > 1 else None
-        _, batch = self.sample_batch(rng)
+        scale, batch = self.sample_batch(rng)
         with self.autocast():
             out = self.forward(batch["x"])
         sr = out.sr.float()
         sr_loss = charbonnier(sr, batch["y"], batch["valid"], c.charbonnier_eps)
         losses = {"charbonnier": sr_loss}
-        loss = sr_loss
+        loss = self.scale_weights[scale] * sr_loss
         if out.parsing_logits is not None:
             losses["bce"] = parsing_bce(out.parsing_logits, batch["labels"], batch["valid"])
             loss = loss + c.bce_weight * losses["bce"]
@@ -390,7 +406,9 @@ class PriorTask(TrainTask):
                 "degradation": "MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",
                 "optimizer": f"Adam lr {c.lr}, halved every {self.halve_every} steps",
                 "loss": f"Charbonnier (eps {c.charbonnier_eps}) on Y"
+                + (describe_scale_weights(self.scale_weights) if c.balance_scales else "")
                 + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),
+                **({"initialised_from": describe_init(c.init, self.init_card)} if c.init else {}),
                 "precision": self.precision,
                 "device": describe_device(self),
             },

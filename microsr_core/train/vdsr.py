@@ -29,7 +29,10 @@ from ..degrade import Degradation, bicubic_upscale, modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr
-from .loop import RunSettings, TrainTask, check_config, describe_device, describe_init, initial_network, prepare_runtime, train_from_config
+from .loop import (
+    RunSettings, TrainTask, check_config, describe_device, describe_init, describe_scale_weights, initial_network, prepare_runtime,
+    scale_loss_weights, train_from_config,
+)
 
 PAPER = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
 
@@ -105,17 +108,6 @@ def training_files(config: VDSRConfig) -> tuple[list[Path], list[Path]]:
     return train_files, val_files[: config.val_images]
 
 
-def scale_loss_weights(pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]]) -> dict[int, float]:
-    """Per-scale loss weights proportional to 1 / (bicubic MSE of that scale), averaging 1.
-
-    Equal relative (dB) improvements then weigh the same at every scale: d log(MSE) = dMSE / MSE.
-    """
-    mse = {s: float(np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in items])) for s, items in pairs.items()}
-    inverse = {s: 1.0 / max(m, 1e-12) for s, m in mse.items()}
-    mean = float(np.mean(list(inverse.values())))
-    return {s: v / mean for s, v in inverse.items()}
-
-
 class _Residual(torch.nn.Module):
     """``net.residual`` as a module's forward, so DistributedDataParallel can wrap it."""
 
@@ -158,7 +150,11 @@ class VDSRTask(TrainTask):
         else:
             self.net, self.init_card = VDSR(depth=config.depth, channels=config.channels), None
         self.net = self.net.to(self.device).to(memory_format=torch.channels_last)
-        self.scale_weights = scale_loss_weights(self.train_pairs) if config.balance_scales else {s: 1.0 for s in config.scales}
+        if config.balance_scales:
+            mse = {s: float(np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in pairs])) for s, pairs in self.train_pairs.items()}
+            self.scale_weights = scale_loss_weights(mse)
+        else:
+            self.scale_weights = {s: 1.0 for s in config.scales}
         self.modules = {"net": self.net}
         self.residual = self.net.residual
         if self.world_size > 1:
@@ -272,13 +268,7 @@ class VDSRTask(TrainTask):
                 + f", weight decay {c.weight_decay}, lr {c.lr} /10 every {self.decay_every} steps",
                 "gradient_clipping": f"value clip to +-{c.clip_theta}/lr",
                 "loss": "0.5 * sum of squared residual error per image, batch mean (eq. 4)"
-                + (
-                    ", each scale weighted by 1 / its bicubic MSE ("
-                    + ", ".join(f"x{s} {w:.3f}" for s, w in self.scale_weights.items())
-                    + ")"
-                    if c.balance_scales
-                    else ""
-                ),
+                + (describe_scale_weights(self.scale_weights) if c.balance_scales else ""),
                 **({"initialised_from": describe_init(c.init, self.init_card)} if c.init else {}),
                 "device": describe_device(self),
                 "precision": self.precision,
