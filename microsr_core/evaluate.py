@@ -21,7 +21,7 @@ from .degrade import Degradation, modcrop
 from .errors import ParameterError
 from .inference import upscale
 from .io import load_image
-from .metrics import convention, mean_iou, measure
+from .metrics import convention, gradient_energy_ratio, iou_per_class, measure
 from .parsing import CLASSES, labels_of, mask_to_labels
 from .registry import method_class
 
@@ -96,8 +96,11 @@ def evaluate_folder(
         for name in methods:
             result = upscale(lr, name, scale, device=device, tile=tile)
             row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
+            row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
             if mask is not None and "parsing" in result.maps:
-                row["miou"] = mean_iou(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
+                ious = iou_per_class(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
+                row["miou"] = float(np.nanmean(ious))
+                row.update({f"iou_{name}": float(value) for name, value in zip(CLASSES, ious)})
             row["seconds"] = result.seconds
             rows[name].append(row)
     lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe()
@@ -112,7 +115,8 @@ def evaluate_folder(
             "psnr_rgb": mean["psnr_rgb"],
             "ssim_rgb": mean["ssim_rgb"],
             **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if mask_dir else {}),
-            **({"miou": mean["miou"]} if "miou" in mean else {}),
+            "sharpness": mean["sharpness"],
+            **{key: mean[key] for key in ("miou", *(f"iou_{name}" for name in CLASSES)) if key in mean},
             "scale": scale,
             "lr": lr_source,
             "convention": convention(scale),

@@ -121,6 +121,24 @@ def measure(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int, mask: np.n
     return result
 
 
+def gradient_energy_ratio(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> float:
+    """Sharpness of SR relative to HR: mean squared Sobel gradient of SR's Y over HR's.
+
+    1 means as much edge energy as the reference; below 1 is blurrier (the usual PSNR-trained
+    result), above 1 over-sharpened or noisy. Y in [0, 255] as for PSNR, ``crop_border``
+    pixels shaved.
+    """
+    from scipy import ndimage
+
+    def energy(rgb: np.ndarray) -> float:
+        y = rgb_to_y(rgb).astype(np.float64) * 255.0
+        if crop_border:
+            y = y[crop_border:-crop_border, crop_border:-crop_border]
+        return float(np.mean(ndimage.sobel(y, 0) ** 2 + ndimage.sobel(y, 1) ** 2))
+
+    return energy(sr_rgb) / max(energy(hr_rgb), 1e-12)
+
+
 def iou_per_class(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
     """Intersection over union of each class of two label images of one image.
 

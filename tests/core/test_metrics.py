@@ -66,3 +66,16 @@ def test_shape_mismatch_is_an_error(pair):
     sr, hr = pair
     with pytest.raises(ValueError, match="differ in shape"):
         psnr_y(sr[:-1], hr)
+
+
+def test_gradient_energy_ratio_tells_blurred_from_sharp(sample):
+    from scipy import ndimage
+
+    from microsr_core.metrics import gradient_energy_ratio
+
+    hr = sample[:96, :96]
+    blurred = ndimage.gaussian_filter(hr, (1.5, 1.5, 0))
+    noisy = np.clip(hr + np.random.default_rng(0).normal(0, 0.1, hr.shape), 0, 1).astype(np.float32)
+    assert gradient_energy_ratio(hr, hr, 2) == pytest.approx(1.0)
+    assert gradient_energy_ratio(blurred, hr, 2) < 0.5
+    assert gradient_energy_ratio(noisy, hr, 2) > 1.3
