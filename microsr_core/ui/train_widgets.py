@@ -38,10 +38,23 @@ def _trainers() -> dict:
 
 
 def _default(config_cls: type, name: str, fallback: Any) -> Any:
+    """The value field ``name`` gets when left open: its default, or the recipe's (``auto`` device)."""
+    recipe = config_cls.recipe_values("auto")
     for f in dataclasses.fields(config_cls):
         if f.name == name and f.default is not dataclasses.MISSING:
-            return f.default
+            return recipe.get(name, f.default) if f.default is None else f.default
     return fallback
+
+
+def _show_defaults_of(config_cls: type, method: str) -> None:
+    """Put the method's defaults into the form's number inputs when the method changes."""
+    if st.session_state.get("train_defaults_of") == method:
+        return
+    st.session_state["train_defaults_of"] = method
+    st.session_state["train_scales"] = list(_default(config_cls, "scales", (2,)))
+    st.session_state["train_steps"] = int(_default(config_cls, "steps", 1000))
+    st.session_state["train_batch"] = int(_default(config_cls, "batch", 16))
+    st.session_state["train_lr"] = float(_default(config_cls, "lr", 1e-4))
 
 
 def parse_extra(text: str) -> dict[str, str]:
@@ -64,29 +77,29 @@ def launch_form() -> None:
 
     trainers = _trainers()
     folders = jobs.list_dataset_folders()
-    first = next(iter(trainers.values())).config_cls
+    # Outside the form, so that choosing a method shows its defaults (its training recipe).
+    method = st.selectbox("Method", list(trainers), key="train_method", format_func=lambda m: f"{m}: {trainers[m].help}")
+    config_cls = trainers[method].config_cls
+    _show_defaults_of(config_cls, method)
     with st.form("train_launch"):
-        method = st.selectbox("Method", list(trainers), key="train_method",
-                              format_func=lambda m: f"{m}: {trainers[m].help}")
         left, right = st.columns(2)
         folder = left.selectbox(
             "Dataset folder (under the data root)", folders, index=0 if folders else None, key="train_folder",
             placeholder="no image folders under the data root", help=f"data root: {data_root()}",
         )
         upload = right.file_uploader("…or a ZIP of images (masks in masks/)", type=["zip"], key="train_zip")
-        scales = st.multiselect("Scales", [2, 3, 4], default=list(_default(first, "scales", (2,))), key="train_scales",
+        scales = st.multiselect("Scales", sorted({2, 3, 4} | set(_default(config_cls, "scales", ()))), key="train_scales",
                                 format_func=lambda s: f"x{s}")
         cols = st.columns(4)
-        steps = cols[0].number_input("Steps", min_value=1, value=int(_default(first, "steps", 1000)), step=100, key="train_steps")
-        batch = cols[1].number_input("Batch size", min_value=1, value=int(_default(first, "batch", 16)), key="train_batch")
-        lr = cols[2].number_input("Learning rate", min_value=0.0, value=float(_default(first, "lr", 0.1)),
-                                  format="%.4g", key="train_lr")
+        steps = cols[0].number_input("Steps", min_value=1, step=100, key="train_steps")
+        batch = cols[1].number_input("Batch size", min_value=1, key="train_batch")
+        lr = cols[2].number_input("Learning rate", min_value=0.0, format="%.4g", key="train_lr")
         device = cols[3].selectbox("Device", ["auto", *available_devices()], key="train_device")
         with st.expander("More options"):
             nproc = st.number_input("Data-parallel processes (torchrun when more than 1)", min_value=1, value=1, key="train_nproc")
             extra = st.text_area(
                 "Other parameters, one `name = value` per line", key="train_extra",
-                help="Any field of the method's config: " + ", ".join(f.name for f in dataclasses.fields(first)),
+                help="Any field of the method's config: " + ", ".join(f.name for f in dataclasses.fields(config_cls)),
             )
         submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
     if not submitted:

@@ -80,3 +80,17 @@ def test_init_starts_from_shipped_weights(tiny_folder, tmp_path, monkeypatch):
         VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="start", channels=8))
     with pytest.raises(WeightsError, match="no weights named 'nope'"):
         VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), init="nope"))
+
+
+def test_the_default_recipe_is_adam_everywhere_and_sgd_only_by_request():
+    from microsr_core.cli import build_parser
+    from microsr_core.train.vdsr import VDSRConfig
+
+    args = build_parser().parse_args(["train", "vdsr", "--data", "d", "--out", "o"])
+    fields = {k: getattr(args, k) for k in ("optimizer", "lr", "steps", "recipe")}
+    config = VDSRConfig(data="d", out="o", **fields)
+    assert (config.recipe, config.optimizer, config.lr, config.steps) == ("cpu", "adam", 1e-4, 1500)
+    assert VDSRConfig.AUTO_RECIPE["cuda"] == "cpu"  # also the default with a GPU
+    paper = VDSRConfig(data="d", out="o", recipe="paper")
+    assert (paper.optimizer, paper.lr, paper.steps) == ("sgd", 0.1, 20000)
+    assert VDSRConfig(data="d", out="o", recipe="paper", lr=0.01).lr == 0.01  # the user's value wins

@@ -108,3 +108,15 @@ def test_a_bad_request_shows_an_error_and_queues_nothing(train_page):
     assert any("parameter 'depth': expected int, got 'three'" in e.value for e in at.error)
     with JobStore() as store:
         assert store.list() == []
+
+
+def test_the_form_shows_each_methods_training_recipe(train_page):
+    """The defaults a user gets are the recipes that produced the shipped weights (VDSR: Adam
+    1e-4, never the paper's SGD at 0.1, which collapsed in our runs), per chosen method."""
+    at = train_page
+    assert at.selectbox(key="train_method").value == "vdsr"
+    assert (at.number_input(key="train_steps").value, at.number_input(key="train_lr").value) == (1500, 1e-4)
+    at.selectbox(key="train_method").set_value("prior").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="train_scales").value == [2, 4, 8]
+    assert (at.number_input(key="train_steps").value, at.number_input(key="train_lr").value) == (3000, 2e-4)
