@@ -102,6 +102,15 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_resume(args) -> int:
+    from .train.loop import resume_run
+
+    changes = {name: getattr(args, name) for name in ("steps", "threads", "device") if getattr(args, name) is not None}
+    result = resume_run(args.run, changes, show_bar=True)
+    print(f"finished {result.steps} steps in {result.wall_seconds:.0f} s; weights and card in {result.out_dir}")
+    return 0
+
+
 def _cmd_publish(args) -> int:
     from .weights import publish
 
@@ -170,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         tp.add_argument("--resume", default=None, help="checkpoint to continue from")
         _add_config_flags(tp, trainer.config_cls, skip=("data", "out"))
         tp.set_defaults(func=_cmd_train)
+    tp = train_sub.add_parser("resume", help="continue a run from its folder alone (its checkpoint holds its config)")
+    tp.add_argument("run", help="the run's output folder")
+    tp.add_argument("--steps", type=int, default=None, help="new total step count (default: the run's)")
+    tp.add_argument("--threads", type=int, default=None)
+    tp.add_argument("--device", default=None, choices=DEVICE_CHOICES)
+    tp.set_defaults(func=_cmd_resume)
 
     p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest")
     p.add_argument("run", help="training output folder")

@@ -48,3 +48,8 @@ def _trainers() -> dict[str, Trainer]:
 
 
 TRAINERS = _trainers()
+
+
+def trainer_name(config) -> str:
+    """The key in :data:`TRAINERS` of the trainer whose config ``config`` is."""
+    return next(name for name, trainer in TRAINERS.items() if isinstance(config, trainer.config_cls))

@@ -105,6 +105,8 @@ class RunSettings:
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {}
     #: The recipe ``auto`` means on each device type.
     AUTO_RECIPE: ClassVar[dict[str, str]] = {"cpu": "cpu", "cuda": "paper"}
+    #: Fields that shape the networks: a run may not resume a checkpoint made with others.
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     #: A name in RECIPES, or auto (AUTO_RECIPE by device type).
     recipe: str = "auto"
@@ -261,9 +263,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _save_checkpoint(task: TrainTask, path: Path, step: int, history: list, wall: float) -> None:
+def _save_checkpoint(task: TrainTask, path: Path, step: int, history: list, wall: float, config: dict[str, Any]) -> None:
     _atomic_torch_save(
         {
+            "config_json": json.dumps(config, default=str),
             "step": step,
             "wall_seconds": wall,
             "modules": {name: module.state_dict() for name, module in task.modules.items()},
@@ -353,7 +356,7 @@ def run_training(
                     handle.write(json.dumps(row) + "\n")
         stopping = should_stop is not None and should_stop()
         if is_main_process and (done % checkpoint_every == 0 or done == steps or stopping):
-            _save_checkpoint(task, checkpoint, done, history, wall_before + time.monotonic() - began)
+            _save_checkpoint(task, checkpoint, done, history, wall_before + time.monotonic() - began, config)
             saved = checkpoint
         if bar is not None:
             bar.update(1)
@@ -380,19 +383,55 @@ def run_training(
     return TrainResult(out_dir, steps, history, wall, dict(task.modules))
 
 
-def train_from_config(task: TrainTask, config, *, resume: str | Path | None = None, **loop_options) -> TrainResult:
-    """Run :func:`run_training` with the step, folder and cadence fields of a trainer's config.
+def check_resumable(state: dict[str, Any], config: RunSettings) -> None:
+    """Refuse, in one line, to resume a checkpoint whose networks were built with other flags."""
+    saved = json.loads(state.get("config_json", "{}"))
+    changed = [name for name in config.ARCH_FIELDS if name in saved and saved[name] != getattr(config, name)]
+    if changed:
+        pairs = ", ".join(f"{name} {saved[name]!r} (now {getattr(config, name)!r})" for name in changed)
+        raise ParameterError(f"cannot resume: the checkpoint's networks were built with {pairs}")
 
-    ``config`` is a trainer's config dataclass with ``steps``, ``out``, ``checkpoint_every`` and
-    ``validate_every``; it is saved whole as ``config.json``.
+
+def train_from_config(task_cls: Callable[[Any], TrainTask], config, *, resume: str | Path | None = None, **loop_options) -> TrainResult:
+    """Build ``task_cls(config)`` and run :func:`run_training` with the config's step, folder and
+    cadence fields; the config is saved whole (with its trainer's name) in ``config.json`` and in
+    every checkpoint, so ``train resume RUN_DIR`` needs nothing else. A resumed checkpoint is
+    checked against the config's architecture fields before any data is read.
     """
+    from . import trainer_name
+
+    if resume is not None:
+        check_resumable(load_checkpoint(resume), config)
     return run_training(
-        task,
+        task_cls(config),
         steps=config.steps,
         out_dir=config.out,
-        config=asdict(config),
+        config={"trainer": trainer_name(config), **asdict(config)},
         resume=resume,
         checkpoint_every=config.checkpoint_every,
         validate_every=config.validate_every,
         **loop_options,
     )
+
+
+def resume_run(run_dir: str | Path, changes: dict[str, Any] | None = None, **loop_options) -> TrainResult:
+    """Continue the run in ``run_dir`` from its checkpoint and saved config alone.
+
+    ``changes`` may set fields that do not shape the networks (``steps``, ``threads``, ``device``…);
+    ``loop_options`` pass to :func:`run_training`.
+    """
+    changes = changes or {}
+    from . import TRAINERS
+    from ..configs import coerce_params
+
+    checkpoint = Path(run_dir) / "checkpoint.pt"
+    state = load_checkpoint(checkpoint)
+    if "config_json" not in state:
+        raise ParameterError(f"{checkpoint} holds no config (made before checkpoints carried one): resume it with 'train METHOD --resume'")
+    values = json.loads(state["config_json"])
+    trainer = TRAINERS[values.pop("trainer")]
+    blocked = sorted(set(changes) & set(trainer.config_cls.ARCH_FIELDS))
+    if blocked:
+        raise ParameterError(f"cannot change {', '.join(blocked)} when resuming: it shapes the networks")
+    config = trainer.config_cls(**coerce_params(trainer.config_cls, {**values, **changes}))
+    return trainer.run(config, resume=checkpoint, **loop_options)

@@ -64,6 +64,7 @@ class MicroGANConfig(RunSettings):
     critic updates on 36864-pixel batches; docs/results.md has the measurements).
     """
 
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "critic_width", "critic_downsamplings", "fs_size")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
         "cpu": {"steps": 3600, "critic_steps": 2, "pretrain_steps": 3000, "batch_pixels": 36864, "max_batch": 8},
@@ -457,4 +458,4 @@ class MicroGANTask(TrainTask):
 
 def train_microgan(config: MicroGANConfig, *, resume: str | Path | None = None, **loop_options):
     """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
-    return train_from_config(MicroGANTask(config), config, resume=resume, **loop_options)
+    return train_from_config(MicroGANTask, config, resume=resume, **loop_options)

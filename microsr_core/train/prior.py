@@ -62,6 +62,7 @@ class PriorConfig(RunSettings):
     fits 2 cores in about an hour per model; docs/results.md has the measurements).
     """
 
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("prior", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"steps": 15000, "batch": 8, "lr": 1e-4, "lr_halve_every": 1500, "crop": 0, "unet_base": 32},
         "cpu": {"steps": 3000, "batch": 8, "lr": 2e-4, "lr_halve_every": 1000, "crop": 96, "unet_base": 16},
@@ -417,4 +418,4 @@ class PriorTask(TrainTask):
 
 def train_prior(config: PriorConfig, *, resume: str | Path | None = None, **loop_options):
     """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
-    return train_from_config(PriorTask(config), config, resume=resume, **loop_options)
+    return train_from_config(PriorTask, config, resume=resume, **loop_options)

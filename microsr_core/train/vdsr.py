@@ -46,6 +46,7 @@ class VDSRConfig(RunSettings):
     (§4.1: SGD with momentum, lr 0.1 /10 every third of 20000 steps, adjustable clipping).
     """
 
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("depth", "channels")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"optimizer": "sgd", "lr": 0.1, "steps": 20000, "lr_decay_every": 0},
         "cpu": {"optimizer": "adam", "lr": 1e-4, "steps": 1500, "lr_decay_every": 1000},
@@ -278,4 +279,4 @@ class VDSRTask(TrainTask):
 
 def train_vdsr(config: VDSRConfig, *, resume: str | Path | None = None, **loop_options):
     """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
-    return train_from_config(VDSRTask(config), config, resume=resume, **loop_options)
+    return train_from_config(VDSRTask, config, resume=resume, **loop_options)

@@ -94,3 +94,21 @@ def test_the_default_recipe_is_adam_everywhere_and_sgd_only_by_request():
     paper = VDSRConfig(data="d", out="o", recipe="paper")
     assert (paper.optimizer, paper.lr, paper.steps) == ("sgd", 0.1, 20000)
     assert VDSRConfig(data="d", out="o", recipe="paper", lr=0.01).lr == 0.01  # the user's value wins
+
+
+def test_train_resume_needs_only_the_run_folder_and_refuses_other_networks(tiny_folder, tmp_path, capsys):
+    from microsr_core.cli import main
+
+    out = tmp_path / "run"
+    train_vdsr(_config(tiny_folder, out, 5))
+    assert main(["train", "resume", str(out), "--steps", "10"]) == 0
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in history if "val_psnr_y_x2" in row] == [5, 10]  # continued, not restarted
+    assert json.loads((out / "card.json").read_text())["training"]["steps"] == 10
+    # A run whose networks differ from the checkpoint's is refused before it reads any data.
+    config = replace(_config(tmp_path / "absent", out, 12), data=str(tmp_path / "absent"), channels=8)
+    with pytest.raises(Exception, match=r"cannot resume: the checkpoint's networks were built with channels 16 \(now 8\)"):
+        train_vdsr(config, resume=out / "checkpoint.pt")
+    assert main(["train", "resume", str(out), "--steps", "12", "--threads", "1"]) == 0
+    assert main(["train", "resume", str(tmp_path / "nowhere")]) == 2
+    assert "checkpoint.pt does not exist" in capsys.readouterr().err
