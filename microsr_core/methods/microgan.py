@@ -3,10 +3,8 @@
 The paper restores same-size Gaussian-blurred cells. To fit the app's scale factor like the
 other methods, the LR image is first upscaled by MATLAB bicubic (``scale`` 2, 3, 4) and the
 generator then restores it; ``scale`` 1 is the paper's setting (the input is the blurred image
-itself). The shipped ``microgan`` generator serves x1-x4 (its card lists them); where the
-single-scale ``microgan_x1`` is shipped, it serves the paper's setting instead (one generator
-for both degradations learnt the strong x1 deblurring far more slowly). It works on RGB,
-takes any size (single cells or tiled whole fields) and ends in a
+itself). One generator serves every scale it was trained on (the model card lists them), as
+VDSR does. It works on RGB, takes any size (single cells or tiled whole fields) and ends in a
 sigmoid, so its output is already in [0, 1].
 """
 
@@ -29,7 +27,6 @@ class MicroGANMethod(NetworkMethod):
     paper = PAPER
     scales = (1, 2, 3, 4)
     weights = "microgan"
-    scale_weights = {1: "microgan_x1"}
 
     # margin(): max-pooling makes the output depend slightly on where the 8-pixel grid falls,
     # so tiles agree only up to that; the tapered blend hides the difference.
@@ -38,7 +35,7 @@ class MicroGANMethod(NetworkMethod):
         image = np.clip(bicubic_upscale(lr, scale), 0.0, 1.0) if scale > 1 else lr
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        sr = self.network(scale)(x)[0].float().cpu().numpy().transpose(1, 2, 0)
+        sr = self.net(x)[0].float().cpu().numpy().transpose(1, 2, 0)
         return TileOutput(np.ascontiguousarray(sr))
 
 
@@ -50,4 +47,3 @@ class MicroGANFSMethod(MicroGANMethod):
     name = "microgan_fs"
     title = "MicroGAN-FS (fixed-size critic, ablation)"
     weights = "microgan_fs"
-    scale_weights = {}
