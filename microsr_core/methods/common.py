@@ -10,6 +10,7 @@ import torch
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..degrade import bicubic_upscale
 from ..paths import promoted_models_dir
+from ..precision import image_convs_in_fp32
 from ..registry import SRMethod
 from ..weights import build_model
 
@@ -17,9 +18,13 @@ from ..weights import build_model
 class NetworkMethod(SRMethod):
     """A method run by one network: the shipped ``weights`` entry, or the promoted ``model``.
 
-    The network sits on ``device`` in inference layout (channels-last); its model card names
-    the scales it serves.
+    The network sits on ``device`` in inference layout (channels-last), with the convolutions
+    that read the image kept in float32 (:func:`~microsr_core.precision.image_convs_in_fp32`);
+    :func:`~microsr_core.inference.upscale` runs it under the chosen precision's autocast. Its
+    model card names the scales it serves.
     """
+
+    runs_network = True
 
     def __init__(self, device: torch.device, model: str | None = None):
         super().__init__(device, model)
@@ -27,7 +32,10 @@ class NetworkMethod(SRMethod):
             net, self.card = build_model(self.weights)
         else:
             net, self.card = build_model(model, promoted_models_dir())
-        self.net = net.to(device).to(memory_format=torch.channels_last)
+        self.net = image_convs_in_fp32(net.to(device).to(memory_format=torch.channels_last))
+        if device.type == "cuda":
+            # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
+            torch.backends.cudnn.benchmark = True
         self.scales = tuple(self.card["scales"])
 
     def margin(self, scale: int) -> int:
