@@ -30,7 +30,7 @@ import torch
 from .errors import ParameterError
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: bf16 must beat fp32 by this factor in the probe to be chosen (noise margin).
 _PROBE_MARGIN = 1.15
 
@@ -102,7 +102,7 @@ def autocast(precision: str, device: torch.device):
     """Context manager running the enclosed forward pass in ``precision`` (no-op for fp32)."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=_DTYPES[precision])
+    return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
 class Float32Conv(torch.nn.Module):
