@@ -17,8 +17,9 @@ in bf16 (and fp16 on CUDA); each CNN method's achieved convolution throughput (i
 counted by ``torch.utils.flop_counter``, over its time) is reported as a fraction of the probe
 in the precision it ran in. A reference run of VDSR in plain PyTorch (fp32, NCHW, untiled,
 model built per call) gives the baseline that VDSR's speed-up is measured against in the same
-run. ``--one-image`` times every method on one image of that size and scale and reports the
-total. Cases whose estimated time exceeds ``--budget`` seconds are listed as skipped, with the
+run. ``--backends pytorch,openvino`` times each network in both CPU runtimes
+(:mod:`microsr_core.runtime`; ``auto`` is what the app uses). ``--one-image`` times every
+method on one image of that size and scale and reports the total (fastest backend). Cases whose estimated time exceeds ``--budget`` seconds are listed as skipped, with the
 estimate. ``--json`` writes everything as
 ``{"machine": {...}, "probe": {...}, "cases": [{...}], "one_image": {...}}``.
 """
@@ -111,7 +112,7 @@ def run_case(method: str, scale: int, height: int, width: int, device: str, repe
     out = {
         "method": method, "scale": scale, "lr_size": f"{width}x{height}", "median_s": seconds,
         "mp_per_s": height * width * scale * scale / 1e6 / seconds, "peak_rss_mb": _peak_rss_mb(),
-        "tiles": result.tiles, "device": result.device, "precision": result.precision, "backend": "pytorch",
+        "tiles": result.tiles, "device": result.device, "precision": result.precision, "backend": result.backend,
         "progress_reports": len(progress_calls),
     }
     if result.device.startswith("cuda"):
@@ -215,8 +216,9 @@ def machine(device: str) -> dict:
     }
 
 
-def _subprocess(args: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT)
+def _subprocess(args: list[str], backend: str = "auto") -> dict:
+    env = {**os.environ, "MICROSR_CPU_BACKEND": backend}
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -231,6 +233,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (the networks'; the reference is always fp32)")
+    parser.add_argument("--backends", default="auto", help="CPU backends to time each network in: auto, pytorch, openvino (comma-separated)")
     parser.add_argument("--methods", default=None, help="comma-separated (default: every method with weights)")
     parser.add_argument("--scales", default="2,4")
     parser.add_argument("--sizes", default="256x256,640x480,2048x2048", help="LR sizes WxH")
@@ -260,10 +263,17 @@ def main() -> int:
     from microsr_core.errors import WeightsError
     from microsr_core.inference import get_method
     from microsr_core.precision import resolve_precision
-    from microsr_core.registry import method_names
+    from microsr_core.registry import method_class, method_names
+    from microsr_core.runtime import BACKEND_CHOICES
 
+    # This process only lists methods and counts FLOPs, which needs the PyTorch graph; every case
+    # runs in a subprocess with its own backend.
+    os.environ["MICROSR_CPU_BACKEND"] = "pytorch"
     device = str(resolve_device(args.device))
     resolve_precision(args.precision, resolve_device(device))  # a bad choice fails here, not in every case
+    backends = args.backends.split(",")
+    if not set(backends) <= set(BACKEND_CHOICES):
+        parser.error(f"--backends: choose from {', '.join(BACKEND_CHOICES)}")
     methods = args.methods.split(",") if args.methods else []
     if not methods:
         for name in method_names(include_promoted=False):
@@ -275,42 +285,50 @@ def main() -> int:
     probes = probe(device)
     common = ["--device", device, "--precision", args.precision, "--threads", str(args.threads)]
 
-    def case(method: str, scale: int, width: int, height: int, repeats: int) -> dict:
-        return _subprocess(["--case", method, str(scale), str(width), str(height), "auto", "--repeats", str(repeats), *common])
+    def case(method: str, backend: str, scale: int, width: int, height: int, repeats: int) -> dict:
+        return _subprocess(["--case", method, str(scale), str(width), str(height), "auto", "--repeats", str(repeats), *common], backend)
+
+    def backends_of(method: str) -> list[str]:
+        return backends if method != "vdsr-reference" and method_class(method).runs_network else ["auto"]
 
     scales = [int(s) for s in args.scales.split(",")]
     sizes = [_size(s) for s in args.sizes.split(",")]
     rows, skipped = [], []
     for scale in scales:
         # Throughput of each method at this scale, measured on the smallest size, drives the skip estimates.
-        rate: dict[str, float] = {}
+        rate: dict[tuple[str, str], float] = {}
         for width, height in sizes:
             for method in methods + (["vdsr-reference"] if "vdsr" in methods else []):
-                estimate = width * height * scale * scale / 1e6 / rate[method] if method in rate else 0.0
-                if estimate * (args.repeats + 1) > args.budget:
-                    skipped.append(f"{method} x{scale} {width}x{height}: estimated {estimate:.0f} s per run")
-                    continue
-                row = case(method, scale, width, height, args.repeats)
-                if "error" in row:
-                    skipped.append(f"{method} x{scale} {width}x{height}: {row['error']}")
-                    continue
-                rate.setdefault(method, row["mp_per_s"])
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for backend in backends_of(method):
+                    name = f"{method} ({backend})" if len(backends_of(method)) > 1 else method
+                    estimate = width * height * scale * scale / 1e6 / rate[method, backend] if (method, backend) in rate else 0.0
+                    if estimate * (args.repeats + 1) > args.budget:
+                        skipped.append(f"{name} x{scale} {width}x{height}: estimated {estimate:.0f} s per run")
+                        continue
+                    row = case(method, backend, scale, width, height, args.repeats)
+                    if "error" in row:
+                        skipped.append(f"{name} x{scale} {width}x{height}: {row['error']}")
+                        continue
+                    rate.setdefault((method, backend), row["mp_per_s"])
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     one_image = None
     if args.one_image:
         width, height, scale = (int(v) for v in args.one_image.split("x"))
         seconds = {}
         for method in methods:
-            row = next((r for r in rows if (r["method"], r["scale"], r["lr_size"]) == (method, scale, f"{width}x{height}")), None)
-            if row is None:
-                row = case(method, scale, width, height, args.repeats)
-                if "error" in row:
-                    skipped.append(f"{method} x{scale} {width}x{height}: {row['error']}")
-                    continue
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-            seconds[method] = row["median_s"]
+            found = [r for r in rows if (r["method"], r["scale"], r["lr_size"]) == (method, scale, f"{width}x{height}")]
+            if not found:
+                for backend in backends_of(method):
+                    row = case(method, backend, scale, width, height, args.repeats)
+                    if "error" in row:
+                        skipped.append(f"{method} x{scale} {width}x{height}: {row['error']}")
+                        continue
+                    rows.append(row)
+                    found.append(row)
+                    print(json.dumps(row), flush=True)
+            if found:  # the fastest backend's time
+                seconds[method] = min(r["median_s"] for r in found)
         one_image = {"lr_size": f"{width}x{height}", "scale": scale, "seconds": seconds, "total_s": sum(seconds.values())}
     for row in rows:
         add_derived(row, rows, probes, device)

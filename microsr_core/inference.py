@@ -58,6 +58,8 @@ class SRResult:
     tiles: int
     #: ``fp32``, ``bf16`` or ``fp16``: what the network's forward pass ran in.
     precision: str = "fp32"
+    #: ``numpy``, ``pytorch`` or ``openvino``: what computed it.
+    backend: str = "numpy"
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -165,4 +167,4 @@ def upscale(
         bar.close()
     sr = outputs.pop("sr")
     name = sr_method.name + (f"@{sr_method.model}" if sr_method.model else "")
-    return SRResult(sr, name, scale, str(sr_method.device), seconds, count, used, outputs, notes)
+    return SRResult(sr, name, scale, str(sr_method.device), seconds, count, used, sr_method.backend, outputs, notes)

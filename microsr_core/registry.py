@@ -51,6 +51,8 @@ class SRMethod(ABC):
     #: Whether :meth:`process` runs a torch network, whose forward pass follows the precision
     #: policy (:mod:`microsr_core.precision`); methods without one always compute in float32.
     runs_network: bool = False
+    #: What computes it: ``numpy``, ``pytorch`` or ``openvino`` (network methods set it per instance).
+    backend: str = "numpy"
 
     def __init__(self, device: torch.device, model: str | None = None):
         self.device = device

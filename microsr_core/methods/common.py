@@ -12,6 +12,7 @@ from ..degrade import bicubic_upscale
 from ..paths import promoted_models_dir
 from ..precision import image_convs_in_fp32
 from ..registry import SRMethod
+from ..runtime import cpu_runtime
 from ..weights import build_model
 
 
@@ -20,8 +21,9 @@ class NetworkMethod(SRMethod):
 
     The network sits on ``device`` in inference layout (channels-last), with the convolutions
     that read the image kept in float32 (:func:`~microsr_core.precision.image_convs_in_fp32`);
-    :func:`~microsr_core.inference.upscale` runs it under the chosen precision's autocast. Its
-    model card names the scales it serves.
+    :func:`~microsr_core.inference.upscale` runs it under the chosen precision's autocast. On
+    the CPU, :meth:`forward` runs it in OpenVINO where :func:`~microsr_core.runtime.cpu_runtime`
+    provides it (``backend`` says which). Its model card names the scales it serves.
     """
 
     runs_network = True
@@ -33,10 +35,16 @@ class NetworkMethod(SRMethod):
         else:
             net, self.card = build_model(model, promoted_models_dir())
         self.net = image_convs_in_fp32(net.to(device).to(memory_format=torch.channels_last))
+        self.scales = tuple(self.card["scales"])
         if device.type == "cuda":
             # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
             torch.backends.cudnn.benchmark = True
-        self.scales = tuple(self.card["scales"])
+        self.runtime = cpu_runtime(self.net, self.card["sha256"]) if device.type == "cpu" else None
+        self.backend = "pytorch" if self.runtime is None else "openvino"
+
+    def forward(self, x: torch.Tensor):
+        """The network's output for ``x`` (same structure in either runtime)."""
+        return self.net(x) if self.runtime is None else self.runtime(x)
 
     def margin(self, scale: int) -> int:
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
