@@ -122,7 +122,8 @@ def export_onnx(net: torch.nn.Module, path: Path) -> None:
     net = _for_export(net)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
-    outputs = len(_TensorOutputs(net)(example))
+    with torch.no_grad():
+        outputs = len(_TensorOutputs(net)(example))
     names = [f"out{i}" for i in range(outputs)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; the export is checked instead
