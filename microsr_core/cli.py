@@ -42,6 +42,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[s
                             metavar="BOOL" if field_kind(f) == "bool" else None)
 
 
+PRECISION_HELP = "network precision (auto: bf16 on CPUs that run it faster, fp32 on other CPUs, bf16/fp16 on CUDA)"
+
+
 def _cmd_upscale(args) -> int:
     from .inference import upscale
     from .io import load_image, output_format, save_image
@@ -50,10 +53,11 @@ def _cmd_upscale(args) -> int:
     image = load_image(args.input)
     # 8-bit inputs are written as 8-bit: producing uint8 directly keeps huge outputs small.
     dtype = np.uint8 if image.bit_depth == 8 else np.float32
-    result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True, output_dtype=dtype)
+    result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True,
+                     output_dtype=dtype, precision=args.precision)
     save_image(args.output, result.image, bit_depth=image.bit_depth)
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
-          f"on {result.device} in {result.seconds:.2f} s ({result.tiles} tile(s))")
+          f"on {result.device} ({result.precision}) in {result.seconds:.2f} s ({result.tiles} tile(s))")
     return 0
 
 
@@ -82,6 +86,7 @@ def _cmd_evaluate(args) -> int:
         split=args.split,
         device=args.device,
         tile=args.tile,
+        precision=args.precision,
         show_bar=True,
     )
     print(format_table(report, args))
@@ -136,6 +141,7 @@ def _cmd_cells(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .degrade import DEGRADATIONS
     from .device import DEVICE_CHOICES
+    from .precision import PRECISION_CHOICES
     from .train import TRAINERS
 
     parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")
@@ -148,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None, help="LR tile size in pixels (default: automatic)")
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     p.set_defaults(func=_cmd_upscale)
 
     p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
@@ -167,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="all", choices=("all", "test", "val", "train"), help="use only one part of the fixed split: test (reports), val (model selection) or train")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None)
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     p.add_argument("--json", default=None)
     p.set_defaults(func=_cmd_evaluate)
 

@@ -66,12 +66,15 @@ def evaluate_folder(
     split: str = "all",
     device: str = "auto",
     tile: int | None = None,
+    precision: str = "auto",
     show_bar: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
 
     ``split`` selects ``all`` images or one part of :func:`microsr_core.data.split_of`:
     ``test`` (what results report), ``val`` (what trainers select on) or ``train``.
+    ``precision`` is the networks' (:func:`~microsr_core.inference.upscale`); each method's
+    entry records the one it ran in.
     """
     for name in methods:
         cls = method_class(name)
@@ -85,6 +88,7 @@ def evaluate_folder(
         raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")
     deg = Degradation(degradation, scale)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+    precisions: dict[str, str] = {}
     iterator = files
     if show_bar:
         from tqdm import tqdm
@@ -94,7 +98,8 @@ def evaluate_folder(
         lr, hr = _pair(path, scale, deg, Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         for name in methods:
-            result = upscale(lr, name, scale, device=device, tile=tile)
+            result = upscale(lr, name, scale, device=device, tile=tile, precision=precision)
+            precisions[name] = result.precision
             row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
             row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
             if mask is not None and "parsing" in result.maps:
@@ -111,6 +116,7 @@ def evaluate_folder(
             "psnr_y": mean["psnr_y"],
             "ssim_y": mean["ssim_y"],
             "seconds_per_image": mean.pop("seconds"),
+            "precision": precisions[name],
             "n": len(values),
             "psnr_rgb": mean["psnr_rgb"],
             "ssim_rgb": mean["ssim_rgb"],

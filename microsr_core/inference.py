@@ -3,7 +3,9 @@
 :func:`upscale` is the one entry point used by the CLI, ``evaluate``, the app and the
 benchmark. Images of any size run in bounded memory: the LR image is cut into overlapping tiles
 (:mod:`microsr_core.tiling`) and only the tile being computed is on the device. A CUDA
-out-of-memory error retries with tiles half the size.
+out-of-memory error retries with tiles half the size. Networks run in the precision of
+:mod:`microsr_core.precision` (``auto``: bf16 autocast on CPUs that run it faster, fp32 on
+the others); the result records which one was used.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from .device import resolve_device
 from .errors import ParameterError
+from .precision import autocast, checked_choice, resolve_precision
 from .registry import SRMethod, create
 from .tiling import Blender, make_tiles
 
@@ -53,6 +56,10 @@ class SRResult:
     device: str
     seconds: float
     tiles: int
+    #: ``fp32``, ``bf16`` or ``fp16``: what the network's forward pass ran in.
+    precision: str = "fp32"
+    #: ``numpy``, ``pytorch`` or ``openvino``: what computed it.
+    backend: str = "numpy"
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -81,6 +88,7 @@ def upscale(
     progress: Callable[[int, int], None] | None = None,
     show_bar: bool = False,
     output_dtype=np.float32,
+    precision: str = "auto",
 ) -> SRResult:
     """Super-resolve ``image`` by ``scale`` with ``method``.
 
@@ -100,6 +108,9 @@ def upscale(
     output_dtype : float32, float16 or uint8
         Type of the returned arrays (uint8: 0..255). Smaller types bound the memory of huge
         outputs: only a band of rows is ever held in float32.
+    precision : auto, fp32, bf16 or fp16
+        Precision of the network's forward pass (:func:`~microsr_core.precision.resolve_precision`);
+        methods without a network always compute in float32.
 
     Returns
     -------
@@ -111,6 +122,11 @@ def upscale(
     scale = int(scale)
     sr_method = method if isinstance(method, SRMethod) else get_method(method, device)
     sr_method.check_scale(scale)
+    if sr_method.runs_network:
+        used = resolve_precision(precision, sr_method.device)
+    else:
+        checked_choice(precision)  # a wrong value is an error even where it changes nothing
+        used = "fp32"
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
     size = tile if tile is not None else default_tile(sr_method.device, scale)
@@ -135,7 +151,7 @@ def upscale(
     start = time.perf_counter()
     while True:
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(used, sr_method.device):
                 outputs, count = _run_tiled(sr_method, lr, scale, size, report, output_dtype)
             break
         except torch.OutOfMemoryError:
@@ -151,4 +167,4 @@ def upscale(
         bar.close()
     sr = outputs.pop("sr")
     name = sr_method.name + (f"@{sr_method.model}" if sr_method.model else "")
-    return SRResult(sr, name, scale, str(sr_method.device), seconds, count, outputs, notes)
+    return SRResult(sr, name, scale, str(sr_method.device), seconds, count, used, sr_method.backend, outputs, notes)

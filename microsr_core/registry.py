@@ -48,6 +48,11 @@ class SRMethod(ABC):
     scales: tuple[int, ...] = (2, 3, 4)
     #: Manifest entry in ``weights/manifest.json`` holding its weights, or ``""``.
     weights: str = ""
+    #: Whether :meth:`process` runs a torch network, whose forward pass follows the precision
+    #: policy (:mod:`microsr_core.precision`); methods without one always compute in float32.
+    runs_network: bool = False
+    #: What computes it: ``numpy``, ``pytorch`` or ``openvino`` (network methods set it per instance).
+    backend: str = "numpy"
 
     def __init__(self, device: torch.device, model: str | None = None):
         self.device = device

@@ -51,3 +51,10 @@ def microsr_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("MICROSR_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def pytorch_backend_by_default(monkeypatch):
+    """Networks run in PyTorch unless a test asks for another CPU backend: exporting every random
+    test network to OpenVINO would cost seconds each and fill the cache in the MicroSR home."""
+    monkeypatch.setenv("MICROSR_CPU_BACKEND", "pytorch")

@@ -112,7 +112,8 @@ class MicroGANGenerator(nn.Module):
             # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             padded = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        logits = self.body(padded)[..., :height, :width]
+        # Under autocast the body is bf16/fp16; the residual and the sigmoid stay float32.
+        logits = self.body(padded)[..., :height, :width].float()
         if self.residual:
             eps = 1e-3
             logits = logits + torch.logit(x.clamp(eps, 1 - eps))

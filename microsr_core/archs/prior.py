@@ -208,6 +208,8 @@ class PriorSRNet(nn.Module):
             logits = self.prior_net(y)
             features.append(self.mask_encoder(torch.softmax(logits, dim=1)))
         out = self.tail(self.decoder(torch.cat(features, dim=1)))
+        # Under autocast the tail is bf16/fp16; the output and the residual add stay float32.
+        out = out.float()
         if self.residual:
             out = y + out
         return PriorSROutput(out, logits)

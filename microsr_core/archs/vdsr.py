@@ -42,4 +42,5 @@ class VDSR(nn.Module):
         return self.body(y)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return y + self.body(y)
+        # Under autocast the residual is bf16/fp16; the add stays float32 (see precision.py).
+        return y + self.body(y).float()

@@ -10,7 +10,9 @@ import torch
 from ..color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..degrade import bicubic_upscale
 from ..paths import promoted_models_dir
+from ..precision import image_convs_in_fp32
 from ..registry import SRMethod
+from ..runtime import cpu_runtime
 from ..weights import build_model, read_manifest
 
 
@@ -18,10 +20,15 @@ class NetworkMethod(SRMethod):
     """A method run by networks from a weights manifest: the shipped ``weights`` entry (and the
     single-scale entries of ``scale_weights`` that are shipped), or the promoted ``model``.
 
-    The networks sit on ``device`` in inference layout (channels-last); the model cards name
-    the scales they serve, and a single-scale model serves its scale instead of the main one.
+    The networks sit on ``device`` in inference layout (channels-last), with the convolutions
+    that read the image kept in float32 (:func:`~microsr_core.precision.image_convs_in_fp32`);
+    :func:`~microsr_core.inference.upscale` runs them under the chosen precision's autocast. On
+    the CPU, :meth:`forward` runs them in OpenVINO where :func:`~microsr_core.runtime.cpu_runtime`
+    provides it (``backend`` says which). The model cards name the scales they serve, and a
+    single-scale model serves its scale instead of the main one.
     """
 
+    runs_network = True
     #: {scale: manifest entry} of single-scale models that take over their scale where shipped.
     scale_weights: dict[int, str] = {}
 
@@ -31,7 +38,7 @@ class NetworkMethod(SRMethod):
             net, self.card = build_model(self.weights)
         else:
             net, self.card = build_model(model, promoted_models_dir())
-        self.net = net.to(device).to(memory_format=torch.channels_last)
+        self.net = self._prepare(net)
         self.nets = {scale: self.net for scale in self.card["scales"]}
         #: The card of the network serving each scale.
         self.cards = {scale: self.card for scale in self.card["scales"]}
@@ -39,12 +46,30 @@ class NetworkMethod(SRMethod):
         for scale, entry in self.scale_weights.items():
             if entry in shipped:
                 single, self.cards[scale] = build_model(entry)
-                self.nets[scale] = single.to(device).to(memory_format=torch.channels_last)
+                self.nets[scale] = self._prepare(single)
         self.scales = tuple(sorted(self.nets))
+        if device.type == "cuda":
+            # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
+            torch.backends.cudnn.benchmark = True
+        # One OpenVINO network per distinct PyTorch network (a multi-scale one serves several scales).
+        runtimes = {}
+        for scale, net in self.nets.items():
+            if id(net) not in runtimes:
+                runtimes[id(net)] = cpu_runtime(net, self.cards[scale]["sha256"]) if device.type == "cpu" else None
+        self.runtime = {scale: runtimes[id(net)] for scale, net in self.nets.items()}
+        self.backend = "openvino" if any(r is not None for r in self.runtime.values()) else "pytorch"
+
+    def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
+        return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))
 
     def network(self, scale: int) -> torch.nn.Module:
-        """The network serving ``scale``."""
+        """The (PyTorch) network serving ``scale``."""
         return self.nets[scale]
+
+    def forward(self, x: torch.Tensor, scale: int):
+        """The output for ``x`` of the network serving ``scale`` (same structure in either runtime)."""
+        runtime = self.runtime.get(scale)
+        return self.nets[scale](x) if runtime is None else runtime(x)
 
     def margin(self, scale: int) -> int:
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.

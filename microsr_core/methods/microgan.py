@@ -35,7 +35,7 @@ class MicroGANMethod(NetworkMethod):
         image = np.clip(bicubic_upscale(lr, scale), 0.0, 1.0) if scale > 1 else lr
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        sr = self.net(x)[0].float().cpu().numpy().transpose(1, 2, 0)
+        sr = self.forward(x, scale)[0].float().cpu().numpy().transpose(1, 2, 0)
         return TileOutput(np.ascontiguousarray(sr))
 
 

@@ -48,7 +48,7 @@ class PriorMethod(NetworkMethod):
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         ycbcr = upscale_ycbcr(lr, scale)
-        out = self.net(to_tensor(ycbcr[:, :, 0], self.device))
+        out = self.forward(to_tensor(ycbcr[:, :, 0], self.device), scale)
         maps = {}
         if out.parsing_logits is not None:
             probabilities = torch.softmax(out.parsing_logits.float(), dim=1)[0]

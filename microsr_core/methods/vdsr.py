@@ -22,5 +22,5 @@ class VDSRMethod(NetworkMethod):
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         ycbcr = upscale_ycbcr(lr, scale)
-        y = self.network(scale)(to_tensor(ycbcr[:, :, 0], self.device))
+        y = self.forward(to_tensor(ycbcr[:, :, 0], self.device), scale)
         return TileOutput(merge_y(y, ycbcr))

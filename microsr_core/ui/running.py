@@ -146,7 +146,7 @@ def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
             messages.append(("error", f"{title}: {exc}"))
             st.error(f"{title}: {exc}")
             continue
-        bar.progress(1.0, text=f"{title}: done in {result.seconds:.2f} s on {result.device} ({result.tiles} tile(s))")
+        bar.progress(1.0, text=f"{title}: done in {result.seconds:.2f} s on {result.device} ({result.backend}, {result.precision}), {result.tiles} tile(s)")
         for note in result.notes:
             messages.append(("warning", f"{title}: {note}"))
             st.warning(f"{title}: {note}")

@@ -19,7 +19,7 @@ def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
     save_image(tmp_path / "in.png", sample[:50, :60])
     assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "bicubic", "--scale", "3"]) == 0
     assert load_image(tmp_path / "out.png").pixels.shape == (150, 180, 3)
-    assert "bicubic x3" in capsys.readouterr().out
+    assert "bicubic x3 on cpu (fp32)" in capsys.readouterr().out
 
 
 def test_upscale_keeps_16_bit(tmp_path, sample):
@@ -44,6 +44,7 @@ def test_evaluate_writes_the_stable_json(tmp_path, sample):
     report = json.loads(out.read_text())
     row = report["bicubic"]
     assert row["n"] == 3 and 20 < row["psnr_y"] < 45 and 0 < row["ssim_y"] < 1 and row["seconds_per_image"] > 0
+    assert row["precision"] == "fp32"
 
 
 def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
@@ -63,6 +64,7 @@ def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
         (["upscale", "{good}", "{out}", "--method", "magic"], "unknown method 'magic'"),
         (["upscale", "{good}", "{out}", "--scale", "5"], "supports scales"),
         (["upscale", "{good}", "{tmp}/out.jpg"], "lossless"),
+        (["upscale", "{good}", "{out}", "--method", "vdsr", "--device", "cpu", "--precision", "fp16"], "fp16 is for CUDA"),
         (["evaluate", "--hr", "{tmp}/nowhere", "--scale", "2"], "not a folder"),
     ],
 )

@@ -53,3 +53,20 @@ def test_bad_image_shape_and_tile():
         upscale(np.zeros((8, 8), np.float32), "bicubic", 2)
     with pytest.raises(ParameterError, match="tile size"):
         upscale(np.zeros((8, 8, 3), np.float32), "bicubic", 2, tile=-1)
+
+
+def test_result_records_the_precision_the_network_ran_in(random_vdsr, sample):
+    lr = sample[:40, :40]
+    exact = upscale(lr, random_vdsr, 2, precision="fp32")
+    reduced = upscale(lr, random_vdsr, 2, precision="bf16")
+    assert (exact.precision, reduced.precision) == ("fp32", "bf16")
+    difference = np.abs(reduced.image - exact.image).max()
+    assert 0 < difference < 0.01
+    # Bicubic has no network: whatever is asked, it computes in float32.
+    assert upscale(lr, "bicubic", 2, precision="bf16").precision == "fp32"
+
+
+@pytest.mark.parametrize("method, precision, message", [("bicubic", "fp8", "unknown precision 'fp8'"), ("vdsr", "fp16", "fp16 is for CUDA")])
+def test_bad_precision(random_vdsr, method, precision, message):
+    with pytest.raises(ParameterError, match=message):
+        upscale(np.zeros((8, 8, 3), np.float32), random_vdsr if method == "vdsr" else method, 2, device="cpu", precision=precision)
