@@ -59,15 +59,16 @@ class MicroGANConfig(RunSettings):
     """Every knob of a MicroGAN training run (one CLI flag each; saved as config.json).
 
     Fields left ``None`` come from the recipe: ``paper`` (4 critic updates per generator
-    update, 16 cells of 128² per batch, 20000 steps; the default on CUDA) or ``cpu`` (the
-    default on the CPU: 3000 cheap pixel-loss steps, then a short adversarial phase with 2
-    critic updates on 36864-pixel batches; docs/results.md has the measurements).
+    update, 16 cells of 128² per batch, 20000 steps, every scale; the default on CUDA) or
+    ``cpu`` (the default on the CPU: the paper's x1 setting alone, 1200 cheap pixel-loss steps,
+    then 300 adversarial ones with 2 critic updates on 36864-pixel batches; one generator for
+    x1-x4 learnt x1 far more slowly and ended below bicubic at x2; docs/results.md).
     """
 
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "critic_width", "critic_downsamplings", "fs_size")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {"steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
-        "cpu": {"steps": 3600, "critic_steps": 2, "pretrain_steps": 3000, "batch_pixels": 36864, "max_batch": 8},
+        "paper": {"scales": (1, 2, 3, 4), "steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
+        "cpu": {"scales": (1,), "steps": 1500, "critic_steps": 2, "pretrain_steps": 1200, "batch_pixels": 36864, "max_batch": 8},
     }
 
     data: str
@@ -75,7 +76,7 @@ class MicroGANConfig(RunSettings):
     #: Folder of validation fields; default: fields of ``data`` held out by name hash.
     val: str | None = None
     #: 1 = the paper's same-size Gaussian blur; s >= 2 = bicubic downscale by s, bicubic up.
-    scales: tuple[int, ...] = (1, 2, 3, 4)
+    scales: tuple[int, ...] | None = None
     #: ``microgan`` (size-invariant critic) or ``fs`` (MicroGAN-FS: fixed-size critic, cells resized).
     variant: str = "microgan"
     steps: int | None = None  # generator updates
