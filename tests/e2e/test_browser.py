@@ -112,35 +112,56 @@ def upload(page, label: str, path: Path) -> None:
     chooser.value.set_files(str(path))
 
 
-def panels(page) -> dict[str, tuple[str, str]]:
-    """Zoom panels: title -> (caption, image source) of every image whose caption names a region."""
-    found = {}
-    figures = page.locator("[data-testid='stImage']")
-    for index in range(figures.count()):
-        figure = figures.nth(index)
-        caption = figure.inner_text().strip()
-        if " · rows " in caption:
-            found[caption.split(" · ")[0]] = (caption, figure.locator("img").get_attribute("src"))
-    return found
+#: One atomic read of the page (a single DOM query, so nothing re-renders between its parts):
+#: Streamlit's script state, how many elements are stale (drawn by the previous run and not yet
+#: replaced), every image with its caption, source and whether it has loaded, and the ROI inputs.
+SNAPSHOT = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  const figures = [...document.querySelectorAll("[data-testid='stImage']")].map(figure => {
+    const img = figure.querySelector("img");
+    return {caption: figure.innerText.trim(), src: img ? img.src : "", loaded: !!img && img.complete && img.naturalWidth > 0};
+  });
+  const inputs = {};
+  for (const input of document.querySelectorAll("[data-testid='stNumberInput'] input")) inputs[input.getAttribute("aria-label")] = input.value;
+  return {state: app && app.getAttribute("data-test-script-state"),
+          stale: document.querySelectorAll("[data-stale='true']").length, figures, inputs};
+}"""
+ROI_LABELS = ("Row (LR px)", "Column (LR px)", "Height (LR px)", "Width (LR px)")
 
 
-def regions(page) -> dict[str, str]:
-    return {title: re.search(r"rows \S+, cols \S+ \(\w+ px\)", caption).group(0) for title, (caption, _) in panels(page).items()}
+def settled(page) -> dict | None:
+    """The page once Streamlit has finished a run and every zoom panel has loaded, else ``None``.
+
+    ``panels`` maps each zoom panel's title to (caption, image source): the images whose caption
+    names a region. ``roi`` is the region inputs (row, col, height, width) in LR px.
+    """
+    snapshot = page.evaluate(SNAPSHOT)
+    figures = [f for f in snapshot["figures"] if " · rows " in f["caption"]]
+    if snapshot["state"] != "notRunning" or snapshot["stale"] or not all(f["loaded"] for f in figures):
+        return None
+    panels = {f["caption"].split(" · ")[0]: (f["caption"], f["src"]) for f in figures}
+    inputs = snapshot["inputs"]
+    roi = tuple(int(inputs[label]) for label in ROI_LABELS) if all(inputs.get(label) for label in ROI_LABELS) else None
+    return {"panels": panels, "roi": roi}
 
 
-def followed(before: dict, after: dict, lr: tuple[int, int, int, int]) -> None:
-    """Every panel moved to the LR rectangle ``lr`` (row, col, height, width), SR panels at x2."""
-    row, col, height, width = lr
-    assert set(after) == set(before)
-    for title, (caption, source) in after.items():
+def wait_for_page(page, condition, what: str) -> dict:
+    """The first settled snapshot for which ``condition(snapshot)`` holds (Streamlit reruns
+    asynchronously, so a snapshot taken right after an action may still be the old page)."""
+    return wait_until(lambda: (view := settled(page)) is not None and condition(view) and view, what=what)
+
+
+def moved(page, before: dict, arrived, what: str) -> dict:
+    """Wait until the region inputs satisfy ``arrived(roi, old roi)`` and every panel shows a new
+    image, then check that every panel shows that LR rectangle (SR panels at x2)."""
+    view = wait_for_page(page, lambda v: v["roi"] and arrived(v["roi"], before["roi"]) and set(v["panels"]) == set(before["panels"])
+                         and all(v["panels"][t][1] != before["panels"][t][1] for t in before["panels"]), what)
+    row, col, height, width = view["roi"]
+    for title, (caption, _) in view["panels"].items():
         factor = 1 if title == "LR input" else 2
         expected = f"rows {row * factor}-{(row + height) * factor}, cols {col * factor}-{(col + width) * factor}"
         assert expected in caption, (title, caption)
-        assert source != before[title][1], f"{title}: image did not change"
-
-
-def roi_inputs(page) -> tuple[int, int, int, int]:
-    return tuple(int(page.get_by_label(label).input_value()) for label in ("Row (LR px)", "Column (LR px)", "Height (LR px)", "Width (LR px)"))
+    return view
 
 
 def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path):
@@ -165,11 +186,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             page.get_by_text("Region of interest in every panel").wait_for(timeout=TIMEOUT_MS)
             page.get_by_text("Against the HR reference", exact=True).wait_for(timeout=TIMEOUT_MS)
             wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="results and metrics tables")
-            shown = wait_until(lambda: (p := panels(page)) and {"LR input", "Bicubic", "VDSR-residual", "HR reference"} <= set(p) and p,
-                               what="result panels")
-            for title in shown:
-                image = page.locator("[data-testid='stImage']").filter(has_text=f"{title} ·").locator("img").first
-                wait_until(lambda image=image: image.evaluate("img => img.complete && img.naturalWidth > 0"), what=f"{title} image")
+            titles = {"LR input", "Bicubic", "VDSR-residual", "HR reference"}
+            view = wait_for_page(page, lambda v: titles <= set(v["panels"]) and v["roi"], "result panels")
 
             # Drag a box on the overview: rows ~10-30, cols ~20-60 of the 96 x 128 LR image.
             area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
@@ -183,24 +201,15 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=5)
             page.mouse.move(*end, steps=5)
             page.mouse.up()
-            before = shown
-            wait_until(lambda: regions(page).get("LR input") != "rows 24-72, cols 40-88 (LR px)", what="ROI from the box")
-            roi = roi_inputs(page)
+            view = moved(page, view, lambda roi, old: roi != old, "every panel to follow the box")
+            roi = view["roi"]
             assert abs(roi[0] - 10) <= 2 and abs(roi[1] - 20) <= 2 and abs(roi[2] - 20) <= 3 and abs(roi[3] - 40) <= 3, roi
-            after = wait_until(lambda: (p := panels(page)) and all(p[t][1] != before[t][1] for t in before) and p,
-                               what="every panel to redraw")
-            followed(before, after, roi)
 
             # Typing coordinates moves every panel too.
-            before = after
             field = page.get_by_label("Row (LR px)")
             field.fill("50")
             field.press("Enter")
-            wait_until(lambda: roi_inputs(page)[0] == 50 and regions(page).get("LR input", "").startswith("rows 50-"),
-                       what="ROI from typed coordinates")
-            after = wait_until(lambda: (p := panels(page)) and all(p[t][1] != before[t][1] for t in before) and p,
-                               what="every panel to redraw")
-            followed(before, after, roi_inputs(page))
+            moved(page, view, lambda roi, old: roi[0] == 50, "every panel to follow the typed row")
 
             # Screenshot of the whole page for the README (the main area scrolls inside the page).
             height = page.evaluate(
@@ -208,7 +217,7 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
                 " const b = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
                 " return b.getBoundingClientRect().top + b.scrollHeight; }")
             page.set_viewport_size({"width": 1500, "height": min(int(height) + 40, 8000)})
-            time.sleep(1.0)
+            wait_for_page(page, lambda v: True, "the page to settle after resizing")
             screenshot = tmp_path / "screenshot.png"
             page.screenshot(path=str(screenshot))
             assert screenshot.stat().st_size > 10_000
