@@ -1,4 +1,4 @@
-"""The input widgets: built-in sample or upload, teaching mode, optional HR reference.
+"""The input widgets: a sample from the built-in gallery or an upload, teaching mode, optional HR reference.
 
 Every problem with a file is shown as ``st.error`` with the core's message and the page goes
 on (the caller stops drawing what needs an image); nothing here raises to the page.
@@ -17,6 +17,7 @@ from ..compare import image_hash
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
 from ..io import LoadedImage, load_image
+from ..samples import DEFAULT, SAMPLES
 from . import state
 from .loaders import sample_pixels
 
@@ -88,7 +89,11 @@ def input_section(scale: int) -> Inputs | None:
         image, key = decoded
         pixels, name, depth = image.pixels, image.name, image.bit_depth
     else:
-        pixels, name, depth, key = sample_pixels(), "sample (scikit-image immunohistochemistry)", 8, "sample"
+        choice = st.selectbox("Sample", list(SAMPLES), index=list(SAMPLES).index(DEFAULT), format_func=lambda k: SAMPLES[k].title,
+                              key="sample")
+        sample = SAMPLES[choice]
+        st.caption(f"{sample.description} Source: {sample.source}; licence: {sample.licence}.")
+        pixels, name, depth, key = sample_pixels(choice), f"sample: {sample.title}", 8, f"sample:{choice}"
     teaching = st.toggle("Teaching mode: treat this image as the HR truth and make the LR from it", key="teaching")
     kind = st.selectbox(
         "How the LR is made" if teaching else "How this LR was made (assumed by the LR-consistency check)",

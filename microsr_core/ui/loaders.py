@@ -14,9 +14,9 @@ import streamlit as st
 
 from ..errors import WeightsError
 from ..device import resolve_device
-from ..io import sample_image
 from ..paths import promoted_models_dir
 from ..registry import SRMethod, create, method_class, method_names, split_name
+from ..samples import get_sample
 from ..weights import read_manifest
 
 
@@ -31,9 +31,9 @@ def shared_method(name: str, device: str, version: str) -> SRMethod:
 
 
 @st.cache_resource(show_spinner=False)
-def sample_pixels() -> np.ndarray:
-    """The built-in sample micrograph, shared read-only by all sessions."""
-    pixels = sample_image()
+def sample_pixels(key: str) -> np.ndarray:
+    """Gallery sample ``key`` (:mod:`microsr_core.samples`), shared read-only by all sessions."""
+    pixels = get_sample(key).load()
     pixels.setflags(write=False)
     return pixels
 

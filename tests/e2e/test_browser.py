@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from microsr_core.degrade import Degradation
-from microsr_core.io import encode_image, sample_image
+from microsr_core.io import encode_image
+from microsr_core.samples import SAMPLES
 from microsr_core.weights import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +87,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     folder = tmp_path_factory.mktemp("e2e")
-    hr = sample_image()[64:256, 128:384]  # 192 x 256 HR field
+    hr = SAMPLES["blood_smear"].load()[144:336, 192:448]  # 192 x 256 HR field around the neutrophil
     lr = Degradation("bicubic", 2).apply(hr)  # 96 x 128 LR
     (folder / "field_lr.png").write_bytes(encode_image(lr, "png", 8))
     (folder / "field_hr.png").write_bytes(encode_image(hr, "png", 8))

@@ -23,6 +23,7 @@ from microsr_core.io import encode_image, sample_image
 from microsr_core.metrics import measure
 from microsr_core.parsing import CLASSES
 from microsr_core.registry import create
+from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.ui import state
 from microsr_core.ui.loaders import method_catalog
 from tests.helpers import publish_random
@@ -102,6 +103,18 @@ def test_sample_teaching_mode_runs_every_method_and_shows_timings():
     assert (results["seconds"] > 0).all()
     metrics = table(at, "metrics_table")  # teaching mode: the HR truth is the reference
     assert np.isfinite(metrics["psnr_y"]).all()
+
+
+def test_the_gallery_opens_on_a_blood_smear_and_every_sample_says_what_it_is():
+    at = start()
+    assert at.selectbox(key="sample").value == DEFAULT == "blood_smear"
+    for key, sample in SAMPLES.items():
+        at.selectbox(key="sample").set_value(key).run()
+        assert not at.exception and not at.error
+        shown = " ".join(c.value for c in at.caption)
+        assert sample.source in shown and sample.licence in shown, shown
+        height, width = sample.load().shape[:2]
+        assert f"LR input: sample: {sample.title}, {width}x{height} px" in shown, shown
 
 
 def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
@@ -240,7 +253,7 @@ def test_prior_network_parsing_overlay_and_per_class_metrics(tmp_path, monkeypat
     classes = [frame.value for frame in at.dataframe if "class" in frame.value.columns]
     assert classes, "no per-class table"
     shown = classes[0].set_index(["method", "class"])
-    truth = sample_image()
+    truth = SAMPLES[DEFAULT].load()
     lr, hr = Degradation("bicubic", 4).apply(truth), modcrop(truth, 4)
     reference = match_reference(lr, hr, 4)
     prior = upscale(lr, create("prior", torch.device("cpu")), 4)
