@@ -203,6 +203,36 @@ def shrink_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, in
     return blocks.mean(axis=(1, 3)).astype(np.float32), factor
 
 
+#: Method colours, one per method in the order given (Okabe & Ito's colour-blind-safe palette,
+#: without its yellow, which marks the region of interest); the bicubic baseline is grey.
+METHOD_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
+BASELINE = "bicubic"
+BASELINE_COLOUR = "#8c8c8c"
+
+
+def method_colours(names: Sequence[str]) -> dict[str, str]:
+    """One colour per method name: grey for the bicubic baseline, the palette in order for the
+    rest (cycling past its end). Pass every method that can be shown, in a fixed order (the
+    registry's), so a method keeps its colour whichever others are selected."""
+    others = [name for name in names if name != BASELINE]
+    colours = {name: METHOD_PALETTE[index % len(METHOD_PALETTE)] for index, name in enumerate(others)}
+    return {name: BASELINE_COLOUR if name == BASELINE else colours[name] for name in names}
+
+
+def gains_over_baseline(rows: Sequence[dict[str, Any]], columns: Sequence[str], key: str = "method",
+                        baseline: str = BASELINE) -> dict[str, dict[str, float]]:
+    """Each non-baseline row's ``columns`` minus the baseline row's, keyed by ``row[key]``.
+
+    Differences of PSNR are in dB, of SSIM in SSIM units; NaN stays NaN. Empty when no row is the
+    baseline (``row["method"] == baseline``): a gain needs the baseline on the same image.
+    """
+    base = next((row for row in rows if row["method"] == baseline), None)
+    if base is None:
+        return {}
+    return {row[key]: {column: float(row[column]) - float(base[column]) for column in columns}
+            for row in rows if row["method"] != baseline}
+
+
 def image_hash(*parts: bytes | str | np.ndarray) -> str:
     """A short content hash identifying an input (file bytes, settings, pixels)."""
     digest = hashlib.sha256()

@@ -41,7 +41,7 @@ rows = views.metric_rows(data, results, reference, roi, settings)
 views.results_table(rows, data)
 if reference is not None:
     st.subheader("Against the HR reference")
-    views.metrics_section(rows, data, reference, roi, settings.scale)
+    views.metrics_section(rows, data, reference, roi, settings)
     views.class_section(data, results, reference, settings)
 with st.expander("Maps: LR consistency" + (", error and SSIM against the HR reference" if reference else "")):
     views.maps_section(data, results, reference, settings)

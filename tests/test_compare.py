@@ -200,3 +200,23 @@ def test_build_zip_holds_images_metrics_and_settings():
         assert table[0]["psnr_y"] == "30.25" and table[0]["roi_ssim_y"] == "" and table[1]["extra"] == "1"
         assert json.loads(archive.read("metrics.json"))[0]["roi_ssim_y"] is None
         assert json.loads(archive.read("settings.json")) == {"scale": 2, "x": None}
+
+
+def test_method_colours_are_stable_distinct_and_grey_for_bicubic():
+    names = ["bicubic", "vdsr", "prior", "microgan"]
+    colours = compare.method_colours(names)
+    assert colours == {"bicubic": "#8c8c8c", "vdsr": "#0072B2", "prior": "#D55E00", "microgan": "#009E73"}
+    assert compare.method_colours(names + ["vdsr@long"])["prior"] == "#D55E00"  # adding one moves no other
+    many = compare.method_colours([f"m{i}" for i in range(9)])
+    assert many["m7"] == many["m0"] and len(set(many.values())) == len(compare.METHOD_PALETTE)
+
+
+def test_gains_over_bicubic_are_differences_on_the_same_image():
+    rows = [{"method": "bicubic", "title": "Bicubic", "psnr_y": 41.45, "ssim_y": 0.9501},
+            {"method": "vdsr", "title": "VDSR", "psnr_y": 41.75, "ssim_y": 0.9532},
+            {"method": "prior", "title": "Prior", "psnr_y": math.nan, "ssim_y": 0.9401}]
+    gains = compare.gains_over_baseline(rows, ["psnr_y", "ssim_y"], key="title")
+    assert set(gains) == {"VDSR", "Prior"}
+    assert gains["VDSR"]["psnr_y"] == pytest.approx(0.30) and gains["VDSR"]["ssim_y"] == pytest.approx(0.0031)
+    assert math.isnan(gains["Prior"]["psnr_y"]) and gains["Prior"]["ssim_y"] == pytest.approx(-0.01)
+    assert compare.gains_over_baseline(rows[1:], ["psnr_y"]) == {}

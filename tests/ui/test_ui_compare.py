@@ -7,6 +7,7 @@ checks what the page shows against ``microsr_core`` computed directly.
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from microsr_core.compare import Roi, class_metrics, match_reference, parsing_labels, region_metrics
+from microsr_core.compare import Roi, class_metrics, match_reference, method_colours, parsing_labels, region_metrics
 from microsr_core.degrade import Degradation, modcrop
 from microsr_core.inference import upscale
 from microsr_core.io import encode_image, sample_image
@@ -79,6 +80,15 @@ def table(at: AppTest, key: str):
     return found[0]
 
 
+def chart(at: AppTest, title: str) -> dict:
+    """The plotly figure (as JSON) whose first subplot title starts with ``title``."""
+    for element in at.get("plotly_chart"):
+        figure = json.loads(element.proto.spec)
+        if any(a.get("text", "").startswith(title) for a in figure["layout"].get("annotations", [])):
+            return figure
+    raise AssertionError(f"no chart titled {title!r}")
+
+
 def captions(at: AppTest) -> list[str]:
     return [caption for image in at.image for caption in image.captions]
 
@@ -135,6 +145,20 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         expected = measure(upscale(lr, info.name, 2).image, hr, crop_border=2)
         for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
             assert metrics.loc[info.title, column] == pytest.approx(expected[column], rel=1e-9, abs=1e-9), (info.name, column)
+
+    # The chart shows each method's gain over bicubic, in the method's colour, as its panel title.
+    colours = method_colours([info.name for info in method_catalog()])
+    figure = chart(at, "PSNR-Y gain over bicubic")
+    bars = {(trace["name"], trace["xaxis"]): trace for trace in figure["data"]}
+    usable = [info for info in method_catalog() if info.available and 2 in info.scales and info.name != "bicubic"]
+    assert {name for name, _ in bars} == {info.title for info in usable}
+    markdown = " ".join(m.value for m in at.markdown)
+    for info in usable:
+        psnr, ssim = bars[(info.title, "x")], bars[(info.title, "x2")]
+        assert psnr["y"][0] == pytest.approx(metrics.loc[info.title, "psnr_y"] - metrics.loc["Bicubic", "psnr_y"], abs=1e-9)
+        assert ssim["y"][0] == pytest.approx(metrics.loc[info.title, "ssim_y"] - metrics.loc["Bicubic", "ssim_y"], abs=1e-12)
+        assert psnr["marker"]["color"] == ssim["marker"]["color"] == colours[info.name]
+        assert f'color:{colours[info.name]}">&#9632;</span> **{info.title}**' in markdown
 
     # Moving the region of interest re-crops every panel but never recomputes a result.
     cache = at.session_state[state.RESULTS]
@@ -328,7 +352,7 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
 
     monkeypatch.setattr(running, "shared_method", lambda name, device, version: Fake(device))
     monkeypatch.setattr(running, "upscale", fake_upscale)
-    settings = running.Settings(2, ["bicubic"], {"bicubic": "Bicubic"}, {"bicubic": ""}, "cuda", "cuda", None, False)
+    settings = running.Settings(2, ["bicubic"], {"bicubic": "Bicubic"}, {"bicubic": ""}, {"bicubic": "#8c8c8c"}, "cuda", "cuda", None, False)
     result = running._upscale(GOOD, "bicubic", settings)
     assert result.device == "cpu" and result.image.shape == (128, 128, 3)
     assert any("computed on the CPU" in note for note in result.notes)
