@@ -3,7 +3,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
-from microsr_core.ui import inputs, loaders, running, views
+from microsr_core.ui import inputs, links, loaders, running, views
 
 st.title("Compare super-resolution methods")
 st.caption(
@@ -12,6 +12,7 @@ st.caption(
 )
 
 catalog = loaders.method_catalog()
+links.restore(catalog)
 settings = running.controls(catalog)
 data = inputs.input_section(settings.scale)
 if data is None:
@@ -19,6 +20,7 @@ if data is None:
 
 reference = views.reference_section(data, settings.scale)
 roi, panel_size = views.roi_section(data, reference)
+links.publish(data, settings, roi, panel_size)
 
 if not settings.methods:
     st.warning("No method is selected, or none supports this scale: choose methods in the sidebar.")

@@ -17,7 +17,7 @@ from ..compare import image_hash
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
 from ..io import LoadedImage, load_image
-from ..samples import DEFAULT, SAMPLES
+from ..samples import DEFAULT, SAMPLES, Sample
 from . import state
 from .loaders import sample_pixels
 
@@ -49,6 +49,7 @@ class Inputs:
     reference_name: str = ""
     reference_key: str = ""
     notes: list[str] = field(default_factory=list)
+    sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
 
 
 def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
@@ -87,7 +88,7 @@ def input_section(scale: int) -> Inputs | None:
         if decoded is None:
             return None
         image, key = decoded
-        pixels, name, depth = image.pixels, image.name, image.bit_depth
+        pixels, name, depth, sample = image.pixels, image.name, image.bit_depth, None
     else:
         choice = st.selectbox("Sample", list(SAMPLES), index=list(SAMPLES).index(DEFAULT), format_func=lambda k: SAMPLES[k].title,
                               key="sample")
@@ -107,11 +108,11 @@ def input_section(scale: int) -> Inputs | None:
         lr = degradation.apply(pixels)
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
-                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr")
+                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr", sample=sample)
     else:
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"uploaded LR image (assumed made by {degradation.describe()})" if source == UPLOAD else
-                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})")
+                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})", sample=sample)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference")
         if reference is not None:

@@ -85,6 +85,11 @@ def method_catalog() -> list[MethodInfo]:
     return catalog
 
 
+def default_scale(scales: list[int]) -> int:
+    """The scale the page opens with: x2 where offered (the most common SR setting)."""
+    return 2 if 2 in scales else scales[0]
+
+
 def scale_choices(catalog: list[MethodInfo]) -> list[int]:
     """Scales worth offering: any scale an available method supports; x1 (same-size
     restoration) only when at least two methods support it, as there is nothing to compare

@@ -18,7 +18,7 @@ from ..inference import SRResult, upscale
 from ..io import to_uint
 from . import state
 from .inputs import Inputs
-from .loaders import MethodInfo, scale_choices, shared_method
+from .loaders import MethodInfo, default_scale, scale_choices, shared_method
 
 #: LR images above this many pixels offer "region first".
 REGION_FIRST_PIXELS = 1_000_000
@@ -44,7 +44,7 @@ def controls(catalog: list[MethodInfo]) -> Settings:
     sidebar = st.sidebar
     sidebar.header("Settings")
     scales = scale_choices(catalog) or [2]
-    scale = sidebar.selectbox("Scale", scales, index=scales.index(2) if 2 in scales else 0, format_func=lambda s: f"x{s}", key="scale")
+    scale = sidebar.selectbox("Scale", scales, index=scales.index(default_scale(scales)), format_func=lambda s: f"x{s}", key="scale")
     usable = [info for info in catalog if info.available and scale in info.scales]
     titles = {info.name: info.title for info in catalog}
     versions = {info.name: info.version for info in catalog}

@@ -25,6 +25,7 @@ from ..io import encode_image, to_uint
 from ..metrics import convention, error_map_y, ssim_map_y
 from ..parsing import BACKGROUND
 from ..registry import method_class
+from ..share import PANEL_SIZES
 from . import state
 from .inputs import Inputs
 from .running import Settings, result_key
@@ -126,7 +127,7 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
     shape = inputs.lr.shape
     if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
         st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
-        _set_roi(compare.default_roi(shape, 48))
+        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or compare.default_roi(shape, 48))
     elif any(key not in st.session_state for key in state.ROI_KEYS):
         _set_roi(st.session_state[state.ROI_SAVED])
     box = _selected_box(st.session_state.get("overview"))
@@ -150,7 +151,7 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
         b.number_input("Column (LR px)", 0, shape[1] - 1, key=state.ROI_COL)
         a.number_input("Height (LR px)", 1, shape[0], key=state.ROI_HEIGHT)
         b.number_input("Width (LR px)", 1, shape[1], key=state.ROI_WIDTH)
-        size = st.select_slider("Panel size (px)", [192, 256, 320, 384, 512], value=320, key="panel_size")
+        size = st.select_slider("Panel size (px)", PANEL_SIZES, value=320, key="panel_size")
     return roi, int(size)
 
 

@@ -210,7 +210,16 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             field = page.get_by_label("Row (LR px)")
             field.fill("50")
             field.press("Enter")
-            moved(page, view, lambda roi, old: roi[0] == 50, "every panel to follow the typed row")
+            view = moved(page, view, lambda roi, old: roi[0] == 50, "every panel to follow the typed row")
+
+            # The address bar holds the view; opened elsewhere it asks for the upload, which cannot travel.
+            row, col, height, width = view["roi"]
+            wait_until(lambda: f"region={row}%2C{col}%2C{height}%2C{width}" in page.url, what="the region in the URL")
+            assert "sample=upload" in page.url and "scale=2" in page.url and "vdsr" in page.url, page.url
+            shared = browser.new_page(viewport={"width": 1500, "height": 1100})
+            shared.goto(page.url)
+            shared.get_by_text("cannot travel in a URL: upload it again").wait_for()
+            shared.close()
 
             # Screenshot of the whole page for the README (the main area scrolls inside the page).
             height = page.evaluate(

@@ -368,3 +368,46 @@ def test_region_of_interest_survives_a_visit_to_another_page():
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key=state.ROI_ROW).value == 17
     assert captions(at), "results are shown again without rerunning"
+
+
+def opened(query: dict[str, str]) -> AppTest:
+    """The app opened from a link with ``query`` as its query string."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_shared_link_restores_the_view_and_the_url_follows_changes():
+    link = {"sample": "leukocyte", "methods": "bicubic", "scale": "4", "region": "5,6,20,30", "panel": "256"}
+    at = opened(link)
+    assert at.selectbox(key="sample").value == "leukocyte" and at.selectbox(key="scale").value == 4
+    assert at.multiselect(key="methods_x4").value == ["bicubic"]
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [5, 6, 20, 30]
+    assert at.select_slider(key="panel_size").value == 256
+    assert not at.warning and at.query_params == link
+    run_methods(at)
+    assert any(c.startswith("Bicubic · rows 20-100, cols 24-144 (SR px)") for c in captions(at)), captions(at)
+    at.number_input(key=state.ROI_ROW).set_value(40).run()
+    assert at.query_params["region"] == "40,6,20,30"
+    at.selectbox(key="sample").set_value("ihc").run()  # a new image: its own default region
+    assert at.query_params["sample"] == "ihc" and at.query_params["region"] == "232,232,48,48"
+
+
+def test_a_link_made_on_an_upload_asks_for_the_image_and_restores_the_rest():
+    at = opened({"sample": "upload", "methods": "bicubic", "scale": "2", "region": "3,4,10,12"})
+    assert at.radio(key="source").value == "Upload an image"
+    assert any("cannot travel in a URL: upload it again" in i.value for i in at.info), [i.value for i in at.info]
+    upload(at, "upload_image", "good.png", png(GOOD))
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [3, 4, 10, 12]
+    assert at.query_params["sample"] == "upload" and at.query_params["methods"] == "bicubic"
+
+
+def test_a_damaged_link_opens_the_page_and_says_what_was_left_out():
+    at = opened({"sample": "cat", "methods": "bicubic,nosuch", "scale": "7", "panel": "999"})
+    message = " ".join(w.value for w in at.warning)
+    for part in ("sample 'cat' is not in the gallery", "scale x7 is not offered here", "nosuch not available here at x2",
+                 "panel '999' is not one of the panel sizes"):
+        assert part in message, message
+    assert at.selectbox(key="sample").value == "blood_smear" and at.multiselect(key="methods_x2").value == ["bicubic"]
