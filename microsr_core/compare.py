@@ -152,6 +152,43 @@ def draw_box(image: np.ndarray, roi: Roi, color: Sequence[float] = (1.0, 0.85, 0
     return out
 
 
+def scale_bar(um_per_px: float, width: int, fraction: float = 0.25) -> tuple[float, int]:
+    """The scale bar for an image ``width`` px wide whose pixels are ``um_per_px`` µm: the
+    largest length of 1, 2 or 5 × 10^k µm that fits in ``fraction`` of the width.
+
+    Returns ``(length in µm, length in px)``; the pixel length is rounded, at least 1.
+    """
+    if not (um_per_px > 0 and width > 0):
+        raise ValueError(f"scale bar needs a positive pixel size and width, got {um_per_px} µm/px and {width} px")
+    limit = width * fraction * um_per_px
+    exponent = math.floor(math.log10(limit))
+    length = next(m * 10.0**exponent for m in (5, 2, 1) if m * 10.0**exponent <= limit * (1 + 1e-9))
+    length = float(f"{length:.12g}")  # 0.1 * 5 is 0.5, not 0.5000000000000001
+    return length, max(1, round(length / um_per_px))
+
+
+def draw_scale_bar(image: np.ndarray, length: int, colour: Sequence[float] = (1.0, 1.0, 1.0),
+                   outline: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """A copy of ``image`` with a bar ``length`` px long at its bottom left: ``colour`` with a
+    one-pixel ``outline`` so it shows on any stain."""
+    out = np.array(image, dtype=np.float32, copy=True)
+    height, width = out.shape[:2]
+    thick, margin = max(2, height // 64), max(2, width // 32)
+    bottom, left = height - margin, margin
+    right = min(left + int(length), width - 1)
+    out[bottom - thick - 1 : bottom + 1, left - 1 : right + 1] = np.asarray(outline, dtype=np.float32)
+    out[bottom - thick : bottom, left:right] = np.asarray(colour, dtype=np.float32)
+    return out
+
+
+def region_in_um(roi: Roi, um_per_px: float) -> str:
+    """The size and place of ``roi`` (LR px) in µm, for LR pixels of ``um_per_px`` µm."""
+    def um(value: int) -> str:
+        return f"{value * um_per_px:.3g}"
+
+    return f"{um(roi.height)} x {um(roi.width)} µm (height x width), top-left at row {um(roi.row)} µm, col {um(roi.col)} µm"
+
+
 def wipe(before: np.ndarray, after: np.ndarray, position: float, line: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Before/after view: columns left of ``position`` (0..1) from ``before``, the rest from ``after``.
 

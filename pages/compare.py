@@ -19,7 +19,7 @@ if data is None:
     st.stop()
 
 reference = views.reference_section(data, settings.scale)
-roi, panel_size = views.roi_section(data, reference)
+roi, panel_size, um_per_px = views.roi_section(data, reference)
 links.publish(data, settings, roi, panel_size)
 
 if not settings.methods:
@@ -33,7 +33,7 @@ if not results:
 
 st.header("Region of interest in every panel")
 panels = views.build_panels(data, results, reference, settings)
-zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size)
+zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size, um_per_px)
 
 st.header("Before / after")
 views.before_after(zoomed)

@@ -220,3 +220,28 @@ def test_gains_over_bicubic_are_differences_on_the_same_image():
     assert gains["VDSR"]["psnr_y"] == pytest.approx(0.30) and gains["VDSR"]["ssim_y"] == pytest.approx(0.0031)
     assert math.isnan(gains["Prior"]["psnr_y"]) and gains["Prior"]["ssim_y"] == pytest.approx(-0.01)
     assert compare.gains_over_baseline(rows[1:], ["psnr_y"]) == {}
+
+
+def test_scale_bar_is_the_largest_round_length_in_a_quarter_of_the_width():
+    # 288 px at 0.0725 / 6 µm per px: a quarter is 0.87 µm, so the bar is 0.5 µm = 41.4 -> 41 px.
+    assert compare.scale_bar(0.0725 / 6, 288) == (0.5, 41)
+    assert compare.scale_bar(0.5, 400) == (50.0, 100)  # exactly a quarter fits
+    assert compare.scale_bar(0.65, 256) == (20.0, 31)
+    assert compare.scale_bar(2.0, 10) == (5.0, 2)
+    with pytest.raises(ValueError, match="positive pixel size"):
+        compare.scale_bar(0.0, 100)
+
+
+def test_draw_scale_bar_puts_an_outlined_bar_at_the_bottom_left():
+    image = np.full((128, 128, 3), 0.5, np.float32)
+    out = compare.draw_scale_bar(image, 40)
+    # thickness 128 // 64 = 2, margin 128 // 32 = 4: bar rows 122-123, cols 4-43; outline around it
+    assert (out[122:124, 4:44] == 1.0).all() and (out[121, 3:45] == 0.0).all() and (out[124, 3:45] == 0.0).all()
+    assert (out[122:124, 3] == 0.0).all() and (out[122:124, 44] == 0.0).all()
+    changed = np.argwhere((out != image).any(axis=2))
+    assert changed.min(axis=0).tolist() == [121, 3] and changed.max(axis=0).tolist() == [124, 44]
+    assert (image == 0.5).all()  # the input is left as it was
+
+
+def test_region_in_um():
+    assert compare.region_in_um(Roi(10, 20, 48, 64), 0.0725) == "3.48 x 4.64 µm (height x width), top-left at row 0.725 µm, col 1.45 µm"

@@ -50,6 +50,16 @@ class Inputs:
     reference_key: str = ""
     notes: list[str] = field(default_factory=list)
     sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
+    teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
+
+    def pixel_size(self) -> tuple[float | None, str]:
+        """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
+        if self.sample is None:
+            return None, "unknown for an upload: enter your microscope's (camera pixel / total magnification)"
+        if self.sample.um_per_px is None:
+            return None, f"{self.sample.um_per_px_note}: enter it if you know it"
+        factor = self.degradation.scale if self.teaching else 1
+        return self.sample.um_per_px * factor, self.sample.um_per_px_note + (f", x{factor} for the LR made from it" if factor > 1 else "")
 
 
 def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
@@ -108,7 +118,7 @@ def input_section(scale: int) -> Inputs | None:
         lr = degradation.apply(pixels)
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
-                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr", sample=sample)
+                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr", sample=sample, teaching=True)
     else:
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"uploaded LR image (assumed made by {degradation.describe()})" if source == UPLOAD else

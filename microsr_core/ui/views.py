@@ -121,9 +121,10 @@ def _set_roi(roi: Roi) -> None:
     st.session_state[state.ROI_SAVED] = roi
 
 
-def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
-    """Overview with the region of interest (drag a box, or type coordinates); returns
-    ``(roi, panel size)``. The ROI lives in session state, so it survives reruns."""
+def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, float | None]:
+    """Overview with the region of interest (drag a box, or type coordinates) and the pixel size;
+    returns ``(roi, panel size, µm per LR px or None)``. The ROI lives in session state, so it
+    survives reruns."""
     shape = inputs.lr.shape
     if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
         st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
@@ -152,7 +153,13 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
         a.number_input("Height (LR px)", 1, shape[0], key=state.ROI_HEIGHT)
         b.number_input("Width (LR px)", 1, shape[1], key=state.ROI_WIDTH)
         size = st.select_slider("Panel size (px)", PANEL_SIZES, value=320, key="panel_size")
-    return roi, int(size)
+        default, source = inputs.pixel_size()
+        um_per_px = st.number_input("Pixel size (µm per LR px)", min_value=0.0001, value=default, step=0.01, format="%.4f",
+                                    placeholder="unknown", key=f"um_per_px_{inputs.key}")
+        st.caption(f"Pixel size: {source}." if um_per_px == default else "Pixel size: as entered.")
+        if um_per_px is not None:
+            st.caption(f"Region: {compare.region_in_um(roi, um_per_px)}.")
+    return roi, int(size), um_per_px
 
 
 def _labels(result: SRResult) -> np.ndarray | None:
@@ -179,20 +186,24 @@ def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.
     return compare.nearest_zoom(image, zoom * scale // panel.factor)
 
 
-def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int) -> dict[str, np.ndarray]:
-    """Every panel at the same place, enlarged by integer nearest-neighbour factors."""
+def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None) -> dict[str, np.ndarray]:
+    """Every panel at the same place, enlarged by integer nearest-neighbour factors, with a scale
+    bar when the pixel size is known (every panel shows the same µm per screen pixel)."""
     zoom = compare.zoom_factor(roi, scale, size)
+    bar = None if um_per_px is None else compare.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
     overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
     views = {}
     per_row = len(panels) if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
     for start in range(0, len(panels), per_row):
         columns = st.columns(per_row)
         for column, panel in zip(columns, panels[start : start + per_row]):
-            views[panel.title] = _zoomed(panel, roi, scale, zoom, overlay)
+            view = _zoomed(panel, roi, scale, zoom, overlay)
+            views[panel.title] = view if bar is None else compare.draw_scale_bar(view, bar[1])
             column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
             unit = "LR px" if panel.factor == 1 else "SR px"
             where = roi.scaled(panel.factor).describe(unit)
-            _show(views[panel.title], f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}", column)
+            scale_note = "" if bar is None else f" · bar {bar[0]:g} µm"
+            _show(views[panel.title], f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", column)
     return views
 
 

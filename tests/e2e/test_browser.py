@@ -235,3 +235,29 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
                 shutil.copyfile(screenshot, README_SCREENSHOT)
         finally:
             browser.close()
+
+
+def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
+    """A link to the blood-smear sample restores sample, method, scale, region and panel size,
+    and every zoom panel carries a scale bar (the sample's pixel size is known)."""
+    link = "?sample=blood_smear&methods=bicubic&scale=2&region=20,30,40,40&panel=256"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server + "/" + link)
+            page.get_by_text("Compare super-resolution methods").wait_for()
+            wait_for_page(page, lambda v: v["roi"] == (20, 30, 40, 40), "the linked region in the inputs")
+            page.get_by_text("Source: BCCD dataset").wait_for()
+            page.get_by_role("button", name=re.compile(r"^Run 1 method")).click()
+            view = wait_for_page(page, lambda v: {"LR input", "Bicubic"} <= set(v["panels"]), "result panels")
+            assert set(view["panels"]) == {"LR input", "Bicubic"}
+            for title, (caption, _) in view["panels"].items():
+                factor = 1 if title == "LR input" else 2
+                assert f"rows {20 * factor}-{60 * factor}, cols {30 * factor}-{70 * factor}" in caption, caption
+                assert re.search(r" · bar [\d.]+ µm$", caption), caption
+            page.get_by_text("Region: 2.9 x 2.9 µm").wait_for()
+            page.screenshot(path=str(tmp_path / "shared_link.png"), full_page=True)
+        finally:
+            browser.close()

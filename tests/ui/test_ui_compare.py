@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from microsr_core.compare import Roi, class_metrics, match_reference, method_colours, parsing_labels, region_metrics
+from microsr_core.compare import (Roi, class_metrics, match_reference, method_colours, parsing_labels, region_in_um,
+                                  region_metrics, scale_bar)
 from microsr_core.degrade import Degradation, modcrop
 from microsr_core.inference import upscale
 from microsr_core.io import encode_image, sample_image
@@ -411,3 +412,31 @@ def test_a_damaged_link_opens_the_page_and_says_what_was_left_out():
                  "panel '999' is not one of the panel sizes"):
         assert part in message, message
     assert at.selectbox(key="sample").value == "blood_smear" and at.multiselect(key="methods_x2").value == ["bicubic"]
+
+
+def test_physical_scale_bar_and_region_in_micrometres():
+    at = start()
+    choose(at, 2, ["bicubic"])
+    run_methods(at)
+    um = SAMPLES[DEFAULT].um_per_px
+    assert at.number_input(key="um_per_px_sample:blood_smear").value == um
+    text = " ".join(c.value for c in at.caption)
+    assert "Pixel size: estimated: the median red-cell box" in text, text
+    assert f"Region: {region_in_um(Roi(216, 296, 48, 48), um)}." in text, text
+    # 48 LR px at x2 in a 320 px panel: zoom 3, 6 screen px per LR px, the panel 288 px wide.
+    length, _ = scale_bar(um / 6, 288)
+    for title in ("LR input", "Bicubic"):
+        assert any(c.startswith(f"{title} · ") and c.endswith(f" · bar {length:g} µm") for c in captions(at)), captions(at)
+
+    at.toggle(key="teaching").set_value(True).run()  # the smear is now the HR truth: LR pixels are twice as large
+    assert next(n for n in at.number_input if n.label == "Pixel size (µm per LR px)").value == 2 * um
+
+    uploaded = use_upload(start())
+    upload(uploaded, "upload_image", "good.png", png(GOOD))
+    choose(uploaded, 2, ["bicubic"])
+    run_methods(uploaded)
+    assert not any("bar" in c for c in captions(uploaded))
+    assert any("unknown for an upload" in c.value for c in uploaded.caption)
+    field = next(n for n in uploaded.number_input if n.label == "Pixel size (µm per LR px)")
+    field.set_value(0.5).run()
+    assert any(c.startswith("Bicubic · ") and " · bar " in c for c in captions(uploaded))
