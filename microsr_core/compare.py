@@ -28,7 +28,7 @@ from .align import Alignment, align_reference
 from .errors import AlignmentError
 from .degrade import Degradation, imresize
 from .color import rgb_to_y
-from .metrics import DATA_RANGE, masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y
+from .metrics import DATA_RANGE, masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y, stain_fidelity
 from .parsing import BACKGROUND, CLASSES as PARSING_CLASSES, COLOURS as PARSING_COLOURS
 
 #: LR pixels shaved from every side before the LR-consistency PSNR (the bicubic kernel's reach).
@@ -358,26 +358,28 @@ def sr_window(sr: np.ndarray, reference: Reference) -> np.ndarray:
 
 
 def reference_metrics(sr: np.ndarray, reference: Reference) -> dict[str, float]:
-    """:func:`microsr_core.metrics.measure` of an SR result against a reference, over its window
-    (border ``scale`` px shaved)."""
-    return measure(sr_window(sr, reference), reference.hr, crop_border=reference.scale)
+    """:func:`microsr_core.metrics.measure` and :func:`~microsr_core.metrics.stain_fidelity` of an
+    SR result against a reference, over its window (border ``scale`` px shaved)."""
+    part = sr_window(sr, reference)
+    return measure(part, reference.hr, crop_border=reference.scale) | stain_fidelity(part, reference.hr, reference.scale)
 
 
 def region_metrics(sr: np.ndarray, reference: Reference, roi: Roi) -> dict[str, float]:
-    """PSNR/SSIM on Y inside the ROI (where the reference covers it), no border shaved.
+    """PSNR/SSIM on Y and the CIEDE2000 stain fidelity inside the ROI (where the reference covers
+    it), no border shaved.
 
     NaN where the overlap is empty; SSIM NaN when the overlap is under 11 SR pixels a side.
     """
     overlap = roi.intersect(reference.window)
     if overlap is None:
-        return {"psnr_y": math.nan, "ssim_y": math.nan}
+        return {"psnr_y": math.nan, "ssim_y": math.nan, "delta_e_mean": math.nan, "delta_e_p95": math.nan}
     s = reference.scale
     rows, cols = overlap.scaled(s).slices()
     local = Roi(overlap.row - reference.window.row, overlap.col - reference.window.col, overlap.height, overlap.width).scaled(s)
     hr = reference.hr[local.slices()]
     a = sr[rows, cols]
     small = min(a.shape[:2]) < MIN_SSIM_SIDE
-    return {"psnr_y": psnr_y(a, hr), "ssim_y": math.nan if small else ssim_y(a, hr)}
+    return {"psnr_y": psnr_y(a, hr), "ssim_y": math.nan if small else ssim_y(a, hr)} | stain_fidelity(a, hr)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..compare import Reference, Roi
 from ..errors import AlignmentError
 from ..inference import SRResult
 from ..io import encode_image, to_uint
-from ..metrics import convention, error_map_y, ssim_map_y
+from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
 from ..parsing import BACKGROUND
 from ..registry import method_class
 from ..share import PANEL_SIZES
@@ -234,7 +234,7 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
             key = ("metrics", inputs.reference_key) + result_key(inputs, settings, method)
             row.update(state.cached(state.DERIVED, key, lambda r=result: compare.reference_metrics(r.image, reference)))
             region = compare.region_metrics(result.image, reference, roi)
-            row.update({"roi_psnr_y": region["psnr_y"], "roi_ssim_y": region["ssim_y"]})
+            row.update({f"roi_{name}": value for name, value in region.items()})
         rows.append(row)
     return rows
 
@@ -255,8 +255,9 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
 
 
 def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi: Roi, settings: Settings) -> None:
-    """PSNR/SSIM against the reference: table, chart and the convention of every number."""
-    columns = ["psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "roi_psnr_y", "roi_ssim_y"]
+    """PSNR/SSIM and stain fidelity against the reference: table, chart and the convention of every number."""
+    columns = ["psnr_y", "ssim_y", "delta_e_mean", "delta_e_p95", "psnr_rgb", "ssim_rgb",
+               "roi_psnr_y", "roi_ssim_y", "roi_delta_e_mean", "roi_delta_e_p95"]
     frame = pd.DataFrame(rows).set_index("title")[columns]
     st.dataframe(frame, column_config={
         "psnr_y": st.column_config.NumberColumn("PSNR-Y (dB)", format="%.3f"),
@@ -265,10 +266,15 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
         "ssim_rgb": st.column_config.NumberColumn("SSIM-RGB", format="%.4f"),
         "roi_psnr_y": st.column_config.NumberColumn("PSNR-Y region (dB)", format="%.3f"),
         "roi_ssim_y": st.column_config.NumberColumn("SSIM-Y region", format="%.4f"),
+        "delta_e_mean": st.column_config.NumberColumn("ΔE00 mean", format="%.2f"),
+        "delta_e_p95": st.column_config.NumberColumn("ΔE00 95th pct", format="%.2f"),
+        "roi_delta_e_mean": st.column_config.NumberColumn("ΔE00 mean region", format="%.2f"),
+        "roi_delta_e_p95": st.column_config.NumberColumn("ΔE00 95th pct region", format="%.2f"),
     })
     region = "the whole image" if reference.mode == "direct" else f"the matched region {reference.window.describe()}"
     st.caption(
         f"Against the HR reference over {region}: {convention(settings.scale)}; RGB columns on all channels. "
+        f"Stain fidelity (ΔE00): {STAIN_CONVENTION}, same border. "
         f"Region columns: the region of interest {roi.describe()} where the reference covers it, no border shaved. "
         f"LR: {inputs.origin}."
     )
@@ -276,24 +282,26 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
 
 
 def gains_chart(rows: list[dict], settings: Settings) -> None:
-    """Each method's PSNR-Y and SSIM-Y minus Bicubic's on the same image and region, in the
-    method's colour: differences of a few tenths of a dB stay visible (absolute values: table)."""
-    gains = compare.gains_over_baseline(rows, ["psnr_y", "roi_psnr_y", "ssim_y", "roi_ssim_y"])
+    """Each method's PSNR-Y, SSIM-Y and mean ΔE00 minus Bicubic's on the same image and region, in
+    the method's colour: differences of a few tenths of a dB stay visible (absolute values: table)."""
+    charted = (("psnr_y", "PSNR-Y gain over bicubic (dB)", 2), ("ssim_y", "SSIM-Y gain over bicubic", 4),
+               ("delta_e_mean", "ΔE00 mean change vs bicubic (below 0: truer colour)", 2))
+    gains = compare.gains_over_baseline(rows, [prefix + metric for metric, _, _ in charted for prefix in ("", "roi_")])
     if not gains:
         st.info("Gains are measured against Bicubic on the same image: add Bicubic to the methods to chart them.")
         return
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("PSNR-Y gain over bicubic (dB)", "SSIM-Y gain over bicubic"))
+    fig = make_subplots(rows=1, cols=len(charted), subplot_titles=[title for _, title, _ in charted])
     where = ["whole image", "region"]
     for method, gain in gains.items():
-        for col, metric, digits in ((1, "psnr_y", 2), (2, "ssim_y", 4)):
+        for col, (metric, _, digits) in enumerate(charted, start=1):
             values = [gain[metric], gain["roi_" + metric]]
             fig.add_bar(x=where, y=values, name=settings.titles[method], marker_color=settings.colours[method], legendgroup=method,
                         showlegend=col == 1, text=["" if math.isnan(v) else f"{v:+.{digits}f}" for v in values], row=1, col=col)
     fig.add_hline(y=0, line_color=compare.BASELINE_COLOUR, line_width=1)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), barmode="group", legend_title_text="method")
     st.plotly_chart(fig, key="gains_chart")
-    st.caption("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB and SSIM-Y as a "
-               "difference, same conventions as the table; the absolute values are in the table.")
+    st.caption("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB, SSIM-Y and the "
+               "mean CIEDE2000 ΔE00 as differences, same conventions as the table; the absolute values are in the table.")
 
 
 def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference, settings: Settings) -> None:
@@ -368,6 +376,7 @@ def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, sett
         "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
         "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
         "roi_metrics": "region of interest where the reference covers it, no border shaved",
+        "stain_fidelity": STAIN_CONVENTION + f"; whole image with border {settings.scale} px shaved",
         "lr_consistency": f"SR degraded by {inputs.degradation.describe()} (no rounding) vs LR on Y, border {compare.CONSISTENCY_BORDER} LR px",
         "reference": None if reference is None else {"name": inputs.reference_name, "how": reference.describe(), "notes": reference.notes},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

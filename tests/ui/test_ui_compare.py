@@ -22,7 +22,7 @@ from microsr_core.compare import (Roi, class_metrics, match_reference, method_co
 from microsr_core.degrade import Degradation, modcrop
 from microsr_core.inference import upscale
 from microsr_core.io import encode_image, sample_image
-from microsr_core.metrics import measure
+from microsr_core.metrics import measure, stain_fidelity
 from microsr_core.parsing import CLASSES
 from microsr_core.registry import create
 from microsr_core.samples import DEFAULT, SAMPLES
@@ -144,13 +144,16 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         if not (info.available and 2 in info.scales):
             continue
         expected = measure(upscale(lr, info.name, 2).image, hr, crop_border=2)
-        for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
+        expected |= stain_fidelity(upscale(lr, info.name, 2).image, hr, 2)
+        for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "delta_e_mean", "delta_e_p95"):
             assert metrics.loc[info.title, column] == pytest.approx(expected[column], rel=1e-9, abs=1e-9), (info.name, column)
 
     # The chart shows each method's gain over bicubic, in the method's colour, as its panel title.
     colours = method_colours([info.name for info in method_catalog()])
     figure = chart(at, "PSNR-Y gain over bicubic")
     bars = {(trace["name"], trace["xaxis"]): trace for trace in figure["data"]}
+    assert [a["text"] for a in figure["layout"]["annotations"]][:3] == [
+        "PSNR-Y gain over bicubic (dB)", "SSIM-Y gain over bicubic", "ΔE00 mean change vs bicubic (below 0: truer colour)"]
     usable = [info for info in method_catalog() if info.available and 2 in info.scales and info.name != "bicubic"]
     assert {name for name, _ in bars} == {info.title for info in usable}
     markdown = " ".join(m.value for m in at.markdown)
@@ -158,7 +161,9 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         psnr, ssim = bars[(info.title, "x")], bars[(info.title, "x2")]
         assert psnr["y"][0] == pytest.approx(metrics.loc[info.title, "psnr_y"] - metrics.loc["Bicubic", "psnr_y"], abs=1e-9)
         assert ssim["y"][0] == pytest.approx(metrics.loc[info.title, "ssim_y"] - metrics.loc["Bicubic", "ssim_y"], abs=1e-12)
-        assert psnr["marker"]["color"] == ssim["marker"]["color"] == colours[info.name]
+        colour = bars[(info.title, "x3")]
+        assert colour["y"][0] == pytest.approx(metrics.loc[info.title, "delta_e_mean"] - metrics.loc["Bicubic", "delta_e_mean"], abs=1e-9)
+        assert psnr["marker"]["color"] == ssim["marker"]["color"] == colour["marker"]["color"] == colours[info.name]
         assert f'color:{colours[info.name]}">&#9632;</span> **{info.title}**' in markdown
 
     # Moving the region of interest re-crops every panel but never recomputes a result.
@@ -177,7 +182,10 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         assert any(c.startswith(f"{title} · rows 0-40, cols 20-80 (SR px)") for c in shown), (title, shown)
     bicubic = upscale(lr, "bicubic", 2).image
     region = region_metrics(bicubic, reference, Roi(0, 10, 20, 30))
-    assert table(at, "metrics_table").loc["Bicubic", "roi_psnr_y"] == pytest.approx(region["psnr_y"], rel=1e-9)
+    shown = table(at, "metrics_table").loc["Bicubic"]
+    assert shown["roi_psnr_y"] == pytest.approx(region["psnr_y"], rel=1e-9)
+    assert shown["roi_delta_e_p95"] == pytest.approx(region["delta_e_p95"], rel=1e-9)
+    assert any("CIEDE2000 colour difference per pixel" in c.value for c in at.caption)
 
 
 def test_hr_from_a_smaller_field_is_aligned_and_its_region_reported():
