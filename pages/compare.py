@@ -49,4 +49,4 @@ with st.expander("Maps: LR consistency" + (", error and SSIM against the HR refe
     views.maps_section(data, results, reference, settings)
 
 st.header("Downloads")
-views.downloads(data, results, reference, roi, settings, rows)
+views.downloads(data, results, reference, roi, settings, rows, zoomed)

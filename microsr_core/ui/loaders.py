@@ -7,7 +7,7 @@ training can publish new weights at any time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
@@ -47,6 +47,7 @@ class MethodInfo:
     available: bool
     reason: str = ""
     version: str = ""  # sha256 of the weights ("" for methods without weights)
+    card: dict | None = field(default=None, compare=False)  # the weights' model card (None without weights)
 
 
 def method_catalog() -> list[MethodInfo]:
@@ -70,7 +71,7 @@ def method_catalog() -> list[MethodInfo]:
         cls = method_class(name)
         _, model = split_name(name)
         title = cls.title or cls.name
-        scales, available, reason, version = tuple(cls.scales), True, "", ""
+        scales, available, reason, version, card = tuple(cls.scales), True, "", "", None
         if cls.weights:
             card = promoted.get(model) if model else shipped.get(cls.weights)
             if card is None:
@@ -81,7 +82,7 @@ def method_catalog() -> list[MethodInfo]:
                 version = str(card.get("sha256", ""))
         if model:
             title = f"{title} [{model}]"
-        catalog.append(MethodInfo(name, title, cls.paper, scales, available, reason, version))
+        catalog.append(MethodInfo(name, title, cls.paper, scales, available, reason, version, card))
     return catalog
 
 

@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 from .. import compare
 from ..compare import Reference, Roi
 from ..errors import AlignmentError
+from ..html_report import Column, Figure, build_report
 from ..inference import SRResult
 from ..io import encode_image, to_uint
 from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
@@ -28,6 +29,7 @@ from ..registry import method_class
 from ..share import PANEL_SIZES
 from . import state
 from .inputs import Inputs
+from .loaders import method_catalog
 from .running import Settings, result_key
 
 ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
@@ -186,7 +188,16 @@ def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.
     return compare.nearest_zoom(image, zoom * scale // panel.factor)
 
 
-def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None) -> dict[str, np.ndarray]:
+@dataclass
+class Zoomed:
+    """A zoom panel as shown: the enlarged crop (with its scale bar), its caption and colour."""
+
+    image: np.ndarray
+    caption: str
+    colour: str | None
+
+
+def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None) -> dict[str, Zoomed]:
     """Every panel at the same place, enlarged by integer nearest-neighbour factors, with a scale
     bar when the pixel size is known (every panel shows the same µm per screen pixel)."""
     zoom = compare.zoom_factor(roi, scale, size)
@@ -197,17 +208,18 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
     for start in range(0, len(panels), per_row):
         columns = st.columns(per_row)
         for column, panel in zip(columns, panels[start : start + per_row]):
-            view = _zoomed(panel, roi, scale, zoom, overlay)
-            views[panel.title] = view if bar is None else compare.draw_scale_bar(view, bar[1])
-            column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
+            image = _zoomed(panel, roi, scale, zoom, overlay)
             unit = "LR px" if panel.factor == 1 else "SR px"
             where = roi.scaled(panel.factor).describe(unit)
             scale_note = "" if bar is None else f" · bar {bar[0]:g} µm"
-            _show(views[panel.title], f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", column)
+            view = views[panel.title] = Zoomed(image if bar is None else compare.draw_scale_bar(image, bar[1]),
+                                               f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
+            column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
+            _show(view.image, view.caption, column)
     return views
 
 
-def before_after(views: dict[str, np.ndarray]) -> None:
+def before_after(views: dict[str, Zoomed]) -> None:
     """A wipe between any two panels of the zoom grid."""
     names = list(views)
     left, middle, right = st.columns([2, 3, 2])
@@ -215,7 +227,7 @@ def before_after(views: dict[str, np.ndarray]) -> None:
     after = right.selectbox("After", names, index=min(1, len(names) - 1), key="wipe_after")
     position = middle.slider("Split (% of the width from the left shows Before)", 0, 100, 50, key="wipe_split")
     _, centre, _ = st.columns([1, 2, 1])
-    _show(compare.wipe(views[before], views[after], position / 100), f"{before} | {after}", centre)
+    _show(compare.wipe(views[before].image, views[after].image, position / 100), f"{before} | {after}", centre)
 
 
 def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
@@ -349,10 +361,11 @@ def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Refere
     st.caption("Maps are computed at full resolution and block-averaged for display; bright = large error or high SSIM.")
 
 
-def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict]) -> None:
-    """Lossless PNG per result, and a ZIP with everything plus metrics and settings."""
+def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
+              zoomed: dict[str, Zoomed]) -> None:
+    """Lossless PNG per result, a ZIP with everything plus metrics and settings, and the HTML report."""
     depth = inputs.bit_depth
-    columns = st.columns(len(results) + 1)
+    columns = st.columns(len(results) + 2)
     for column, (method, result) in zip(columns, results.items()):
         column.download_button(f"{settings.titles[method]} PNG", lambda r=result: encode_image(r.image, "png", depth),
                                file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore", key=f"png_{method}")
@@ -364,8 +377,49 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
         return compare.build_zip(images, rows, _settings_record(inputs, reference, roi, settings))
 
-    columns[-1].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
+    columns[-2].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
                                 mime="application/zip", on_click="ignore", key="zip", type="primary")
+    columns[-1].download_button("Report (HTML)", lambda: report_html(inputs, reference, roi, settings, rows, zoomed),
+                                file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
+                                key="report", help="One self-contained HTML file: the panels, metrics with their conventions, "
+                                "each method's weights checksum, the settings; opens offline in any browser.")
+
+
+#: Every method runs in float32: microsr_core.inference uses no autocast at inference time.
+INFERENCE_PRECISION = "fp32 (float32, no autocast)"
+
+#: The metrics table of the report: row key, heading, format.
+REPORT_COLUMNS = [
+    Column("title", "method"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
+    Column("psnr_y", "PSNR-Y (dB)", "{:.3f}"), Column("ssim_y", "SSIM-Y", "{:.4f}"),
+    Column("delta_e_mean", "ΔE00 mean", "{:.2f}"), Column("delta_e_p95", "ΔE00 95th pct", "{:.2f}"),
+    Column("roi_psnr_y", "PSNR-Y region (dB)", "{:.3f}"), Column("roi_ssim_y", "SSIM-Y region", "{:.4f}"),
+    Column("roi_delta_e_mean", "ΔE00 mean region", "{:.2f}"), Column("roi_delta_e_p95", "ΔE00 95th pct region", "{:.2f}"),
+    Column("lr_consistency_psnr_y", "LR-consistency PSNR-Y (dB)", "{:.2f}"),
+]
+
+
+def report_html(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
+                zoomed: dict[str, Zoomed]) -> str:
+    """The one-click report (:func:`microsr_core.html_report.build_report`) of what the page shows."""
+    record = _settings_record(inputs, reference, roi, settings)
+    catalog = {info.name: info for info in method_catalog()}
+    models = []
+    for method in settings.methods:
+        info = catalog[method]
+        card = info.card or {}
+        models.append({"method": method, "title": info.title, "paper": info.paper,
+                       "weights": card.get("file", "none: no learned weights"), "summary": card.get("summary", ""),
+                       "training steps": card.get("training", {}).get("steps", ""),
+                       "weights sha256": settings.versions.get(method) or "—"})
+    conventions = [f"PSNR/SSIM: {record['metrics_convention']}; region columns: {record['roi_metrics']}",
+                   f"ΔE00: {record['stain_fidelity']}", f"LR consistency: {record['lr_consistency']}",
+                   f"LR input: {inputs.origin}"] + ([f"HR reference: {record['reference']['how']}"] if reference else [])
+    shown = {k: v for k, v in record.items() if k not in ("metrics_convention", "roi_metrics", "stain_fidelity", "lr_consistency", "created")}
+    figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
+    figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
+    return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
+                        REPORT_COLUMNS, conventions, shown | {"precision": INFERENCE_PRECISION}, models)
 
 
 def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings) -> dict:
@@ -373,7 +427,7 @@ def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, sett
         "input": inputs.name, "lr_size": list(inputs.lr.shape[:2]), "bit_depth": inputs.bit_depth,
         "lr_origin": inputs.origin, "scale": settings.scale, "methods": settings.methods,
         "weights_sha256": {m: settings.versions.get(m, "") or None for m in settings.methods},
-        "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
+        "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile, "precision": INFERENCE_PRECISION,
         "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
         "roi_metrics": "region of interest where the reference covers it, no border shaved",
         "stain_fidelity": STAIN_CONVENTION + f"; whole image with border {settings.scale} px shaved",

@@ -221,6 +221,21 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             shared.get_by_text("cannot travel in a URL: upload it again").wait_for()
             shared.close()
 
+            # The one-click report: one HTML file that opens with the network cut off, panels and checksums in it.
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Report (HTML)").click()
+            report = tmp_path / "report.html"
+            download.value.save_as(report)
+            text = report.read_text()
+            vdsr_sha256 = read_manifest()["vdsr"]["sha256"]
+            assert vdsr_sha256 in text and "fp32" in text and "CIEDE2000" in text and "rows 100-" in text
+            offline = browser.new_page()
+            offline.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+            offline.goto(report.as_uri())
+            loaded = offline.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+            assert len(loaded) == len(titles) + 1 and all(loaded), loaded
+            offline.close()
+
             # Screenshot of the whole page for the README (the main area scrolls inside the page).
             height = page.evaluate(
                 "() => { document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); window.scrollTo(0, 0);"

@@ -166,6 +166,8 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         assert psnr["marker"]["color"] == ssim["marker"]["color"] == colour["marker"]["color"] == colours[info.name]
         assert f'color:{colours[info.name]}">&#9632;</span> **{info.title}**' in markdown
 
+    assert [b.label for b in at.get("download_button")][-2:] == ["All results (ZIP)", "Report (HTML)"]
+
     # Moving the region of interest re-crops every panel but never recomputes a result.
     cache = at.session_state[state.RESULTS]
     before = {key: id(value) for key, value in cache.items()}
