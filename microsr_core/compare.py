@@ -246,6 +246,9 @@ METHOD_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F0
 BASELINE = "bicubic"
 BASELINE_COLOUR = "#8c8c8c"
 
+#: The precision every method runs in: :mod:`microsr_core.inference` uses no autocast.
+INFERENCE_PRECISION = "fp32"
+
 
 def method_colours(names: Sequence[str]) -> dict[str, str]:
     """One colour per method name: grey for the bicubic baseline, the palette in order for the

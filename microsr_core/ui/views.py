@@ -385,9 +385,6 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
                                 "each method's weights checksum, the settings; opens offline in any browser.")
 
 
-#: Every method runs in float32: microsr_core.inference uses no autocast at inference time.
-INFERENCE_PRECISION = "fp32 (float32, no autocast)"
-
 #: The metrics table of the report: row key, heading, format.
 REPORT_COLUMNS = [
     Column("title", "method"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
@@ -419,7 +416,7 @@ def report_html(inputs: Inputs, reference: Reference | None, roi: Roi, settings:
     figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
     figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
     return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
-                        REPORT_COLUMNS, conventions, shown | {"precision": INFERENCE_PRECISION}, models)
+                        REPORT_COLUMNS, conventions, shown, models)
 
 
 def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings) -> dict:
@@ -427,7 +424,8 @@ def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, sett
         "input": inputs.name, "lr_size": list(inputs.lr.shape[:2]), "bit_depth": inputs.bit_depth,
         "lr_origin": inputs.origin, "scale": settings.scale, "methods": settings.methods,
         "weights_sha256": {m: settings.versions.get(m, "") or None for m in settings.methods},
-        "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile, "precision": INFERENCE_PRECISION,
+        "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
+        "precision": compare.INFERENCE_PRECISION + " (no autocast)",
         "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
         "roi_metrics": "region of interest where the reference covers it, no border shaved",
         "stain_fidelity": STAIN_CONVENTION + f"; whole image with border {settings.scale} px shaved",
