@@ -1,6 +1,6 @@
 """What the comparison page shows once there are results: the overview with the region of
-interest, the zoom grid, the before/after view, metrics, maps, the LR-consistency check and
-downloads. Numbers come from :mod:`microsr_core.compare` and :mod:`microsr_core.metrics`; each
+interest and the pixel size, the zoom grid with scale bars, the before/after view, metrics and
+their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report. Numbers come from :mod:`microsr_core.compare` and :mod:`microsr_core.metrics`; each
 table carries its convention in a caption.
 """
 
