@@ -4,7 +4,14 @@ Starts ``streamlit run app.py`` on a free localhost port, drives Debian's Chromi
 Playwright, uploads an LR image and its HR reference through the file chooser, runs every
 available method (bicubic and VDSR at least), waits for the result panels and the metrics
 table, moves the region of interest (by dragging a box on the overview, then by typing
-coordinates) and checks that every panel followed, and takes a screenshot of the whole page.
+coordinates) and checks that every panel followed, checks the view in the URL, downloads the
+HTML report and opens it offline, and takes a screenshot of the whole page. A second test opens
+a shared link to the blood-smear sample (view restored, scale bars) and the Benchmarks page.
+
+The page is read in one atomic DOM query (``page.evaluate``) and only once Streamlit says its
+run is over (``data-test-script-state="notRunning"``, no stale elements, the panels loaded);
+every wait is for a state of the page, none for a length of time.
+
 With ``MICROSR_UPDATE_SCREENSHOT=1`` the screenshot replaces ``docs/screenshot.png`` (the one
 the README shows); otherwise it stays in the test's temporary folder, so a test run leaves the
 tree clean.
@@ -254,7 +261,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
 
 def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
     """A link to the blood-smear sample restores sample, method, scale, region and panel size,
-    and every zoom panel carries a scale bar (the sample's pixel size is known)."""
+    and every zoom panel carries a scale bar (the sample's pixel size is known); then the
+    Benchmarks page shows its leaderboard and speed table."""
     link = "?sample=blood_smear&methods=bicubic&scale=2&region=20,30,40,40&panel=256"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -271,8 +279,16 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
             for title, (caption, _) in view["panels"].items():
                 factor = 1 if title == "LR input" else 2
                 assert f"rows {20 * factor}-{60 * factor}, cols {30 * factor}-{70 * factor}" in caption, caption
+                assert f"nearest x{6 // factor}" in caption, caption  # panel 256 px: 40 LR px x2 enlarged x3
                 assert re.search(r" · bar [\d.]+ µm$", caption), caption
             page.get_by_text("Region: 2.9 x 2.9 µm").wait_for()
             page.screenshot(path=str(tmp_path / "shared_link.png"), full_page=True)
+
+            # The Benchmarks page: one leaderboard and the speed table.
+            page.goto(server + "/benchmarks")
+            page.get_by_text("Leaderboard", exact=True).wait_for()
+            page.get_by_text("Speed (docs/benchmarks.md, newest run)").wait_for()
+            wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="leaderboard and speed tables")
+            page.screenshot(path=str(tmp_path / "benchmarks.png"), full_page=True)
         finally:
             browser.close()
