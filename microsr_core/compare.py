@@ -28,7 +28,7 @@ from .align import Alignment, align_reference
 from .errors import AlignmentError
 from .degrade import Degradation, imresize
 from .color import rgb_to_y
-from .metrics import DATA_RANGE, masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y
+from .metrics import DATA_RANGE, masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y, stain_fidelity
 from .parsing import BACKGROUND, CLASSES as PARSING_CLASSES, COLOURS as PARSING_COLOURS
 
 #: LR pixels shaved from every side before the LR-consistency PSNR (the bicubic kernel's reach).
@@ -152,6 +152,43 @@ def draw_box(image: np.ndarray, roi: Roi, color: Sequence[float] = (1.0, 0.85, 0
     return out
 
 
+def scale_bar(um_per_px: float, width: int, fraction: float = 0.25) -> tuple[float, int]:
+    """The scale bar for an image ``width`` px wide whose pixels are ``um_per_px`` µm: the
+    largest length of 1, 2 or 5 × 10^k µm that fits in ``fraction`` of the width.
+
+    Returns ``(length in µm, length in px)``; the pixel length is rounded, at least 1.
+    """
+    if not (um_per_px > 0 and width > 0):
+        raise ValueError(f"scale bar needs a positive pixel size and width, got {um_per_px} µm/px and {width} px")
+    limit = width * fraction * um_per_px
+    exponent = math.floor(math.log10(limit))
+    length = next(m * 10.0**exponent for m in (5, 2, 1) if m * 10.0**exponent <= limit * (1 + 1e-9))
+    length = float(f"{length:.12g}")  # 0.1 * 5 is 0.5, not 0.5000000000000001
+    return length, max(1, round(length / um_per_px))
+
+
+def draw_scale_bar(image: np.ndarray, length: int, colour: Sequence[float] = (1.0, 1.0, 1.0),
+                   outline: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """A copy of ``image`` with a bar ``length`` px long at its bottom left: ``colour`` with a
+    one-pixel ``outline`` so it shows on any stain."""
+    out = np.array(image, dtype=np.float32, copy=True)
+    height, width = out.shape[:2]
+    thick, margin = max(2, height // 64), max(2, width // 32)
+    bottom, left = height - margin, margin
+    right = min(left + int(length), width - 1)
+    out[bottom - thick - 1 : bottom + 1, left - 1 : right + 1] = np.asarray(outline, dtype=np.float32)
+    out[bottom - thick : bottom, left:right] = np.asarray(colour, dtype=np.float32)
+    return out
+
+
+def region_in_um(roi: Roi, um_per_px: float) -> str:
+    """The size and place of ``roi`` (LR px) in µm, for LR pixels of ``um_per_px`` µm."""
+    def um(value: int) -> str:
+        return f"{value * um_per_px:.3g}"
+
+    return f"{um(roi.height)} x {um(roi.width)} µm (height x width), top-left at row {um(roi.row)} µm, col {um(roi.col)} µm"
+
+
 def wipe(before: np.ndarray, after: np.ndarray, position: float, line: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Before/after view: columns left of ``position`` (0..1) from ``before``, the rest from ``after``.
 
@@ -201,6 +238,39 @@ def shrink_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, in
     rows, cols = image.shape[0] // factor * factor, image.shape[1] // factor * factor
     blocks = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor, *image.shape[2:])
     return blocks.mean(axis=(1, 3)).astype(np.float32), factor
+
+
+#: Method colours, one per method in the order given (Okabe & Ito's colour-blind-safe palette,
+#: without its yellow, which marks the region of interest); the bicubic baseline is grey.
+METHOD_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
+BASELINE = "bicubic"
+BASELINE_COLOUR = "#8c8c8c"
+
+#: The precision of evaluate reports written before they recorded one (all ran in float32).
+INFERENCE_PRECISION = "fp32"
+
+
+def method_colours(names: Sequence[str]) -> dict[str, str]:
+    """One colour per method name: grey for the bicubic baseline, the palette in order for the
+    rest (cycling past its end). Pass every method that can be shown, in a fixed order (the
+    registry's), so a method keeps its colour whichever others are selected."""
+    others = [name for name in names if name != BASELINE]
+    colours = {name: METHOD_PALETTE[index % len(METHOD_PALETTE)] for index, name in enumerate(others)}
+    return {name: BASELINE_COLOUR if name == BASELINE else colours[name] for name in names}
+
+
+def gains_over_baseline(rows: Sequence[dict[str, Any]], columns: Sequence[str], key: str = "method",
+                        baseline: str = BASELINE) -> dict[str, dict[str, float]]:
+    """Each non-baseline row's ``columns`` minus the baseline row's, keyed by ``row[key]``.
+
+    Differences of PSNR are in dB, of SSIM in SSIM units; NaN stays NaN. Empty when no row is the
+    baseline (``row["method"] == baseline``): a gain needs the baseline on the same image.
+    """
+    base = next((row for row in rows if row["method"] == baseline), None)
+    if base is None:
+        return {}
+    return {row[key]: {column: float(row[column]) - float(base[column]) for column in columns}
+            for row in rows if row["method"] != baseline}
 
 
 def image_hash(*parts: bytes | str | np.ndarray) -> str:
@@ -291,26 +361,28 @@ def sr_window(sr: np.ndarray, reference: Reference) -> np.ndarray:
 
 
 def reference_metrics(sr: np.ndarray, reference: Reference) -> dict[str, float]:
-    """:func:`microsr_core.metrics.measure` of an SR result against a reference, over its window
-    (border ``scale`` px shaved)."""
-    return measure(sr_window(sr, reference), reference.hr, crop_border=reference.scale)
+    """:func:`microsr_core.metrics.measure` and :func:`~microsr_core.metrics.stain_fidelity` of an
+    SR result against a reference, over its window (border ``scale`` px shaved)."""
+    part = sr_window(sr, reference)
+    return measure(part, reference.hr, crop_border=reference.scale) | stain_fidelity(part, reference.hr, reference.scale)
 
 
 def region_metrics(sr: np.ndarray, reference: Reference, roi: Roi) -> dict[str, float]:
-    """PSNR/SSIM on Y inside the ROI (where the reference covers it), no border shaved.
+    """PSNR/SSIM on Y and the CIEDE2000 stain fidelity inside the ROI (where the reference covers
+    it), no border shaved.
 
     NaN where the overlap is empty; SSIM NaN when the overlap is under 11 SR pixels a side.
     """
     overlap = roi.intersect(reference.window)
     if overlap is None:
-        return {"psnr_y": math.nan, "ssim_y": math.nan}
+        return {"psnr_y": math.nan, "ssim_y": math.nan, "delta_e_mean": math.nan, "delta_e_p95": math.nan}
     s = reference.scale
     rows, cols = overlap.scaled(s).slices()
     local = Roi(overlap.row - reference.window.row, overlap.col - reference.window.col, overlap.height, overlap.width).scaled(s)
     hr = reference.hr[local.slices()]
     a = sr[rows, cols]
     small = min(a.shape[:2]) < MIN_SSIM_SIDE
-    return {"psnr_y": psnr_y(a, hr), "ssim_y": math.nan if small else ssim_y(a, hr)}
+    return {"psnr_y": psnr_y(a, hr), "ssim_y": math.nan if small else ssim_y(a, hr)} | stain_fidelity(a, hr)
 
 
 @dataclass

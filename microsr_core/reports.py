@@ -1,19 +1,27 @@
 """Finding and reading the benchmark reports shown on the app's Benchmarks page.
 
-Two sources, both optional: ``docs/results.md`` (the written-up results) and the JSON files
+Three sources, all optional: ``docs/results.md`` (the written-up results), the JSON files
 that ``python -m microsr_core evaluate --json`` writes (see :mod:`microsr_core.evaluate` for
-their schema), anywhere under ``docs/`` or ``bench/``. Files that are not evaluate reports
-are skipped and listed, never guessed at.
+their schema), anywhere under ``docs/`` or ``bench/``, and the speed runs of ``bench/run.py``
+in ``docs/benchmarks.md``. Files that are not evaluate reports are skipped and listed, never
+guessed at.
+
+:func:`leaderboard` puts every report into one table, method × test set × scale, each method
+with its gain over bicubic on the same images. The test set comes from the file name, which
+docs/results.md fixes as ``<method>_<model>_<set>_xS.json`` with ``<set>`` = ``<data>_<split>``
+(for example ``vdsr_long_bccd_val_x2.json``); other names give a test set named after the file.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .compare import BASELINE, INFERENCE_PRECISION
 from .paths import PROJECT_ROOT
 
 #: Keys every method entry of an evaluate report has.
@@ -72,3 +80,81 @@ def find_reports(root: Path | None = None, folders: tuple[str, ...] = ("docs", "
 
 def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+#: ``<run>_<set>_x<scale>`` with ``<set>`` = ``<data>_<split>`` (docs/results.md's naming).
+REPORT_NAME = re.compile(r"^(?P<run>.+)_(?P<set>[^_]+_(?:train|val|test|all))_x(?P<scale>\d+)$")
+
+
+def _label(method: str, run: str) -> str:
+    """``vdsr`` from run ``vdsr_long`` is ``vdsr [long]``; bicubic is always ``bicubic``."""
+    if method == BASELINE or run == method:
+        return method
+    return f"{method} [{run[len(method) + 1:] if run.startswith(method + '_') else run}]"
+
+
+def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
+    """One row per method, test set and scale over all ``reports``.
+
+    Each row has ``method`` (with the model it came from, ``vdsr [long]``), ``test_set``,
+    ``scale``, ``psnr_y``, ``ssim_y``, ``gain_db`` and ``gain_ssim`` (minus bicubic on the same
+    images: the bicubic of the same file, else of another file with the same test set, scale and
+    image count; NaN where there is none), ``seconds_per_image``, ``n``, ``precision`` (recorded,
+    else :data:`~microsr_core.compare.INFERENCE_PRECISION`), ``report`` (the file), ``lr`` and
+    ``convention``. Bicubic appears once per test set, scale and image count.
+    """
+    entries = []
+    for report in reports:
+        match = REPORT_NAME.match(report.path.stem)
+        run, test_set = (match["run"], match["set"]) if match else (report.path.stem, report.path.stem)
+        for row in report.rows:
+            entries.append((report, run, test_set, int(row.get("scale", report.scale)), row))
+    baselines = {(test_set, scale, row["n"]): row for _, _, test_set, scale, row in entries if row["method"] == BASELINE}
+    table, seen = [], set()
+    for report, run, test_set, scale, row in entries:
+        key = (test_set, scale, row["n"])
+        if row["method"] == BASELINE:
+            if key in seen:
+                continue
+            seen.add(key)
+        base = next((r for r in report.rows if r["method"] == BASELINE), None) or baselines.get(key)
+        table.append({
+            "method": _label(row["method"], run), "test_set": test_set, "scale": scale,
+            "psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"],
+            "gain_db": row["psnr_y"] - base["psnr_y"] if base else math.nan,
+            "gain_ssim": row["ssim_y"] - base["ssim_y"] if base else math.nan,
+            "seconds_per_image": row["seconds_per_image"], "n": row["n"],
+            "precision": row.get("precision", INFERENCE_PRECISION), "report": str(report.path),
+            "lr": report.lr, "convention": report.convention,
+        })
+    return sorted(table, key=lambda r: (r["test_set"], r["scale"], r["method"] != BASELINE, -r["psnr_y"]))
+
+
+@dataclass
+class SpeedRun:
+    """The newest run of ``bench/run.py`` written up in docs/benchmarks.md."""
+
+    title: str
+    machine: str
+    command: str
+    rows: list[dict[str, str]]
+
+
+def latest_speed_run(root: Path | None = None) -> SpeedRun | None:
+    """The first ``## `` section of ``docs/benchmarks.md`` under ``root`` (newest first) with its
+    machine, command and table; ``None`` when the file is missing or has no table."""
+    path = Path(root or PROJECT_ROOT) / "docs" / "benchmarks.md"
+    if not path.is_file():
+        return None
+    section = path.read_text().split("\n## ")[1:2]
+    if not section:
+        return None
+    lines = section[0].splitlines()
+    field = {key: line.split(":", 1)[1].strip().strip("`") for line in lines
+             for key in ("machine", "command") if line.startswith(f"- {key}:")}
+    table = [line for line in lines if line.startswith("|")]
+    if len(table) < 3:
+        return None
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    return SpeedRun(lines[0].strip(), field.get("machine", ""), field.get("command", ""),
+                    [dict(zip(cells[0], row)) for row in cells[2:]])

@@ -1,39 +1,71 @@
-"""Benchmarks page: the written-up results (docs/results.md) and every `evaluate --json` report."""
+"""Benchmarks page: one leaderboard of every `evaluate --json` report (method × test set × scale,
+with the gain over bicubic on the same images), the newest speed run and docs/results.md."""
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from microsr_core.reports import find_reports
+from microsr_core.compare import BASELINE, BASELINE_COLOUR, method_colours
+from microsr_core.reports import find_reports, latest_speed_run, leaderboard
 
 st.title("Benchmarks")
 st.caption(
-    "Figures produced by `python -m microsr_core evaluate --json FILE` and the write-up in docs/results.md. "
-    "Every table names how its LR images were made and how PSNR/SSIM were measured."
+    "Quality from `python -m microsr_core evaluate --json FILE`, speed from `python bench/run.py` (docs/benchmarks.md), "
+    "and the write-up in docs/results.md. Every table names how its LR images were made and how PSNR/SSIM were measured."
 )
 
 reports = find_reports()
-if not reports.evaluate and reports.results_md is None:
+rows = leaderboard(reports.evaluate)
+if not rows and reports.results_md is None:
     st.info(
         "No benchmark results yet: docs/results.md does not exist and no evaluate report (JSON) was found under "
         "docs/ or bench/. Run for example `python -m microsr_core evaluate --hr DATA --scale 4 "
         "--methods bicubic,vdsr --json docs/eval_x4.json` to add one."
     )
 
-for report in reports.evaluate:
-    st.subheader(f"{report.path}  (x{report.scale})")
-    frame = pd.DataFrame(report.rows).set_index("method")
-    st.dataframe(frame, column_config={
-        "psnr_y": st.column_config.NumberColumn("PSNR-Y (dB)", format="%.3f"),
-        "ssim_y": st.column_config.NumberColumn("SSIM-Y", format="%.4f"),
-        "seconds_per_image": st.column_config.NumberColumn("s / image", format="%.3f"),
-    })
-    st.caption(f"LR: {report.lr or 'not recorded'}. Metrics: {report.convention or 'convention not recorded'}.")
+if rows:
+    board = pd.DataFrame(rows)
     left, right = st.columns(2)
-    left.plotly_chart(px.bar(frame.reset_index(), x="method", y="psnr_y", title="PSNR-Y (dB)", height=300),
-                      key=f"psnr_{report.path}")
-    right.plotly_chart(px.bar(frame.reset_index(), x="method", y="seconds_per_image", title="seconds per image",
-                              height=300), key=f"speed_{report.path}")
+    sets = left.multiselect("Test sets", sorted(board["test_set"].unique()), default=sorted(board["test_set"].unique()), key="bench_sets")
+    scales = right.multiselect("Scales", sorted(board["scale"].unique()), default=sorted(board["scale"].unique()),
+                               format_func=lambda s: f"x{s}", key="bench_scales")
+    shown = board[board["test_set"].isin(sets) & board["scale"].isin(scales)]
+    st.subheader("Leaderboard")
+    st.dataframe(shown[["method", "test_set", "scale", "psnr_y", "ssim_y", "gain_db", "gain_ssim", "seconds_per_image", "n",
+                        "precision", "report"]], hide_index=True, column_config={
+        "test_set": "test set", "scale": st.column_config.NumberColumn("scale", format="x%d"),
+        "psnr_y": st.column_config.NumberColumn("Y-PSNR (dB)", format="%.3f"),
+        "ssim_y": st.column_config.NumberColumn("Y-SSIM", format="%.4f"),
+        "gain_db": st.column_config.NumberColumn("gain over bicubic (dB)", format="%+.3f"),
+        "gain_ssim": st.column_config.NumberColumn("SSIM gain over bicubic", format="%+.4f"),
+        "seconds_per_image": st.column_config.NumberColumn("s / image", format="%.3f"),
+        "n": "images",
+    })
+    for lr, convention in sorted(set(zip(shown["lr"], shown["convention"]))):
+        st.caption(f"LR: {lr or 'not recorded'}. Metrics: {convention or 'convention not recorded'}.")
+    st.caption("Command of each row: `python -m microsr_core evaluate --hr DATA --split SPLIT --scale S --methods bicubic,METHOD "
+               "--json REPORT` (the data folder and split of each test set: docs/results.md). Gain: minus bicubic on the same "
+               "images. Precision: as recorded in the report, else fp32 (evaluate runs every method without autocast). "
+               "s / image: wall clock on the machine that wrote the report.")
+
+chart, speed_column = st.columns([3, 2])
+if rows:
+    gains = shown[shown["method"] != BASELINE].assign(where=lambda f: f["test_set"] + " x" + f["scale"].astype(str))
+    if not gains.empty:
+        figure = px.bar(gains, x="where", y="gain_db", color="method", barmode="group",
+                        color_discrete_map=method_colours(sorted(board["method"].unique())),
+                        labels={"where": "test set and scale", "gain_db": "Y-PSNR gain over bicubic (dB)"},
+                        title="Gain over bicubic on the same images (dB; 0 = bicubic)", height=420)
+        figure.add_hline(y=0, line_color=BASELINE_COLOUR, line_width=1)
+        chart.plotly_chart(figure, key="gains")
+
+speed = latest_speed_run()
+speed_column.subheader("Speed (docs/benchmarks.md, newest run)")
+if speed is None:
+    speed_column.info("docs/benchmarks.md has no speed run yet: `python bench/run.py` writes one.")
+else:
+    speed_column.dataframe(pd.DataFrame(speed.rows), hide_index=True)
+    speed_column.caption(f"{speed.title}; machine: {speed.machine}; command: `{speed.command}`.")
 
 if reports.skipped:
     with st.expander(f"{len(reports.skipped)} JSON file(s) that are not evaluate reports"):

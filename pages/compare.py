@@ -3,7 +3,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
-from microsr_core.ui import inputs, loaders, running, views
+from microsr_core.ui import inputs, links, loaders, running, views
 
 st.title("Compare super-resolution methods")
 st.caption(
@@ -12,13 +12,15 @@ st.caption(
 )
 
 catalog = loaders.method_catalog()
+links.restore(catalog)
 settings = running.controls(catalog)
 data = inputs.input_section(settings.scale)
 if data is None:
     st.stop()
 
 reference = views.reference_section(data, settings.scale)
-roi, panel_size = views.roi_section(data, reference)
+roi, panel_size, um_per_px = views.roi_section(data, reference)
+links.publish(data, settings, roi, panel_size)
 
 if not settings.methods:
     st.warning("No method is selected, or none supports this scale: choose methods in the sidebar.")
@@ -31,7 +33,7 @@ if not results:
 
 st.header("Region of interest in every panel")
 panels = views.build_panels(data, results, reference, settings)
-zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size)
+zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size, um_per_px)
 
 st.header("Before / after")
 views.before_after(zoomed)
@@ -41,10 +43,10 @@ rows = views.metric_rows(data, results, reference, roi, settings)
 views.results_table(rows, data)
 if reference is not None:
     st.subheader("Against the HR reference")
-    views.metrics_section(rows, data, reference, roi, settings.scale)
+    views.metrics_section(rows, data, reference, roi, settings)
     views.class_section(data, results, reference, settings)
 with st.expander("Maps: LR consistency" + (", error and SSIM against the HR reference" if reference else "")):
     views.maps_section(data, results, reference, settings)
 
 st.header("Downloads")
-views.downloads(data, results, reference, roi, settings, rows)
+views.downloads(data, results, reference, roi, settings, rows, zoomed)

@@ -18,7 +18,7 @@ from microsr_core.compare import Roi
 from microsr_core.degrade import Degradation, bicubic_upscale
 from microsr_core.errors import AlignmentError
 from microsr_core.io import sample_image
-from microsr_core.metrics import masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y
+from microsr_core.metrics import masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y, stain_fidelity
 from microsr_core.parsing import BACKGROUND, CLASSES, COLOURS, CYTOPLASM, NUCLEUS
 
 
@@ -112,7 +112,7 @@ def test_direct_reference_and_its_metrics_equal_measure(truth):
     reference = compare.match_reference(lr, truth, 2)
     assert reference.mode == "direct" and reference.window == Roi(0, 0, 96, 128) and reference.reliable
     sr = np.clip(bicubic_upscale(lr, 2), 0, 1)
-    assert compare.reference_metrics(sr, reference) == measure(sr, truth, crop_border=2)
+    assert compare.reference_metrics(sr, reference) == measure(sr, truth, crop_border=2) | stain_fidelity(sr, truth, 2)
     # One extra row/column (a crop to a multiple of the scale) is still direct, and noted.
     padded = np.pad(truth, ((0, 1), (0, 1), (0, 0)), mode="edge")
     again = compare.match_reference(lr, padded, 2)
@@ -128,7 +128,8 @@ def test_aligned_reference_finds_the_field_and_compares_only_there(truth):
     assert reference.window == Roi(20, 50, 40, 48) == Roi(expected.row, expected.col, expected.height, expected.width)
     sr = np.clip(bicubic_upscale(lr, 2), 0, 1)
     assert np.array_equal(compare.sr_window(sr, reference), sr[40:120, 100:196])
-    assert compare.reference_metrics(sr, reference) == measure(sr[40:120, 100:196], hr, crop_border=2)
+    part = sr[40:120, 100:196]
+    assert compare.reference_metrics(sr, reference) == measure(part, hr, crop_border=2) | stain_fidelity(part, hr, 2)
     assert "offset row 20, col 50" in reference.describe()
 
 
@@ -145,8 +146,10 @@ def test_region_metrics_are_the_metrics_of_the_overlap(truth):
     values = compare.region_metrics(sr, reference, Roi(10, 40, 30, 30))  # overlap rows 20-40, cols 50-70
     assert values["psnr_y"] == psnr_y(sr[40:80, 100:140], truth[40:80, 100:140])
     assert values["ssim_y"] == ssim_y(sr[40:80, 100:140], truth[40:80, 100:140])
+    colour = stain_fidelity(sr[40:80, 100:140], truth[40:80, 100:140])
+    assert values["delta_e_mean"] == colour["delta_e_mean"] > 0 and values["delta_e_p95"] == colour["delta_e_p95"]
     outside = compare.region_metrics(sr, reference, Roi(0, 0, 10, 10))
-    assert math.isnan(outside["psnr_y"]) and math.isnan(outside["ssim_y"])
+    assert all(math.isnan(value) for value in outside.values()) and len(outside) == 4
     tiny = compare.region_metrics(sr, reference, Roi(20, 50, 3, 3))
     assert math.isfinite(tiny["psnr_y"]) and math.isnan(tiny["ssim_y"])
 
@@ -200,3 +203,48 @@ def test_build_zip_holds_images_metrics_and_settings():
         assert table[0]["psnr_y"] == "30.25" and table[0]["roi_ssim_y"] == "" and table[1]["extra"] == "1"
         assert json.loads(archive.read("metrics.json"))[0]["roi_ssim_y"] is None
         assert json.loads(archive.read("settings.json")) == {"scale": 2, "x": None}
+
+
+def test_method_colours_are_stable_distinct_and_grey_for_bicubic():
+    names = ["bicubic", "vdsr", "prior", "microgan"]
+    colours = compare.method_colours(names)
+    assert colours == {"bicubic": "#8c8c8c", "vdsr": "#0072B2", "prior": "#D55E00", "microgan": "#009E73"}
+    assert compare.method_colours(names + ["vdsr@long"])["prior"] == "#D55E00"  # adding one moves no other
+    many = compare.method_colours([f"m{i}" for i in range(9)])
+    assert many["m7"] == many["m0"] and len(set(many.values())) == len(compare.METHOD_PALETTE)
+
+
+def test_gains_over_bicubic_are_differences_on_the_same_image():
+    rows = [{"method": "bicubic", "title": "Bicubic", "psnr_y": 41.45, "ssim_y": 0.9501},
+            {"method": "vdsr", "title": "VDSR", "psnr_y": 41.75, "ssim_y": 0.9532},
+            {"method": "prior", "title": "Prior", "psnr_y": math.nan, "ssim_y": 0.9401}]
+    gains = compare.gains_over_baseline(rows, ["psnr_y", "ssim_y"], key="title")
+    assert set(gains) == {"VDSR", "Prior"}
+    assert gains["VDSR"]["psnr_y"] == pytest.approx(0.30) and gains["VDSR"]["ssim_y"] == pytest.approx(0.0031)
+    assert math.isnan(gains["Prior"]["psnr_y"]) and gains["Prior"]["ssim_y"] == pytest.approx(-0.01)
+    assert compare.gains_over_baseline(rows[1:], ["psnr_y"]) == {}
+
+
+def test_scale_bar_is_the_largest_round_length_in_a_quarter_of_the_width():
+    # 288 px at 0.0725 / 6 µm per px: a quarter is 0.87 µm, so the bar is 0.5 µm = 41.4 -> 41 px.
+    assert compare.scale_bar(0.0725 / 6, 288) == (0.5, 41)
+    assert compare.scale_bar(0.5, 400) == (50.0, 100)  # exactly a quarter fits
+    assert compare.scale_bar(0.65, 256) == (20.0, 31)
+    assert compare.scale_bar(2.0, 10) == (5.0, 2)
+    with pytest.raises(ValueError, match="positive pixel size"):
+        compare.scale_bar(0.0, 100)
+
+
+def test_draw_scale_bar_puts_an_outlined_bar_at_the_bottom_left():
+    image = np.full((128, 128, 3), 0.5, np.float32)
+    out = compare.draw_scale_bar(image, 40)
+    # thickness 128 // 64 = 2, margin 128 // 32 = 4: bar rows 122-123, cols 4-43; outline around it
+    assert (out[122:124, 4:44] == 1.0).all() and (out[121, 3:45] == 0.0).all() and (out[124, 3:45] == 0.0).all()
+    assert (out[122:124, 3] == 0.0).all() and (out[122:124, 44] == 0.0).all()
+    changed = np.argwhere((out != image).any(axis=2))
+    assert changed.min(axis=0).tolist() == [121, 3] and changed.max(axis=0).tolist() == [124, 44]
+    assert (image == 0.5).all()  # the input is left as it was
+
+
+def test_region_in_um():
+    assert compare.region_in_um(Roi(10, 20, 48, 64), 0.0725) == "3.48 x 4.64 µm (height x width), top-left at row 0.725 µm, col 1.45 µm"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
-from microsr_core.reports import find_reports, parse_evaluate
+from microsr_core.reports import find_reports, latest_speed_run, leaderboard, parse_evaluate
 
 REPORT = {
     "bicubic": {"psnr_y": 30.1, "ssim_y": 0.88, "seconds_per_image": 0.02, "n": 5, "scale": 4, "lr": "MATLAB bicubic downscale x4", "convention": "Y"},
@@ -37,3 +38,45 @@ def test_find_reports(tmp_path):
     assert found.results_md == tmp_path / "docs" / "results.md"
     assert [str(r.path) for r in found.evaluate] == ["docs/x4/eval.json"]
     assert len(found.skipped) == 1 and "broken.json" in found.skipped[0]
+
+
+def write(folder, name, data):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(data))
+
+
+def entry(psnr, ssim, n=25, scale=2, seconds=0.5):
+    return {"psnr_y": psnr, "ssim_y": ssim, "seconds_per_image": seconds, "n": n, "scale": scale,
+            "lr": f"MATLAB bicubic downscale x{scale}", "convention": f"Y, border {scale}"}
+
+
+def test_leaderboard_is_method_by_set_by_scale_with_gains_on_the_same_images(tmp_path):
+    # Values of docs/eval/vdsr_long_bccd_val_x2.json and vdsr_single_x2_bccd_val_x2.json (rounded).
+    write(tmp_path / "docs" / "eval", "vdsr_long_bccd_val_x2.json", {"bicubic": entry(52.0737, 0.99474), "vdsr": entry(52.6754, 0.99540)})
+    write(tmp_path / "docs" / "eval", "vdsr_single_x2_bccd_val_x2.json", {"vdsr": entry(53.0125, 0.99580)})
+    write(tmp_path / "docs" / "eval", "vdsr_single_x2_wbc2_all_x2.json", {"vdsr": entry(44.6229, 0.98, n=80)})  # no bicubic on these images
+    write(tmp_path / "docs" / "eval", "odd.json", {"bicubic": entry(30.0, 0.8, scale=4), "vdsr": entry(30.5, 0.82, scale=4, seconds=3.0)})
+    rows = leaderboard(find_reports(tmp_path).evaluate)
+    table = {(r["test_set"], r["scale"], r["method"]): r for r in rows}
+    assert list(table) == [("bccd_val", 2, "bicubic"), ("bccd_val", 2, "vdsr [single_x2]"), ("bccd_val", 2, "vdsr [long]"),
+                           ("odd", 4, "bicubic"), ("odd", 4, "vdsr [odd]"), ("wbc2_all", 2, "vdsr [single_x2]")]
+    assert table[("bccd_val", 2, "vdsr [long]")]["gain_db"] == pytest.approx(0.6017)
+    assert table[("bccd_val", 2, "vdsr [single_x2]")]["gain_db"] == pytest.approx(0.9388)  # bicubic of the other file
+    assert table[("bccd_val", 2, "vdsr [single_x2]")]["gain_ssim"] == pytest.approx(0.00106)
+    assert table[("bccd_val", 2, "bicubic")]["gain_db"] == 0.0
+    assert math.isnan(table[("wbc2_all", 2, "vdsr [single_x2]")]["gain_db"])
+    odd = table[("odd", 4, "vdsr [odd]")]
+    assert odd["gain_db"] == pytest.approx(0.5) and odd["seconds_per_image"] == 3.0 and odd["precision"] == "fp32"
+    assert odd["report"] == "docs/eval/odd.json" and odd["lr"] == "MATLAB bicubic downscale x4" and odd["convention"] == "Y, border 4"
+
+
+def test_latest_speed_run_reads_the_newest_section_of_benchmarks_md(tmp_path):
+    assert latest_speed_run(tmp_path) is None
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "benchmarks.md").write_text(
+        "# Benchmarks\n\nnewest first\n\n## CPU run, 2026-11-23\n\n- machine: 2 cores\n- command: `python bench/run.py --threads 1`\n\n"
+        "| method | scale | median s |\n| --- | --- | --- |\n| bicubic | x2 | 0.142 |\n| vdsr | x2 | 28.936 |\n\n"
+        "## CPU run, 2026-11-22\n\n| method | scale | median s |\n| --- | --- | --- |\n| bicubic | x2 | 0.031 |\n")
+    run = latest_speed_run(tmp_path)
+    assert run.title == "CPU run, 2026-11-23" and run.machine == "2 cores" and run.command == "python bench/run.py --threads 1"
+    assert run.rows == [{"method": "bicubic", "scale": "x2", "median s": "0.142"}, {"method": "vdsr", "scale": "x2", "median s": "28.936"}]

@@ -1,14 +1,17 @@
 """The app's Streamlit layer: the only Streamlit code outside ``pages/``.
 
 - :mod:`.state`: session-state keys and the per-user result cache;
-- :mod:`.loaders`: things loaded once per process and shared by every user (models, sample);
+- :mod:`.loaders`: things loaded once per process and shared by every user (models, samples);
 - :mod:`.inputs`: the image, teaching mode and HR reference widgets;
+- :mod:`.links`: the view in the URL's query string (shareable links);
 - :mod:`.running`: the controls and running the methods with progress;
-- :mod:`.views`: the overview with the region of interest, zoom grid, before/after view,
-  metrics, maps, LR-consistency check and downloads;
+- :mod:`.views`: the overview with the region of interest and pixel size, zoom grid with
+  scale bars, before/after view, metrics and gain charts, maps, LR-consistency check, downloads
+  and the HTML report;
 - :mod:`.train_widgets`: the Train page: launch form, job list, live curves, log tail,
   cancel / resume / promote (the jobs themselves run in :mod:`microsr_core.jobs`).
 
-The numerics behind them are pure functions in :mod:`microsr_core.compare`. Nothing in
+The numerics behind them are pure functions in :mod:`microsr_core.compare` (and
+:mod:`~microsr_core.share`, :mod:`~microsr_core.html_report`, :mod:`~microsr_core.reports`). Nothing in
 ``microsr_core`` outside this package imports Streamlit.
 """

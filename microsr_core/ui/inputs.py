@@ -1,4 +1,4 @@
-"""The input widgets: built-in sample or upload, teaching mode, optional HR reference.
+"""The input widgets: a sample from the built-in gallery or an upload, teaching mode, optional HR reference.
 
 Every problem with a file is shown as ``st.error`` with the core's message and the page goes
 on (the caller stops drawing what needs an image); nothing here raises to the page.
@@ -17,6 +17,7 @@ from ..compare import image_hash
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
 from ..io import LoadedImage, load_image
+from ..samples import DEFAULT, SAMPLES, Sample
 from . import state
 from .loaders import sample_pixels
 
@@ -48,6 +49,17 @@ class Inputs:
     reference_name: str = ""
     reference_key: str = ""
     notes: list[str] = field(default_factory=list)
+    sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
+    teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
+
+    def pixel_size(self) -> tuple[float | None, str]:
+        """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
+        if self.sample is None:
+            return None, "unknown for an upload: enter your microscope's (camera pixel / total magnification)"
+        if self.sample.um_per_px is None:
+            return None, f"{self.sample.um_per_px_note}: enter it if you know it"
+        factor = self.degradation.scale if self.teaching else 1
+        return self.sample.um_per_px * factor, self.sample.um_per_px_note + (f", x{factor} for the LR made from it" if factor > 1 else "")
 
 
 def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
@@ -86,9 +98,13 @@ def input_section(scale: int) -> Inputs | None:
         if decoded is None:
             return None
         image, key = decoded
-        pixels, name, depth = image.pixels, image.name, image.bit_depth
+        pixels, name, depth, sample = image.pixels, image.name, image.bit_depth, None
     else:
-        pixels, name, depth, key = sample_pixels(), "sample (scikit-image immunohistochemistry)", 8, "sample"
+        choice = st.selectbox("Sample", list(SAMPLES), index=list(SAMPLES).index(DEFAULT), format_func=lambda k: SAMPLES[k].title,
+                              key="sample")
+        sample = SAMPLES[choice]
+        st.caption(f"{sample.description} Source: {sample.source}; licence: {sample.licence}.")
+        pixels, name, depth, key = sample_pixels(choice), f"sample: {sample.title}", 8, f"sample:{choice}"
     teaching = st.toggle("Teaching mode: treat this image as the HR truth and make the LR from it", key="teaching")
     kind = st.selectbox(
         "How the LR is made" if teaching else "How this LR was made (assumed by the LR-consistency check)",
@@ -102,11 +118,11 @@ def input_section(scale: int) -> Inputs | None:
         lr = degradation.apply(pixels)
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
-                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr")
+                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr", sample=sample, teaching=True)
     else:
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"uploaded LR image (assumed made by {degradation.describe()})" if source == UPLOAD else
-                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})")
+                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})", sample=sample)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference")
         if reference is not None:

@@ -7,16 +7,16 @@ training can publish new weights at any time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
 from ..errors import WeightsError
 from ..device import resolve_device
-from ..io import sample_image
 from ..paths import promoted_models_dir
 from ..registry import SRMethod, create, method_class, method_names, split_name
+from ..samples import get_sample
 from ..weights import read_manifest
 
 
@@ -31,9 +31,9 @@ def shared_method(name: str, device: str, version: str) -> SRMethod:
 
 
 @st.cache_resource(show_spinner=False)
-def sample_pixels() -> np.ndarray:
-    """The built-in sample micrograph, shared read-only by all sessions."""
-    pixels = sample_image()
+def sample_pixels(key: str) -> np.ndarray:
+    """Gallery sample ``key`` (:mod:`microsr_core.samples`), shared read-only by all sessions."""
+    pixels = get_sample(key).load()
     pixels.setflags(write=False)
     return pixels
 
@@ -47,6 +47,7 @@ class MethodInfo:
     available: bool
     reason: str = ""
     version: str = ""  # sha256 of the weights ("" for methods without weights)
+    card: dict | None = field(default=None, compare=False)  # the weights' model card (None without weights)
 
 
 def method_catalog() -> list[MethodInfo]:
@@ -70,7 +71,7 @@ def method_catalog() -> list[MethodInfo]:
         cls = method_class(name)
         _, model = split_name(name)
         title = cls.title or cls.name
-        scales, available, reason, version = tuple(cls.scales), True, "", ""
+        scales, available, reason, version, card = tuple(cls.scales), True, "", "", None
         if cls.weights:
             card = promoted.get(model) if model else shipped.get(cls.weights)
             if card is None:
@@ -81,8 +82,13 @@ def method_catalog() -> list[MethodInfo]:
                 version = str(card.get("sha256", ""))
         if model:
             title = f"{title} [{model}]"
-        catalog.append(MethodInfo(name, title, cls.paper, scales, available, reason, version))
+        catalog.append(MethodInfo(name, title, cls.paper, scales, available, reason, version, card))
     return catalog
+
+
+def default_scale(scales: list[int]) -> int:
+    """The scale the page opens with: x2 where offered (the most common SR setting)."""
+    return 2 if 2 in scales else scales[0]
 
 
 def scale_choices(catalog: list[MethodInfo]) -> list[int]:

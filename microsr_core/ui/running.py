@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..compare import Roi, crop
+from ..compare import Roi, crop, method_colours
 from ..device import DEVICE_CHOICES, available_devices, resolve_device
 from ..errors import MicroSRError
 from ..inference import SRResult, upscale
 from ..io import to_uint
 from . import state
 from .inputs import Inputs
-from .loaders import MethodInfo, scale_choices, shared_method
+from .loaders import MethodInfo, default_scale, scale_choices, shared_method
 
 #: LR images above this many pixels offer "region first".
 REGION_FIRST_PIXELS = 1_000_000
@@ -32,6 +32,7 @@ class Settings:
     methods: list[str]
     titles: dict[str, str]
     versions: dict[str, str]  # method -> weights sha256, part of the result key
+    colours: dict[str, str]  # method -> its colour in every panel, chart and legend
     device: str | None  # resolved ("cpu", "cuda"); None when the choice is not available
     device_choice: str
     tile: int | None
@@ -43,7 +44,7 @@ def controls(catalog: list[MethodInfo]) -> Settings:
     sidebar = st.sidebar
     sidebar.header("Settings")
     scales = scale_choices(catalog) or [2]
-    scale = sidebar.selectbox("Scale", scales, index=scales.index(2) if 2 in scales else 0, format_func=lambda s: f"x{s}", key="scale")
+    scale = sidebar.selectbox("Scale", scales, index=scales.index(default_scale(scales)), format_func=lambda s: f"x{s}", key="scale")
     usable = [info for info in catalog if info.available and scale in info.scales]
     titles = {info.name: info.title for info in catalog}
     versions = {info.name: info.version for info in catalog}
@@ -71,7 +72,8 @@ def controls(catalog: list[MethodInfo]) -> Settings:
         tile = st.number_input("Tile size (LR px; 0 = whole image at once)", min_value=0, value=None, step=64,
                                placeholder="automatic", key="tile")
         region_first = st.checkbox(f"Region first for images over {REGION_FIRST_PIXELS / 1e6:g} MP", value=True, key="region_first")
-    return Settings(int(scale), list(methods), titles, versions, device, choice, None if tile is None else int(tile), region_first)
+    return Settings(int(scale), list(methods), titles, versions, method_colours([info.name for info in catalog]), device, choice,
+                    None if tile is None else int(tile), region_first)
 
 
 def result_key(inputs: Inputs, settings: Settings, method: str) -> tuple:

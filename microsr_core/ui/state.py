@@ -27,6 +27,8 @@ ROI_IMAGE = "roi_image"  # input key the ROI belongs to (reset for a new image)
 # Streamlit drops widget values while another page is shown; this plain copy brings the ROI back.
 ROI_SAVED = "roi_saved"
 ROI_BOX_SEEN = "roi_box_seen"  # last box selection applied from the overview
+ROI_SHARED = "roi_shared"  # region from a shared link, applied to the first image shown
+LINK_READ = "link_read"  # the URL's view has been applied in this session
 
 LIMITS = {RESULTS: 12, DERIVED: 64, DECODED: 4}
 

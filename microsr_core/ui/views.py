@@ -1,6 +1,6 @@
 """What the comparison page shows once there are results: the overview with the region of
-interest, the zoom grid, the before/after view, metrics, maps, the LR-consistency check and
-downloads. Numbers come from :mod:`microsr_core.compare` and :mod:`microsr_core.metrics`; each
+interest and the pixel size, the zoom grid with scale bars, the before/after view, metrics and
+their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report. Numbers come from :mod:`microsr_core.compare` and :mod:`microsr_core.metrics`; each
 table carries its convention in a caption.
 """
 
@@ -20,13 +20,16 @@ from plotly.subplots import make_subplots
 from .. import compare
 from ..compare import Reference, Roi
 from ..errors import AlignmentError
+from ..html_report import Column, Figure, build_report
 from ..inference import SRResult
 from ..io import encode_image, to_uint
-from ..metrics import convention, error_map_y, ssim_map_y
+from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
 from ..parsing import BACKGROUND
 from ..registry import method_class
+from ..share import PANEL_SIZES
 from . import state
 from .inputs import Inputs
+from .loaders import method_catalog
 from .running import Settings, result_key
 
 ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
@@ -44,10 +47,16 @@ class Panel:
     factor: int
     offset: tuple[int, int] = (0, 0)
     labels: np.ndarray | None = None  # parsing-map labels, same size as image
+    colour: str | None = None  # the method's colour (None for the LR input and the HR reference)
 
 
 def _show(image: np.ndarray, caption: str | None = None, container=st) -> None:
     container.image(to_uint(image, 8), caption=caption, output_format="PNG")  # JPEG would blur honest pixels
+
+
+def swatch(title: str, colour: str | None) -> str:
+    """Markdown (HTML allowed) naming a method in its colour, as its bars and legend entry are."""
+    return f'<span style="color:{colour}">&#9632;</span> **{title}**' if colour else f"**{title}**"
 
 
 def reference_section(inputs: Inputs, scale: int) -> Reference | None:
@@ -114,13 +123,14 @@ def _set_roi(roi: Roi) -> None:
     st.session_state[state.ROI_SAVED] = roi
 
 
-def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
-    """Overview with the region of interest (drag a box, or type coordinates); returns
-    ``(roi, panel size)``. The ROI lives in session state, so it survives reruns."""
+def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, float | None]:
+    """Overview with the region of interest (drag a box, or type coordinates) and the pixel size;
+    returns ``(roi, panel size, µm per LR px or None)``. The ROI lives in session state, so it
+    survives reruns."""
     shape = inputs.lr.shape
     if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
         st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
-        _set_roi(compare.default_roi(shape, 48))
+        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or compare.default_roi(shape, 48))
     elif any(key not in st.session_state for key in state.ROI_KEYS):
         _set_roi(st.session_state[state.ROI_SAVED])
     box = _selected_box(st.session_state.get("overview"))
@@ -144,8 +154,14 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int]:
         b.number_input("Column (LR px)", 0, shape[1] - 1, key=state.ROI_COL)
         a.number_input("Height (LR px)", 1, shape[0], key=state.ROI_HEIGHT)
         b.number_input("Width (LR px)", 1, shape[1], key=state.ROI_WIDTH)
-        size = st.select_slider("Panel size (px)", [192, 256, 320, 384, 512], value=320, key="panel_size")
-    return roi, int(size)
+        size = st.select_slider("Panel size (px)", PANEL_SIZES, value=320, key="panel_size")
+        default, source = inputs.pixel_size()
+        um_per_px = st.number_input("Pixel size (µm per LR px)", min_value=0.0001, value=default, step=0.01, format="%.4f",
+                                    placeholder="unknown", key=f"um_per_px_{inputs.key}")
+        st.caption(f"Pixel size: {source}." if um_per_px == default else "Pixel size: as entered.")
+        if um_per_px is not None:
+            st.caption(f"Region: {compare.region_in_um(roi, um_per_px)}.")
+    return roi, int(size), um_per_px
 
 
 def _labels(result: SRResult) -> np.ndarray | None:
@@ -158,7 +174,7 @@ def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Refere
     panels = [Panel("LR input", inputs.lr, 1)]
     for method, result in results.items():
         labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: _labels(r))
-        panels.append(Panel(settings.titles[method], result.image, settings.scale, labels=labels))
+        panels.append(Panel(settings.titles[method], result.image, settings.scale, labels=labels, colour=settings.colours[method]))
     if reference is not None:
         window = reference.window.scaled(settings.scale)
         panels.append(Panel("HR reference", reference.hr, settings.scale, (window.row, window.col)))
@@ -172,23 +188,38 @@ def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.
     return compare.nearest_zoom(image, zoom * scale // panel.factor)
 
 
-def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int) -> dict[str, np.ndarray]:
-    """Every panel at the same place, enlarged by integer nearest-neighbour factors."""
+@dataclass
+class Zoomed:
+    """A zoom panel as shown: the enlarged crop (with its scale bar), its caption and colour."""
+
+    image: np.ndarray
+    caption: str
+    colour: str | None
+
+
+def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None) -> dict[str, Zoomed]:
+    """Every panel at the same place, enlarged by integer nearest-neighbour factors, with a scale
+    bar when the pixel size is known (every panel shows the same µm per screen pixel)."""
     zoom = compare.zoom_factor(roi, scale, size)
+    bar = None if um_per_px is None else compare.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
     overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
     views = {}
     per_row = len(panels) if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
     for start in range(0, len(panels), per_row):
         columns = st.columns(per_row)
         for column, panel in zip(columns, panels[start : start + per_row]):
-            views[panel.title] = _zoomed(panel, roi, scale, zoom, overlay)
+            image = _zoomed(panel, roi, scale, zoom, overlay)
             unit = "LR px" if panel.factor == 1 else "SR px"
             where = roi.scaled(panel.factor).describe(unit)
-            _show(views[panel.title], f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}", column)
+            scale_note = "" if bar is None else f" · bar {bar[0]:g} µm"
+            view = views[panel.title] = Zoomed(image if bar is None else compare.draw_scale_bar(image, bar[1]),
+                                               f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
+            column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
+            _show(view.image, view.caption, column)
     return views
 
 
-def before_after(views: dict[str, np.ndarray]) -> None:
+def before_after(views: dict[str, Zoomed]) -> None:
     """A wipe between any two panels of the zoom grid."""
     names = list(views)
     left, middle, right = st.columns([2, 3, 2])
@@ -196,7 +227,7 @@ def before_after(views: dict[str, np.ndarray]) -> None:
     after = right.selectbox("After", names, index=min(1, len(names) - 1), key="wipe_after")
     position = middle.slider("Split (% of the width from the left shows Before)", 0, 100, 50, key="wipe_split")
     _, centre, _ = st.columns([1, 2, 1])
-    _show(compare.wipe(views[before], views[after], position / 100), f"{before} | {after}", centre)
+    _show(compare.wipe(views[before].image, views[after].image, position / 100), f"{before} | {after}", centre)
 
 
 def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
@@ -210,12 +241,12 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
     for method, result in results.items():
         check = _consistency(inputs, settings, method, result)
         row = {"method": method, "title": settings.titles[method], "seconds": result.seconds, "device": result.device,
-               "tiles": result.tiles, "lr_consistency_psnr_y": check.psnr_y, "lr_consistency_max_abs_dy": check.max_error}
+               "backend": result.backend, "precision": result.precision, "tiles": result.tiles, "lr_consistency_psnr_y": check.psnr_y, "lr_consistency_max_abs_dy": check.max_error}
         if reference is not None:
             key = ("metrics", inputs.reference_key) + result_key(inputs, settings, method)
             row.update(state.cached(state.DERIVED, key, lambda r=result: compare.reference_metrics(r.image, reference)))
             region = compare.region_metrics(result.image, reference, roi)
-            row.update({"roi_psnr_y": region["psnr_y"], "roi_ssim_y": region["ssim_y"]})
+            row.update({f"roi_{name}": value for name, value in region.items()})
         rows.append(row)
     return rows
 
@@ -235,9 +266,10 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
     )
 
 
-def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi: Roi, scale: int) -> None:
-    """PSNR/SSIM against the reference: table, chart and the convention of every number."""
-    columns = ["psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "roi_psnr_y", "roi_ssim_y"]
+def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi: Roi, settings: Settings) -> None:
+    """PSNR/SSIM and stain fidelity against the reference: table, chart and the convention of every number."""
+    columns = ["psnr_y", "ssim_y", "delta_e_mean", "delta_e_p95", "psnr_rgb", "ssim_rgb",
+               "roi_psnr_y", "roi_ssim_y", "roi_delta_e_mean", "roi_delta_e_p95"]
     frame = pd.DataFrame(rows).set_index("title")[columns]
     st.dataframe(frame, column_config={
         "psnr_y": st.column_config.NumberColumn("PSNR-Y (dB)", format="%.3f"),
@@ -246,20 +278,42 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
         "ssim_rgb": st.column_config.NumberColumn("SSIM-RGB", format="%.4f"),
         "roi_psnr_y": st.column_config.NumberColumn("PSNR-Y region (dB)", format="%.3f"),
         "roi_ssim_y": st.column_config.NumberColumn("SSIM-Y region", format="%.4f"),
+        "delta_e_mean": st.column_config.NumberColumn("ΔE00 mean", format="%.2f"),
+        "delta_e_p95": st.column_config.NumberColumn("ΔE00 95th pct", format="%.2f"),
+        "roi_delta_e_mean": st.column_config.NumberColumn("ΔE00 mean region", format="%.2f"),
+        "roi_delta_e_p95": st.column_config.NumberColumn("ΔE00 95th pct region", format="%.2f"),
     })
     region = "the whole image" if reference.mode == "direct" else f"the matched region {reference.window.describe()}"
     st.caption(
-        f"Against the HR reference over {region}: {convention(scale)}; RGB columns on all channels. "
+        f"Against the HR reference over {region}: {convention(settings.scale)}; RGB columns on all channels. "
+        f"Stain fidelity (ΔE00): {STAIN_CONVENTION}, same border. "
         f"Region columns: the region of interest {roi.describe()} where the reference covers it, no border shaved. "
         f"LR: {inputs.origin}."
     )
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("PSNR-Y (dB)", "SSIM-Y"))
-    fig.add_bar(x=frame.index, y=frame["psnr_y"], name="whole", marker_color="#8e6bbf", row=1, col=1)
-    fig.add_bar(x=frame.index, y=frame["roi_psnr_y"], name="region", marker_color=ROI_COLOR, row=1, col=1)
-    fig.add_bar(x=frame.index, y=frame["ssim_y"], name="whole", marker_color="#8e6bbf", showlegend=False, row=1, col=2)
-    fig.add_bar(x=frame.index, y=frame["roi_ssim_y"], name="region", marker_color=ROI_COLOR, showlegend=False, row=1, col=2)
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), barmode="group")
-    st.plotly_chart(fig, key="metrics_chart")
+    gains_chart(rows, settings)
+
+
+def gains_chart(rows: list[dict], settings: Settings) -> None:
+    """Each method's PSNR-Y, SSIM-Y and mean ΔE00 minus Bicubic's on the same image and region, in
+    the method's colour: differences of a few tenths of a dB stay visible (absolute values: table)."""
+    charted = (("psnr_y", "PSNR-Y gain over bicubic (dB)", 2), ("ssim_y", "SSIM-Y gain over bicubic", 4),
+               ("delta_e_mean", "ΔE00 mean change vs bicubic (below 0: truer colour)", 2))
+    gains = compare.gains_over_baseline(rows, [prefix + metric for metric, _, _ in charted for prefix in ("", "roi_")])
+    if not gains:
+        st.info("Gains are measured against Bicubic on the same image: add Bicubic to the methods to chart them.")
+        return
+    fig = make_subplots(rows=1, cols=len(charted), subplot_titles=[title for _, title, _ in charted])
+    where = ["whole image", "region"]
+    for method, gain in gains.items():
+        for col, (metric, _, digits) in enumerate(charted, start=1):
+            values = [gain[metric], gain["roi_" + metric]]
+            fig.add_bar(x=where, y=values, name=settings.titles[method], marker_color=settings.colours[method], legendgroup=method,
+                        showlegend=col == 1, text=["" if math.isnan(v) else f"{v:+.{digits}f}" for v in values], row=1, col=col)
+    fig.add_hline(y=0, line_color=compare.BASELINE_COLOUR, line_width=1)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), barmode="group", legend_title_text="method")
+    st.plotly_chart(fig, key="gains_chart")
+    st.caption("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB, SSIM-Y and the "
+               "mean CIEDE2000 ΔE00 as differences, same conventions as the table; the absolute values are in the table.")
 
 
 def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference, settings: Settings) -> None:
@@ -307,10 +361,11 @@ def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Refere
     st.caption("Maps are computed at full resolution and block-averaged for display; bright = large error or high SSIM.")
 
 
-def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict]) -> None:
-    """Lossless PNG per result, and a ZIP with everything plus metrics and settings."""
+def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
+              zoomed: dict[str, Zoomed]) -> None:
+    """Lossless PNG per result, a ZIP with everything plus metrics and settings, and the HTML report."""
     depth = inputs.bit_depth
-    columns = st.columns(len(results) + 1)
+    columns = st.columns(len(results) + 2)
     for column, (method, result) in zip(columns, results.items()):
         column.download_button(f"{settings.titles[method]} PNG", lambda r=result: encode_image(r.image, "png", depth),
                                file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore", key=f"png_{method}")
@@ -322,8 +377,47 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
         return compare.build_zip(images, rows, _settings_record(inputs, reference, roi, settings))
 
-    columns[-1].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
+    columns[-2].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
                                 mime="application/zip", on_click="ignore", key="zip", type="primary")
+    columns[-1].download_button("Report (HTML)", lambda: report_html(inputs, reference, roi, settings, rows, zoomed),
+                                file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
+                                key="report", help="One self-contained HTML file: the panels, metrics with their conventions, "
+                                "each method's weights checksum, the settings; opens offline in any browser.")
+
+
+#: The metrics table of the report: row key, heading, format.
+REPORT_COLUMNS = [
+    Column("title", "method"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
+    Column("backend", "backend"), Column("precision", "precision"),
+    Column("psnr_y", "PSNR-Y (dB)", "{:.3f}"), Column("ssim_y", "SSIM-Y", "{:.4f}"),
+    Column("delta_e_mean", "ΔE00 mean", "{:.2f}"), Column("delta_e_p95", "ΔE00 95th pct", "{:.2f}"),
+    Column("roi_psnr_y", "PSNR-Y region (dB)", "{:.3f}"), Column("roi_ssim_y", "SSIM-Y region", "{:.4f}"),
+    Column("roi_delta_e_mean", "ΔE00 mean region", "{:.2f}"), Column("roi_delta_e_p95", "ΔE00 95th pct region", "{:.2f}"),
+    Column("lr_consistency_psnr_y", "LR-consistency PSNR-Y (dB)", "{:.2f}"),
+]
+
+
+def report_html(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
+                zoomed: dict[str, Zoomed]) -> str:
+    """The one-click report (:func:`microsr_core.html_report.build_report`) of what the page shows."""
+    record = _settings_record(inputs, reference, roi, settings)
+    catalog = {info.name: info for info in method_catalog()}
+    models = []
+    for method in settings.methods:
+        info = catalog[method]
+        card = info.card or {}
+        models.append({"method": method, "title": info.title, "paper": info.paper,
+                       "weights": card.get("file", "none: no learned weights"), "summary": card.get("summary", ""),
+                       "training steps": card.get("training", {}).get("steps", ""),
+                       "weights sha256": settings.versions.get(method) or "—"})
+    conventions = [f"PSNR/SSIM: {record['metrics_convention']}; region columns: {record['roi_metrics']}",
+                   f"ΔE00: {record['stain_fidelity']}", f"LR consistency: {record['lr_consistency']}",
+                   f"LR input: {inputs.origin}"] + ([f"HR reference: {record['reference']['how']}"] if reference else [])
+    shown = {k: v for k, v in record.items() if k not in ("metrics_convention", "roi_metrics", "stain_fidelity", "lr_consistency", "created")}
+    figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
+    figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
+    return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
+                        REPORT_COLUMNS, conventions, shown, models)
 
 
 def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings) -> dict:
@@ -332,8 +426,10 @@ def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, sett
         "lr_origin": inputs.origin, "scale": settings.scale, "methods": settings.methods,
         "weights_sha256": {m: settings.versions.get(m, "") or None for m in settings.methods},
         "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
+        "precision": "per method in the metrics (auto: bf16 where the CPU runs it faster, image-reading convolutions fp32)",
         "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
         "roi_metrics": "region of interest where the reference covers it, no border shaved",
+        "stain_fidelity": STAIN_CONVENTION + f"; whole image with border {settings.scale} px shaved",
         "lr_consistency": f"SR degraded by {inputs.degradation.describe()} (no rounding) vs LR on Y, border {compare.CONSISTENCY_BORDER} LR px",
         "reference": None if reference is None else {"name": inputs.reference_name, "how": reference.describe(), "notes": reference.notes},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

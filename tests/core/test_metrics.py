@@ -6,7 +6,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from microsr_core.color import rgb_to_y
 from microsr_core.degrade import bicubic_downscale, bicubic_upscale
-from microsr_core.metrics import masked_psnr_y, measure, psnr, psnr_y, ssim_map_y, ssim_y
+from microsr_core.metrics import masked_psnr_y, measure, psnr, psnr_y, ssim_map_y, ssim_y, stain_fidelity
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,33 @@ def test_gradient_energy_ratio_tells_blurred_from_sharp(sample):
     assert gradient_energy_ratio(hr, hr, 2) == pytest.approx(1.0)
     assert gradient_energy_ratio(blurred, hr, 2) < 0.5
     assert gradient_energy_ratio(noisy, hr, 2) > 1.3
+
+
+@pytest.mark.parametrize("lab1, lab2, expected", [
+    # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula", Table 1, pairs 8, 17 and 18.
+    ((50, 0, 0), (50, -1, 2), 2.3669),
+    ((50, 2.5, 0), (73, 25, -18), 27.1492),
+    ((50, 2.5, 0), (61, -5, 29), 22.8977),
+])
+def test_stain_fidelity_reproduces_the_ciede2000_test_pairs(lab1, lab2, expected):
+    from skimage.color import lab2rgb
+
+    a, b = (np.tile(lab2rgb(np.array([[lab]], float)), (8, 8, 1)).astype(np.float32) for lab in (lab1, lab2))
+    values = stain_fidelity(a, b)
+    assert values["delta_e_mean"] == pytest.approx(expected, abs=1e-3)
+    assert values["delta_e_p95"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_stain_fidelity_mean_and_95th_percentile_and_border():
+    hr = np.full((10, 10, 3), (0.8, 0.2, 0.6), np.float32)
+    sr = hr.copy()
+    sr[0, :] = (0.7, 0.2, 0.6)  # 10 of 100 pixels off by 5.6389 (more than 5 %: the 95th percentile sees them)
+    values = stain_fidelity(sr, hr)
+    assert values["delta_e_mean"] == pytest.approx(0.56389, abs=1e-4) and values["delta_e_p95"] == pytest.approx(5.63890, abs=1e-4)
+    sr[0, :] = hr[0, :]
+    sr[5, :4] = (0.7, 0.2, 0.6)  # 4 % of the pixels: under the 95th percentile
+    assert stain_fidelity(sr, hr)["delta_e_p95"] == 0.0
+    assert stain_fidelity(sr, hr, crop_border=4)["delta_e_mean"] == 0.0  # row 5, cols 0-3 lie in the border
+    assert stain_fidelity(hr, hr) == {"delta_e_mean": 0.0, "delta_e_p95": 0.0}
+    with pytest.raises(ValueError, match="differ in shape"):
+        stain_fidelity(hr, hr[:5])

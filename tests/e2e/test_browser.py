@@ -4,7 +4,14 @@ Starts ``streamlit run app.py`` on a free localhost port, drives Debian's Chromi
 Playwright, uploads an LR image and its HR reference through the file chooser, runs every
 available method (bicubic and VDSR at least), waits for the result panels and the metrics
 table, moves the region of interest (by dragging a box on the overview, then by typing
-coordinates) and checks that every panel followed, and takes a screenshot of the whole page.
+coordinates) and checks that every panel followed, checks the view in the URL, downloads the
+HTML report and opens it offline, and takes a screenshot of the whole page. A second test opens
+a shared link to the blood-smear sample (view restored, scale bars) and the Benchmarks page.
+
+The page is read in one atomic DOM query (``page.evaluate``) and only once Streamlit says its
+run is over (``data-test-script-state="notRunning"``, no stale elements, the panels loaded);
+every wait is for a state of the page, none for a length of time.
+
 With ``MICROSR_UPDATE_SCREENSHOT=1`` the screenshot replaces ``docs/screenshot.png`` (the one
 the README shows); otherwise it stays in the test's temporary folder, so a test run leaves the
 tree clean.
@@ -27,7 +34,8 @@ from pathlib import Path
 import pytest
 
 from microsr_core.degrade import Degradation
-from microsr_core.io import encode_image, sample_image
+from microsr_core.io import encode_image
+from microsr_core.samples import SAMPLES
 from microsr_core.weights import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +94,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     folder = tmp_path_factory.mktemp("e2e")
-    hr = sample_image()[64:256, 128:384]  # 192 x 256 HR field
+    hr = SAMPLES["blood_smear"].load()[144:336, 192:448]  # 192 x 256 HR field around the neutrophil
     lr = Degradation("bicubic", 2).apply(hr)  # 96 x 128 LR
     (folder / "field_lr.png").write_bytes(encode_image(lr, "png", 8))
     (folder / "field_hr.png").write_bytes(encode_image(hr, "png", 8))
@@ -112,35 +120,56 @@ def upload(page, label: str, path: Path) -> None:
     chooser.value.set_files(str(path))
 
 
-def panels(page) -> dict[str, tuple[str, str]]:
-    """Zoom panels: title -> (caption, image source) of every image whose caption names a region."""
-    found = {}
-    figures = page.locator("[data-testid='stImage']")
-    for index in range(figures.count()):
-        figure = figures.nth(index)
-        caption = figure.inner_text().strip()
-        if " · rows " in caption:
-            found[caption.split(" · ")[0]] = (caption, figure.locator("img").get_attribute("src"))
-    return found
+#: One atomic read of the page (a single DOM query, so nothing re-renders between its parts):
+#: Streamlit's script state, how many elements are stale (drawn by the previous run and not yet
+#: replaced), every image with its caption, source and whether it has loaded, and the ROI inputs.
+SNAPSHOT = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  const figures = [...document.querySelectorAll("[data-testid='stImage']")].map(figure => {
+    const img = figure.querySelector("img");
+    return {caption: figure.innerText.trim(), src: img ? img.src : "", loaded: !!img && img.complete && img.naturalWidth > 0};
+  });
+  const inputs = {};
+  for (const input of document.querySelectorAll("[data-testid='stNumberInput'] input")) inputs[input.getAttribute("aria-label")] = input.value;
+  return {state: app && app.getAttribute("data-test-script-state"),
+          stale: document.querySelectorAll("[data-stale='true']").length, figures, inputs};
+}"""
+ROI_LABELS = ("Row (LR px)", "Column (LR px)", "Height (LR px)", "Width (LR px)")
 
 
-def regions(page) -> dict[str, str]:
-    return {title: re.search(r"rows \S+, cols \S+ \(\w+ px\)", caption).group(0) for title, (caption, _) in panels(page).items()}
+def settled(page) -> dict | None:
+    """The page once Streamlit has finished a run and every zoom panel has loaded, else ``None``.
+
+    ``panels`` maps each zoom panel's title to (caption, image source): the images whose caption
+    names a region. ``roi`` is the region inputs (row, col, height, width) in LR px.
+    """
+    snapshot = page.evaluate(SNAPSHOT)
+    figures = [f for f in snapshot["figures"] if " · rows " in f["caption"]]
+    if snapshot["state"] != "notRunning" or snapshot["stale"] or not all(f["loaded"] for f in figures):
+        return None
+    panels = {f["caption"].split(" · ")[0]: (f["caption"], f["src"]) for f in figures}
+    inputs = snapshot["inputs"]
+    roi = tuple(int(inputs[label]) for label in ROI_LABELS) if all(inputs.get(label) for label in ROI_LABELS) else None
+    return {"panels": panels, "roi": roi}
 
 
-def followed(before: dict, after: dict, lr: tuple[int, int, int, int]) -> None:
-    """Every panel moved to the LR rectangle ``lr`` (row, col, height, width), SR panels at x2."""
-    row, col, height, width = lr
-    assert set(after) == set(before)
-    for title, (caption, source) in after.items():
+def wait_for_page(page, condition, what: str) -> dict:
+    """The first settled snapshot for which ``condition(snapshot)`` holds (Streamlit reruns
+    asynchronously, so a snapshot taken right after an action may still be the old page)."""
+    return wait_until(lambda: (view := settled(page)) is not None and condition(view) and view, what=what)
+
+
+def moved(page, before: dict, arrived, what: str) -> dict:
+    """Wait until the region inputs satisfy ``arrived(roi, old roi)`` and every panel shows a new
+    image, then check that every panel shows that LR rectangle (SR panels at x2)."""
+    view = wait_for_page(page, lambda v: v["roi"] and arrived(v["roi"], before["roi"]) and set(v["panels"]) == set(before["panels"])
+                         and all(v["panels"][t][1] != before["panels"][t][1] for t in before["panels"]), what)
+    row, col, height, width = view["roi"]
+    for title, (caption, _) in view["panels"].items():
         factor = 1 if title == "LR input" else 2
         expected = f"rows {row * factor}-{(row + height) * factor}, cols {col * factor}-{(col + width) * factor}"
         assert expected in caption, (title, caption)
-        assert source != before[title][1], f"{title}: image did not change"
-
-
-def roi_inputs(page) -> tuple[int, int, int, int]:
-    return tuple(int(page.get_by_label(label).input_value()) for label in ("Row (LR px)", "Column (LR px)", "Height (LR px)", "Width (LR px)"))
+    return view
 
 
 def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path):
@@ -165,11 +194,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             page.get_by_text("Region of interest in every panel").wait_for(timeout=TIMEOUT_MS)
             page.get_by_text("Against the HR reference", exact=True).wait_for(timeout=TIMEOUT_MS)
             wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="results and metrics tables")
-            shown = wait_until(lambda: (p := panels(page)) and {"LR input", "Bicubic", "VDSR-residual", "HR reference"} <= set(p) and p,
-                               what="result panels")
-            for title in shown:
-                image = page.locator("[data-testid='stImage']").filter(has_text=f"{title} ·").locator("img").first
-                wait_until(lambda image=image: image.evaluate("img => img.complete && img.naturalWidth > 0"), what=f"{title} image")
+            titles = {"LR input", "Bicubic", "VDSR-residual", "HR reference"}
+            view = wait_for_page(page, lambda v: titles <= set(v["panels"]) and v["roi"], "result panels")
 
             # Drag a box on the overview: rows ~10-30, cols ~20-60 of the 96 x 128 LR image.
             area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
@@ -183,24 +209,39 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=5)
             page.mouse.move(*end, steps=5)
             page.mouse.up()
-            before = shown
-            wait_until(lambda: regions(page).get("LR input") != "rows 24-72, cols 40-88 (LR px)", what="ROI from the box")
-            roi = roi_inputs(page)
+            view = moved(page, view, lambda roi, old: roi != old, "every panel to follow the box")
+            roi = view["roi"]
             assert abs(roi[0] - 10) <= 2 and abs(roi[1] - 20) <= 2 and abs(roi[2] - 20) <= 3 and abs(roi[3] - 40) <= 3, roi
-            after = wait_until(lambda: (p := panels(page)) and all(p[t][1] != before[t][1] for t in before) and p,
-                               what="every panel to redraw")
-            followed(before, after, roi)
 
             # Typing coordinates moves every panel too.
-            before = after
             field = page.get_by_label("Row (LR px)")
             field.fill("50")
             field.press("Enter")
-            wait_until(lambda: roi_inputs(page)[0] == 50 and regions(page).get("LR input", "").startswith("rows 50-"),
-                       what="ROI from typed coordinates")
-            after = wait_until(lambda: (p := panels(page)) and all(p[t][1] != before[t][1] for t in before) and p,
-                               what="every panel to redraw")
-            followed(before, after, roi_inputs(page))
+            view = moved(page, view, lambda roi, old: roi[0] == 50, "every panel to follow the typed row")
+
+            # The address bar holds the view; opened elsewhere it asks for the upload, which cannot travel.
+            row, col, height, width = view["roi"]
+            wait_until(lambda: f"region={row}%2C{col}%2C{height}%2C{width}" in page.url, what="the region in the URL")
+            assert "sample=upload" in page.url and "scale=2" in page.url and "vdsr" in page.url, page.url
+            shared = browser.new_page(viewport={"width": 1500, "height": 1100})
+            shared.goto(page.url)
+            shared.get_by_text("cannot travel in a URL: upload it again").wait_for()
+            shared.close()
+
+            # The one-click report: one HTML file that opens with the network cut off, panels and checksums in it.
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Report (HTML)").click()
+            report = tmp_path / "report.html"
+            download.value.save_as(report)
+            text = report.read_text()
+            vdsr_sha256 = read_manifest()["vdsr"]["sha256"]
+            assert vdsr_sha256 in text and "fp32" in text and "CIEDE2000" in text and "rows 100-" in text
+            offline = browser.new_page()
+            offline.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+            offline.goto(report.as_uri())
+            loaded = offline.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+            assert len(loaded) == len(titles) + 1 and all(loaded), loaded
+            offline.close()
 
             # Screenshot of the whole page for the README (the main area scrolls inside the page).
             height = page.evaluate(
@@ -208,11 +249,46 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
                 " const b = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
                 " return b.getBoundingClientRect().top + b.scrollHeight; }")
             page.set_viewport_size({"width": 1500, "height": min(int(height) + 40, 8000)})
-            time.sleep(1.0)
+            wait_for_page(page, lambda v: True, "the page to settle after resizing")
             screenshot = tmp_path / "screenshot.png"
             page.screenshot(path=str(screenshot))
             assert screenshot.stat().st_size > 10_000
             if os.environ.get("MICROSR_UPDATE_SCREENSHOT") == "1":
                 shutil.copyfile(screenshot, README_SCREENSHOT)
+        finally:
+            browser.close()
+
+
+def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
+    """A link to the blood-smear sample restores sample, method, scale, region and panel size,
+    and every zoom panel carries a scale bar (the sample's pixel size is known); then the
+    Benchmarks page shows its leaderboard and speed table."""
+    link = "?sample=blood_smear&methods=bicubic&scale=2&region=20,30,40,40&panel=256"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server + "/" + link)
+            page.get_by_text("Compare super-resolution methods").wait_for()
+            wait_for_page(page, lambda v: v["roi"] == (20, 30, 40, 40), "the linked region in the inputs")
+            page.get_by_text("Source: BCCD dataset").wait_for()
+            page.get_by_role("button", name=re.compile(r"^Run 1 method")).click()
+            view = wait_for_page(page, lambda v: {"LR input", "Bicubic"} <= set(v["panels"]), "result panels")
+            assert set(view["panels"]) == {"LR input", "Bicubic"}
+            for title, (caption, _) in view["panels"].items():
+                factor = 1 if title == "LR input" else 2
+                assert f"rows {20 * factor}-{60 * factor}, cols {30 * factor}-{70 * factor}" in caption, caption
+                assert f"nearest x{6 // factor}" in caption, caption  # panel 256 px: 40 LR px x2 enlarged x3
+                assert re.search(r" · bar [\d.]+ µm$", caption), caption
+            page.get_by_text("Region: 2.9 x 2.9 µm").wait_for()
+            page.screenshot(path=str(tmp_path / "shared_link.png"), full_page=True)
+
+            # The Benchmarks page: one leaderboard and the speed table.
+            page.goto(server + "/benchmarks")
+            page.get_by_text("Leaderboard", exact=True).wait_for()
+            page.get_by_text("Speed (docs/benchmarks.md, newest run)").wait_for()
+            wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="leaderboard and speed tables")
+            page.screenshot(path=str(tmp_path / "benchmarks.png"), full_page=True)
         finally:
             browser.close()

@@ -7,6 +7,7 @@ checks what the page shows against ``microsr_core`` computed directly.
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -16,13 +17,15 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from microsr_core.compare import Roi, class_metrics, match_reference, parsing_labels, region_metrics
+from microsr_core.compare import (Roi, class_metrics, match_reference, method_colours, parsing_labels, region_in_um,
+                                  region_metrics, scale_bar)
 from microsr_core.degrade import Degradation, modcrop
 from microsr_core.inference import upscale
 from microsr_core.io import encode_image, sample_image
-from microsr_core.metrics import measure
+from microsr_core.metrics import measure, stain_fidelity
 from microsr_core.parsing import CLASSES
 from microsr_core.registry import create
+from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.ui import state
 from microsr_core.ui.loaders import method_catalog
 from tests.helpers import publish_random
@@ -78,6 +81,15 @@ def table(at: AppTest, key: str):
     return found[0]
 
 
+def chart(at: AppTest, title: str) -> dict:
+    """The plotly figure (as JSON) whose first subplot title starts with ``title``."""
+    for element in at.get("plotly_chart"):
+        figure = json.loads(element.proto.spec)
+        if any(a.get("text", "").startswith(title) for a in figure["layout"].get("annotations", [])):
+            return figure
+    raise AssertionError(f"no chart titled {title!r}")
+
+
 def captions(at: AppTest) -> list[str]:
     return [caption for image in at.image for caption in image.captions]
 
@@ -104,6 +116,18 @@ def test_sample_teaching_mode_runs_every_method_and_shows_timings():
     assert np.isfinite(metrics["psnr_y"]).all()
 
 
+def test_the_gallery_opens_on_a_blood_smear_and_every_sample_says_what_it_is():
+    at = start()
+    assert at.selectbox(key="sample").value == DEFAULT == "blood_smear"
+    for key, sample in SAMPLES.items():
+        at.selectbox(key="sample").set_value(key).run()
+        assert not at.exception and not at.error
+        shown = " ".join(c.value for c in at.caption)
+        assert sample.source in shown and sample.licence in shown, shown
+        height, width = sample.load().shape[:2]
+        assert f"LR input: sample: {sample.title}, {width}x{height} px" in shown, shown
+
+
 def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
     hr = sample_image()[:96, :128]
     lr = Degradation("bicubic", 2).apply(hr)  # 48 x 64, rounded to 8-bit levels: PNG is exact
@@ -120,8 +144,29 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         if not (info.available and 2 in info.scales):
             continue
         expected = measure(upscale(lr, info.name, 2).image, hr, crop_border=2)
-        for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
+        expected |= stain_fidelity(upscale(lr, info.name, 2).image, hr, 2)
+        for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "delta_e_mean", "delta_e_p95"):
             assert metrics.loc[info.title, column] == pytest.approx(expected[column], rel=1e-9, abs=1e-9), (info.name, column)
+
+    # The chart shows each method's gain over bicubic, in the method's colour, as its panel title.
+    colours = method_colours([info.name for info in method_catalog()])
+    figure = chart(at, "PSNR-Y gain over bicubic")
+    bars = {(trace["name"], trace["xaxis"]): trace for trace in figure["data"]}
+    assert [a["text"] for a in figure["layout"]["annotations"]][:3] == [
+        "PSNR-Y gain over bicubic (dB)", "SSIM-Y gain over bicubic", "ΔE00 mean change vs bicubic (below 0: truer colour)"]
+    usable = [info for info in method_catalog() if info.available and 2 in info.scales and info.name != "bicubic"]
+    assert {name for name, _ in bars} == {info.title for info in usable}
+    markdown = " ".join(m.value for m in at.markdown)
+    for info in usable:
+        psnr, ssim = bars[(info.title, "x")], bars[(info.title, "x2")]
+        assert psnr["y"][0] == pytest.approx(metrics.loc[info.title, "psnr_y"] - metrics.loc["Bicubic", "psnr_y"], abs=1e-9)
+        assert ssim["y"][0] == pytest.approx(metrics.loc[info.title, "ssim_y"] - metrics.loc["Bicubic", "ssim_y"], abs=1e-12)
+        colour = bars[(info.title, "x3")]
+        assert colour["y"][0] == pytest.approx(metrics.loc[info.title, "delta_e_mean"] - metrics.loc["Bicubic", "delta_e_mean"], abs=1e-9)
+        assert psnr["marker"]["color"] == ssim["marker"]["color"] == colour["marker"]["color"] == colours[info.name]
+        assert f'color:{colours[info.name]}">&#9632;</span> **{info.title}**' in markdown
+
+    assert [b.label for b in at.get("download_button")][-2:] == ["All results (ZIP)", "Report (HTML)"]
 
     # Moving the region of interest re-crops every panel but never recomputes a result.
     cache = at.session_state[state.RESULTS]
@@ -139,7 +184,10 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         assert any(c.startswith(f"{title} · rows 0-40, cols 20-80 (SR px)") for c in shown), (title, shown)
     bicubic = upscale(lr, "bicubic", 2).image
     region = region_metrics(bicubic, reference, Roi(0, 10, 20, 30))
-    assert table(at, "metrics_table").loc["Bicubic", "roi_psnr_y"] == pytest.approx(region["psnr_y"], rel=1e-9)
+    shown = table(at, "metrics_table").loc["Bicubic"]
+    assert shown["roi_psnr_y"] == pytest.approx(region["psnr_y"], rel=1e-9)
+    assert shown["roi_delta_e_p95"] == pytest.approx(region["delta_e_p95"], rel=1e-9)
+    assert any("CIEDE2000 colour difference per pixel" in c.value for c in at.caption)
 
 
 def test_hr_from_a_smaller_field_is_aligned_and_its_region_reported():
@@ -240,7 +288,7 @@ def test_prior_network_parsing_overlay_and_per_class_metrics(tmp_path, monkeypat
     classes = [frame.value for frame in at.dataframe if "class" in frame.value.columns]
     assert classes, "no per-class table"
     shown = classes[0].set_index(["method", "class"])
-    truth = sample_image()
+    truth = SAMPLES[DEFAULT].load()
     lr, hr = Degradation("bicubic", 4).apply(truth), modcrop(truth, 4)
     reference = match_reference(lr, hr, 4)
     prior = upscale(lr, create("prior", torch.device("cpu")), 4)
@@ -315,7 +363,7 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
 
     monkeypatch.setattr(running, "shared_method", lambda name, device, version: Fake(device))
     monkeypatch.setattr(running, "upscale", fake_upscale)
-    settings = running.Settings(2, ["bicubic"], {"bicubic": "Bicubic"}, {"bicubic": ""}, "cuda", "cuda", None, False)
+    settings = running.Settings(2, ["bicubic"], {"bicubic": "Bicubic"}, {"bicubic": ""}, {"bicubic": "#8c8c8c"}, "cuda", "cuda", None, False)
     result = running._upscale(GOOD, "bicubic", settings)
     assert result.device == "cpu" and result.image.shape == (128, 128, 3)
     assert any("computed on the CPU" in note for note in result.notes)
@@ -331,3 +379,74 @@ def test_region_of_interest_survives_a_visit_to_another_page():
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key=state.ROI_ROW).value == 17
     assert captions(at), "results are shown again without rerunning"
+
+
+def opened(query: dict[str, str]) -> AppTest:
+    """The app opened from a link with ``query`` as its query string."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_shared_link_restores_the_view_and_the_url_follows_changes():
+    link = {"sample": "leukocyte", "methods": "bicubic", "scale": "4", "region": "5,6,20,30", "panel": "256"}
+    at = opened(link)
+    assert at.selectbox(key="sample").value == "leukocyte" and at.selectbox(key="scale").value == 4
+    assert at.multiselect(key="methods_x4").value == ["bicubic"]
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [5, 6, 20, 30]
+    assert at.select_slider(key="panel_size").value == 256
+    assert not at.warning and at.query_params == link
+    run_methods(at)
+    assert any(c.startswith("Bicubic · rows 20-100, cols 24-144 (SR px)") for c in captions(at)), captions(at)
+    at.number_input(key=state.ROI_ROW).set_value(40).run()
+    assert at.query_params["region"] == "40,6,20,30"
+    at.selectbox(key="sample").set_value("ihc").run()  # a new image: its own default region
+    assert at.query_params["sample"] == "ihc" and at.query_params["region"] == "232,232,48,48"
+
+
+def test_a_link_made_on_an_upload_asks_for_the_image_and_restores_the_rest():
+    at = opened({"sample": "upload", "methods": "bicubic", "scale": "2", "region": "3,4,10,12"})
+    assert at.radio(key="source").value == "Upload an image"
+    assert any("cannot travel in a URL: upload it again" in i.value for i in at.info), [i.value for i in at.info]
+    upload(at, "upload_image", "good.png", png(GOOD))
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [3, 4, 10, 12]
+    assert at.query_params["sample"] == "upload" and at.query_params["methods"] == "bicubic"
+
+
+def test_a_damaged_link_opens_the_page_and_says_what_was_left_out():
+    at = opened({"sample": "cat", "methods": "bicubic,nosuch", "scale": "7", "panel": "999"})
+    message = " ".join(w.value for w in at.warning)
+    for part in ("sample 'cat' is not in the gallery", "scale x7 is not offered here", "nosuch not available here at x2",
+                 "panel '999' is not one of the panel sizes"):
+        assert part in message, message
+    assert at.selectbox(key="sample").value == "blood_smear" and at.multiselect(key="methods_x2").value == ["bicubic"]
+
+
+def test_physical_scale_bar_and_region_in_micrometres():
+    at = start()
+    choose(at, 2, ["bicubic"])
+    run_methods(at)
+    um = SAMPLES[DEFAULT].um_per_px
+    assert at.number_input(key="um_per_px_sample:blood_smear").value == um
+    text = " ".join(c.value for c in at.caption)
+    assert "Pixel size: estimated: the median red-cell box" in text, text
+    assert f"Region: {region_in_um(Roi(216, 296, 48, 48), um)}." in text, text
+    # 48 LR px at x2 in a 320 px panel: zoom 3, 6 screen px per LR px, the panel 288 px wide.
+    length, _ = scale_bar(um / 6, 288)
+    for title in ("LR input", "Bicubic"):
+        assert any(c.startswith(f"{title} · ") and c.endswith(f" · bar {length:g} µm") for c in captions(at)), captions(at)
+
+    at.toggle(key="teaching").set_value(True).run()  # the smear is now the HR truth: LR pixels are twice as large
+    assert next(n for n in at.number_input if n.label == "Pixel size (µm per LR px)").value == 2 * um
+
+    uploaded = use_upload(start())
+    upload(uploaded, "upload_image", "good.png", png(GOOD))
+    choose(uploaded, 2, ["bicubic"])
+    run_methods(uploaded)
+    assert not any("bar" in c for c in captions(uploaded))
+    assert any("unknown for an upload" in c.value for c in uploaded.caption)
+    field = next(n for n in uploaded.number_input if n.label == "Pixel size (µm per LR px)")
+    field.set_value(0.5).run()
+    assert any(c.startswith("Bicubic · ") and " · bar " in c for c in captions(uploaded))

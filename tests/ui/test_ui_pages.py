@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from microsr_core import reports
+from microsr_core.compare import method_colours
 from microsr_core.registry import method_names
 from microsr_core.weights import read_manifest
 
@@ -19,6 +22,13 @@ def open_page(page: str) -> AppTest:
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def array(values) -> list:
+    """A plotly JSON array: a list, or a typed array ``{"dtype", "bdata"}`` (base64 of the values)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
 
 
 def test_models_page_lists_every_registered_method_and_card(tmp_path, monkeypatch):
@@ -34,21 +44,50 @@ def test_models_page_lists_every_registered_method_and_card(tmp_path, monkeypatc
 
 
 def test_benchmarks_page_shows_reports_or_says_there_are_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(reports, "PROJECT_ROOT", tmp_path)  # an empty checkout
     at = open_page("pages/benchmarks.py")
-    found = reports.find_reports()
-    if not found.evaluate and found.results_md is None:
-        assert any("No benchmark results yet" in i.value for i in at.info)
-    # With an evaluate report present, its table is shown with its conventions.
-    (tmp_path / "docs").mkdir()
-    report = {"bicubic": {"psnr_y": 30.5, "ssim_y": 0.9, "seconds_per_image": 0.01, "n": 3, "scale": 4,
-                          "lr": "MATLAB bicubic downscale x4", "convention": "Y, border 4"}}
-    (tmp_path / "docs" / "eval_x4.json").write_text(json.dumps(report))
+    assert any("No benchmark results yet" in i.value for i in at.info)
+    assert any("no speed run yet" in i.value for i in at.info)
+
+
+def test_benchmarks_page_is_one_leaderboard_filterable_by_set_and_scale(tmp_path, monkeypatch):
+    folder = tmp_path / "docs" / "eval"
+    folder.mkdir(parents=True)
+
+    def entry(psnr, scale, seconds=0.01):
+        return {"psnr_y": psnr, "ssim_y": 0.9, "seconds_per_image": seconds, "n": 3, "scale": scale,
+                "lr": f"MATLAB bicubic downscale x{scale}", "convention": f"Y, border {scale}"}
+
+    (folder / "vdsr_long_bccd_val_x2.json").write_text(json.dumps({"bicubic": entry(40.0, 2), "vdsr": entry(40.6, 2, 2.5)}))
+    (folder / "vdsr_long_bccd_val_x4.json").write_text(json.dumps({"bicubic": entry(30.5, 4), "vdsr": entry(30.7, 4, 2.5)}))
+    (folder / "vdsr_multi_wbc2_all_x4.json").write_text(json.dumps({"bicubic": entry(34.5, 4), "vdsr": entry(34.9, 4, 2.5)}))
     (tmp_path / "docs" / "other.json").write_text("{}")
+    (tmp_path / "docs" / "benchmarks.md").write_text(
+        "# Benchmarks\n\n## CPU run, 2026-11-23\n\n- machine: 2 cores\n- command: `python bench/run.py --threads 1`\n\n"
+        "| method | scale | median s |\n| --- | --- | --- |\n| vdsr | x2 | 28.936 |\n")
     monkeypatch.setattr(reports, "PROJECT_ROOT", tmp_path)
     at = open_page("pages/benchmarks.py")
-    assert at.dataframe[0].value.loc["bicubic", "psnr_y"] == 30.5
-    assert any("MATLAB bicubic downscale x4" in c.value for c in at.caption)
+    board = at.dataframe[0].value
+    assert list(zip(board["method"], board["test_set"], board["scale"])) == [
+        ("bicubic", "bccd_val", 2), ("vdsr [long]", "bccd_val", 2), ("bicubic", "bccd_val", 4), ("vdsr [long]", "bccd_val", 4),
+        ("bicubic", "wbc2_all", 4), ("vdsr [multi]", "wbc2_all", 4)]
+    assert board["gain_db"].round(6).tolist() == [0.0, 0.6, 0.0, 0.2, 0.0, 0.4]
+    assert board["precision"].eq("fp32").all() and board["seconds_per_image"].tolist()[1] == 2.5
+    text = " ".join(c.value for c in at.caption)
+    assert "MATLAB bicubic downscale x4" in text and "Y, border 4" in text and "python -m microsr_core evaluate" in text
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bars = [(t["name"], array(t["x"]), [round(y, 6) for y in array(t["y"])]) for t in figure["data"]]
+    assert bars == [("vdsr [long]", ["bccd_val x2", "bccd_val x4"], [0.6, 0.2]), ("vdsr [multi]", ["wbc2_all x4"], [0.4])], bars
+    colours = method_colours(["bicubic", "vdsr [long]", "vdsr [multi]"])
+    assert [t["marker"]["color"] for t in figure["data"]] == [colours["vdsr [long]"], colours["vdsr [multi]"]]
+    speed = at.dataframe[1].value
+    assert speed.to_dict("records") == [{"method": "vdsr", "scale": "x2", "median s": "28.936"}]
+    assert any("python bench/run.py --threads 1" in c.value for c in at.caption)
     assert any("not evaluate reports" in e.label for e in at.expander)
+
+    at.multiselect(key="bench_scales").set_value([4]).run()
+    at.multiselect(key="bench_sets").set_value(["wbc2_all"]).run()
+    assert list(at.dataframe[0].value["method"]) == ["bicubic", "vdsr [multi]"]
 
 
 def test_train_page_renders(tmp_path, monkeypatch):

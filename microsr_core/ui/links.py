@@ -1,0 +1,53 @@
+"""Shareable views: the Compare page's sample, methods, scale, region and panel size live in the
+URL's query string (:mod:`microsr_core.share`), so opening a copied link restores the view."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..compare import Roi
+from ..share import UPLOAD, View, from_query, to_query
+from . import state
+from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE, Inputs
+from .loaders import MethodInfo, default_scale, scale_choices
+from .running import Settings
+
+
+def restore(catalog: list[MethodInfo]) -> None:
+    """On the session's first run of the page, set the widgets from the URL and say what could
+    not be restored (an uploaded image, methods or a scale this installation lacks)."""
+    if st.session_state.get(state.LINK_READ):
+        return
+    st.session_state[state.LINK_READ] = True
+    view, problems = from_query(st.query_params.to_dict())
+    if view.sample == UPLOAD:
+        st.session_state["source"] = UPLOAD_SOURCE
+        st.info("This link was made on an uploaded image, and images cannot travel in a URL: upload it again. "
+                "The link's methods, scale, region and panel size are restored.")
+    elif view.sample is not None:
+        st.session_state["source"], st.session_state["sample"] = SAMPLE, view.sample
+    scales = scale_choices(catalog) or [2]
+    scale = default_scale(scales)
+    if view.scale is not None:
+        if view.scale in scales:
+            st.session_state["scale"] = scale = view.scale
+        else:
+            problems.append(f"scale x{view.scale} is not offered here ({', '.join(f'x{s}' for s in scales)})")
+    if view.methods is not None:
+        usable = [info.name for info in catalog if info.available and scale in info.scales]
+        st.session_state[f"methods_x{scale}"] = [m for m in view.methods if m in usable]
+        missing = [m for m in view.methods if m not in usable]
+        if missing:
+            problems.append(f"method(s) {', '.join(missing)} not available here at x{scale}")
+    if view.roi is not None:
+        st.session_state[state.ROI_SHARED] = view.roi
+    if view.panel is not None:
+        st.session_state["panel_size"] = view.panel
+    if problems:
+        st.warning("Part of this link could not be restored: " + "; ".join(problems) + ".")
+
+
+def publish(inputs: Inputs, settings: Settings, roi: Roi, panel: int) -> None:
+    """Write the current view into the URL (the browser's address bar updates without a reload)."""
+    sample = UPLOAD if inputs.sample is None else inputs.sample.key
+    st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel)))

@@ -1,0 +1,28 @@
+"""Views as URL query parameters (microsr_core.share): round trip and damaged links."""
+
+from __future__ import annotations
+
+from microsr_core.compare import Roi
+from microsr_core.share import UPLOAD, View, from_query, to_query
+
+
+def test_a_view_round_trips_through_its_query_string():
+    view = View("leukocyte", ("bicubic", "vdsr@long"), 4, Roi(10, 20, 30, 40), 384)
+    query = to_query(view)
+    assert query == {"sample": "leukocyte", "methods": "bicubic,vdsr@long", "scale": "4", "region": "10,20,30,40", "panel": "384"}
+    assert from_query(query) == (view, [])
+    assert from_query(to_query(View(UPLOAD))) == (View(UPLOAD), [])
+    assert to_query(View()) == {} and from_query({}) == (View(), [])
+
+
+def test_damaged_values_are_dropped_and_named_the_rest_is_kept():
+    view, problems = from_query({"sample": "cat", "methods": "vdsr,,bicubic", "scale": "two", "region": "1,2,3",
+                                 "panel": "300"})
+    assert view == View(None, ("vdsr", "bicubic"), None, None, None)
+    assert len(problems) == 4
+    assert "sample 'cat' is not in the gallery" in problems[0]
+    assert "scale 'two' is not an integer" in problems[1]
+    assert "region '1,2,3' is not 4 comma-separated integers" in problems[2]
+    assert "panel '300' is not one of the panel sizes" in problems[3]
+    view, problems = from_query({"region": "-1,0,0,5", "scale": "0"})
+    assert view == View() and len(problems) == 2
