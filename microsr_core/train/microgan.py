@@ -61,14 +61,14 @@ class MicroGANConfig(RunSettings):
     Fields left ``None`` come from the recipe: ``paper`` (4 critic updates per generator
     update, 16 cells of 128² per batch, 20000 steps, every scale; the default on CUDA) or
     ``cpu`` (the default on the CPU: the paper's x1 setting alone, 1200 cheap pixel-loss steps,
-    then 300 adversarial ones with 2 critic updates on 36864-pixel batches; one generator for
+    then 150 adversarial ones with 2 critic updates on 36864-pixel batches; one generator for
     x1-x4 learnt x1 far more slowly and ended below bicubic at x2; docs/results.md).
     """
 
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "critic_width", "critic_downsamplings", "fs_size")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"scales": (1, 2, 3, 4), "steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
-        "cpu": {"scales": (1,), "steps": 1500, "critic_steps": 2, "pretrain_steps": 1200, "batch_pixels": 36864, "max_batch": 8},
+        "cpu": {"scales": (1,), "steps": 1350, "critic_steps": 2, "pretrain_steps": 1200, "batch_pixels": 36864, "max_batch": 8},
     }
 
     data: str
