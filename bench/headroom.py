@@ -1,6 +1,6 @@
 """How much detail a dataset leaves for super-resolution to recover, per scale.
 
-    python bench/headroom.py ../shared/data/bccd/images [--split val] [--scales 2,4]
+    python bench/headroom.py ../shared/data/bccd/images [--split test] [--scales 2,4]
 
 For each scale: the mean Y-PSNR of bicubic against HR (LR rounded to 8 bit, as MicroSR makes it,
 and unrounded, which isolates the share of the error that is LR quantisation), and the RMS of the
@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from microsr_core.color import rgb_to_y  # noqa: E402
-from microsr_core.data import list_images, split  # noqa: E402
+from microsr_core.data import list_images, split_of  # noqa: E402
 from microsr_core.degrade import bicubic_downscale, bicubic_upscale, modcrop  # noqa: E402
 from microsr_core.io import load_image  # noqa: E402
 from microsr_core.metrics import psnr_y  # noqa: E402
@@ -50,13 +50,12 @@ def headroom(hr_rgb: np.ndarray, scale: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("hr", help="folder of HR images")
-    parser.add_argument("--split", choices=("all", "val", "train"), default="val")
+    parser.add_argument("--split", choices=("all", "test", "val", "train"), default="test")
     parser.add_argument("--scales", default="2,4")
     args = parser.parse_args(argv)
     files = list_images(args.hr)
     if args.split != "all":
-        train, val = split(files)
-        files = val if args.split == "val" else train
+        files = [f for f in files if split_of(f) == args.split]
     print(f"{args.hr} ({args.split}, {len(files)} images)")
     print("| scale | bicubic Y-PSNR | with unrounded LR | HR Y RMS above LR Nyquist (grey levels) |")
     print("| --- | --- | --- | --- |")

@@ -9,7 +9,7 @@ guessed at.
 :func:`leaderboard` puts every report into one table, method × test set × scale, each method
 with its gain over bicubic on the same images. The test set comes from the file name, which
 docs/results.md fixes as ``<method>_<model>_<set>_xS.json`` with ``<set>`` = ``<data>_<split>``
-(for example ``vdsr_long_bccd_val_x2.json``); other names give a test set named after the file.
+(for example ``vdsr_long_bccd_test_x2.json``); other names give a test set named after the file.
 """
 
 from __future__ import annotations
