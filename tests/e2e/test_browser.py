@@ -240,7 +240,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             offline.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
             offline.goto(report.as_uri())
             loaded = offline.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
-            assert len(loaded) == len(titles) + 1 and all(loaded), loaded
+            # Every zoom panel on the page (each shipped method runs by default) plus the LR input.
+            assert len(loaded) == len(view["panels"]) + 1 and all(loaded), (loaded, sorted(view["panels"]))
             offline.close()
 
             # Screenshot of the whole page for the README (the main area scrolls inside the page).
