@@ -33,7 +33,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[s
             try:
                 return parse_field(f, text)
             except ValueError:
-                raise argparse.ArgumentTypeError(f"expected {field_kind(f)}, got '{text}'") from None
+                expected = "true or false" if field_kind(f) == "bool" else field_kind(f)
+                raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
 
         default = f.default if f.default is not dataclasses.MISSING else None
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
