@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from microsr_core.color import rgb_to_y  # noqa: E402
-from microsr_core.data import list_images, split_of  # noqa: E402
+from microsr_core.data import SPLITS, list_images, split_of  # noqa: E402
 from microsr_core.degrade import bicubic_downscale, bicubic_upscale, modcrop  # noqa: E402
 from microsr_core.io import load_image  # noqa: E402
 from microsr_core.metrics import psnr_y  # noqa: E402
@@ -50,7 +50,7 @@ def headroom(hr_rgb: np.ndarray, scale: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("hr", help="folder of HR images")
-    parser.add_argument("--split", choices=("all", "test", "val", "train"), default="test")
+    parser.add_argument("--split", choices=("all", *SPLITS), default="test")
     parser.add_argument("--scales", default="2,4")
     args = parser.parse_args(argv)
     files = list_images(args.hr)

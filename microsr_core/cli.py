@@ -140,6 +140,7 @@ def _cmd_cells(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data import SPLITS
     from .degrade import DEGRADATIONS
     from .device import DEVICE_CHOICES
     from .precision import PRECISION_CHOICES
@@ -172,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", default=None, help="folder of real LR images with the HR images' names")
     p.add_argument("--mask-dir", default=None, help="masks (nonzero = cell) with the HR images' names")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--split", default="all", choices=("all", "test", "val", "train"), help="use only one part of the fixed split: test (reports), val (model selection) or train")
+    p.add_argument("--split", default="all", choices=("all", *SPLITS), help="use only one part of the fixed split: test (reports), val (model selection) or train")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)

@@ -48,11 +48,6 @@ def split_of(path: Path, fraction: float = 0.1) -> str:
     return "test" if position < fraction else "val" if position < 2 * fraction else "train"
 
 
-def is_validation(path: Path, fraction: float = 0.1) -> bool:
-    """Whether ``path`` is in the validation (model selection) part of the split."""
-    return split_of(path, fraction) == "val"
-
-
 def split(files: list[Path], fraction: float = 0.1) -> tuple[list[Path], list[Path]]:
     """(train, validation) lists by :func:`split_of`; the test part is in neither."""
     train = [f for f in files if split_of(f, fraction) == "train"]
