@@ -211,6 +211,18 @@ def test_online_mode_takes_one_whole_cell_and_fs_resizes_to_128(cell_folder, tmp
     assert sampler.sample(np.random.default_rng(1), 3).shape == (2, 129, 129, 3)  # cropped to 128 for the critic
 
 
+def test_cells_share_sets_how_often_a_batch_starts_from_the_cells_folders(cell_folder, tmp_path):
+    config = _config(cell_folder, tmp_path, batch_pixels=0, max_side=192, augment=False, cells=str(cell_folder), cells_share=0.75)
+    cells = load_cells(sorted(cell_folder.iterdir()), config)
+    folder_cells = 2  # the last two stand for the cells folders' cells
+    sampler = CellSampler(cells, config, folder_cells)
+    rng = np.random.default_rng(0)
+    from_folders = [any(np.array_equal(batch[0], c.astype(np.float32) / 65535) for c in cells[-folder_cells:]) for batch in (sampler.sample(rng, 1) for _ in range(400))]
+    assert abs(np.mean(from_folders) - 0.75) < 0.06
+    with pytest.raises(ParameterError, match="cells_share"):
+        _config(cell_folder, tmp_path, cells_share=0.5)  # no cells folders
+
+
 def test_cells_are_cut_from_real_bccd_fields(bccd_dir, tmp_path):
     config = _config(bccd_dir / "images", tmp_path, single_cells=False, val=None)
     cells = load_cells([bccd_dir / "images" / "BloodImage_00100.jpg"], config)
