@@ -29,7 +29,7 @@ class NetworkMethod(SRMethod):
     """
 
     runs_network = True
-    #: {scale: manifest entry} of single-scale models that take over their scale where shipped.
+    #: {scale: manifest entry} of models that take over their scale where shipped (one entry may serve several).
     scale_weights: dict[int, str] = {}
 
     def __init__(self, device: torch.device, model: str | None = None):
@@ -43,10 +43,13 @@ class NetworkMethod(SRMethod):
         #: The card of the network serving each scale.
         self.cards = {scale: self.card for scale in self.card["scales"]}
         shipped = read_manifest() if model is None else {}
+        loaded = {}  # an entry serving several scales is loaded once
         for scale, entry in self.scale_weights.items():
             if entry in shipped:
-                single, self.cards[scale] = build_model(entry)
-                self.nets[scale] = self._prepare(single)
+                if entry not in loaded:
+                    net, card = build_model(entry)
+                    loaded[entry] = self._prepare(net), card
+                self.nets[scale], self.cards[scale] = loaded[entry]
         self.scales = tuple(sorted(self.nets))
         if device.type == "cuda":
             # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.

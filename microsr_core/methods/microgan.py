@@ -3,8 +3,9 @@
 The paper restores same-size Gaussian-blurred cells. To fit the app's scale factor like the
 other methods, the LR image is first upscaled by MATLAB bicubic (``scale`` 2, 3, 4) and the
 generator then restores it; ``scale`` 1 is the paper's setting (the input is the blurred image
-itself). One generator serves every scale it was trained on (the model card lists them), as
-VDSR does. It works on RGB, takes any size (single cells or tiled whole fields) and ends in a
+itself). Deblurring and restoring a bicubic upscale pull one generator different ways (a
+generator trained on x1-x4 fell below bicubic at x2), so where ``microgan_upscale`` is shipped,
+that generator, trained on x2-x4 only, serves those scales. It works on RGB, takes any size (single cells or tiled whole fields) and ends in a
 sigmoid, so its output is already in [0, 1].
 """
 
@@ -27,6 +28,7 @@ class MicroGANMethod(NetworkMethod):
     paper = PAPER
     scales = (1, 2, 3, 4)
     weights = "microgan"
+    scale_weights = {2: "microgan_upscale", 3: "microgan_upscale", 4: "microgan_upscale"}
     # Its bf16 output lost 0.022-0.024 dB at x1 on held-out fields (the U-Net's errors add up
     # in the logit it adds to the input), more than the 0.02 dB guard: auto runs it in fp32.
     bf16_within_guard = False
@@ -50,3 +52,4 @@ class MicroGANFSMethod(MicroGANMethod):
     name = "microgan_fs"
     title = "MicroGAN-FS (fixed-size critic, ablation)"
     weights = "microgan_fs"
+    scale_weights = {}  # the ablation is the paper's x1 setting only

@@ -99,6 +99,29 @@ def test_method_restores_a_same_size_gaussian_blurred_cell(random_microgan, samp
         upscale(blurred, random_microgan, 3)
 
 
+def test_the_upscale_generator_serves_x2_to_x4_as_one_network(tmp_path, monkeypatch, sample):
+    from microsr_core.methods.microgan import MicroGANFSMethod
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    deblur = publish_random(tmp_path, "microgan", "microgan", "MicroGANGenerator", (1,), seed=1, levels=3, width=4)
+    publish_random(tmp_path, "microgan_fs", "microgan_fs", "MicroGANGenerator", (1,), seed=2, levels=3, width=4)
+    restore = publish_random(tmp_path, "microgan_upscale", "microgan", "MicroGANGenerator", (2, 3, 4), seed=3, levels=2, width=6)
+    method = MicroGANMethod(torch.device("cpu"))
+    assert method.scales == (1, 2, 3, 4)
+    assert method.network(2) is method.network(4) and method.network(1) is not method.network(2)
+    assert method.cards[3]["arch_kwargs"] == {"levels": 2, "width": 6} and method.cards[1]["arch_kwargs"]["levels"] == 3
+    tile = np.ascontiguousarray(sample[:24, :24], dtype=np.float32)
+    from microsr_core.degrade import bicubic_upscale
+
+    for scale, net, image in ((1, deblur, tile), (3, restore, np.clip(bicubic_upscale(tile, 3), 0, 1))):
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+        with torch.inference_mode():
+            expected = net(x)[0].numpy().transpose(1, 2, 0)
+            np.testing.assert_allclose(method.process(tile, scale).sr, expected, atol=1e-5)
+    # The fixed-size-critic ablation is the paper's x1 setting only: it does not borrow the upscaler.
+    assert MicroGANFSMethod(torch.device("cpu")).scales == (1,)
+
+
 def test_shipped_weights_beat_bicubic_on_a_real_crop(sample):
     if "microgan" not in read_manifest():
         pytest.skip("no shipped microgan weights in weights/manifest.json")
