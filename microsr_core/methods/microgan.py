@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..degrade import bicubic_upscale
+from ..network_input import upscale_rgb
 from ..registry import TileOutput, register
 from .common import NetworkMethod
 
@@ -35,8 +35,7 @@ class MicroGANMethod(NetworkMethod):
     # so tiles agree only up to that; the tapered blend hides the difference.
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
-        image = np.clip(bicubic_upscale(lr, scale), 0.0, 1.0) if scale > 1 else lr
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+        x = torch.from_numpy(np.ascontiguousarray(upscale_rgb(lr, scale).transpose(2, 0, 1), dtype=np.float32))[None]
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         sr = self.forward(x, scale)[0].float().cpu().numpy().transpose(1, 2, 0)
         return TileOutput(np.ascontiguousarray(sr))
