@@ -109,7 +109,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_resume(args) -> int:
-    from .train.loop import resume_run
+    from .train import resume_run
 
     changes = {name: getattr(args, name) for name in ("steps", "threads", "device") if getattr(args, name) is not None}
     result = resume_run(args.run, changes, show_bar=True)
