@@ -10,7 +10,7 @@ import torch
 from ..color import ycbcr_to_rgb
 from ..paths import promoted_models_dir
 from ..precision import image_convs_in_fp32
-from ..registry import SRMethod
+from .base import SRMethod
 from ..runtime import cpu_runtime
 from ..weights import build_model, read_manifest
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..network_input import upscale_rgb
-from ..registry import TileOutput, register
+from .base import TileOutput, register
 from .common import NetworkMethod
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"

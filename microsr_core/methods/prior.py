@@ -18,7 +18,7 @@ import torch
 from ..errors import WeightsError
 from ..parsing import CLASSES, class_areas
 from ..network_input import upscale_ycbcr
-from ..registry import TileOutput, register
+from .base import TileOutput, register
 from .common import NetworkMethod, merge_y, to_tensor
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..network_input import upscale_ycbcr
-from ..registry import TileOutput, register
+from .base import TileOutput, register
 from .common import NetworkMethod, merge_y, to_tensor
 
 
