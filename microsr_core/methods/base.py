@@ -47,6 +47,8 @@ class SRMethod(ABC):
     scales: tuple[int, ...] = (2, 3, 4)
     #: Manifest entry in ``weights/manifest.json`` holding its weights, or ``""``.
     weights: str = ""
+    #: Key in :data:`microsr_core.train.TRAINERS` of the trainer that makes its weights, or ``""``.
+    trainer: str = ""
     #: Whether :meth:`process` runs a torch network, whose forward pass follows the precision
     #: policy (:mod:`microsr_core.precision`); methods without one always compute in float32.
     runs_network: bool = False

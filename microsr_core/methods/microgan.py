@@ -27,6 +27,7 @@ class MicroGANMethod(NetworkMethod):
     paper = PAPER
     scales = (1, 2, 3, 4)
     weights = "microgan"
+    trainer = "microgan"
     # Its bf16 output lost 0.022-0.024 dB at x1 on held-out fields (the U-Net's errors add up
     # in the logit it adds to the input), more than the 0.02 dB guard: auto runs it in fp32.
     bf16_within_guard = False

@@ -33,6 +33,7 @@ class PriorMethod(NetworkMethod):
     paper = PAPER
     scales = (2, 4, 8)
     weights = "prior"
+    trainer = "prior"
     #: Channel names of ``maps["parsing"]``.
     parsing_classes = CLASSES
     #: Whether the weights must contain the prior branch.

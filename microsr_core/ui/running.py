@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from ..catalog import MethodInfo
 from ..compare import Roi, crop, method_colours
 from ..device import DEVICE_CHOICES, available_devices, resolve_device
 from ..errors import MicroSRError
@@ -18,7 +19,7 @@ from ..inference import SRResult, upscale
 from ..io import to_uint
 from . import state
 from .inputs import Inputs
-from .loaders import MethodInfo, default_scale, scale_choices, shared_method
+from .loaders import default_scale, scale_choices, shared_method
 
 #: LR images above this many pixels offer "region first".
 REGION_FIRST_PIXELS = 1_000_000

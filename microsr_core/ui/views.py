@@ -18,6 +18,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from .. import compare
+from ..catalog import method_catalog
 from ..compare import Reference, Roi
 from ..errors import AlignmentError
 from ..html_report import Column, Figure, build_report
@@ -29,7 +30,6 @@ from ..registry import method_class
 from ..share import PANEL_SIZES
 from . import state
 from .inputs import Inputs
-from .loaders import method_catalog
 from .running import Settings, result_key
 
 ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"

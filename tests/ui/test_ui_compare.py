@@ -27,7 +27,7 @@ from microsr_core.parsing import CLASSES
 from microsr_core.registry import create
 from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.ui import state
-from microsr_core.ui.loaders import method_catalog
+from microsr_core.catalog import method_catalog
 from tests.helpers import publish_random
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
