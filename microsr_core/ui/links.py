@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..catalog import MethodInfo
-from ..compare import Roi
+from ..roi import Roi
 from ..share import UPLOAD, View, from_query, to_query
 from . import state
 from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE, Inputs

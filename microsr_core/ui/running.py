@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ..catalog import MethodInfo
-from ..compare import Roi, crop, method_colours
 from ..device import DEVICE_CHOICES, available_devices, resolve_device
+from ..display import crop, method_colours
 from ..errors import MicroSRError
 from ..inference import SRResult, upscale
 from ..io import to_uint
+from ..roi import Roi
 from . import state
 from .inputs import Inputs
 from .loaders import default_scale, scale_choices, shared_method
