@@ -11,19 +11,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ParameterError
-from .loop import TrainResult, TrainTask, load_checkpoint, train_from_config
-from .microgan import MicroGANTask, training_files as microgan_files
-from .prior import PriorTask, training_samples
-from .vdsr import VDSRTask, training_files
+from .loop import TrainResult, TrainTask, load_checkpoint
+from .microgan import MicroGANConfig, MicroGANTask, train_microgan, training_files as microgan_files
+from .prior import PriorConfig, PriorTask, train_prior, training_samples
+from .vdsr import VDSRConfig, VDSRTask, training_files, train_vdsr
 
 
 @dataclass(frozen=True)
 class Trainer:
-    task_cls: type[TrainTask]
+    config_cls: type
+    #: ``run(config, *, resume=None, **loop_options)``: train (:func:`~.loop.train_from_config`).
+    run: Callable[..., TrainResult]
     help: str
-    #: The registered methods whose weights it makes (its config picks one; a test checks
-    #: that every one is a registered method naming this trainer).
-    produces: tuple[str, ...]
     #: Cheap pre-flight check of a config's data (raises ParameterError), run before a
     #: background job is queued so that bad data is refused before anything runs.
     check: Callable | None = None
@@ -33,29 +32,23 @@ class Trainer:
     #: Config field that receives the dataset's mask folder; a trainer that sets it needs
     #: a mask for every training image (jobs refuse datasets without them).
     masks_field: str | None = None
-
-    @property
-    def config_cls(self) -> type:
-        return self.task_cls.config_cls
+    #: The task it runs (benchmarks build it directly), and the registered methods whose
+    #: weights it makes (its config picks one; a test checks them against the registry).
+    task_cls: type[TrainTask] | None = None
+    produces: tuple[str, ...] = ()
 
     @property
     def needs_masks(self) -> bool:
         return self.masks_field is not None
 
-    def run(self, config, *, resume: str | Path | dict[str, Any] | None = None, **loop_options) -> TrainResult:
-        """Build the task from ``config`` and train it (:func:`~.loop.train_from_config`)."""
-        return train_from_config(self.task_cls, config, resume=resume, **loop_options)
-
 
 TRAINERS = {
-    trainer.task_cls.name: trainer
-    for trainer in (
-        Trainer(VDSRTask, "VDSR-residual, multi-scale (Ayas & Ekinci 2019)", ("vdsr",), check=training_files, path_fields=("val",)),
-        Trainer(PriorTask, "geometry-prior U-Net + SR network, multi-scale (Hua et al. 2020)", ("prior", "prior_none"),
-                check=training_samples, masks_field="masks"),
-        Trainer(MicroGANTask, "MicroGAN: WGAN-GP U-Net on single cells (Gautam et al.)", ("microgan", "microgan_fs"),
-                check=microgan_files, path_fields=("val",)),
-    )
+    "vdsr": Trainer(VDSRConfig, train_vdsr, "VDSR-residual, multi-scale (Ayas & Ekinci 2019)", check=training_files,
+                    path_fields=("val",), task_cls=VDSRTask, produces=("vdsr",)),
+    "prior": Trainer(PriorConfig, train_prior, "geometry-prior U-Net + SR network, multi-scale (Hua et al. 2020)",
+                     check=training_samples, masks_field="masks", task_cls=PriorTask, produces=("prior", "prior_none")),
+    "microgan": Trainer(MicroGANConfig, train_microgan, "MicroGAN: WGAN-GP U-Net on single cells (Gautam et al.)",
+                        check=microgan_files, path_fields=("val",), task_cls=MicroGANTask, produces=("microgan", "microgan_fs")),
 }
 
 

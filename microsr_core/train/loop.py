@@ -67,7 +67,6 @@ class TrainTask(ABC):
 
     #: Key in :data:`microsr_core.train.TRAINERS` (saved with the config: ``train resume`` reads it).
     name: ClassVar[str]
-    config_cls: ClassVar[type[RunSettings]]
     #: The paper it follows (a file in ``shared/papers``), for the model card.
     paper: ClassVar[str]
     #: Networks and optimisers by name, and the sampling generator: all go into checkpoints.
@@ -108,7 +107,8 @@ class TrainTask(ABC):
         """A fresh ``arch_cls(**arch_kwargs)`` on the device, or with ``init`` the shipped weights
         of that name (fine-tuned with a fresh optimiser), refused before any training when they
         are of another architecture or shape."""
-        name, self.architecture, self.arch_kwargs, self.init_card = self.config.init, arch_cls.__name__, arch_kwargs, None
+        self.architecture, self.arch_kwargs, self.init_card = arch_cls.__name__, arch_kwargs, None
+        name = self.config.init
         if not name:
             return arch_cls(**arch_kwargs).to(self.device)
         net, self.init_card = build_model(name)
@@ -206,7 +206,6 @@ class TrainTask(ABC):
                 "device": f"{device}; precision {describe_precision(self.precision, self.device)}",
             },
         }
-
 
     def _describe_init(self) -> str:
         training = self.init_card.get("training", {})

@@ -225,7 +225,6 @@ class CellSampler:
 class MicroGANTask(TrainTask):
     name = "microgan"
     paper = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
-    config_cls = MicroGANConfig
 
     def __init__(self, config: MicroGANConfig):
         super().__init__(config)

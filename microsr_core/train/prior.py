@@ -210,7 +210,6 @@ def _pad_to(stack: np.ndarray, height: int, width: int) -> np.ndarray:
 class PriorTask(TrainTask):
     name = "prior"
     paper = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
-    config_cls = PriorConfig
 
     def __init__(self, config: PriorConfig):
         super().__init__(config)

@@ -110,7 +110,6 @@ def load_pairs(files: list[Path], scales: tuple[int, ...]) -> dict[int, list[tup
 class VDSRTask(TrainTask):
     name = "vdsr"
     paper = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
-    config_cls = VDSRConfig
 
     def __init__(self, config: VDSRConfig):
         super().__init__(config)
