@@ -10,7 +10,6 @@ Builds the task once per combination of the ``--vary`` values (on top of ``--set
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import sys
 import tempfile
@@ -21,19 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from microsr_core.configs import coerce_params  # noqa: E402
 from microsr_core.train import TRAINERS  # noqa: E402
-
-
-def _value(field: dataclasses.Field, text: str):
-    kind = str(field.type)
-    if kind.startswith("bool"):
-        return text.lower() in ("1", "true", "yes", "on")
-    if kind.startswith("tuple"):
-        return tuple(int(part) for part in text.split("/"))
-    for name, cast in (("int", int), ("float", float)):
-        if kind.startswith(name):
-            return cast(text)
-    return text
 
 
 def main() -> None:
@@ -47,9 +35,13 @@ def main() -> None:
     parser.add_argument("--vary", action="append", default=[], help="field=v1,v2,... (one row per combination)")
     args = parser.parse_args()
     trainer = TRAINERS[args.trainer]
-    fields = {f.name: f for f in dataclasses.fields(trainer.config_cls)}
-    fixed = {k: _value(fields[k], v) for k, v in (item.split("=", 1) for item in args.set)}
-    axes = [(k, [_value(fields[k], v) for v in vs.split(",")]) for k, vs in (item.split("=", 1) for item in args.vary)]
+
+    def parse(name: str, text: str):
+        """``text`` as every entry point reads field ``name`` (microsr_core.configs); tuples written 2/3/4."""
+        return coerce_params(trainer.config_cls, {name: text.replace("/", ",")})[name]
+
+    fixed = {k: parse(k, v) for k, v in (item.split("=", 1) for item in args.set)}
+    axes = [(k, [parse(k, v) for v in vs.split(",")]) for k, vs in (item.split("=", 1) for item in args.vary)]
     torch.set_num_threads(args.threads)
     print(f"| {args.trainer} | " + " | ".join(k for k, _ in axes) + " | s/step |")
     print("|---" * (len(axes) + 2) + "|")
@@ -57,7 +49,7 @@ def main() -> None:
         settings = {**fixed, **dict(zip([k for k, _ in axes], combo))}
         with tempfile.TemporaryDirectory() as out:
             config = trainer.config_cls(data=args.data, out=out, threads=args.threads, **settings)
-            task = _task(args.trainer)(config)
+            task = trainer.task_cls(config)
             for step in range(args.warmup):
                 task.train_step(step)
             began = time.perf_counter()
@@ -65,16 +57,6 @@ def main() -> None:
                 task.train_step(step)
             seconds = (time.perf_counter() - began) / args.steps
         print(f"| {fixed} | " + " | ".join(str(v) for v in combo) + f" | {seconds:.3f} |", flush=True)
-
-
-def _task(name: str):
-    if name == "prior":
-        from microsr_core.train.prior import PriorTask as task
-    elif name == "vdsr":
-        from microsr_core.train.vdsr import VDSRTask as task
-    else:
-        from microsr_core.train.microgan import MicroGANTask as task
-    return task
 
 
 if __name__ == "__main__":

@@ -52,17 +52,6 @@ class Alignment:
             f"scale {self.scale:.3f}; correlation peak {self.peak:.3f}: {verdict}"
         )
 
-    def lr_window(self) -> tuple[slice, slice]:
-        """Rows and columns of the LR image the reference covers."""
-        return slice(self.row, self.row + self.height), slice(self.col, self.col + self.width)
-
-    def sr_window(self, sr_scale: int) -> tuple[slice, slice]:
-        """The same region in an SR result ``sr_scale`` times larger than the LR image."""
-        return (
-            slice(self.row * sr_scale, (self.row + self.height) * sr_scale),
-            slice(self.col * sr_scale, (self.col + self.width) * sr_scale),
-        )
-
 
 def _gray(image: np.ndarray) -> np.ndarray:
     return rgb_to_y(image) if image.ndim == 3 else image.astype(np.float32)

@@ -21,28 +21,6 @@ def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip: tuple[str, ...]) -> None:
-    """One ``--flag`` per field of a trainer's config dataclass (typed by microsr_core.configs)."""
-    from .configs import field_kind, parse_field
-
-    for f in dataclasses.fields(config_cls):
-        if f.name in skip:
-            continue
-
-        def parse(text: str, f=f):
-            try:
-                return parse_field(f, text)
-            except ValueError:
-                expected = "true or false" if field_kind(f) == "bool" else field_kind(f)
-                raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
-
-        default = f.default if f.default is not dataclasses.MISSING else None
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        note = "default: the training recipe's" if default is None and f.name in config_cls.recipe_fields() else f"default {shown}"
-        parser.add_argument("--" + f.name.replace("_", "-"), type=parse, default=default, help=note,
-                            metavar="BOOL" if field_kind(f) == "bool" else None)
-
-
 PRECISION_HELP = "network precision (auto: bf16 on CPUs that run it faster, fp32 on other CPUs, bf16/fp16 on CUDA)"
 
 
@@ -109,7 +87,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_resume(args) -> int:
-    from .train.loop import resume_run
+    from .train import resume_run
 
     changes = {name: getattr(args, name) for name in ("steps", "threads", "device") if getattr(args, name) is not None}
     result = resume_run(args.run, changes, show_bar=True)
@@ -140,6 +118,7 @@ def _cmd_cells(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .configs import add_config_flags
     from .data import SPLITS
     from .degrade import DEGRADATIONS
     from .device import DEVICE_CHOICES
@@ -187,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         tp.add_argument("--data", required=True)
         tp.add_argument("--out", required=True, help="output folder (checkpoint, history, weights, card)")
         tp.add_argument("--resume", default=None, help="checkpoint to continue from")
-        _add_config_flags(tp, trainer.config_cls, skip=("data", "out"))
+        add_config_flags(tp, trainer.config_cls, skip=("data", "out"))
         tp.set_defaults(func=_cmd_train)
     tp = train_sub.add_parser("resume", help="continue a run from its folder alone (its checkpoint holds its config)")
     tp.add_argument("run", help="the run's output folder")

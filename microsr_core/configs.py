@@ -1,13 +1,15 @@
 """Trainer config fields: their value kinds and one parser for every entry point.
 
 The command line, background jobs and the Train page all turn text (or JSON values) into a
-trainer config through :func:`parse_field`, so a value means the same everywhere. A field's
+trainer config through :func:`parse_field`, so a value means the same everywhere; both
+command lines (``train`` and ``jobs submit``) take their flags from :func:`add_config_flags`. A field's
 kind comes from its default, or from its annotation where the default is ``None`` (fields a
 training recipe fills, see :mod:`microsr_core.train.loop`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from typing import Any
 
@@ -81,3 +83,23 @@ def coerce_params(config_cls: type, params: dict[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise ParameterError(f"parameter '{key}': expected {field_kind(known[key])}, got {value!r}") from None
     return result
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_cls: type, skip: tuple[str | None, ...]) -> None:
+    """One ``--flag`` per field of a trainer's config dataclass, but those in ``skip``."""
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+
+        def parse(text: str, f=f):
+            try:
+                return parse_field(f, text)
+            except ValueError:
+                expected = "true or false" if field_kind(f) == "bool" else field_kind(f)
+                raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
+
+        default = f.default if f.default is not dataclasses.MISSING else None
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        note = "default: the training recipe's" if default is None and f.name in config_cls.recipe_fields() else f"default {shown}"
+        parser.add_argument("--" + f.name.replace("_", "-"), type=parse, default=default, help=note,
+                            metavar="BOOL" if field_kind(f) == "bool" else None)

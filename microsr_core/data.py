@@ -29,6 +29,16 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def folder_list(text: str | None) -> list[Path]:
+    """The folders of a comma-separated list (a trainer's ``data`` may name several)."""
+    return [Path(part.strip()) for part in (text or "").split(",") if part.strip()]
+
+
+def interleave(groups: list[list]) -> list:
+    """Round-robin over ``groups``, so that a prefix of the result draws from every group."""
+    return [group[i] for i in range(max(map(len, groups), default=0)) for group in groups if i < len(group)]
+
+
 SPLITS = ("train", "val", "test")
 
 

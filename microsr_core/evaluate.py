@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalog import method_scales
 from .data import list_images, split_of
 from .degrade import Degradation, modcrop
 from .errors import ParameterError
@@ -23,7 +24,6 @@ from .inference import upscale
 from .io import load_image
 from .metrics import convention, gradient_energy_ratio, iou_per_class, measure
 from .parsing import CLASSES, labels_of, mask_to_labels
-from .registry import method_class
 
 
 def _find_companion(folder: Path, stem: str, what: str) -> Path:
@@ -77,9 +77,9 @@ def evaluate_folder(
     entry records the one it ran in.
     """
     for name in methods:
-        cls = method_class(name)
-        if scale not in cls.scales:
-            raise ParameterError(f"method '{name}' does not support x{scale} (supports {cls.scales})")
+        scales = method_scales(name)  # what the app offers too
+        if scale not in scales:
+            raise ParameterError(f"method '{name}' does not support x{scale} (supports {scales})")
     files = list_images(hr_dir)
     if split != "all":
         files = [f for f in files if split_of(f) == split]

@@ -10,6 +10,7 @@ message names the file and says what is wrong with it.
 
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import warnings
 from dataclasses import dataclass, field
@@ -288,3 +289,17 @@ def sample_image() -> np.ndarray:
     from skimage import data
 
     return data.immunohistochemistry().astype(np.float32) / 255.0
+
+
+def image_hash(*parts: bytes | str | np.ndarray) -> str:
+    """A short content hash identifying an input (file bytes, settings, pixels)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(str(part.shape).encode() + str(part.dtype).encode())
+            part = np.ascontiguousarray(part).tobytes()
+        elif isinstance(part, str):
+            part = part.encode()
+        digest.update(part)
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]

@@ -11,6 +11,8 @@ Expert masks follow the ``wbc_seg`` coding (Zheng et al. 2018): 0 background, 12
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from .errors import ParameterError
@@ -91,3 +93,36 @@ def colourise(parsing: np.ndarray) -> np.ndarray:
     """RGB picture (H, W, 3) float32 of a parsing map or label image, in the paper's colours."""
     labels = parsing if parsing.ndim == 2 else labels_of(parsing)
     return COLOURS[labels]
+
+
+def parsing_labels(parsing: np.ndarray) -> np.ndarray:
+    """Class label per pixel of a parsing map: argmax over channels of an (H, W, C) map of
+    scores (for the prior network: :data:`microsr_core.parsing.CLASSES` order), or the rounded
+    values of a one-channel map of labels."""
+    parsing = np.asarray(parsing)
+    if parsing.ndim == 2 or parsing.shape[2] == 1:
+        return np.rint(parsing.reshape(parsing.shape[:2])).astype(np.int64)
+    return np.argmax(parsing, axis=2).astype(np.int64)
+
+
+def parsing_classes(parsing: np.ndarray, names: Sequence[str] | None = None) -> list[str]:
+    """Names of the classes of a parsing map: ``names`` when given, the prior network's
+    :data:`~microsr_core.parsing.CLASSES` for a map with that many channels, else ``class k``."""
+    if names:
+        return list(names)
+    channels = 1 if parsing.ndim == 2 else parsing.shape[2]
+    if channels == len(CLASSES):
+        return list(CLASSES)
+    count = int(parsing_labels(parsing).max()) + 1 if channels == 1 else channels
+    return [f"class {k}" for k in range(count)]
+
+
+def parsing_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45,
+                    colours: np.ndarray = COLOURS, transparent: Sequence[int] = (BACKGROUND,)) -> np.ndarray:
+    """Blend class colours (the paper's: nucleus blue, cytoplasm red) over ``image``; classes in
+    ``transparent`` (the background) are left as they are. Both share height and width."""
+    labels = np.asarray(labels).astype(np.int64)
+    colours = np.asarray(colours, dtype=np.float32)
+    tint = colours[np.mod(labels, len(colours))]
+    weight = np.where(np.isin(labels, list(transparent)), 0.0, alpha)[..., None].astype(np.float32)
+    return ((1 - weight) * image + weight * tint).astype(np.float32)

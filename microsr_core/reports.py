@@ -78,10 +78,6 @@ def find_reports(root: Path | None = None, folders: tuple[str, ...] = ("docs", "
     return found
 
 
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
 #: ``<run>_<set>_x<scale>`` with ``<set>`` = ``<data>_<split>`` (docs/results.md's naming).
 REPORT_NAME = re.compile(r"^(?P<run>.+)_(?P<set>[^_]+_(?:train|val|test|all))_x(?P<scale>\d+)$")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .compare import Roi
+from .roi import Roi
 from .samples import SAMPLES
 
 #: The value of ``sample`` for a view made on an uploaded image.

@@ -5,7 +5,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from microsr_core.compare import BASELINE, BASELINE_COLOUR, method_colours
+from microsr_core.compare import BASELINE
+from microsr_core.display import BASELINE_COLOUR, method_colours
 from microsr_core.reports import find_reports, latest_speed_run, leaderboard
 
 st.title("Benchmarks")

@@ -3,7 +3,8 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
-from microsr_core.ui import inputs, links, loaders, running, views
+from microsr_core.catalog import method_catalog
+from microsr_core.ui import inputs, links, running, views
 
 st.title("Compare super-resolution methods")
 st.caption(
@@ -11,7 +12,7 @@ st.caption(
     "reference of the same field to get PSNR/SSIM, or use teaching mode to make the LR from an HR image."
 )
 
-catalog = loaders.method_catalog()
+catalog = method_catalog()
 links.restore(catalog)
 settings = running.controls(catalog)
 data = inputs.input_section(settings.scale)

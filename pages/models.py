@@ -5,7 +5,7 @@ import streamlit as st
 
 from microsr_core.errors import WeightsError
 from microsr_core.paths import promoted_models_dir
-from microsr_core.ui.loaders import method_catalog
+from microsr_core.catalog import method_catalog
 from microsr_core.weights import read_manifest, render_card, weights_dir
 
 st.title("Models")

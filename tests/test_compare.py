@@ -1,5 +1,5 @@
-"""Pure helpers of the comparison app (microsr_core.compare), against known answers and the
-core functions they build on."""
+"""Pure helpers of the comparison app (microsr_core.compare, .roi, .display, .export and the
+parsing-map helpers), against known answers and the core functions they build on."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from microsr_core import compare
+from microsr_core import compare, display, export
 from microsr_core.align import align_reference
-from microsr_core.compare import Roi
 from microsr_core.degrade import Degradation, bicubic_upscale
 from microsr_core.errors import AlignmentError
-from microsr_core.io import sample_image
+from microsr_core.io import image_hash, sample_image
 from microsr_core.metrics import masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y, stain_fidelity
-from microsr_core.parsing import BACKGROUND, CLASSES, COLOURS, CYTOPLASM, NUCLEUS
+from microsr_core.parsing import BACKGROUND, CLASSES, COLOURS, CYTOPLASM, NUCLEUS, parsing_classes, parsing_labels, parsing_overlay
+from microsr_core.roi import Roi, default_roi, region_in_um, roi_from_box
 
 
 @pytest.fixture(scope="module")
@@ -33,78 +33,74 @@ def test_roi_clamp_scale_intersect():
     assert Roi(2, 3, 4, 5).scaled(3) == Roi(6, 9, 12, 15)
     assert Roi(0, 0, 10, 10).intersect(Roi(5, 8, 10, 10)) == Roi(5, 8, 5, 2)
     assert Roi(0, 0, 10, 10).intersect(Roi(10, 0, 5, 5)) is None
-    assert compare.default_roi((100, 30), 48) == Roi(35, 0, 30, 30)
+    assert default_roi((100, 30), 48) == Roi(35, 0, 30, 30)
 
 
 def test_roi_from_box_takes_pixels_whose_centres_are_inside():
     # x is the column axis, y the row axis; pixel c has its centre at c.
-    assert compare.roi_from_box((9.6, 19.4), (4.5, 7.2), (50, 50)) == Roi(5, 10, 3, 10)
-    assert compare.roi_from_box((19.4, 9.6), (7.2, 4.5), (50, 50)) == Roi(5, 10, 3, 10)
-    assert compare.roi_from_box((40, 80), (-3, 2), (50, 50)) == Roi(0, 40, 3, 10)
-    assert compare.roi_from_box((3.1, 3.2), (3.1, 3.2), (50, 50)) == Roi(3, 3, 1, 1)
+    assert roi_from_box((9.6, 19.4), (4.5, 7.2), (50, 50)) == Roi(5, 10, 3, 10)
+    assert roi_from_box((19.4, 9.6), (7.2, 4.5), (50, 50)) == Roi(5, 10, 3, 10)
+    assert roi_from_box((40, 80), (-3, 2), (50, 50)) == Roi(0, 40, 3, 10)
+    assert roi_from_box((3.1, 3.2), (3.1, 3.2), (50, 50)) == Roi(3, 3, 1, 1)
 
 
 def test_nearest_zoom_repeats_pixels_exactly():
     image = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
-    big = compare.nearest_zoom(image, 3)
+    big = display.nearest_zoom(image, 3)
     assert big.shape == (6, 6, 3)
     assert np.array_equal(big[::3, ::3], image) and np.array_equal(big[2, 5], image[0, 1])
     with pytest.raises(ValueError):
-        compare.nearest_zoom(image, 0)
+        display.nearest_zoom(image, 0)
 
 
 def test_crop_follows_the_same_place_in_every_panel(truth):
     lr = Degradation("bicubic", 2).apply(truth)
     roi = Roi(10, 20, 16, 24)
-    assert np.array_equal(compare.crop(lr, roi), lr[10:26, 20:44])
-    assert np.array_equal(compare.crop(truth, roi, 2), truth[20:52, 40:88])
+    assert np.array_equal(display.crop(lr, roi), lr[10:26, 20:44])
+    assert np.array_equal(display.crop(truth, roi, 2), truth[20:52, 40:88])
     # A reference covering SR rows 30.. and cols 50..: outside is filled, inside is its pixels.
     part = truth[30:100, 50:120]
-    shown = compare.crop(part, roi, 2, offset=(30, 50), fill=0.25)
+    shown = display.crop(part, roi, 2, offset=(30, 50), fill=0.25)
     assert np.array_equal(shown[10:, 10:], truth[30:52, 50:88])
     assert np.all(shown[:10] == 0.25) and np.all(shown[:, :10] == 0.25)
 
 
 def test_zoom_factor_gives_equal_panel_sizes():
     roi = Roi(0, 0, 30, 40)
-    zoom = compare.zoom_factor(roi, 4, 320)
+    zoom = display.zoom_factor(roi, 4, 320)
     assert zoom == 2
-    lr_panel = compare.nearest_zoom(np.zeros((30, 40, 3)), zoom * 4)
-    sr_panel = compare.nearest_zoom(np.zeros((120, 160, 3)), zoom)
+    lr_panel = display.nearest_zoom(np.zeros((30, 40, 3)), zoom * 4)
+    sr_panel = display.nearest_zoom(np.zeros((120, 160, 3)), zoom)
     assert lr_panel.shape == sr_panel.shape
 
 
-def test_draw_box_and_wipe():
-    image = np.zeros((20, 30, 3), np.float32)
-    boxed = compare.draw_box(image, Roi(2, 3, 10, 12), (1, 0, 0), 1)
-    assert boxed[2, 3:15, 0].min() == 1 and boxed[11, 3:15, 0].min() == 1 and boxed[5, 8, 0] == 0
-    assert image.max() == 0  # input untouched
+def test_wipe():
     a, b = np.zeros((4, 10, 3), np.float32), np.ones((4, 10, 3), np.float32)
-    mixed = compare.wipe(a, b, 0.3, line=(0.5, 0.5, 0.5))
+    mixed = display.wipe(a, b, 0.3, line=(0.5, 0.5, 0.5))
     assert np.all(mixed[:, :2] == 0) and np.all(mixed[:, 2:4] == 0.5) and np.all(mixed[:, 4:] == 1)
-    assert np.array_equal(compare.wipe(a, b, 0.0), b) and np.array_equal(compare.wipe(a, b, 1.0), a)
+    assert np.array_equal(display.wipe(a, b, 0.0), b) and np.array_equal(display.wipe(a, b, 1.0), a)
     with pytest.raises(ValueError):
-        compare.wipe(a, b[:, :5], 0.5)
+        display.wipe(a, b[:, :5], 0.5)
 
 
 def test_colormap_and_display_shrink():
     values = np.array([[0.0, 5.0, 10.0, np.nan]])
-    rgb = compare.colormap(values, 0, 10)
+    rgb = display.colormap(values, 0, 10)
     assert rgb.shape == (1, 4, 3) and rgb.dtype == np.float32
-    assert np.allclose(rgb[0, 0], compare._COLORMAPS["magma"][0]) and np.allclose(rgb[0, 2], compare._COLORMAPS["magma"][-1])
+    assert np.allclose(rgb[0, 0], display._COLORMAPS["magma"][0]) and np.allclose(rgb[0, 2], display._COLORMAPS["magma"][-1])
     assert np.allclose(rgb[0, 3], 0.5)
     assert rgb[0, 1].sum() > rgb[0, 0].sum()
     image = np.arange(16, dtype=np.float32).reshape(4, 4)
-    small, factor = compare.shrink_for_display(image, 2)
+    small, factor = display.shrink_for_display(image, 2)
     assert factor == 2 and np.allclose(small, [[2.5, 4.5], [10.5, 12.5]])
-    assert compare.shrink_for_display(image, 8)[1] == 1
+    assert display.shrink_for_display(image, 8)[1] == 1
 
 
 def test_image_hash_depends_on_content_and_settings():
     a = np.zeros((4, 4, 3), np.float32)
-    assert compare.image_hash(a) == compare.image_hash(a.copy())
-    assert compare.image_hash(a) != compare.image_hash(a[:2])
-    assert compare.image_hash(b"x", "bicubic") != compare.image_hash(b"x", "gaussian")
+    assert image_hash(a) == image_hash(a.copy())
+    assert image_hash(a) != image_hash(a[:2])
+    assert image_hash(b"x", "bicubic") != image_hash(b"x", "gaussian")
 
 
 def test_direct_reference_and_its_metrics_equal_measure(truth):
@@ -175,13 +171,13 @@ def test_parsing_labels_overlay_and_class_metrics(truth):
     scores[..., 2] = 1.0
     scores[50:150, 60:200, 1] = 2.0
     scores[80:120, 100:160, 0] = 3.0
-    labels = compare.parsing_labels(scores)
+    labels = parsing_labels(scores)
     assert labels[0, 0] == BACKGROUND and labels[60, 70] == CYTOPLASM and labels[100, 120] == NUCLEUS
-    assert np.array_equal(compare.parsing_labels(labels[..., None].astype(np.float32)), labels)
-    assert compare.parsing_classes(scores) == list(CLASSES)
-    assert compare.parsing_classes(scores[..., :2]) == ["class 0", "class 1"]
-    assert compare.parsing_classes(scores, ["a", "b", "c"]) == ["a", "b", "c"]
-    overlay = compare.parsing_overlay(truth, labels, 0.5)
+    assert np.array_equal(parsing_labels(labels[..., None].astype(np.float32)), labels)
+    assert parsing_classes(scores) == list(CLASSES)
+    assert parsing_classes(scores[..., :2]) == ["class 0", "class 1"]
+    assert parsing_classes(scores, ["a", "b", "c"]) == ["a", "b", "c"]
+    overlay = parsing_overlay(truth, labels, 0.5)
     assert np.array_equal(overlay[0, 0], truth[0, 0])  # background stays as it is
     assert np.allclose(overlay[100, 120], 0.5 * truth[100, 120] + 0.5 * COLOURS[NUCLEUS])
     lr = Degradation("bicubic", 2).apply(truth)
@@ -195,7 +191,7 @@ def test_parsing_labels_overlay_and_class_metrics(truth):
 
 def test_build_zip_holds_images_metrics_and_settings():
     rows = [{"method": "bicubic", "psnr_y": 30.25, "roi_ssim_y": math.nan}, {"method": "vdsr", "psnr_y": 31.0, "extra": 1}]
-    data = compare.build_zip({"bicubic_x2.png": b"PNG1", "lr_input.png": b"PNG0"}, rows, {"scale": 2, "x": math.inf})
+    data = export.build_zip({"bicubic_x2.png": b"PNG1", "lr_input.png": b"PNG0"}, rows, {"scale": 2, "x": math.inf})
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert sorted(archive.namelist()) == ["bicubic_x2.png", "lr_input.png", "metrics.csv", "metrics.json", "settings.json"]
         assert archive.read("bicubic_x2.png") == b"PNG1"
@@ -207,11 +203,11 @@ def test_build_zip_holds_images_metrics_and_settings():
 
 def test_method_colours_are_stable_distinct_and_grey_for_bicubic():
     names = ["bicubic", "vdsr", "prior", "microgan"]
-    colours = compare.method_colours(names)
+    colours = display.method_colours(names)
     assert colours == {"bicubic": "#8c8c8c", "vdsr": "#0072B2", "prior": "#D55E00", "microgan": "#009E73"}
-    assert compare.method_colours(names + ["vdsr@long"])["prior"] == "#D55E00"  # adding one moves no other
-    many = compare.method_colours([f"m{i}" for i in range(9)])
-    assert many["m7"] == many["m0"] and len(set(many.values())) == len(compare.METHOD_PALETTE)
+    assert display.method_colours(names + ["vdsr@long"])["prior"] == "#D55E00"  # adding one moves no other
+    many = display.method_colours([f"m{i}" for i in range(9)])
+    assert many["m7"] == many["m0"] and len(set(many.values())) == len(display.METHOD_PALETTE)
 
 
 def test_gains_over_bicubic_are_differences_on_the_same_image():
@@ -227,17 +223,17 @@ def test_gains_over_bicubic_are_differences_on_the_same_image():
 
 def test_scale_bar_is_the_largest_round_length_in_a_quarter_of_the_width():
     # 288 px at 0.0725 / 6 µm per px: a quarter is 0.87 µm, so the bar is 0.5 µm = 41.4 -> 41 px.
-    assert compare.scale_bar(0.0725 / 6, 288) == (0.5, 41)
-    assert compare.scale_bar(0.5, 400) == (50.0, 100)  # exactly a quarter fits
-    assert compare.scale_bar(0.65, 256) == (20.0, 31)
-    assert compare.scale_bar(2.0, 10) == (5.0, 2)
+    assert display.scale_bar(0.0725 / 6, 288) == (0.5, 41)
+    assert display.scale_bar(0.5, 400) == (50.0, 100)  # exactly a quarter fits
+    assert display.scale_bar(0.65, 256) == (20.0, 31)
+    assert display.scale_bar(2.0, 10) == (5.0, 2)
     with pytest.raises(ValueError, match="positive pixel size"):
-        compare.scale_bar(0.0, 100)
+        display.scale_bar(0.0, 100)
 
 
 def test_draw_scale_bar_puts_an_outlined_bar_at_the_bottom_left():
     image = np.full((128, 128, 3), 0.5, np.float32)
-    out = compare.draw_scale_bar(image, 40)
+    out = display.draw_scale_bar(image, 40)
     # thickness 128 // 64 = 2, margin 128 // 32 = 4: bar rows 122-123, cols 4-43; outline around it
     assert (out[122:124, 4:44] == 1.0).all() and (out[121, 3:45] == 0.0).all() and (out[124, 3:45] == 0.0).all()
     assert (out[122:124, 3] == 0.0).all() and (out[122:124, 44] == 0.0).all()
@@ -247,4 +243,4 @@ def test_draw_scale_bar_puts_an_outlined_bar_at_the_bottom_left():
 
 
 def test_region_in_um():
-    assert compare.region_in_um(Roi(10, 20, 48, 64), 0.0725) == "3.48 x 4.64 µm (height x width), top-left at row 0.725 µm, col 1.45 µm"
+    assert region_in_um(Roi(10, 20, 48, 64), 0.0725) == "3.48 x 4.64 µm (height x width), top-left at row 0.725 µm, col 1.45 µm"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from microsr_core.compare import Roi
+from microsr_core.roi import Roi
 from microsr_core.share import UPLOAD, View, from_query, to_query
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import register_architecture
+from .registry import register_architecture
 
 
 def _double_conv(cin: int, cout: int) -> nn.Sequential:

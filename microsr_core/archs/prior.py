@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import register_architecture
+from .registry import register_architecture
 
 #: Channel order of the parsing map (Hua et al. §2.1: nucleus, cytoplasm, background).
 PARSING_CLASSES = ("nucleus", "cytoplasm", "background")

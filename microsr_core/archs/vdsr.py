@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_architecture
+from .registry import register_architecture
 
 
 @register_architecture

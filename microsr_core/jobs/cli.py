@@ -16,7 +16,7 @@ from pathlib import Path
 
 def add_jobs_parser(sub) -> None:
     """Add the ``jobs`` command to the top-level subparsers ``sub`` of :mod:`microsr_core.cli`."""
-    from ..cli import _add_config_flags
+    from ..configs import add_config_flags
     from ..device import DEVICE_CHOICES
     from ..train import TRAINERS
 
@@ -37,7 +37,7 @@ def add_jobs_parser(sub) -> None:
         tp.add_argument("--log-every", type=int, default=10, help="steps per history row (default 10)")
         tp.add_argument("--no-start", action="store_true", help="queue only; the next jobs command starts it")
         skip = ("data", "out", "device", trainer.masks_field)
-        _add_config_flags(tp, trainer.config_cls, skip=skip)
+        add_config_flags(tp, trainer.config_cls, skip=skip)
         tp.set_defaults(func=_cmd_submit, config_fields=[f.name for f in dataclasses.fields(trainer.config_cls) if f.name not in skip])
 
     p = jobs.add_parser("list", help="jobs, newest first")

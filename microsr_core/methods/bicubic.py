@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..degrade import bicubic_upscale
-from ..registry import SRMethod, TileOutput, register
+from .base import SRMethod, TileOutput, register
 
 
 @register

@@ -7,11 +7,10 @@ import math
 import numpy as np
 import torch
 
-from ..color import rgb_to_ycbcr, ycbcr_to_rgb
-from ..degrade import bicubic_upscale
+from ..color import ycbcr_to_rgb
 from ..paths import promoted_models_dir
 from ..precision import image_convs_in_fp32
-from ..registry import SRMethod
+from .base import SRMethod
 from ..runtime import cpu_runtime
 from ..weights import build_model, read_manifest
 
@@ -77,11 +76,6 @@ class NetworkMethod(SRMethod):
     def margin(self, scale: int) -> int:
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
         return math.ceil(self.network(scale).receptive_radius / scale) + 3
-
-
-def upscale_ycbcr(lr: np.ndarray, scale: int) -> np.ndarray:
-    """Bicubic-upsampled YCbCr of an RGB LR tile: the network input (Y) and the colour (Cb, Cr)."""
-    return bicubic_upscale(rgb_to_ycbcr(lr), scale)
 
 
 def to_tensor(plane: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..degrade import bicubic_upscale
-from ..registry import TileOutput, register
+from ..network_input import upscale_rgb
+from .base import TileOutput, register
 from .common import NetworkMethod
 
 PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
@@ -29,6 +29,7 @@ class MicroGANMethod(NetworkMethod):
     scales = (1, 2, 3, 4)
     weights = "microgan"
     scale_weights = {2: "microgan_upscale", 3: "microgan_upscale", 4: "microgan_upscale"}
+    trainer = "microgan"
     # Its bf16 output lost 0.022-0.024 dB at x1 on held-out fields (the U-Net's errors add up
     # in the logit it adds to the input), more than the 0.02 dB guard: auto runs it in fp32.
     bf16_within_guard = False
@@ -37,8 +38,7 @@ class MicroGANMethod(NetworkMethod):
     # so tiles agree only up to that; the tapered blend hides the difference.
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
-        image = np.clip(bicubic_upscale(lr, scale), 0.0, 1.0) if scale > 1 else lr
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+        x = torch.from_numpy(np.ascontiguousarray(upscale_rgb(lr, scale).transpose(2, 0, 1), dtype=np.float32))[None]
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         sr = self.forward(x, scale)[0].float().cpu().numpy().transpose(1, 2, 0)
         return TileOutput(np.ascontiguousarray(sr))

@@ -17,8 +17,9 @@ import torch
 
 from ..errors import WeightsError
 from ..parsing import CLASSES, class_areas
-from ..registry import TileOutput, register
-from .common import NetworkMethod, merge_y, to_tensor, upscale_ycbcr
+from ..network_input import upscale_ycbcr
+from .base import TileOutput, register
+from .common import NetworkMethod, merge_y, to_tensor
 
 PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
 
@@ -32,6 +33,7 @@ class PriorMethod(NetworkMethod):
     paper = PAPER
     scales = (2, 4, 8)
     weights = "prior"
+    trainer = "prior"
     #: Channel names of ``maps["parsing"]``.
     parsing_classes = CLASSES
     #: Whether the weights must contain the prior branch.

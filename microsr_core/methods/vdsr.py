@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import TileOutput, register
-from .common import NetworkMethod, merge_y, to_tensor, upscale_ycbcr
+from ..network_input import upscale_ycbcr
+from .base import TileOutput, register
+from .common import NetworkMethod, merge_y, to_tensor
 
 
 @register
@@ -18,6 +19,7 @@ class VDSRMethod(NetworkMethod):
     title = "VDSR-residual"
     paper = "000_b1a023948e8c0af3.txt (Ayas & Ekinci 2019)"
     weights = "vdsr"
+    trainer = "vdsr"
     scale_weights = {2: "vdsr_x2", 3: "vdsr_x3", 4: "vdsr_x4"}
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:

@@ -7,8 +7,7 @@
 - :class:`VGGContentLoss`: the paper's perceptual loss, the mean squared difference of VGG19
   feature maps (``conv3_3`` by default, as in DeblurGAN, whose λ = 100 MicroGAN takes). The
   ImageNet weights cannot be downloaded here, so they are read from a local file the user
-  names: a torchvision ``vgg19`` state dict, whole or cut after the chosen layer
-  (:func:`truncate_vgg19_state` makes the small file).
+  names (:func:`microsr_core.weights.load_vgg19_features`).
 - :class:`PixelContentLoss`: the content loss used when no VGG file is given:
   ``L1 + (1 − SSIM)`` on RGB in [0, 1], SSIM as Wang et al. 2004 (11×11 Gaussian window,
   σ = 1.5). L1 keeps colours and brightness exact, SSIM rewards local structure and contrast;
@@ -19,16 +18,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import WeightsError
-
-#: torchvision ``vgg19().features`` length up to and including each named layer.
-VGG19_LAYERS = {"relu2_2": 9, "conv3_3": 15, "relu3_4": 18, "relu5_4": 36}
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -112,62 +105,6 @@ class PixelContentLoss(nn.Module):
         if min(sr.shape[-2:]) >= 11:
             loss = loss + (1 - ssim(sr, hr)).mean()
         return loss
-
-
-def truncate_vgg19_state(state: dict[str, torch.Tensor], layer: str = "conv3_3") -> dict[str, torch.Tensor]:
-    """The entries of a torchvision ``vgg19`` state dict that the features up to ``layer`` use.
-
-    Saving these (``torch.save``) makes a file of a few MB instead of 550 MB.
-    """
-    end = _layer_end(layer)
-    return {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < end}
-
-
-def _layer_end(layer: str) -> int:
-    if layer not in VGG19_LAYERS:
-        raise WeightsError(f"unknown VGG19 layer '{layer}' (choose from {', '.join(VGG19_LAYERS)})")
-    return VGG19_LAYERS[layer]
-
-
-def load_vgg19_features(path: str | Path, layer: str = "conv3_3") -> nn.Sequential:
-    """torchvision's VGG19 ``features`` up to ``layer``, weights read from a local file.
-
-    ``path`` holds a state dict of ``torchvision.models.vgg19`` (for example
-    ``vgg19-dcbb9e9d.pth``), whole or cut by :func:`truncate_vgg19_state`. It is read with
-    ``torch.load(weights_only=True)``; the layers are built by
-    ``torchvision.models.vgg19(weights=None)`` (on the meta device, so the unused 120 M
-    classifier parameters cost nothing) and filled strictly. Returned frozen, in eval mode.
-
-    Raises
-    ------
-    WeightsError
-        The file is missing or unreadable, lacks a needed layer, or a shape does not fit.
-    """
-    import torchvision
-
-    path = Path(path)
-    end = _layer_end(layer)
-    if not path.is_file():
-        raise WeightsError(f"VGG19 weights file {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a bad or non-tensor file
-        raise WeightsError(f"VGG19 weights file {path} cannot be read as a state dict: {exc}") from exc
-    if not isinstance(state, dict):
-        raise WeightsError(f"VGG19 weights file {path} holds a {type(state).__name__}, not a state dict")
-    with torch.device("meta"):
-        features = torchvision.models.vgg19(weights=None).features[:end]
-    features = features.to_empty(device="cpu")
-    wanted = features.state_dict().keys()
-    found = {key: state[f"features.{key}"] for key in wanted if f"features.{key}" in state}
-    missing = sorted(set(wanted) - set(found))
-    if missing:
-        raise WeightsError(f"VGG19 weights file {path} lacks {', '.join('features.' + k for k in missing)} (needed up to {layer})")
-    try:
-        features.load_state_dict(found, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(f"VGG19 weights file {path} does not fit torchvision's vgg19: {exc}") from exc
-    return features.eval().requires_grad_(False)
 
 
 class VGGContentLoss(nn.Module):

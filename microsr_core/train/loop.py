@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -31,8 +31,13 @@ import torch
 from safetensors.torch import save_file
 
 from ..archs import parameter_count
+from ..color import rgb_to_y
+from ..degrade import Degradation, modcrop
+from ..device import resolve_device
 from ..errors import ParameterError
+from ..network_input import upscale_ycbcr
 from ..precision import PRECISION_CHOICES, autocast, describe_precision, resolve_precision
+from ..weights import build_model
 
 
 @dataclass
@@ -53,30 +58,176 @@ class TrainingCancelled(Exception):
 
 
 class TrainTask(ABC):
-    """What a method's trainer provides to :func:`run_training`."""
+    """A method's trainer as :func:`run_training` drives it, with the scaffolding all of them share.
 
-    #: Networks by name (their state dicts go into checkpoints).
+    ``__init__`` sets the runtime from the config (device, threads, precision, seeds, rank); a
+    subclass then builds its data, networks and optimisers, and implements :meth:`train_step`,
+    :meth:`measure` (one held-out example) and :meth:`export` (with :meth:`card`).
+    """
+
+    #: Key in :data:`microsr_core.train.TRAINERS` (saved with the config: ``train resume`` reads it).
+    name: ClassVar[str]
+    #: The paper it follows (a file in ``shared/papers``), for the model card.
+    paper: ClassVar[str]
+    #: Networks and optimisers by name, and the sampling generator: all go into checkpoints.
     modules: dict[str, torch.nn.Module]
-    #: Optimisers by name.
     optimizers: dict[str, torch.optim.Optimizer]
-    #: Random generator used for sampling (its state goes into checkpoints).
     rng: np.random.Generator
+    #: Held-out examples by scale, each scored by :meth:`measure`.
+    val_examples: dict[int, list]
+    scale_weights: dict[int, float]
+    device: torch.device
+    precision: str  # fp32, bf16 or fp16
+    #: This process's rank among ``world_size`` data-parallel processes (0 of 1 without torchrun).
+    rank: int
+    world_size: int
+    #: Of the network it ships (:meth:`build_network`), with the card of its ``init`` weights or None.
+    architecture: str
+    arch_kwargs: dict[str, Any]
+    init_card: dict[str, Any] | None
+
+    def __init__(self, config: RunSettings):
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        # After the thread count: the CPU probe times convolutions with the run's threads.
+        self.precision = resolve_precision(config.precision, self.device)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        self.rank = torch.distributed.get_rank() if distributed else 0
+        self.world_size = torch.distributed.get_world_size() if distributed else 1
 
     def autocast(self):
-        """Context for the networks' forward passes in the run's precision (set by prepare_runtime)."""
+        """Context for the networks' forward passes in the run's precision."""
         return autocast(self.precision, self.device)
+
+    def build_network(self, arch_cls: type[torch.nn.Module], **arch_kwargs: Any) -> torch.nn.Module:
+        """A fresh ``arch_cls(**arch_kwargs)`` on the device, or with ``init`` the shipped weights
+        of that name (fine-tuned with a fresh optimiser), refused before any training when they
+        are of another architecture or shape."""
+        self.architecture, self.arch_kwargs, self.init_card = arch_cls.__name__, arch_kwargs, None
+        name = self.config.init
+        if not name:
+            return arch_cls(**arch_kwargs).to(self.device)
+        net, self.init_card = build_model(name)
+        if self.init_card.get("architecture") != self.architecture:
+            raise ParameterError(f"init: weights '{name}' are a {self.init_card.get('architecture')}, not a {self.architecture}")
+        if self.init_card.get("arch_kwargs") != arch_kwargs:
+            raise ParameterError(f"init: weights '{name}' ({self.init_card.get('arch_kwargs')}) do not fit this run's architecture flags ({arch_kwargs})")
+        return net.train().to(self.device)
+
+    def data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` wrapped in DistributedDataParallel when several processes train (it
+        broadcasts rank 0's weights now and averages gradients in backward()), else itself."""
+        if self.world_size == 1:
+            return module
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def draws(self, step: int) -> np.random.Generator:
+        """The generator of step ``step``'s batch. Data-parallel ranks draw different batches;
+        seeding by (seed, rank, step) keeps a resumed run exact without per-rank generator
+        states in the (rank 0) checkpoint."""
+        return np.random.default_rng((self.config.seed, self.rank, step)) if self.world_size > 1 else self.rng
+
+    def set_learning_rate(self, step: int, factor: float, every: int) -> float:
+        """Set every optimiser's learning rate to ``lr`` times ``factor`` per ``every`` steps done; return it."""
+        rate = self.config.lr * factor ** (step // every)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+        return rate
+
+    def weigh_scales(self, input_loss: Callable[[int], float]) -> None:
+        """Set :attr:`scale_weights`: 1 for every scale, or with ``balance_scales`` proportional
+        to 1 / ``input_loss(scale)`` (the training loss of the network input itself), averaging 1.
+
+        So weighted, equal relative (dB) improvements count the same at every scale
+        (d log E = dE / E); unweighted, the small x2 error was left to grow (our runs ended
+        below bicubic at x2).
+        """
+        if not self.config.balance_scales:
+            self.scale_weights = {s: 1.0 for s in self.config.scales}
+            return
+        inverse = {s: 1.0 / max(input_loss(s), 1e-12) for s in self.config.scales}
+        mean = float(np.mean(list(inverse.values())))
+        self.scale_weights = {s: v / mean for s, v in inverse.items()}
+
+    def scale_weights_note(self) -> str:
+        """What the model card adds to the loss's description when the scales are balanced."""
+        if not self.config.balance_scales:
+            return ""
+        return ", each scale's loss weighted by 1 / the input's loss at that scale (" + ", ".join(f"x{s} {w:.3f}" for s, w in self.scale_weights.items()) + ")"
 
     @abstractmethod
     def train_step(self, step: int) -> dict[str, float]:
         """Run training step ``step`` (0-based) and return its losses."""
 
     @abstractmethod
+    def measure(self, scale: int, example: Any) -> dict[str, float]:
+        """Metrics of one held-out example at ``scale`` (``psnr_y``, ``gain_db`` over the input, …)."""
+
+    @torch.inference_mode()
     def validate(self) -> dict[str, float]:
-        """Metrics on held-out data (for example ``val_psnr_x2``)."""
+        """Each :meth:`measure` metric averaged per scale over the held-out examples (``val_psnr_y_x2``…)."""
+        if self.rank != 0:
+            return {}  # only rank 0 writes the history; the others skip the work
+        for module in self.modules.values():
+            module.eval()
+        result = {}
+        for scale, examples in self.val_examples.items():
+            rows = [self.measure(scale, example) for example in examples]
+            for key in rows[0]:
+                result[f"val_{key}_x{scale}"] = float(np.nanmean([row[key] for row in rows]))
+        return result
 
     @abstractmethod
     def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
-        """The network to ship and the model card fields describing it."""
+        """The network to ship and its model card (:meth:`card`)."""
+
+    def card(self, method: str, summary: str, **training: Any) -> dict[str, Any]:
+        """The model card: the fields every trainer fills alike, around its own ``training`` entries."""
+        c = self.config
+        device = str(self.device) + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else "")
+        if self.world_size > 1:
+            device += f" x {self.world_size} data-parallel processes"
+        return {
+            "method": method,
+            "architecture": self.architecture,
+            "arch_kwargs": self.arch_kwargs,
+            "paper": self.paper,
+            "scales": list(c.scales),
+            "summary": summary,
+            "training": {
+                **training,
+                "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
+                **({"initialised_from": self._describe_init()} if c.init else {}),
+                "device": f"{device}; precision {describe_precision(self.precision, self.device)}",
+            },
+        }
+
+    def _describe_init(self) -> str:
+        training = self.init_card.get("training", {})
+        return (
+            f"weights '{self.config.init}' (sha256 {self.init_card.get('sha256', '?')[:12]}, {training.get('steps', '?')} steps, "
+            f"{training.get('wall_seconds', '?')} s); the steps of this card come on top"
+        )
+
+
+def dihedral(array: np.ndarray, k: int, axes: tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """One of the 8 flips/90-degree rotations (``k`` in 0..7) of ``array`` in the plane of ``axes``."""
+    if k >= 4:
+        array = np.flip(array, axes[1])
+    return np.rot90(array, k % 4, axes=axes)
+
+
+def y_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(network input, target) Y planes of an RGB HR image for the Y-channel networks: its MATLAB
+    bicubic LR as the method upsamples it (:func:`~microsr_core.network_input.upscale_ycbcr`), and itself."""
+    hr = modcrop(hr, scale)
+    lr = Degradation("bicubic", scale).apply(hr)
+    return np.ascontiguousarray(upscale_ycbcr(lr, scale)[..., 0]), rgb_to_y(hr)
 
 
 @dataclass
@@ -89,11 +240,12 @@ class TrainResult:
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
+@dataclass
 class RunSettings:
     """The fields every trainer's config shares (its dataclass derives from this one).
 
-    Keyword-only, so a trainer's own required fields (``data``, ``out``) can still come first.
+    ``data`` and ``out`` may be given by position; the others are keyword-only, so that a
+    trainer's own fields follow ``data`` and ``out``.
 
     Training recipes: a trainer lists in ``RECIPES`` named sets of values for the fields whose
     default is ``None``; ``recipe`` picks one (``auto``: ``AUTO_RECIPE`` by device type, so the
@@ -108,8 +260,24 @@ class RunSettings:
     #: Fields that shape the networks: a run may not resume a checkpoint made with others.
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ()
 
+    #: The training images (the trainer's docstring says which folders it takes).
+    data: str
+    #: Output folder: checkpoint, history, weights and model card.
+    out: str
+    _: KW_ONLY
     #: A name in RECIPES, or auto (AUTO_RECIPE by device type).
     recipe: str = "auto"
+    #: Optimiser steps (of the generator, in a GAN).
+    steps: int | None = None
+    #: Random flips and 90-degree rotations of the training data.
+    augment: bool = True
+    #: Start from the shipped weights of this manifest entry (for example ``vdsr``) with fresh
+    #: optimisers, instead of a random initialisation.
+    init: str | None = None
+    #: Weight each scale's loss by 1 / the network input's own loss there (weights averaging
+    #: 1), so that every scale counts by its relative (dB) error: unweighted, the larger x4/x8
+    #: errors dominate a multi-scale run and x2 falls behind.
+    balance_scales: bool = False
     #: Of the images, held out by name hash for validation, and as many again for the test
     #: split that reports use (microsr_core.data.split_of).
     val_fraction: float = 0.1
@@ -128,21 +296,10 @@ class RunSettings:
     @classmethod
     def recipe_values(cls, recipe: str, device: str = "auto") -> dict[str, Any]:
         """The values recipe ``recipe`` gives (``auto`` resolved for ``device``)."""
-        from ..device import resolve_device
-
         name = cls.AUTO_RECIPE[resolve_device(device).type] if recipe == "auto" else recipe
         if name not in cls.RECIPES:
             raise ParameterError(f"unknown recipe '{recipe}' (choose from auto, {', '.join(cls.RECIPES)})")
         return {"recipe": name, **cls.RECIPES[name]}
-
-
-def apply_recipe(config: RunSettings) -> None:
-    """Fill the fields ``config`` leaves ``None`` from its recipe, and name the recipe used."""
-    values = config.recipe_values(config.recipe, config.device)
-    config.recipe = values.pop("recipe")
-    for name, value in values.items():
-        if getattr(config, name) is None:
-            setattr(config, name, value)
 
 
 def check_config(
@@ -159,14 +316,18 @@ def check_config(
     jobs and the Train page all get one ParameterError naming the field; ``scale_note`` says
     what a special scale means (for example ``1 = Gaussian blur``). Fills the recipe's fields first.
     """
-    if config.RECIPES:
-        apply_recipe(config)
+    if config.RECIPES:  # fill the fields the user left None, and name the recipe used
+        values = config.recipe_values(config.recipe, config.device)
+        config.recipe = values.pop("recipe")
+        for name, value in values.items():
+            if getattr(config, name) is None:
+                setattr(config, name, value)
     config.scales = tuple(int(s) for s in config.scales)
     if not config.scales or min(config.scales) < min_scale:
         note = f" ({scale_note})" if scale_note else ""
         raise ParameterError(f"scales must be integers >= {min_scale}{note}, got {config.scales}")
     # The RunSettings fields every trainer has, then the trainer's own.
-    for name in ("checkpoint_every", "validate_every") + positive:
+    for name in ("steps", "checkpoint_every", "validate_every") + positive:
         if getattr(config, name) <= 0:
             raise ParameterError(f"{name} must be positive, got {getattr(config, name)}")
     for name in ("threads",) + non_negative:
@@ -178,83 +339,6 @@ def check_config(
         raise ParameterError(f"val_fraction must lie in (0, 0.5) (as many images again go to the test split), got {config.val_fraction}")
 
 
-def prepare_runtime(task: TrainTask, config: RunSettings) -> None:
-    """Set a task's device, threads, seeds and data-parallel rank from its config.
-
-    Sets ``task.device``, ``task.precision``, ``task.rng``, ``task.rank`` and
-    ``task.world_size`` (1 unless :mod:`torch.distributed` is initialised, as under ``torchrun``).
-    """
-    from ..device import resolve_device
-
-    task.device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    # After the thread count: the CPU probe times convolutions with the run's threads.
-    task.precision = resolve_precision(config.precision, task.device)
-    torch.manual_seed(config.seed)
-    task.rng = np.random.default_rng(config.seed)
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    task.rank = torch.distributed.get_rank() if distributed else 0
-    task.world_size = torch.distributed.get_world_size() if distributed else 1
-
-
-def scale_loss_weights(input_errors: dict[int, float]) -> dict[int, float]:
-    """Per-scale loss weights proportional to 1 / (the network input's error at that scale), averaging 1.
-
-    ``input_errors`` is the training loss of the bicubic (or blurred) input itself at each scale.
-    Weighted so, equal relative (dB) improvements count the same at every scale
-    (d log E = dE / E); unweighted, the large x4/x8 errors dominate a multi-scale run and the
-    small x2 error is left to grow (our runs ended below bicubic at x2).
-    """
-    inverse = {s: 1.0 / max(e, 1e-12) for s, e in input_errors.items()}
-    mean = float(np.mean(list(inverse.values())))
-    return {s: v / mean for s, v in inverse.items()}
-
-
-def describe_scale_weights(weights: dict[int, float]) -> str:
-    return ", each scale's loss weighted by 1 / the input's loss at that scale (" + ", ".join(f"x{s} {w:.3f}" for s, w in weights.items()) + ")"
-
-
-def initial_network(name: str, architecture: str, arch_kwargs: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The shipped network ``name`` (``--init``: fine-tune it with a fresh optimiser) and its card.
-
-    Refuses, before any training, weights of another architecture or shape than the run's.
-    """
-    from ..weights import build_model
-
-    net, card = build_model(name)
-    if card.get("architecture") != architecture:
-        raise ParameterError(f"init: weights '{name}' are a {card.get('architecture')}, not a {architecture}")
-    if card.get("arch_kwargs") != arch_kwargs:
-        raise ParameterError(f"init: weights '{name}' ({card.get('arch_kwargs')}) do not fit this run's architecture flags ({arch_kwargs})")
-    return net.train(), card
-
-
-def describe_init(name: str, card: dict[str, Any]) -> str:
-    """The model card's ``initialised_from`` entry."""
-    training = card.get("training", {})
-    return (
-        f"weights '{name}' (sha256 {card.get('sha256', '?')[:12]}, {training.get('steps', '?')} steps, "
-        f"{training.get('wall_seconds', '?')} s); the steps of this card come on top"
-    )
-
-
-def describe_device(task: TrainTask) -> str:
-    """The model card's ``device`` entry: the device, CPU threads, data-parallel processes, precision."""
-    text = str(task.device)
-    if task.device.type == "cpu":
-        text += f" ({torch.get_num_threads()} threads)"
-    if task.world_size > 1:
-        text += f" x {task.world_size} data-parallel processes"
-    return f"{text}; precision {describe_precision(task.precision, task.device)}"
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    partial = path.with_name(path.name + ".partial")
-    torch.save(obj, partial)
-    partial.replace(path)
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`run_training` (no pickle of code)."""
     path = Path(path)
@@ -264,7 +348,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _save_checkpoint(task: TrainTask, path: Path, step: int, history: list, wall: float, config: dict[str, Any]) -> None:
-    _atomic_torch_save(
+    partial = path.with_name(path.name + ".partial")  # written, then renamed: never half a checkpoint
+    torch.save(
         {
             "config_json": json.dumps(config, default=str),
             "step": step,
@@ -275,8 +360,9 @@ def _save_checkpoint(task: TrainTask, path: Path, step: int, history: list, wall
             "rng_json": json.dumps(task.rng.bit_generator.state),
             "torch_rng": torch.get_rng_state(),
         },
-        path,
+        partial,
     )
+    partial.replace(path)
 
 
 def _restore(task: TrainTask, state: dict[str, Any]) -> tuple[int, list, float]:
@@ -295,7 +381,7 @@ def run_training(
     steps: int,
     out_dir: str | Path,
     config: dict[str, Any],
-    resume: str | Path | None = None,
+    resume: dict[str, Any] | None = None,
     checkpoint_every: int = 500,
     validate_every: int = 500,
     log_every: int = 10,
@@ -306,18 +392,18 @@ def run_training(
 ) -> TrainResult:
     """Train ``task`` for ``steps`` steps in total (a resumed run counts its earlier steps).
 
+    ``resume`` is the state of the checkpoint to continue from (:func:`load_checkpoint`).
+
     Raises :class:`TrainingCancelled` after saving a checkpoint when ``should_stop()`` turns
     true; the run can be resumed from that checkpoint.
     """
-    if steps <= 0:
-        raise ParameterError(f"steps must be positive, got {steps}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = out_dir / "checkpoint.pt"
     history_path = out_dir / "history.jsonl"
     start, history, wall_before = 0, [], 0.0
     if resume is not None:
-        start, history, wall_before = _restore(task, load_checkpoint(resume))
+        start, history, wall_before = _restore(task, resume)
     if is_main_process:
         (out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
         history_path.write_text("".join(json.dumps(row) + "\n" for row in history))
@@ -383,55 +469,26 @@ def run_training(
     return TrainResult(out_dir, steps, history, wall, dict(task.modules))
 
 
-def check_resumable(state: dict[str, Any], config: RunSettings) -> None:
-    """Refuse, in one line, to resume a checkpoint whose networks were built with other flags."""
-    saved = json.loads(state.get("config_json", "{}"))
+def train_from_config(task_cls: type[TrainTask], config: RunSettings, *, resume: str | Path | dict[str, Any] | None = None, **loop_options) -> TrainResult:
+    """Build ``task_cls(config)`` and run :func:`run_training` with the config's step, folder and
+    cadence fields; the config is saved whole (with its trainer's name) in ``config.json`` and in
+    every checkpoint, so ``train resume RUN_DIR`` needs nothing else. ``resume`` (a checkpoint
+    file, or its state as :func:`load_checkpoint` read it) whose networks were built with other
+    architecture fields is refused in one line, before any data is read.
+    """
+    state = load_checkpoint(resume) if isinstance(resume, (str, Path)) else resume
+    saved = json.loads(state.get("config_json", "{}")) if state is not None else {}
     changed = [name for name in config.ARCH_FIELDS if name in saved and saved[name] != getattr(config, name)]
     if changed:
         pairs = ", ".join(f"{name} {saved[name]!r} (now {getattr(config, name)!r})" for name in changed)
         raise ParameterError(f"cannot resume: the checkpoint's networks were built with {pairs}")
-
-
-def train_from_config(task_cls: Callable[[Any], TrainTask], config, *, resume: str | Path | None = None, **loop_options) -> TrainResult:
-    """Build ``task_cls(config)`` and run :func:`run_training` with the config's step, folder and
-    cadence fields; the config is saved whole (with its trainer's name) in ``config.json`` and in
-    every checkpoint, so ``train resume RUN_DIR`` needs nothing else. A resumed checkpoint is
-    checked against the config's architecture fields before any data is read.
-    """
-    from . import trainer_name
-
-    if resume is not None:
-        check_resumable(load_checkpoint(resume), config)
     return run_training(
         task_cls(config),
         steps=config.steps,
         out_dir=config.out,
-        config={"trainer": trainer_name(config), **asdict(config)},
-        resume=resume,
+        config={"trainer": task_cls.name, **asdict(config)},
+        resume=state,
         checkpoint_every=config.checkpoint_every,
         validate_every=config.validate_every,
         **loop_options,
     )
-
-
-def resume_run(run_dir: str | Path, changes: dict[str, Any] | None = None, **loop_options) -> TrainResult:
-    """Continue the run in ``run_dir`` from its checkpoint and saved config alone.
-
-    ``changes`` may set fields that do not shape the networks (``steps``, ``threads``, ``device``…);
-    ``loop_options`` pass to :func:`run_training`.
-    """
-    changes = changes or {}
-    from . import TRAINERS
-    from ..configs import coerce_params
-
-    checkpoint = Path(run_dir) / "checkpoint.pt"
-    state = load_checkpoint(checkpoint)
-    if "config_json" not in state:
-        raise ParameterError(f"{checkpoint} holds no config (made before checkpoints carried one): resume it with 'train METHOD --resume'")
-    values = json.loads(state["config_json"])
-    trainer = TRAINERS[values.pop("trainer")]
-    blocked = sorted(set(changes) & set(trainer.config_cls.ARCH_FIELDS))
-    if blocked:
-        raise ParameterError(f"cannot change {', '.join(blocked)} when resuming: it shapes the networks")
-    config = trainer.config_cls(**coerce_params(trainer.config_cls, {**values, **changes}))
-    return trainer.run(config, resume=checkpoint, **loop_options)

@@ -5,8 +5,7 @@ Data: single cells cut from the training fields by :func:`microsr_core.cells.ext
 no field gives cells to both sides. Each step draws a scale from ``scales``: ``1`` makes the
 paper's pair (15×15 Gaussian blur, same size), ``s >= 2`` the app's (MATLAB bicubic downscale
 by s, LR rounded to 8 bit, then bicubic upscale back); the generator maps the degraded image to
-the HR cell. The degradations run on the training device as matrix products that reproduce
-:class:`~microsr_core.degrade.Degradation` exactly (a test compares them).
+the HR cell, degraded on the training device (:func:`~microsr_core.network_input.degrade_batch`).
 
 Size invariance (§3.2): the paper trains online, one cell of its own size per step. With
 ``batch_pixels = 0`` we do the same; otherwise cells are *size-bucketed*: a batch holds cells
@@ -30,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,18 +38,15 @@ import torch
 
 from ..archs.microgan import FixedSizeCritic, MicroGANCritic, MicroGANGenerator
 from ..cells import CellSettings, extract_cells
-from ..data import list_images, split
-from ..degrade import GAUSSIAN_KERNEL_SIZE, GAUSSIAN_SIGMA, Degradation, bicubic_upscale, gaussian_kernel, imresize, modcrop, resize_weights
+from ..data import folder_list, list_images, split
+from ..degrade import Degradation, imresize, modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import psnr_y, ssim_y
-from .gan_losses import VGG19_LAYERS, PixelContentLoss, VGGContentLoss, gradient_penalty, load_vgg19_features
-from .loop import (
-    RunSettings, TrainTask, check_config, describe_device, describe_init, describe_scale_weights, initial_network, prepare_runtime,
-    scale_loss_weights, train_from_config,
-)
-
-PAPER = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
+from ..network_input import degrade_batch, upscale_rgb
+from ..weights import VGG19_LAYERS, load_vgg19_features
+from .gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty
+from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config
 VARIANTS = ("microgan", "fs")
 
 
@@ -63,6 +59,8 @@ class MicroGANConfig(RunSettings):
     ``cpu`` (the default on the CPU: the paper's x1 setting alone, 1200 cheap pixel-loss steps,
     then 150 adversarial ones with 2 critic updates on 36864-pixel batches; one generator for
     x1-x4 learnt x1 far more slowly and ended below bicubic at x2; docs/results.md).
+    ``data``: one folder of fields (of single cells with ``single_cells``); ``init`` starts the
+    generator alone from shipped weights (the critic starts fresh).
     """
 
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "critic_width", "critic_downsamplings", "fs_size")
@@ -71,15 +69,12 @@ class MicroGANConfig(RunSettings):
         "cpu": {"scales": (1,), "steps": 1350, "critic_steps": 2, "pretrain_steps": 1200, "batch_pixels": 36864, "max_batch": 8},
     }
 
-    data: str
-    out: str
     #: Folder of validation fields; default: fields of ``data`` held out by name hash.
     val: str | None = None
     #: 1 = the paper's same-size Gaussian blur; s >= 2 = bicubic downscale by s, bicubic up.
     scales: tuple[int, ...] | None = None
     #: ``microgan`` (size-invariant critic) or ``fs`` (MicroGAN-FS: fixed-size critic, cells resized).
     variant: str = "microgan"
-    steps: int | None = None  # generator updates
     critic_steps: int | None = None
     lr: float = 1e-4
     beta1: float = 0.9
@@ -113,19 +108,12 @@ class MicroGANConfig(RunSettings):
     #: of cells). wbc_seg's close-ups are a few percent of the cells next to BCCD's, yet carry
     #: most of the detail a bicubic upscale loses.
     cells_share: float | None = None
-    #: Start the generator from the shipped weights of this manifest entry (for example a
-    #: pixel-loss pretrained generator) with fresh optimisers and a fresh critic.
-    init: str | None = None
-    #: Weight each scale's content loss by 1 / the degraded input's (measured on a few
-    #: batches at the start, averaging 1), so that x2 is not left behind by x1/x4.
-    balance_scales: bool = False
     cell_pad: int = 4
     levels: int = 4
     width: int = 40
     residual: bool = True
     critic_width: int = 64
     critic_downsamplings: int = 4
-    augment: bool = True
     val_cells: int = 48
 
     def __post_init__(self):
@@ -133,7 +121,7 @@ class MicroGANConfig(RunSettings):
             self,
             min_scale=1,
             scale_note="1 = Gaussian blur",
-            positive=("steps", "critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells", "lr", "content_weight"),
+            positive=("critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells", "lr", "content_weight"),
             non_negative=("adv_weight", "gp_weight", "pretrain_steps", "batch_pixels", "cell_pad"),
         )
         if self.variant not in VARIANTS:
@@ -148,16 +136,12 @@ class MicroGANConfig(RunSettings):
             raise ParameterError(f"vgg_layer must be one of {', '.join(VGG19_LAYERS)}, got '{self.vgg_layer}'")
 
 
-def _cell_folders(config: MicroGANConfig) -> list[Path]:
-    return [Path(part.strip()) for part in (config.cells or "").split(",") if part.strip()]
-
-
 def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
     """(training, validation) image files of ``data`` and of the ``cells`` folders; a folder
     without images raises ParameterError."""
     files = list_images(config.data)
     train, val = (files, list_images(config.val)) if config.val else split(files, config.val_fraction)
-    for folder in _cell_folders(config):
+    for folder in folder_list(config.cells):
         more_train, more_val = split(list_images(folder), config.val_fraction)
         train, val = train + more_train, val + more_val
     return train, val
@@ -165,7 +149,7 @@ def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
 
 def in_cell_folders(files: list[Path], config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
     """``files`` split into (those outside, those inside) the ``cells`` folders."""
-    folders = {folder.resolve() for folder in _cell_folders(config)}
+    folders = {folder.resolve() for folder in folder_list(config.cells)}
     inside = [path for path in files if path.parent.resolve() in folders]
     return [path for path in files if path.parent.resolve() not in folders], inside
 
@@ -175,7 +159,7 @@ def load_cells(files: list[Path], config: MicroGANConfig) -> list[np.ndarray]:
     turned upright (H >= W), without those with a side below ``min_side``. Images in a
     ``cells`` folder are one cell each, like every image with ``single_cells``."""
     cells = []
-    cell_folders = {folder.resolve() for folder in _cell_folders(config)}
+    cell_folders = {folder.resolve() for folder in folder_list(config.cells)}
     for path in files:
         field = load_image(path).pixels
         one_cell = config.single_cells or path.parent.resolve() in cell_folders
@@ -191,64 +175,12 @@ def load_cells(files: list[Path], config: MicroGANConfig) -> list[np.ndarray]:
     return cells
 
 
-# --- Degradation on the device ------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _resize_matrix(in_length: int, out_length: int) -> np.ndarray:
-    """Dense (out, in) matrix of MATLAB bicubic ``imresize`` along one axis (antialiased)."""
-    indices, weights = resize_weights(in_length, out_length, out_length / in_length, True)
-    matrix = np.zeros((out_length, in_length))
-    np.add.at(matrix, (np.repeat(np.arange(out_length), indices.shape[1]), indices.ravel()), weights.ravel())
-    return matrix
-
-
-@lru_cache(maxsize=512)
-def _blur_matrix(length: int) -> np.ndarray:
-    """Dense (n, n) matrix of :func:`~microsr_core.degrade.gaussian_blur` along one axis."""
-    g = gaussian_kernel(GAUSSIAN_KERNEL_SIZE, GAUSSIAN_SIGMA)[GAUSSIAN_KERNEL_SIZE // 2]
-    g = (g / g.sum()).astype(np.float32).astype(np.float64)
-    half = GAUSSIAN_KERNEL_SIZE // 2
-    mirror = np.concatenate([np.arange(length), np.arange(length - 1, -1, -1)])  # scipy "reflect"
-    matrix = np.zeros((length, length))
-    for tap in range(GAUSSIAN_KERNEL_SIZE):
-        np.add.at(matrix, (np.arange(length), mirror[np.mod(np.arange(length) + tap - half, 2 * length)]), g[tap])
-    return matrix
-
-
-def _apply(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
-    """``rows @ x @ cols.T`` over the last two axes of (N, C, H, W)."""
-    r = torch.from_numpy(rows).to(x.device, x.dtype)
-    c = torch.from_numpy(cols).to(x.device, x.dtype)
-    return torch.matmul(torch.matmul(r, x), c.T)
-
-
-def degrade_batch(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Network input for an HR batch (N, 3, H, W) in [0, 1], H and W multiples of ``scale``.
-
-    ``scale`` 1: the 15×15 Gaussian blur; otherwise MATLAB bicubic downscale by ``scale``,
-    clipped and rounded to 8 bit, then MATLAB bicubic upscale, clipped. Equals
-    :class:`~microsr_core.degrade.Degradation` followed by
-    :func:`~microsr_core.degrade.bicubic_upscale` (what the method does at inference).
-    """
-    height, width = hr.shape[-2:]
-    if height % scale or width % scale:
-        raise ValueError(f"HR size {height}x{width} is not a multiple of {scale}")
-    if scale == 1:
-        lr = _apply(hr, _blur_matrix(height), _blur_matrix(width))
-        return torch.round(lr * 255) / 255
-    lr = _apply(hr, _resize_matrix(height, height // scale), _resize_matrix(width, width // scale))
-    lr = torch.round(lr.clamp(0, 1) * 255) / 255
-    return _apply(lr, _resize_matrix(height // scale, height), _resize_matrix(width // scale, width)).clamp(0, 1)
-
-
 def make_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """(network input, HR) for one image on the CPU, the reference for :func:`degrade_batch`."""
+    """(network input as the method builds it, HR) for one image on the CPU, the reference for
+    :func:`degrade_batch`."""
     hr = modcrop(hr, scale)
-    if scale == 1:
-        return Degradation("gaussian", 1).apply(hr), hr
-    lr = Degradation("bicubic", scale).apply(hr)
-    return np.clip(bicubic_upscale(lr, scale), 0.0, 1.0), hr
+    lr = Degradation("gaussian" if scale == 1 else "bicubic", scale).apply(hr)
+    return upscale_rgb(lr, scale), hr
 
 
 # --- Batches ------------------------------------------------------------------------------------
@@ -304,26 +236,20 @@ class CellSampler:
         return self._augment(np.stack(batch).astype(np.float32) / 65535, rng)
 
     def _augment(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if not self.config.augment:
-            return batch
-        k = int(rng.integers(8))  # one of the 8 flips/rotations, the same for the whole batch
-        if k >= 4:
-            batch = batch[:, :, ::-1]
-        return np.rot90(batch, k % 4, axes=(1, 2))
+        """One of the 8 flips/rotations, the same for the whole (N, H, W, 3) batch."""
+        return dihedral(batch, int(rng.integers(8)), axes=(1, 2)) if self.config.augment else batch
 
 
 # --- The task -----------------------------------------------------------------------------------
 
 
-def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
-    for parameter in module.parameters():
-        parameter.requires_grad_(flag)
-
-
 class MicroGANTask(TrainTask):
+    name = "microgan"
+    paper = "004_67d765c92f46390f.txt (Gautam et al., MicroGAN)"
+
     def __init__(self, config: MicroGANConfig):
-        self.config = c = config
-        prepare_runtime(self, c)
+        super().__init__(config)
+        c = config
         if self.world_size > 1:
             # The double backward of the gradient penalty does not go through DistributedDataParallel.
             raise ParameterError("MicroGAN trains in a single process; run it with one process (nproc 1)")
@@ -334,25 +260,16 @@ class MicroGANTask(TrainTask):
         val_cells = load_cells(self.val_files, c)
         picks = np.linspace(0, len(val_cells) - 1, min(c.val_cells, len(val_cells))).round().astype(int)
         self.val_cells = [val_cells[i].astype(np.float32) / 65535 for i in picks]
-        self.arch_kwargs = {"levels": c.levels, "width": c.width, "residual": c.residual}
-        if c.init:
-            generator, self.init_card = initial_network(c.init, "MicroGANGenerator", self.arch_kwargs)
-        else:
-            generator, self.init_card = MicroGANGenerator(**self.arch_kwargs), None
-        self.generator = generator.to(self.device)
-        if c.variant == "fs":
-            self.critic = FixedSizeCritic(width=c.critic_width, downsamplings=c.critic_downsamplings, size=c.fs_size)
-        else:
-            self.critic = MicroGANCritic(width=c.critic_width, downsamplings=c.critic_downsamplings)
-        self.critic = self.critic.to(self.device)
+        self.val_examples = {s: self.val_cells for s in c.scales}
+        self.generator = self.build_network(MicroGANGenerator, levels=c.levels, width=c.width, residual=c.residual)
+        critic_cls, size = (FixedSizeCritic, {"size": c.fs_size}) if c.variant == "fs" else (MicroGANCritic, {})
+        self.critic = critic_cls(width=c.critic_width, downsamplings=c.critic_downsamplings, **size).to(self.device)
         if c.vgg_weights:
             features = load_vgg19_features(c.vgg_weights, c.vgg_layer)
             self.content = VGGContentLoss(features, c.vgg_layer, Path(c.vgg_weights).name).to(self.device)
         else:
             self.content = PixelContentLoss().to(self.device)
-        self.scale_weights = {s: 1.0 for s in c.scales}
-        if c.balance_scales:
-            self.scale_weights = scale_loss_weights({s: self._input_content_loss(s) for s in c.scales})
+        self.weigh_scales(self._input_content_loss)
         self.modules = {"generator": self.generator, "critic": self.critic}
         betas = (c.beta1, c.beta2)
         self.optimizers = {
@@ -387,7 +304,7 @@ class MicroGANTask(TrainTask):
         adversarial = step >= c.pretrain_steps and c.adv_weight > 0
         logs: dict[str, float] = {}
         if adversarial:
-            _requires_grad(self.critic, True)
+            self.critic.requires_grad_(True)
             for _ in range(c.critic_steps):
                 x, hr, _ = self.batch()
                 with torch.no_grad(), self.autocast():
@@ -402,7 +319,7 @@ class MicroGANTask(TrainTask):
                 critic_loss.backward()
                 self.optimizers["critic"].step()
             logs.update(critic_loss=critic_loss.item(), wasserstein=(d_real - d_fake).item(), gradient_penalty=penalty.item())
-            _requires_grad(self.critic, False)
+            self.critic.requires_grad_(False)
         x, hr, scale = self.batch()
         with self.autocast():
             sr = self.generator(x).float()
@@ -420,25 +337,14 @@ class MicroGANTask(TrainTask):
         logs.update(content=content.item(), generator_loss=loss.item(), train_psnr_rgb=10 * math.log10(1 / max(mse, 1e-12)), cells=float(x.shape[0]))
         return logs
 
-    @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """PSNR/SSIM on Y (border = scale) of whole held-out cells, and the gain over the input."""
-        self.generator.eval()
-        result = {}
-        for scale in self.config.scales:
-            values, gains, ssims = [], [], []
-            for cell in self.val_cells:
-                x, hr = make_pair(cell, scale)
-                tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
-                with self.autocast():
-                    sr = self.generator(tensor)[0].float().cpu().numpy().transpose(1, 2, 0)
-                values.append(psnr_y(sr, hr, scale))
-                gains.append(values[-1] - psnr_y(x, hr, scale))
-                ssims.append(ssim_y(sr, hr, scale))
-            result[f"val_psnr_y_x{scale}"] = float(np.mean(values))
-            result[f"val_gain_db_x{scale}"] = float(np.mean(gains))
-            result[f"val_ssim_y_x{scale}"] = float(np.mean(ssims))
-        return result
+    def measure(self, scale: int, cell: np.ndarray) -> dict[str, float]:
+        """PSNR/SSIM on Y (border = scale) of a whole held-out cell, and the gain over the input."""
+        x, hr = make_pair(cell, scale)
+        tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+        with self.autocast():
+            sr = self.generator(tensor)[0].float().cpu().numpy().transpose(1, 2, 0)
+        value = psnr_y(sr, hr, scale)
+        return {"psnr_y": value, "gain_db": value - psnr_y(x, hr, scale), "ssim_y": ssim_y(sr, hr, scale)}
 
     def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
         c = self.config
@@ -452,34 +358,22 @@ class MicroGANTask(TrainTask):
             f"{c.batch_pixels} pixels per batch (at most {c.max_batch} cells)"
             + ("" if fs else f", size buckets of ratio {c.bucket_ratio}, crops (never resizes) to the smallest cell, sides <= {c.max_side}")
         )
-        return self.generator, {
-            "method": "microgan_fs" if fs else "microgan",
-            "architecture": "MicroGANGenerator",
-            "arch_kwargs": self.arch_kwargs,
-            "paper": PAPER,
-            "scales": list(c.scales),
-            "summary": ("MicroGAN-FS ablation: " if fs else "")
+        return self.generator, self.card(
+            "microgan_fs" if fs else "microgan",
+            ("MicroGAN-FS ablation: " if fs else "")
             + "trimmed U-Net generator trained as a WGAN-GP on single cells; one model for every scale "
             "(x1 = 15x15 Gaussian blur, same size; xs = bicubic down, bicubic up, then restored).",
-            "training": {
-                "data": f"{c.data}" + (f" + single cells of {c.cells}" if c.cells else "")
-                + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
-                "validation": (c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
-                + f", {len(self.val_cells)} whole cells",
-                "content_loss": self.content.description + (describe_scale_weights(self.scale_weights) if c.balance_scales else ""),
-                "loss": f"-D(G(x)) x {c.adv_weight} + {c.content_weight} x content; critic D(fake) - D(real) + {c.gp_weight} x GP (per-sample norm)",
-                "critic": f"{critic}, {c.critic_steps} updates per generator update",
-                "pretrain_steps": c.pretrain_steps,
-                "batches": batching,
-                "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
-                "optimizer": f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})",
-                **({"initialised_from": describe_init(c.init, self.init_card)} if c.init else {}),
-                "device": describe_device(self),
-                "precision": self.precision,
-            },
-        }
+            data=f"{c.data}" + (f" + single cells of {c.cells}" if c.cells else "")
+            + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
+            validation=(c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
+            + f", {len(self.val_cells)} whole cells",
+            content_loss=self.content.description + self.scale_weights_note(),
+            loss=f"-D(G(x)) x {c.adv_weight} + {c.content_weight} x content; critic D(fake) - D(real) + {c.gp_weight} x GP (per-sample norm)",
+            critic=f"{critic}, {c.critic_steps} updates per generator update",
+            pretrain_steps=c.pretrain_steps,
+            batches=batching,
+            optimizer=f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})",
+        )
 
 
-def train_microgan(config: MicroGANConfig, *, resume: str | Path | None = None, **loop_options):
-    """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
-    return train_from_config(MicroGANTask, config, resume=resume, **loop_options)
+train_microgan = partial(train_from_config, MicroGANTask)

@@ -19,16 +19,13 @@
 - **Optimiser**: Adam, learning rate 1e-4 (§2.5), halved at regular intervals (§3.4: "decayed
   by a factor of 2 every 10 epochs" of 100).
 - ``--prior false`` trains the "none-prior" ablation (§3.2) the same way, without the BCE term.
-
-Data-parallel: when :mod:`torch.distributed` is initialised (``torchrun``, see
-:mod:`microsr_core.jobs`) the network is wrapped in ``DistributedDataParallel`` and every rank
-draws its own batches from a generator seeded by (seed, rank, step).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,20 +33,13 @@ import numpy as np
 import torch
 
 from ..archs.prior import PriorSRNet
-from ..color import rgb_to_y
-from ..data import IMAGE_SUFFIXES, list_images, split_of
-from ..degrade import Degradation, bicubic_upscale, modcrop
+from ..data import IMAGE_SUFFIXES, folder_list, interleave, list_images, split_of
+from ..degrade import modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
 from ..parsing import CLASSES, mask_to_labels
-from .loop import (
-    RunSettings, TrainTask, check_config, describe_device, describe_init, describe_scale_weights, initial_network, prepare_runtime,
-    scale_loss_weights, train_from_config,
-)
-from .vdsr import dihedral
-
-PAPER = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
+from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
 
 
 @dataclass
@@ -60,6 +50,8 @@ class PriorConfig(RunSettings):
     steps, the half-width U-Net; the default on CUDA) or ``cpu`` (the default on the CPU:
     random 96² crops, Adam 2e-4 halved every 1000 of 3000 steps, a quarter-width U-Net, which
     fits 2 cores in about an hour per model; docs/results.md has the measurements).
+    ``data``: comma-separated folders, each a dataset folder holding ``images/`` and ``masks/``
+    or an images folder whose masks lie in ``../masks`` (as in ``wbc_seg/dataset1``).
     """
 
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("prior", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth")
@@ -68,21 +60,15 @@ class PriorConfig(RunSettings):
         "cpu": {"steps": 3000, "batch": 8, "lr": 2e-4, "lr_halve_every": 1000, "crop": 96, "unet_base": 16},
     }
 
-    #: Comma-separated folders: a dataset folder holding ``images/`` and ``masks/``, or an
-    #: images folder whose masks lie in ``../masks`` (as in ``wbc_seg/dataset1``).
-    data: str
-    out: str
     #: Comma-separated mask folders, one per ``data`` folder (default: found beside the images).
     masks: str | None = None
     scales: tuple[int, ...] = (2, 4, 8)
     prior: bool = True
-    steps: int | None = None
     batch: int | None = None
     lr: float | None = None
     lr_halve_every: int | None = None  # steps; 0: a tenth of the steps (the paper's every 10 of 100 epochs)
     charbonnier_eps: float = 1e-3
     bce_weight: float = 1.0  # lambda of eq. (3)
-    augment: bool = True
     channels: int = 64
     blocks: int = 3
     decoder_blocks: int = 3
@@ -93,16 +79,11 @@ class PriorConfig(RunSettings):
     crop: int | None = None
     #: Share of the crops centred on a cell pixel (nucleus or cytoplasm) of the expert mask.
     cell_fraction: float = 0.8
-    #: Weight each scale's Charbonnier term by 1 / the bicubic input's (averaging 1), so that
-    #: x2 is not left behind by the larger x4/x8 errors.
-    balance_scales: bool = False
-    #: Start from the shipped weights of this manifest entry (fine-tuning, fresh optimiser).
-    init: str | None = None
 
     def __post_init__(self):
         check_config(
             self,
-            positive=("steps", "batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
+            positive=("batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
             non_negative=("lr_halve_every", "val_images", "bce_weight", "crop"),
         )
         if not 0 <= self.cell_fraction <= 1:
@@ -118,16 +99,12 @@ class Sample:
     source: int
 
 
-def _folders(text: str | None) -> list[Path]:
-    return [Path(part.strip()) for part in (text or "").split(",") if part.strip()]
-
-
 def _sources(config: PriorConfig) -> list[tuple[Path, Path]]:
     """(images folder, masks folder) of every ``data`` entry."""
-    data = _folders(config.data)
+    data = folder_list(config.data)
     if not data:
         raise ParameterError("no training data given (--data: dataset folders with images and masks)")
-    masks = _folders(config.masks)
+    masks = folder_list(config.masks)
     if masks and len(masks) != len(data):
         raise ParameterError(f"--masks names {len(masks)} folders but --data names {len(data)}: give one per data folder")
     sources = []
@@ -142,15 +119,6 @@ def _sources(config: PriorConfig) -> list[tuple[Path, Path]]:
             raise ParameterError(f"{folder}: no masks folder {mask_dir} (the prior network needs a mask for every image)")
         sources.append((images, mask_dir))
     return sources
-
-
-def _interleave(samples: list[Sample]) -> list[Sample]:
-    """Round-robin over source folders, so a prefix of the list draws from every folder."""
-    by_source: dict[int, list[Sample]] = {}
-    for sample in samples:
-        by_source.setdefault(sample.source, []).append(sample)
-    queues = list(by_source.values())
-    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
 
 
 def training_samples(config: PriorConfig) -> tuple[list[Sample], list[Sample]]:
@@ -168,13 +136,14 @@ def training_samples(config: PriorConfig) -> tuple[list[Sample], list[Sample]]:
             raise ParameterError(
                 f"{images}: {len(missing)} of {len(files)} images have no mask in {mask_dir} (first: {', '.join(missing[:3])})"
             )
+        val.append([])
         for path in files:
             part = split_of(path, config.val_fraction)
             if part != "test":  # the test split is for reports only
-                (val if part == "val" else train).append(Sample(path, masks[path.stem], source))
+                (val[-1] if part == "val" else train).append(Sample(path, masks[path.stem], source))
+    val = interleave(val)  # so that the first val_images come from every folder
     if not train or not val:
         raise ParameterError(f"cannot split {len(train) + len(val)} images into training and validation sets")
-    val = _interleave(val)
     return train, val[: config.val_images] if config.val_images else val
 
 
@@ -185,7 +154,6 @@ class Example:
     lr_up: np.ndarray  # bicubic-upsampled LR Y, float32
     hr: np.ndarray  # HR Y, float32
     labels: np.ndarray  # uint8: 0 nucleus, 1 cytoplasm, 2 background
-    source: int
 
 
 def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, list[Example]]:
@@ -199,11 +167,7 @@ def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, l
                 f"{sample.mask}: mask is {labels.shape[1]}x{labels.shape[0]}, image {sample.image.name} is {hr.shape[1]}x{hr.shape[0]}"
             )
         for s in scales:
-            hr_s = modcrop(hr, s)
-            lr = Degradation("bicubic", s).apply(hr_s)
-            examples[s].append(
-                Example(bicubic_upscale(rgb_to_y(lr), s).astype(np.float32), rgb_to_y(hr_s), modcrop(labels, s), sample.source)
-            )
+            examples[s].append(Example(*y_pair(hr, s), modcrop(labels, s)))
     return examples
 
 
@@ -244,47 +208,34 @@ def _pad_to(stack: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class PriorTask(TrainTask):
+    name = "prior"
+    paper = "003_4b1e96ef8e7f4ac4.txt (Hua et al. 2020)"
+
     def __init__(self, config: PriorConfig):
-        self.config = config
-        prepare_runtime(self, config)
+        super().__init__(config)
         self.train_samples, self.val_samples = training_samples(config)
         self.train = load_examples(self.train_samples, config.scales)
-        self.val = load_examples(self.val_samples, config.scales)
+        self.val_examples = load_examples(self.val_samples, config.scales)
         # Batches come from one source folder (similar image sizes); folders are drawn in
         # proportion to their images, so every image is equally likely.
-        sources = [e.source for e in self.train[config.scales[0]]]
+        sources = [sample.source for sample in self.train_samples]
         self.sources = sorted(set(sources))
         self.by_source = {s: [i for i, t in enumerate(sources) if t == s] for s in self.sources}
         self.source_p = np.array([len(self.by_source[s]) for s in self.sources], dtype=np.float64)
         self.source_p /= self.source_p.sum()
-        self.arch_kwargs = dict(
-            prior=config.prior, channels=config.channels, blocks=config.blocks, decoder_blocks=config.decoder_blocks,
+        self.net = self.build_network(
+            PriorSRNet, prior=config.prior, channels=config.channels, blocks=config.blocks, decoder_blocks=config.decoder_blocks,
             unet_base=config.unet_base, unet_depth=config.unet_depth, residual=True,
-        )
-        if config.init:
-            net, self.init_card = initial_network(config.init, "PriorSRNet", self.arch_kwargs)
-        else:
-            net, self.init_card = PriorSRNet(**self.arch_kwargs), None
-        self.net = net.to(self.device).to(memory_format=torch.channels_last)
-        self.scale_weights = {s: 1.0 for s in config.scales}
-        if config.balance_scales:
-            penalty = lambda e: float(np.mean(np.sqrt((e.lr_up - e.hr) ** 2 + config.charbonnier_eps**2)))  # noqa: E731
-            self.scale_weights = scale_loss_weights({s: float(np.mean([penalty(e) for e in ex])) for s, ex in self.train.items()})
+        ).to(memory_format=torch.channels_last)
+        penalty = lambda e: float(np.mean(np.sqrt((e.lr_up - e.hr) ** 2 + config.charbonnier_eps**2)))  # noqa: E731
+        self.weigh_scales(lambda s: float(np.mean([penalty(e) for e in self.train[s]])))
         self.modules = {"net": self.net}
-        self.forward = self.net
-        if self.world_size > 1:
-            # Broadcasts rank 0's weights at construction; averages gradients in backward().
-            self.forward = torch.nn.parallel.DistributedDataParallel(
-                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        self.forward = self.data_parallel(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.optimizers = {"adam": self.optimizer}
         self.halve_every = config.lr_halve_every or max(1, math.ceil(config.steps / 10))
         # Cell pixels (row, column) of every training image, where crops are centred.
         self.cell_pixels = [np.argwhere(e.labels != CLASSES.index("background")) for e in self.train[config.scales[0]]]
-
-    def learning_rate(self, step: int) -> float:
-        return self.config.lr * 0.5 ** (step // self.halve_every)
 
     def _window(self, index: int, shape: tuple[int, int], rng: np.random.Generator) -> tuple[slice, slice]:
         """A ``crop``² window of image ``index`` (the whole image if smaller), centred on a cell
@@ -300,10 +251,9 @@ class PriorTask(TrainTask):
             left = int(rng.integers(shape[1] - side_x + 1))
         return slice(top, top + side_y), slice(left, left + side_x)
 
-    def sample_batch(self, rng: np.random.Generator | None = None) -> tuple[int, dict[str, torch.Tensor]]:
+    def sample_batch(self, rng: np.random.Generator) -> tuple[int, dict[str, torch.Tensor]]:
         """(scale, {"x", "y", "labels", "valid"}) of ``batch`` images (or crops) of one folder and scale."""
         c = self.config
-        rng = self.rng if rng is None else rng
         scale = c.scales[rng.integers(len(c.scales))]
         pool = self.by_source[self.sources[rng.choice(len(self.sources), p=self.source_p)]]
         chosen = rng.choice(pool, size=c.batch, replace=len(pool) < c.batch)
@@ -329,13 +279,8 @@ class PriorTask(TrainTask):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        rate = self.learning_rate(step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
-        # Data-parallel ranks draw different batches; seeding by step keeps a resumed run exact
-        # without per-rank generator states in the (rank 0) checkpoint.
-        rng = np.random.default_rng((c.seed, self.rank, step)) if self.world_size > 1 else None
-        scale, batch = self.sample_batch(rng)
+        rate = self.set_learning_rate(step, 0.5, self.halve_every)
+        scale, batch = self.sample_batch(self.draws(step))
         with self.autocast():
             out = self.forward(batch["x"])
         sr = out.sr.float()
@@ -354,68 +299,39 @@ class PriorTask(TrainTask):
             train_psnr = float((10 * torch.log10(1 / mse.clamp_min(1e-12))).mean())
         return {"loss": loss.item(), **{k: v.item() for k, v in losses.items()}, "train_psnr_y": train_psnr, "lr": rate}
 
-    @torch.inference_mode()
-    def validate(self) -> dict[str, float]:
-        """Per scale: Y-PSNR (border = scale), its gain over bicubic, mean IoU of the parsing map."""
-        if self.rank != 0:
-            return {}  # only rank 0 writes the history; the others skip the work
-        self.net.eval()
-        result = {}
-        for scale, examples in self.val.items():
-            values, gains, ious = [], [], []
-            for e in examples:
-                x = torch.from_numpy(e.lr_up)[None, None].to(self.device).contiguous(memory_format=torch.channels_last)
-                with self.autocast():
-                    out = self.net(x)
-                sr = out.sr[0, 0].float().clamp(0, 1).cpu().numpy()
-                value = psnr(sr, e.hr, crop_border=scale)
-                values.append(value)
-                gains.append(value - psnr(np.clip(e.lr_up, 0, 1), e.hr, crop_border=scale))
-                if out.parsing_logits is not None:
-                    predicted = out.parsing_logits[0].argmax(0).cpu().numpy()
-                    ious.append(mean_iou(predicted, e.labels, len(CLASSES)))
-            result[f"val_psnr_y_x{scale}"] = float(np.mean(values))
-            result[f"val_gain_db_x{scale}"] = float(np.mean(gains))
-            if ious:
-                result[f"val_miou_x{scale}"] = float(np.nanmean(ious))
-        return result
+    def measure(self, scale: int, e: Example) -> dict[str, float]:
+        """Y-PSNR (border = scale) of a whole held-out image, its gain over bicubic, the parsing map's mean IoU."""
+        x = torch.from_numpy(e.lr_up)[None, None].to(self.device).contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            out = self.net(x)
+        value = psnr(out.sr[0, 0].float().clamp(0, 1).cpu().numpy(), e.hr, crop_border=scale)
+        row = {"psnr_y": value, "gain_db": value - psnr(np.clip(e.lr_up, 0, 1), e.hr, crop_border=scale)}
+        if out.parsing_logits is not None:
+            row["miou"] = mean_iou(out.parsing_logits[0].argmax(0).cpu().numpy(), e.labels, len(CLASSES))
+        return row
 
     def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
         c = self.config
         folders = ", ".join(f"{images} ({len(self.by_source.get(i, []))} training images)" for i, (images, _) in enumerate(_sources(c)))
         what = "geometry-prior" if c.prior else "none-prior (ablation, no prior branch)"
-        return self.net, {
-            "method": "prior" if c.prior else "prior_none",
-            "architecture": "PriorSRNet",
-            "arch_kwargs": self.arch_kwargs,
-            "paper": PAPER,
-            "scales": list(c.scales),
-            "summary": (
-                f"Hua et al.'s {what} SR network on the Y channel (Cb/Cr bicubic). ONE model serves "
-                f"x{', x'.join(map(str, c.scales))}: every training batch draws one scale. "
-                + ("Also returns the parsing map (nucleus, cytoplasm, background)." if c.prior else "")
+        return self.net, self.card(
+            "prior" if c.prior else "prior_none",
+            f"Hua et al.'s {what} SR network on the Y channel (Cb/Cr bicubic). ONE model serves "
+            f"x{', x'.join(map(str, c.scales))}: every training batch draws one scale. "
+            + ("Also returns the parsing map (nucleus, cytoplasm, background)." if c.prior else ""),
+            data=folders,
+            validation=f"{len(self.val_samples)} images held out by name hash (microsr_core.data.split, fraction {c.val_fraction})",
+            batches=(
+                f"{c.batch} random {c.crop}x{c.crop} HR crops of one folder and one scale, {c.cell_fraction:.0%} centred on a cell pixel of the expert mask"
+                if c.crop
+                else f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)"
             ),
-            "training": {
-                "data": folders,
-                "validation": f"{len(self.val_samples)} images held out by name hash (microsr_core.data.split, fraction {c.val_fraction})",
-                "batches": (
-                    f"{c.batch} random {c.crop}x{c.crop} HR crops of one folder and one scale, {c.cell_fraction:.0%} centred on a cell pixel of the expert mask"
-                    if c.crop
-                    else f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)"
-                ),
-                "augmentation": "8 flips/90-degree rotations" if c.augment else "none",
-                "degradation": "MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",
-                "optimizer": f"Adam lr {c.lr}, halved every {self.halve_every} steps",
-                "loss": f"Charbonnier (eps {c.charbonnier_eps}) on Y"
-                + (describe_scale_weights(self.scale_weights) if c.balance_scales else "")
-                + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),
-                **({"initialised_from": describe_init(c.init, self.init_card)} if c.init else {}),
-                "precision": self.precision,
-                "device": describe_device(self),
-            },
-        }
+            degradation="MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",
+            optimizer=f"Adam lr {c.lr}, halved every {self.halve_every} steps",
+            loss=f"Charbonnier (eps {c.charbonnier_eps}) on Y"
+            + self.scale_weights_note()
+            + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),
+        )
 
 
-def train_prior(config: PriorConfig, *, resume: str | Path | None = None, **loop_options):
-    """Build the task from ``config`` and train it (extra options pass to :func:`run_training`)."""
-    return train_from_config(PriorTask, config, resume=resume, **loop_options)
+train_prior = partial(train_from_config, PriorTask)

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from ..compare import image_hash
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
-from ..io import LoadedImage, load_image
+from ..io import LoadedImage, image_hash, load_image
 from ..samples import DEFAULT, SAMPLES, Sample
 from . import state
 from .loaders import sample_pixels

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..compare import Roi
+from ..catalog import MethodInfo
+from ..roi import Roi
 from ..share import UPLOAD, View, from_query, to_query
 from . import state
 from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE, Inputs
-from .loaders import MethodInfo, default_scale, scale_choices
+from .loaders import default_scale, scale_choices
 from .running import Settings
 
 

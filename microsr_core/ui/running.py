@@ -11,14 +11,16 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..compare import Roi, crop, method_colours
+from ..catalog import MethodInfo
 from ..device import DEVICE_CHOICES, available_devices, resolve_device
+from ..display import crop, method_colours
 from ..errors import MicroSRError
 from ..inference import SRResult, upscale
 from ..io import to_uint
+from ..roi import Roi
 from . import state
 from .inputs import Inputs
-from .loaders import MethodInfo, default_scale, scale_choices, shared_method
+from .loaders import default_scale, scale_choices, shared_method
 
 #: LR images above this many pixels offer "region first".
 REGION_FIRST_PIXELS = 1_000_000

@@ -17,19 +17,20 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from .. import compare
-from ..compare import Reference, Roi
+from .. import compare, display, export
+from ..catalog import method_catalog
+from ..compare import Reference
 from ..errors import AlignmentError
 from ..html_report import Column, Figure, build_report
 from ..inference import SRResult
 from ..io import encode_image, to_uint
 from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
-from ..parsing import BACKGROUND
+from ..parsing import BACKGROUND, parsing_classes, parsing_labels, parsing_overlay
 from ..registry import method_class
+from ..roi import Roi, default_roi, region_in_um, roi_from_box
 from ..share import PANEL_SIZES
 from . import state
 from .inputs import Inputs
-from .loaders import method_catalog
 from .running import Settings, result_key
 
 ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
@@ -85,7 +86,7 @@ def reference_section(inputs: Inputs, scale: int) -> Reference | None:
 
 
 def _overview_figure(lr: np.ndarray, roi: Roi, window: Roi | None) -> go.Figure:
-    small, factor = compare.shrink_for_display(lr, 768)
+    small, factor = display.shrink_for_display(lr, 768)
     uri = "data:image/png;base64," + base64.b64encode(encode_image(small, "png", 8)).decode()
     height, width = lr.shape[:2]
     step = max(1, math.ceil(max(height, width) / 64))
@@ -130,13 +131,13 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
     shape = inputs.lr.shape
     if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
         st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
-        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or compare.default_roi(shape, 48))
+        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or default_roi(shape, 48))
     elif any(key not in st.session_state for key in state.ROI_KEYS):
         _set_roi(st.session_state[state.ROI_SAVED])
     box = _selected_box(st.session_state.get("overview"))
     if box is not None and box != st.session_state.get(state.ROI_BOX_SEEN):
         st.session_state[state.ROI_BOX_SEEN] = box
-        _set_roi(compare.roi_from_box(box[0], box[1], shape))
+        _set_roi(roi_from_box(box[0], box[1], shape))
     roi = Roi(*(int(st.session_state[k]) for k in state.ROI_KEYS))
     roi = roi.clamp(shape)
     _set_roi(roi)
@@ -160,14 +161,14 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
                                     placeholder="unknown", key=f"um_per_px_{inputs.key}")
         st.caption(f"Pixel size: {source}." if um_per_px == default else "Pixel size: as entered.")
         if um_per_px is not None:
-            st.caption(f"Region: {compare.region_in_um(roi, um_per_px)}.")
+            st.caption(f"Region: {region_in_um(roi, um_per_px)}.")
     return roi, int(size), um_per_px
 
 
 def _labels(result: SRResult) -> np.ndarray | None:
     if "parsing" not in result.maps:
         return None
-    return compare.parsing_labels(result.maps["parsing"])
+    return parsing_labels(result.maps["parsing"])
 
 
 def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Panel]:
@@ -182,10 +183,10 @@ def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Refere
 
 
 def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.ndarray:
-    image = compare.crop(panel.image, roi, panel.factor, panel.offset)
+    image = display.crop(panel.image, roi, panel.factor, panel.offset)
     if overlay and panel.labels is not None:
-        image = compare.parsing_overlay(image, compare.crop(panel.labels[..., None], roi, panel.factor, fill=BACKGROUND)[..., 0])
-    return compare.nearest_zoom(image, zoom * scale // panel.factor)
+        image = parsing_overlay(image, display.crop(panel.labels[..., None], roi, panel.factor, fill=BACKGROUND)[..., 0])
+    return display.nearest_zoom(image, zoom * scale // panel.factor)
 
 
 @dataclass
@@ -200,8 +201,8 @@ class Zoomed:
 def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None) -> dict[str, Zoomed]:
     """Every panel at the same place, enlarged by integer nearest-neighbour factors, with a scale
     bar when the pixel size is known (every panel shows the same µm per screen pixel)."""
-    zoom = compare.zoom_factor(roi, scale, size)
-    bar = None if um_per_px is None else compare.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
+    zoom = display.zoom_factor(roi, scale, size)
+    bar = None if um_per_px is None else display.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
     overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
     views = {}
     per_row = len(panels) if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
@@ -212,7 +213,7 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
             unit = "LR px" if panel.factor == 1 else "SR px"
             where = roi.scaled(panel.factor).describe(unit)
             scale_note = "" if bar is None else f" · bar {bar[0]:g} µm"
-            view = views[panel.title] = Zoomed(image if bar is None else compare.draw_scale_bar(image, bar[1]),
+            view = views[panel.title] = Zoomed(image if bar is None else display.draw_scale_bar(image, bar[1]),
                                                f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
             column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
             _show(view.image, view.caption, column)
@@ -227,7 +228,7 @@ def before_after(views: dict[str, Zoomed]) -> None:
     after = right.selectbox("After", names, index=min(1, len(names) - 1), key="wipe_after")
     position = middle.slider("Split (% of the width from the left shows Before)", 0, 100, 50, key="wipe_split")
     _, centre, _ = st.columns([1, 2, 1])
-    _show(compare.wipe(views[before].image, views[after].image, position / 100), f"{before} | {after}", centre)
+    _show(display.wipe(views[before].image, views[after].image, position / 100), f"{before} | {after}", centre)
 
 
 def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
@@ -309,7 +310,7 @@ def gains_chart(rows: list[dict], settings: Settings) -> None:
             values = [gain[metric], gain["roi_" + metric]]
             fig.add_bar(x=where, y=values, name=settings.titles[method], marker_color=settings.colours[method], legendgroup=method,
                         showlegend=col == 1, text=["" if math.isnan(v) else f"{v:+.{digits}f}" for v in values], row=1, col=col)
-    fig.add_hline(y=0, line_color=compare.BASELINE_COLOUR, line_width=1)
+    fig.add_hline(y=0, line_color=display.BASELINE_COLOUR, line_width=1)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), barmode="group", legend_title_text="method")
     st.plotly_chart(fig, key="gains_chart")
     st.caption("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB, SSIM-Y and the "
@@ -322,7 +323,7 @@ def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Refer
     if source is None:
         return
     parsing = results[source].maps["parsing"]
-    names = compare.parsing_classes(parsing, getattr(method_class(source), "parsing_classes", None))
+    names = parsing_classes(parsing, getattr(method_class(source), "parsing_classes", None))
     labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, source), lambda: _labels(results[source]))
     rows = []
     for method, result in results.items():
@@ -342,9 +343,9 @@ def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Refere
         title = settings.titles[method]
         columns = st.columns(3)
         check = _consistency(inputs, settings, method, result)
-        shown, _ = compare.shrink_for_display(compare.colormap(check.error_map, 0, CONSISTENCY_RANGE), MAP_SIDE)
+        shown, _ = display.shrink_for_display(display.colormap(check.error_map, 0, CONSISTENCY_RANGE), MAP_SIDE)
         grow = max(1, MAP_SIDE // max(shown.shape[:2]))
-        _show(compare.nearest_zoom(shown, grow), f"{title}: LR-consistency |ΔY|, 0-{CONSISTENCY_RANGE:g} levels", columns[0])
+        _show(display.nearest_zoom(shown, grow), f"{title}: LR-consistency |ΔY|, 0-{CONSISTENCY_RANGE:g} levels", columns[0])
         if reference is None:
             continue
         key = ("maps", inputs.reference_key) + result_key(inputs, settings, method)
@@ -354,9 +355,9 @@ def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Refere
             return error_map_y(part, reference.hr), ssim_map_y(part, reference.hr)
 
         error, ssim_map = state.cached(state.DERIVED, key, compute)
-        _show(compare.shrink_for_display(compare.colormap(error, 0, ERROR_RANGE), MAP_SIDE)[0],
+        _show(display.shrink_for_display(display.colormap(error, 0, ERROR_RANGE), MAP_SIDE)[0],
               f"{title}: |ΔY| vs HR, 0-{ERROR_RANGE:g} levels", columns[1])
-        _show(compare.shrink_for_display(compare.colormap(ssim_map, 0, 1, "viridis"), MAP_SIDE)[0],
+        _show(display.shrink_for_display(display.colormap(ssim_map, 0, 1, "viridis"), MAP_SIDE)[0],
               f"{title}: SSIM-Y map vs HR, 0-1", columns[2])
     st.caption("Maps are computed at full resolution and block-averaged for display; bright = large error or high SSIM.")
 
@@ -375,7 +376,7 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
         images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
         if reference is not None:
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
-        return compare.build_zip(images, rows, _settings_record(inputs, reference, roi, settings))
+        return export.build_zip(images, rows, _settings_record(inputs, reference, roi, settings))
 
     columns[-2].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
                                 mime="application/zip", on_click="ignore", key="zip", type="primary")

@@ -5,6 +5,7 @@ from microsr_core.align import RELIABLE_PEAK, align_reference
 from microsr_core.degrade import bicubic_downscale
 from microsr_core.errors import AlignmentError
 from microsr_core.io import load_image
+from microsr_core.roi import Roi
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def test_finds_offset_and_scale_of_a_bccd_crop(field):
     assert found.reliable and found.peak > RELIABLE_PEAK
     known = align_reference(lr, hr, scale=4)
     assert (known.row, known.col, known.height, known.width) == (25, 50, 60, 80)
-    assert known.sr_window(4) == (slice(100, 340), slice(200, 520))
+    # The app's SR window of the match (compare.match_reference): its region, 4 times larger.
+    assert Roi(known.row, known.col, known.height, known.width).scaled(4).slices() == (slice(100, 340), slice(200, 520))
 
 
 def test_unrelated_field_is_reported_unreliable(field, bccd_dir):

@@ -66,7 +66,8 @@ def test_a_shipped_single_scale_model_serves_its_scale(tmp_path, monkeypatch, sa
     assert method.scales == (2, 3, 4)
     assert method.cards[3]["arch_kwargs"] == {"depth": 5, "channels": 8} and method.cards[2]["arch_kwargs"]["depth"] == 3
     tile = np.ascontiguousarray(sample[:24, :24], dtype=np.float32)
-    from microsr_core.methods.common import merge_y, to_tensor, upscale_ycbcr
+    from microsr_core.methods.common import merge_y, to_tensor
+    from microsr_core.network_input import upscale_ycbcr
 
     for scale, net in ((2, multi), (3, single), (4, multi)):
         ycbcr = upscale_ycbcr(tile, scale)

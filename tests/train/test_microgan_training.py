@@ -14,14 +14,8 @@ from microsr_core.cli import build_parser
 from microsr_core.errors import ParameterError, WeightsError
 from microsr_core.io import save_image
 from microsr_core.train import TRAINERS
-from microsr_core.train.gan_losses import (
-    PixelContentLoss,
-    VGGContentLoss,
-    gradient_penalty,
-    load_vgg19_features,
-    ssim,
-    truncate_vgg19_state,
-)
+from microsr_core.train.gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty, ssim
+from microsr_core.weights import load_vgg19_features, truncate_vgg19_state
 from microsr_core.train.loop import TrainingCancelled, load_checkpoint
 from microsr_core.train.microgan import (
     CellSampler,

@@ -81,7 +81,7 @@ def test_submit_watch_progress_reach_100_percent_and_promote(train_page):
     assert any("vdsr@from-browser" in s.value for s in at.success)
     assert "vdsr@from-browser" in method_names()
     # The comparison page builds its method list from the registry.
-    from microsr_core.ui.loaders import method_catalog
+    from microsr_core.catalog import method_catalog
 
     promoted = {info.name: info for info in method_catalog()}["vdsr@from-browser"]
     assert promoted.available and promoted.scales == (2,)

@@ -17,17 +17,18 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from microsr_core.compare import (Roi, class_metrics, match_reference, method_colours, parsing_labels, region_in_um,
-                                  region_metrics, scale_bar)
+from microsr_core.catalog import method_catalog
+from microsr_core.compare import class_metrics, match_reference, region_metrics
 from microsr_core.degrade import Degradation, modcrop
+from microsr_core.display import method_colours, scale_bar
 from microsr_core.inference import upscale
 from microsr_core.io import encode_image, sample_image
 from microsr_core.metrics import measure, stain_fidelity
-from microsr_core.parsing import CLASSES
+from microsr_core.parsing import CLASSES, parsing_labels
 from microsr_core.registry import create
+from microsr_core.roi import Roi, region_in_um
 from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.ui import state
-from microsr_core.ui.loaders import method_catalog
 from tests.helpers import publish_random
 
 APP = Path(__file__).resolve().parents[2] / "app.py"

@@ -10,7 +10,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from microsr_core import reports
-from microsr_core.compare import method_colours
+from microsr_core.display import method_colours
 from microsr_core.registry import method_names
 from microsr_core.weights import read_manifest
 
