@@ -122,8 +122,8 @@ def upscale(
     scale = int(scale)
     sr_method = method if isinstance(method, SRMethod) else get_method(method, device)
     sr_method.check_scale(scale)
-    if sr_method.runs_network and precision == "auto" and not sr_method.bf16_within_guard:
-        used = "fp32"  # auto never trades accuracy: this method's bf16 output misses the 0.02 dB guard
+    if sr_method.runs_network and precision == "auto" and scale in sr_method.bf16_misses_guard:
+        used = "fp32"  # auto never trades accuracy: this method's bf16 output misses the 0.02 dB guard here
     elif sr_method.runs_network:
         used = resolve_precision(precision, sr_method.device)
     else:
