@@ -6,9 +6,10 @@
 #
 #   bash bench/quality.sh                       # the shipped weights
 #   MICROSR_WEIGHTS=DIR RUN=pretrained bash bench/quality.sh x1   # MicroGAN from another weights folder
+#   bash bench/quality.sh app                   # the app's scales only (x2-x8)
 #
 # Run from the repository root with ../shared beside it. The first argument limits the
-# sections (x1: MicroGAN's paper setting only).
+# sections (x1: MicroGAN's paper setting only; app: everything else).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data
@@ -19,6 +20,7 @@ EVAL="python3 -m microsr_core evaluate --split test"
 
 # MicroGAN, the paper's setting: 15x15 Gaussian blur, same size (x1); the "bicubic" row at x1
 # is the blurred input itself. On whole held-out fields and on every cell cut from them (section 3.1).
+if [ "$ONLY" != app ]; then
 CELLS=$(mktemp -d)
 trap 'rm -rf "$CELLS"' EXIT
 python3 - "$CELLS" <<'PY'
@@ -33,16 +35,17 @@ gan=bicubic,microgan,microgan_fs
 [ "$RUN" = shipped ] || gan=bicubic,microgan
 $EVAL --hr $DATA/bccd/images --degradation gaussian --scale 1 --methods $gan --json $OUT/${RUN}_bccd_test_x1.json
 $EVAL --hr "$CELLS" --split all --degradation gaussian --scale 1 --methods $gan --json $OUT/${RUN}_bccdcells_test_x1.json
+fi
 [ "$ONLY" = x1 ] && exit 0
 
-# VDSR on both stains at the app's scales; the prior network and its ablation on the
+# VDSR and MicroGAN (its x2-x4 generator) on both stains at the app's scales; the prior network and its ablation on the
 # leukocyte images (with the expert masks: cell-only PSNR and the parsing map's IoU).
 for s in 2 3 4; do
-  $EVAL --hr $DATA/bccd/images --scale $s --methods bicubic,vdsr --json $OUT/${RUN}_bccd_test_x$s.json
+  $EVAL --hr $DATA/bccd/images --scale $s --methods bicubic,vdsr,microgan --json $OUT/${RUN}_bccd_test_x$s.json
 done
 for set in 1 2; do
   for s in 2 3 4 8; do
-    case $s in 2|4) methods=bicubic,vdsr,prior_none,prior ;; 3) methods=bicubic,vdsr ;; 8) methods=bicubic,prior_none,prior ;; esac
+    case $s in 2|4) methods=bicubic,vdsr,prior_none,prior,microgan ;; 3) methods=bicubic,vdsr,microgan ;; 8) methods=bicubic,prior_none,prior ;; esac
     $EVAL --hr $DATA/wbc_seg/dataset$set/images --mask-dir $DATA/wbc_seg/dataset$set/masks --scale $s --methods $methods --json $OUT/${RUN}_wbc${set}_test_x$s.json
   done
 done

@@ -364,6 +364,7 @@ class MicroGANTask(TrainTask):
             + "trimmed U-Net generator trained as a WGAN-GP on single cells; one model for every scale "
             "(x1 = 15x15 Gaussian blur, same size; xs = bicubic down, bicubic up, then restored).",
             data=f"{c.data}" + (f" + single cells of {c.cells}" if c.cells else "")
+            + (f" ({c.cells_share:.0%} of the batches start from those)" if c.cells_share is not None else "")
             + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
             validation=(c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
             + f", {len(self.val_cells)} whole cells",
