@@ -147,13 +147,6 @@ def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
     return train, val
 
 
-def in_cell_folders(files: list[Path], config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
-    """``files`` split into (those outside, those inside) the ``cells`` folders."""
-    folders = {folder.resolve() for folder in folder_list(config.cells)}
-    inside = [path for path in files if path.parent.resolve() in folders]
-    return [path for path in files if path.parent.resolve() not in folders], inside
-
-
 def load_cells(files: list[Path], config: MicroGANConfig) -> list[np.ndarray]:
     """Single cells of ``files`` as uint16 (H, W, 3) arrays (exact for 8- and 16-bit images),
     turned upright (H >= W), without those with a side below ``min_side``. Images in a
@@ -206,8 +199,7 @@ class CellSampler:
             self.buckets.setdefault(key, []).append(index)
 
     def _count(self, height: int, width: int) -> int:
-        c = self.config
-        return 1 if c.batch_pixels == 0 else int(np.clip(c.batch_pixels // (height * width), 1, c.max_batch))
+        return 1 if self.config.batch_pixels == 0 else int(np.clip(self.config.batch_pixels // (height * width), 1, self.config.max_batch))
 
     def sample(self, rng: np.random.Generator, scale: int) -> np.ndarray:
         """A float32 (N, H, W, 3) HR batch whose sides are multiples of ``scale``."""
@@ -218,21 +210,14 @@ class CellSampler:
             batch = [np.clip(imresize(self.cells[i].astype(np.float32) / 65535, output_shape=(side, side)), 0, 1) for i in chosen]
             return self._augment(np.stack(batch), rng)
         first = int(rng.integers(len(self.cells)) if self.first_p is None else rng.choice(len(self.cells), p=self.first_p))
-        members = self.buckets[self.bucket_of[first]]
-        height = min(self.cells[first].shape[0], c.max_side)
-        width = min(self.cells[first].shape[1], c.max_side)
-        others = [m for m in members if m != first]
-        count = min(self._count(height, width) - 1, len(others))
+        others = [m for m in self.buckets[self.bucket_of[first]] if m != first]
+        count = min(self._count(*(min(side, c.max_side) for side in self.cells[first].shape[:2])) - 1, len(others))
         chosen = [first] + (list(rng.choice(others, size=count, replace=False)) if count > 0 else [])
         height = min(min(self.cells[i].shape[0] for i in chosen), c.max_side)
         width = min(min(self.cells[i].shape[1] for i in chosen), c.max_side)
         height, width = height - height % scale, width - width % scale
-        batch = []
-        for i in chosen:
-            cell = self.cells[i]
-            top = int(rng.integers(cell.shape[0] - height + 1))
-            left = int(rng.integers(cell.shape[1] - width + 1))
-            batch.append(cell[top : top + height, left : left + width])
+        corners = [(int(rng.integers(self.cells[i].shape[0] - height + 1)), int(rng.integers(self.cells[i].shape[1] - width + 1))) for i in chosen]
+        batch = [self.cells[i][top : top + height, left : left + width] for i, (top, left) in zip(chosen, corners)]
         return self._augment(np.stack(batch).astype(np.float32) / 65535, rng)
 
     def _augment(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -254,8 +239,10 @@ class MicroGANTask(TrainTask):
             # The double backward of the gradient penalty does not go through DistributedDataParallel.
             raise ParameterError("MicroGAN trains in a single process; run it with one process (nproc 1)")
         self.train_files, self.val_files = training_files(c)
-        field_files, cell_files = in_cell_folders(self.train_files, c)
-        field_cells, folder_cells = (load_cells(files, c) if files else [] for files in (field_files, cell_files))
+        folders = {folder.resolve() for folder in folder_list(c.cells)}
+        inside = [path.parent.resolve() in folders for path in self.train_files]
+        field_cells, folder_cells = (load_cells(files, c) if files else [] for files in (
+            [p for p, i in zip(self.train_files, inside) if not i], [p for p, i in zip(self.train_files, inside) if i]))
         self.sampler = CellSampler(field_cells + folder_cells, c, len(folder_cells))
         val_cells = load_cells(self.val_files, c)
         picks = np.linspace(0, len(val_cells) - 1, min(c.val_cells, len(val_cells))).round().astype(int)
