@@ -104,9 +104,8 @@ class MicroGANConfig(RunSettings):
     #: Comma-separated folders of single-cell images (for example wbc_seg's leukocyte close-ups)
     #: whose cells join those of ``data``; split by name hash like ``data``.
     cells: str | None = None
-    #: Share of batches drawn from the ``cells`` folders (None: in proportion to their number
-    #: of cells). wbc_seg's close-ups are a few percent of the cells next to BCCD's, yet carry
-    #: most of the detail a bicubic upscale loses.
+    #: Share of batches drawn from the ``cells`` folders (None: by their number of cells): wbc_seg's
+    #: close-ups are ~6 % of the cells next to BCCD's, yet carry most of the detail bicubic loses.
     cells_share: float | None = None
     cell_pad: int = 4
     levels: int = 4
@@ -147,16 +146,21 @@ def training_files(config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
     return train, val
 
 
+def split_by_cell_folders(files: list[Path], config: MicroGANConfig) -> tuple[list[Path], list[Path]]:
+    """``files`` outside and inside the ``cells`` folders (an image there is one cell)."""
+    folders = {folder.resolve() for folder in folder_list(config.cells)}
+    inside = [path.parent.resolve() in folders for path in files]
+    return [p for p, i in zip(files, inside) if not i], [p for p, i in zip(files, inside) if i]
+
+
 def load_cells(files: list[Path], config: MicroGANConfig) -> list[np.ndarray]:
     """Single cells of ``files`` as uint16 (H, W, 3) arrays (exact for 8- and 16-bit images),
     turned upright (H >= W), without those with a side below ``min_side``. Images in a
     ``cells`` folder are one cell each, like every image with ``single_cells``."""
-    cells = []
-    cell_folders = {folder.resolve() for folder in folder_list(config.cells)}
+    cells, in_folders = [], set(split_by_cell_folders(files, config)[1])
     for path in files:
         field = load_image(path).pixels
-        one_cell = config.single_cells or path.parent.resolve() in cell_folders
-        crops = [field] if one_cell else extract_cells(field, CellSettings(), pad=config.cell_pad)[1]
+        crops = [field] if config.single_cells or path in in_folders else extract_cells(field, CellSettings(), pad=config.cell_pad)[1]
         for crop in crops:
             if min(crop.shape[:2]) < config.min_side:
                 continue
@@ -180,11 +184,9 @@ def make_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class CellSampler:
-    """Draws HR batches (N, 3, H, W) of cells: size-bucketed crops, or FS resized squares.
-
-    The last ``folder_cells`` cells come from the ``cells`` folders; with ``cells_share`` set, a
-    batch starts from one of them with that probability (else every cell is equally likely).
-    """
+    """Draws HR batches (N, 3, H, W) of cells: size-bucketed crops, or FS resized squares. With
+    ``cells_share`` set, a batch starts from one of the last ``folder_cells`` cells (those of the
+    ``cells`` folders) with that probability; else every cell is equally likely."""
 
     def __init__(self, cells: list[np.ndarray], config: MicroGANConfig, folder_cells: int = 0):
         self.cells, self.config = cells, config
@@ -239,10 +241,8 @@ class MicroGANTask(TrainTask):
             # The double backward of the gradient penalty does not go through DistributedDataParallel.
             raise ParameterError("MicroGAN trains in a single process; run it with one process (nproc 1)")
         self.train_files, self.val_files = training_files(c)
-        folders = {folder.resolve() for folder in folder_list(c.cells)}
-        inside = [path.parent.resolve() in folders for path in self.train_files]
-        field_cells, folder_cells = (load_cells(files, c) if files else [] for files in (
-            [p for p, i in zip(self.train_files, inside) if not i], [p for p, i in zip(self.train_files, inside) if i]))
+        field_files, folder_files = split_by_cell_folders(self.train_files, c)
+        field_cells, folder_cells = (load_cells(files, c) if files else [] for files in (field_files, folder_files))
         self.sampler = CellSampler(field_cells + folder_cells, c, len(folder_cells))
         val_cells = load_cells(self.val_files, c)
         picks = np.linspace(0, len(val_cells) - 1, min(c.val_cells, len(val_cells))).round().astype(int)
