@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import WeightsError
+from .methods.common import NetworkMethod
 from .paths import promoted_models_dir
 from .registry import method_class, method_names, split_name
 from .weights import read_manifest
@@ -57,7 +58,7 @@ def method_catalog() -> list[MethodInfo]:
                 where = f"promoted model '{model}'" if model else f"weights '{cls.weights}' are not installed in weights/"
                 available, reason = False, "; ".join(problems) or where
             else:
-                single = {s for s, entry in getattr(cls, "scale_weights", {}).items() if entry in shipped} if not model else set()
+                single = set(cls.shipped_scale_weights(shipped)) if issubclass(cls, NetworkMethod) and not model else set()
                 scales = tuple(sorted({int(s) for s in card.get("scales", scales)} | single))
                 version = str(card.get("sha256", ""))
         if model:

@@ -43,12 +43,11 @@ class NetworkMethod(SRMethod):
         self.cards = {scale: self.card for scale in self.card["scales"]}
         shipped = read_manifest() if model is None else {}
         loaded = {}  # an entry serving several scales is loaded once
-        for scale, entry in self.scale_weights.items():
-            if entry in shipped:
-                if entry not in loaded:
-                    net, card = build_model(entry)
-                    loaded[entry] = self._prepare(net), card
-                self.nets[scale], self.cards[scale] = loaded[entry]
+        for scale, entry in self.shipped_scale_weights(shipped).items():
+            if entry not in loaded:
+                net, card = build_model(entry)
+                loaded[entry] = self._prepare(net), card
+            self.nets[scale], self.cards[scale] = loaded[entry]
         self.scales = tuple(sorted(self.nets))
         if device.type == "cuda":
             # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
@@ -60,6 +59,11 @@ class NetworkMethod(SRMethod):
                 runtimes[id(net)] = cpu_runtime(net, self.cards[scale]["sha256"]) if device.type == "cpu" else None
         self.runtime = {scale: runtimes[id(net)] for scale, net in self.nets.items()}
         self.backend = "openvino" if any(r is not None for r in self.runtime.values()) else "pytorch"
+
+    @classmethod
+    def shipped_scale_weights(cls, shipped: dict[str, dict]) -> dict[int, str]:
+        """The entries of ``scale_weights`` that the manifest ``shipped`` holds: the scales they take over."""
+        return {scale: entry for scale, entry in cls.scale_weights.items() if entry in shipped}
 
     def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
         return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))

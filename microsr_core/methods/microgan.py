@@ -5,8 +5,8 @@ other methods, the LR image is first upscaled by MATLAB bicubic (``scale`` 2, 3,
 generator then restores it; ``scale`` 1 is the paper's setting (the input is the blurred image
 itself). Deblurring and restoring a bicubic upscale pull one generator different ways (a
 generator trained on x1-x4 fell below bicubic at x2), so where ``microgan_upscale`` is shipped,
-that generator, trained on x2-x4 only, serves those scales. It works on RGB, takes any size (single cells or tiled whole fields) and ends in a
-sigmoid, so its output is already in [0, 1].
+that generator, trained on x2-x4 only, serves those scales. It works on RGB, takes any size
+(single cells or tiled whole fields) and ends in a sigmoid, so its output is already in [0, 1].
 """
 
 from __future__ import annotations
