@@ -170,7 +170,7 @@ class Consistency:
 def lr_consistency(sr: np.ndarray, lr: np.ndarray, degradation: Degradation) -> Consistency:
     """Degrade ``sr`` the way ``lr`` was made (blur/downscale only, no noise, no rounding) and
     compare with ``lr``: detail a method invented shows up as a mismatch."""
-    plain = Degradation(kind=degradation.kind, scale=degradation.scale, quantize=False)
+    plain = degradation.noiseless()
     redone = plain.apply(sr)
     if redone.shape != lr.shape:
         raise ValueError(f"degraded SR {redone.shape} does not match the LR input {lr.shape}")

@@ -23,6 +23,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import KW_ONLY, asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -32,12 +33,19 @@ from safetensors.torch import save_file
 
 from ..archs import parameter_count
 from ..color import rgb_to_y
-from ..degrade import Degradation, modcrop
+from ..degrade import CaptureRanges, Degradation, modcrop
 from ..device import resolve_device
 from ..errors import ParameterError
 from ..network_input import upscale_ycbcr
 from ..precision import PRECISION_CHOICES, autocast, describe_precision, resolve_precision
 from ..weights import build_model
+
+
+#: The LR a trainer can learn: ``bicubic`` (as each method's paper makes it) or ``microscope``.
+TRAINING_DEGRADATIONS = ("bicubic", "microscope")
+#: LR pixels of context around a training crop when its capture is simulated, so that the
+#: PSF (at most ~2 LR px wide for the ranges we train on) sees image, not a reflected border.
+CAPTURE_MARGIN = 6
 
 
 @dataclass
@@ -98,6 +106,19 @@ class TrainTask(ABC):
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         self.rank = torch.distributed.get_rank() if distributed else 0
         self.world_size = torch.distributed.get_world_size() if distributed else 1
+
+    @cached_property
+    def capture_ranges(self) -> CaptureRanges | None:
+        """The random captures of a ``microscope`` run, else None (the method's own degradation)."""
+        return CaptureRanges.from_text(self.config.capture_ranges) if self.config.degradation == "microscope" else None
+
+    def capture_pair(self, hr: np.ndarray, scale: int, rng: np.random.Generator, margin: int = CAPTURE_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+        """(LR, target) of an RGB HR crop under a random capture (``microscope`` runs only):
+        the crop is cut ``margin`` LR px smaller on every side afterwards, LR and target
+        alike, so that little of the PSF's border effect is learnt."""
+        lr, target = self.capture_ranges.pair(modcrop(hr, scale), scale, rng)
+        m, height, width = margin, *lr.shape[:2]
+        return lr[m : height - m, m : width - m], target[m * scale : (height - m) * scale, m * scale : (width - m) * scale]
 
     def autocast(self):
         """Context for the networks' forward passes in the run's precision."""
@@ -192,8 +213,12 @@ class TrainTask(ABC):
         device = str(self.device) + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else "")
         if self.world_size > 1:
             device += f" x {self.world_size} data-parallel processes"
+        ranges = self.capture_ranges
+        if ranges is not None:
+            training["degradation"] = f"a random microscope capture per example (microsr_core.degrade.CaptureRanges: {ranges.describe()})"
         return {
             "method": method,
+            "lr_kind": "real" if ranges is not None else "bicubic",
             "architecture": self.architecture,
             "arch_kwargs": self.arch_kwargs,
             "paper": self.paper,
@@ -286,6 +311,13 @@ class RunSettings:
     device: str = "auto"
     #: auto, fp32, bf16 or fp16 (microsr_core.precision: auto measures the CPU's bf16 speed).
     precision: str = "auto"
+    #: How training LR is made: ``bicubic`` (the MATLAB bicubic downscale; MicroGAN's x1 blurs)
+    #: or ``microscope`` (every example its own random real capture: lower objective, camera
+    #: pixel, shot/read noise, JPEG; microsr_core.degrade.CaptureRanges).
+    degradation: str = "bicubic"
+    #: With ``microscope``: ranges such as ``na=0.2:0.6,full_well=800:20000`` (unnamed ones keep
+    #: the defaults of microsr_core.degrade.CaptureRanges).
+    capture_ranges: str | None = None
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -335,6 +367,11 @@ def check_config(
             raise ParameterError(f"{name} must be >= 0, got {getattr(config, name)}")
     if config.precision not in PRECISION_CHOICES:
         raise ParameterError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got '{config.precision}'")
+    if config.degradation not in TRAINING_DEGRADATIONS:
+        raise ParameterError(f"degradation must be one of {', '.join(TRAINING_DEGRADATIONS)}, got '{config.degradation}'")
+    if config.capture_ranges and config.degradation != "microscope":
+        raise ParameterError("capture_ranges needs degradation microscope")
+    CaptureRanges.from_text(config.capture_ranges)  # refused here, before any data is read
     if not 0 < config.val_fraction < 0.5:
         raise ParameterError(f"val_fraction must lie in (0, 0.5) (as many images again go to the test split), got {config.val_fraction}")
 

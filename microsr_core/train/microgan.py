@@ -247,7 +247,12 @@ class MicroGANTask(TrainTask):
         val_cells = load_cells(self.val_files, c)
         picks = np.linspace(0, len(val_cells) - 1, min(c.val_cells, len(val_cells))).round().astype(int)
         self.val_cells = [val_cells[i].astype(np.float32) / 65535 for i in picks]
-        self.val_examples = {s: self.val_cells for s in c.scales}
+        ranges = self.capture_ranges
+        self.val_examples = {
+            s: [make_pair(cell, s) if ranges is None else self._capture_input(*ranges.pair(modcrop(cell, s), s, np.random.default_rng((c.seed, s, i))), s)
+                for i, cell in enumerate(self.val_cells)]
+            for s in c.scales
+        }
         self.generator = self.build_network(MicroGANGenerator, levels=c.levels, width=c.width, residual=c.residual)
         critic_cls, size = (FixedSizeCritic, {"size": c.fs_size}) if c.variant == "fs" else (MicroGANCritic, {})
         self.critic = critic_cls(width=c.critic_width, downsamplings=c.critic_downsamplings, **size).to(self.device)
@@ -269,9 +274,22 @@ class MicroGANTask(TrainTask):
         rng = self.rng if rng is None else rng
         if scale is None:
             scale = self.config.scales[int(rng.integers(len(self.config.scales)))]
-        hr = torch.from_numpy(np.ascontiguousarray(self.sampler.sample(rng, scale).transpose(0, 3, 1, 2)))
-        hr = hr.to(self.device, non_blocking=True)
+        cells = self.sampler.sample(rng, scale)
+        if self.capture_ranges is not None:
+            # Each cell its own random capture, on the CPU (the capture's JPEG and Poisson steps are numpy's).
+            x, hr = (np.stack(part) for part in zip(*(self._capture_input(*self.capture_ranges.pair(cell, scale, rng), scale) for cell in cells)))
+            return self._to_device(x), self._to_device(hr), scale
+        hr = self._to_device(cells)
         return degrade_batch(hr, scale), hr, scale
+
+    def _to_device(self, images: np.ndarray) -> torch.Tensor:
+        """(N, H, W, 3) float32 -> (N, 3, H, W) on the training device."""
+        return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(self.device, non_blocking=True)
+
+    @staticmethod
+    def _capture_input(lr: np.ndarray, target: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+        """(network input as the method builds it, target) of a captured LR and its target."""
+        return upscale_rgb(lr, scale), target
 
     @torch.no_grad()
     def _input_content_loss(self, scale: int, batches: int = 16) -> float:
@@ -324,9 +342,9 @@ class MicroGANTask(TrainTask):
         logs.update(content=content.item(), generator_loss=loss.item(), train_psnr_rgb=10 * math.log10(1 / max(mse, 1e-12)), cells=float(x.shape[0]))
         return logs
 
-    def measure(self, scale: int, cell: np.ndarray) -> dict[str, float]:
-        """PSNR/SSIM on Y (border = scale) of a whole held-out cell, and the gain over the input."""
-        x, hr = make_pair(cell, scale)
+    def measure(self, scale: int, pair: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+        """PSNR/SSIM on Y (border = scale) of a whole held-out cell (network input, HR), and the gain over the input."""
+        x, hr = pair
         tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
         with self.autocast():
             sr = self.generator(tensor)[0].float().cpu().numpy().transpose(1, 2, 0)

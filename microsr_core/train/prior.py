@@ -86,6 +86,10 @@ class PriorConfig(RunSettings):
             positive=("batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
             non_negative=("lr_halve_every", "val_images", "bce_weight", "crop"),
         )
+        if self.degradation != "bicubic":
+            # Its examples (LR, HR, labels) are precomputed once; drawing a capture per crop is
+            # the real-capture recipe still to come with the prior's own recipe (docs/notes.md).
+            raise ParameterError("the prior trainer learns the bicubic degradation only for now")
         if not 0 <= self.cell_fraction <= 1:
             raise ParameterError(f"cell_fraction must lie in [0, 1], got {self.cell_fraction}")
 

@@ -22,9 +22,12 @@ import torch
 from ..archs.vdsr import VDSR
 from ..data import folder_list, interleave, list_images, split
 from ..errors import ParameterError
+from ..color import rgb_to_y
+from ..degrade import CaptureRanges, modcrop
 from ..io import load_image
 from ..metrics import psnr
-from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
+from ..network_input import upscale_ycbcr
+from .loop import CAPTURE_MARGIN, RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
 
 
 @dataclass
@@ -97,13 +100,18 @@ class _Residual(torch.nn.Module):
         return self.net.residual(x)
 
 
-def load_pairs(files: list[Path], scales: tuple[int, ...]) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
-    """For each scale, the (bicubic-upsampled LR Y, HR Y) float32 pair (:func:`~.loop.y_pair`) of every file."""
+def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges | None = None, seed: int = 0) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """For each scale, the (bicubic-upsampled LR Y, HR Y) float32 pair (:func:`~.loop.y_pair`) of
+    every file; with ``ranges``, under one random capture per file and scale drawn from ``seed``."""
     pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in scales}
-    for path in files:
+    for index, path in enumerate(files):
         hr = load_image(path).pixels
         for s in scales:
-            pairs[s].append(y_pair(hr, s))
+            if ranges is None:
+                pairs[s].append(y_pair(hr, s))
+            else:
+                lr, target = ranges.pair(modcrop(hr, s), s, np.random.default_rng((seed, index, s)))
+                pairs[s].append((np.ascontiguousarray(upscale_ycbcr(lr, s)[..., 0]), rgb_to_y(target)))
     return pairs
 
 
@@ -114,8 +122,12 @@ class VDSRTask(TrainTask):
     def __init__(self, config: VDSRConfig):
         super().__init__(config)
         self.train_files, self.val_files = training_files(config)
-        self.train_pairs = load_pairs(self.train_files, config.scales)
-        self.val_examples = load_pairs(self.val_files, config.scales)
+        if self.capture_ranges is None:
+            self.train_pairs = load_pairs(self.train_files, config.scales)
+        else:  # captures are drawn anew for every patch, from the HR images (uint16: exact for 8 and 16 bit)
+            self.train_hr = [np.round(load_image(path).pixels * 65535).astype(np.uint16) for path in self.train_files]
+            self.train_pairs = {s: [self._capture_patch(s, np.random.default_rng((config.seed, s, i))) for i in range(64)] for s in config.scales}
+        self.val_examples = load_pairs(self.val_files, config.scales, self.capture_ranges, config.seed)
         self.net = self.build_network(VDSR, depth=config.depth, channels=config.channels).to(memory_format=torch.channels_last)
         self.weigh_scales(lambda s: float(np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in self.train_pairs[s]])))
         self.modules = {"net": self.net}
@@ -127,6 +139,19 @@ class VDSRTask(TrainTask):
         self.optimizers = {config.optimizer: self.optimizer}
         self.decay_every = config.lr_decay_every or max(1, math.ceil(config.steps / 3))
 
+    def _capture_patch(self, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(bicubic input Y, target Y) of one ``patch``² crop of a random training image under
+        a random capture (the crop taken with the context :meth:`~.loop.TrainTask.capture_pair` cuts off)."""
+        patch = self.config.patch
+        hr = self.train_hr[rng.integers(len(self.train_hr))]
+        margin = min(CAPTURE_MARGIN, (min(hr.shape[:2]) - patch) // (2 * scale))  # less context on small images
+        if margin < 0:
+            raise ParameterError(f"training images must be at least {patch} px (the patch size); one is {hr.shape[1]}x{hr.shape[0]}")
+        side = patch + 2 * margin * scale
+        top, left = (int(rng.integers(length - side + 1)) for length in hr.shape[:2])
+        lr, target = self.capture_pair(hr[top : top + side, left : left + side].astype(np.float32) / 65535, scale, rng, margin)
+        return np.ascontiguousarray(upscale_ycbcr(lr, scale)[..., 0]), rgb_to_y(target)
+
     def sample_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(bicubic input, HR target, loss weight of each patch's scale) of one batch."""
         c = self.config
@@ -134,8 +159,11 @@ class VDSRTask(TrainTask):
         for _ in range(c.batch):
             scale = c.scales[rng.integers(len(c.scales))]
             weights.append(self.scale_weights[scale])
-            ilr, hr = self.train_pairs[scale][rng.integers(len(self.train_pairs[scale]))]
-            top, left = (rng.integers((length - c.patch) // c.stride + 1) * c.stride for length in hr.shape)
+            if self.capture_ranges is None:
+                ilr, hr = self.train_pairs[scale][rng.integers(len(self.train_pairs[scale]))]
+                top, left = (rng.integers((length - c.patch) // c.stride + 1) * c.stride for length in hr.shape)
+            else:
+                (ilr, hr), top, left = self._capture_patch(scale, rng), 0, 0
             window = np.stack([ilr, hr])[:, top : top + c.patch, left : left + c.patch]
             if c.augment:
                 window = dihedral(window, int(rng.integers(8)))
