@@ -31,6 +31,22 @@ DEFAULT_MAX_PIXELS = 8192 * 8192
 Source = Union[str, Path, bytes, BinaryIO]
 
 
+#: IJG's standard luminance quantisation table (JPEG spec Annex K, natural order), quality 50.
+_STANDARD_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+], dtype=np.float64)
+
+
+def jpeg_quality_of(table: list[int] | np.ndarray) -> int:
+    """The IJG quality (1..100) whose scaling of the standard table best matches ``table``."""
+    ratio = float(np.mean(np.asarray(table, dtype=np.float64)[:64] / _STANDARD_LUMINANCE)) * 100
+    quality = (200 - ratio) / 2 if ratio <= 100 else 5000 / ratio
+    return int(np.clip(round(quality), 1, 100))
+
+
+
 class AlphaDroppedWarning(UserWarning):
     """An input image had an alpha channel, which MicroSR discards (it is never blended in)."""
 
@@ -58,6 +74,8 @@ class LoadedImage:
     name: str
     mode: str
     notes: list[str] = field(default_factory=list)
+    #: The IJG quality estimated from a JPEG file's quantisation table (None: not a JPEG).
+    jpeg_quality: int | None = None
 
 
 def _read_bytes(source: Source, name: str | None) -> tuple[bytes, str]:
@@ -223,7 +241,11 @@ def load_image(source: Source, *, name: str | None = None, max_pixels: int = DEF
     else:
         channels, bit_depth, mode = _decode_pillow(data, label, max_pixels, notes)
     pixels = _to_rgb(channels, label, notes)
-    return LoadedImage(np.ascontiguousarray(pixels, dtype=np.float32), bit_depth, label, mode, notes)
+    quality = None
+    if data[:2] == b"\xff\xd8":  # JPEG: its tables were read with the header, no second decode
+        tables = getattr(Image.open(_io.BytesIO(data)), "quantization", None) or {}
+        quality = jpeg_quality_of(tables[0]) if 0 in tables else None
+    return LoadedImage(np.ascontiguousarray(pixels, dtype=np.float32), bit_depth, label, mode, notes, quality)
 
 
 def to_uint(pixels: np.ndarray, bit_depth: int = 8) -> np.ndarray:
