@@ -59,6 +59,7 @@ def _cmd_evaluate(args) -> int:
         scale=args.scale,
         methods=args.methods,
         degradation=args.degradation,
+        capture=args.capture,
         lr_dir=args.lr,
         mask_dir=args.mask_dir,
         limit=args.limit,
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--methods", type=_name_list, default=["bicubic"])
     p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS)
+    p.add_argument("--capture", default=None, metavar="KEY=VALUE,...",
+                   help="microscope degradation parameters, e.g. na=0.28,full_well=1500,read_noise=8,jpeg_quality=85 (fields of microsr_core.degrade.MicroscopeCapture)")
     p.add_argument("--lr", default=None, help="folder of real LR images with the HR images' names")
     p.add_argument("--mask-dir", default=None, help="masks (nonzero = cell) with the HR images' names")
     p.add_argument("--limit", type=int, default=None)

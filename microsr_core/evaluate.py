@@ -11,6 +11,8 @@ The JSON written by ``python -m microsr_core evaluate --json`` is
 from __future__ import annotations
 
 import math
+import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from .catalog import method_scales
 from .data import list_images, split_of
-from .degrade import Degradation, modcrop
+from .degrade import Degradation, MicroscopeCapture, modcrop
 from .errors import ParameterError
 from .inference import upscale
 from .io import load_image
@@ -60,6 +62,7 @@ def evaluate_folder(
     methods: list[str],
     *,
     degradation: str = "bicubic",
+    capture: str | None = None,
     lr_dir: str | Path | None = None,
     mask_dir: str | Path | None = None,
     limit: int | None = None,
@@ -74,7 +77,9 @@ def evaluate_folder(
     ``split`` selects ``all`` images or one part of :func:`microsr_core.data.split_of`:
     ``test`` (what results report), ``val`` (what trainers select on) or ``train``.
     ``precision`` is the networks' (:func:`~microsr_core.inference.upscale`); each method's
-    entry records the one it ran in.
+    entry records the one it ran in. ``capture`` sets the ``microscope`` degradation's
+    parameters (:meth:`~microsr_core.degrade.MicroscopeCapture.from_text`); its noise is
+    seeded by each file's name, so every image has its own and a rerun the same.
     """
     for name in methods:
         scales = method_scales(name)  # what the app offers too
@@ -86,7 +91,9 @@ def evaluate_folder(
     files = files[:limit] if limit else files
     if not files:
         raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")
-    deg = Degradation(degradation, scale)
+    if capture and degradation != "microscope":
+        raise ParameterError("capture parameters need the microscope degradation")
+    deg = Degradation(degradation, scale, capture=MicroscopeCapture.from_text(capture))
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     precisions: dict[str, str] = {}
     iterator = files
@@ -95,7 +102,7 @@ def evaluate_folder(
 
         iterator = tqdm(files, unit="image", desc="evaluate")
     for path in iterator:
-        lr, hr = _pair(path, scale, deg, Path(lr_dir) if lr_dir else None)
+        lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         for name in methods:
             result = upscale(lr, name, scale, device=device, tile=tile, precision=precision)
@@ -108,7 +115,7 @@ def evaluate_folder(
                 row.update({f"iou_{name}": float(value) for name, value in zip(CLASSES, ious)})
             row["seconds"] = result.seconds
             rows[name].append(row)
-    lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe()
+    lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe().replace("(seed 0)", "(seed: CRC32 of each file name)")
     report = {}
     for name, values in rows.items():
         mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}

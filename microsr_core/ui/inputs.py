@@ -16,6 +16,7 @@ import streamlit as st
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
 from ..io import LoadedImage, image_hash, load_image
+from ..lr_facts import lr_facts
 from ..samples import DEFAULT, SAMPLES, Sample
 from . import state
 from .loaders import sample_pixels
@@ -26,7 +27,13 @@ APP_MAX_PIXELS = int(os.environ.get("MICROSR_APP_MAX_PIXELS", 16_000_000))
 MAX_OUTPUT_PIXELS = int(os.environ.get("MICROSR_APP_MAX_OUTPUT_PIXELS", 64_000_000))
 FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
-DEGRADATION_LABELS = {"bicubic": "bicubic downscale (MATLAB imresize)", "gaussian": "Gaussian blur 15x15, then bicubic downscale"}
+DEGRADATION_LABELS = {
+    "bicubic": "bicubic downscale (MATLAB imresize)",
+    "gaussian": "Gaussian blur 15x15, then bicubic downscale",
+    "microscope": "real capture (lower objective, camera pixel, sensor noise, JPEG)",
+}
+#: The input key whose no-reference facts last set the LR-kind choice (a later choice by the user stands).
+FACTS_APPLIED = "facts_applied"
 
 
 @dataclass
@@ -85,6 +92,15 @@ def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
     return found, key
 
 
+def _suggest_lr_kind(image: LoadedImage, key: str) -> None:
+    """Show an uploaded LR image's no-reference facts; for a new upload, preselect the LR kind they suggest."""
+    facts = state.recall(state.DERIVED, ("facts", key)) or state.remember(state.DERIVED, ("facts", key), lr_facts(image))
+    if st.session_state.get(FACTS_APPLIED) != key:  # a later choice by the user stands
+        st.session_state[FACTS_APPLIED] = key
+        st.session_state["degradation"] = "microscope" if facts.suggested_kind == "real" else "bicubic"
+    st.caption("About this image (no reference needed): " + "; ".join(facts.lines()) + ".")
+
+
 def input_section(scale: int) -> Inputs | None:
     """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
     source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
@@ -105,6 +121,8 @@ def input_section(scale: int) -> Inputs | None:
         st.caption(f"{sample.description} Source: {sample.source}; licence: {sample.licence}.")
         pixels, name, depth, key = sample_pixels(choice), f"sample: {sample.title}", 8, f"sample:{choice}"
     teaching = st.toggle("Teaching mode: treat this image as the HR truth and make the LR from it", key="teaching")
+    if source == UPLOAD and not teaching:
+        _suggest_lr_kind(image, key)
     kind = st.selectbox(
         "How the LR is made" if teaching else "How this LR was made (assumed by the LR-consistency check)",
         DEGRADATIONS, format_func=DEGRADATION_LABELS.get, key="degradation",

@@ -451,3 +451,21 @@ def test_physical_scale_bar_and_region_in_micrometres():
     field = next(n for n in uploaded.number_input if n.label == "Pixel size (µm per LR px)")
     field.set_value(0.5).run()
     assert any(c.startswith("Bicubic · ") and " · bar " in c for c in captions(uploaded))
+
+
+def test_an_upload_shows_its_facts_and_preselects_the_lr_kind_they_suggest():
+    smear = SAMPLES["blood_smear"].load()[:192, :256]
+    at = use_upload(start())
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(Degradation("bicubic", 2).apply(smear) * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=85)
+    upload(at, "upload_image", "capture.jpg", buffer.getvalue())
+    assert not at.exception
+    assert at.selectbox(key="degradation").value == "microscope"
+    facts = [c.value for c in at.caption if c.value.startswith("About this image")]
+    assert facts and "JPEG, quality ~85" in facts[0] and "suggested: a real capture" in facts[0]
+    at.selectbox(key="degradation").set_value("bicubic").run()  # the user's choice stands on reruns
+    at.run()
+    assert at.selectbox(key="degradation").value == "bicubic"
+    upload(at, "upload_image", "downscale.png", png(Degradation("bicubic", 2).apply(smear)))
+    assert at.selectbox(key="degradation").value == "bicubic"
+    assert any("suggested: a bicubic downscale" in c.value for c in at.caption)
