@@ -313,3 +313,17 @@ def test_registered_for_the_command_line_and_jobs(tmp_path):
         ["train", "microgan", "--data", "d", "--out", "o", "--vgg-weights", "v.pth", "--scales", "1,4", "--variant", "fs", "--adv-weight", "1"]
     )
     assert (args.vgg_weights, args.scales, args.variant, args.adv_weight) == ("v.pth", (1, 4), "fs", 1.0)
+
+
+def test_a_microscope_run_captures_every_cell_anew_and_validates_on_fixed_captures(cell_folder, tmp_path):
+    task = MicroGANTask(_config(cell_folder, tmp_path / "run", scales=(2, 4), degradation="microscope"))
+    x, hr, scale = task.batch(4, np.random.default_rng(0))
+    again, _, _ = task.batch(4, np.random.default_rng(0))
+    other, _, _ = task.batch(4, np.random.default_rng(1))
+    assert x.shape == hr.shape and torch.equal(x, again) and not torch.equal(x, other)
+    reference = degrade_batch(hr, 4)  # a bicubic LR of the same cells is closer to the target
+    assert float(((x - hr) ** 2).mean()) > float(((reference - hr) ** 2).mean())
+    first = [pair[0].copy() for pair in task.val_examples[2]]
+    task.validate()
+    assert all(np.array_equal(a, pair[0]) for a, pair in zip(first, task.val_examples[2]))  # fixed captures
+    assert task.export()[1]["lr_kind"] == "real"

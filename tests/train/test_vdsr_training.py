@@ -112,3 +112,35 @@ def test_train_resume_needs_only_the_run_folder_and_refuses_other_networks(tiny_
     assert main(["train", "resume", str(out), "--steps", "12", "--threads", "1"]) == 0
     assert main(["train", "resume", str(tmp_path / "nowhere")]) == 2
     assert "checkpoint.pt does not exist" in capsys.readouterr().err
+
+
+def test_a_microscope_run_draws_a_new_capture_per_patch_and_says_so_on_its_card(tiny_folder, tmp_path):
+    config = replace(_config(tiny_folder, tmp_path / "run", 10), degradation="microscope", capture_ranges="na=0.25:0.3,jpeg_share=1")
+    task = VDSRTask(config)
+    rng = np.random.default_rng(0)
+    x, y, _ = task.sample_batch(rng)
+    x2, y2, _ = task.sample_batch(np.random.default_rng(0))
+    np.testing.assert_array_equal(x.numpy(), x2.numpy())  # seeded
+    assert x.shape == y.shape == (8, 1, 24, 24)
+    # the input is a blurred, noisy capture: further from the target than a bicubic LR's input is
+    bicubic = VDSRTask(replace(config, degradation="bicubic", capture_ranges=None)).sample_batch(np.random.default_rng(0))
+    assert float(((x - y) ** 2).mean()) > float(((bicubic[0] - bicubic[1]) ** 2).mean())
+    result = train_vdsr(config)
+    card = json.loads((result.out_dir / "card.json").read_text())
+    assert card["lr_kind"] == "real"
+    assert "random microscope capture" in card["training"]["degradation"] and "na 0.25..0.3" in card["training"]["degradation"]
+    assert json.loads((result.out_dir / "config.json").read_text())["capture_ranges"] == "na=0.25:0.3,jpeg_share=1"
+
+
+def test_degradation_settings_are_refused_before_any_data_is_read(tmp_path):
+    from microsr_core.errors import ParameterError
+    from microsr_core.train.prior import PriorConfig
+
+    with pytest.raises(ParameterError, match="degradation must be one of bicubic, microscope"):
+        VDSRConfig(data="nowhere", out=str(tmp_path), degradation="phone")
+    with pytest.raises(ParameterError, match="capture_ranges needs degradation microscope"):
+        VDSRConfig(data="nowhere", out=str(tmp_path), capture_ranges="na=0.2:0.3")
+    with pytest.raises(ParameterError, match="above high"):
+        VDSRConfig(data="nowhere", out=str(tmp_path), degradation="microscope", capture_ranges="na=0.5:0.3")
+    with pytest.raises(ParameterError, match="bicubic degradation only"):
+        PriorConfig(data="nowhere", out=str(tmp_path), degradation="microscope")
