@@ -99,7 +99,7 @@ def _to_rgb(channels: np.ndarray, label: str, notes: list[str]) -> np.ndarray:
     n = channels.shape[2]
     if n in (2, 4):
         alpha = channels[:, :, -1]
-        transparent = int(np.count_nonzero(alpha < alpha.max()))
+        transparent = int(np.count_nonzero(alpha < 1.0))  # channels are normalised: 1 is fully opaque
         message = (
             f"{label}: alpha channel dropped ({transparent} pixels were not fully opaque); "
             "MicroSR super-resolves colour only and never blends alpha in"

@@ -25,6 +25,8 @@ from .loaders import sample_pixels
 APP_MAX_PIXELS = int(os.environ.get("MICROSR_APP_MAX_PIXELS", 16_000_000))
 #: Largest SR result the app computes (LR pixels × scale²), to bound memory per user.
 MAX_OUTPUT_PIXELS = int(os.environ.get("MICROSR_APP_MAX_OUTPUT_PIXELS", 64_000_000))
+#: Smallest LR side the app runs: below it the metrics' shaved border leaves nothing to measure.
+MIN_LR_SIDE = 8
 FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
 DEGRADATION_LABELS = {
@@ -147,6 +149,9 @@ def input_section(scale: int) -> Inputs | None:
             if decoded is not None:
                 inputs.reference, inputs.reference_name, inputs.reference_key = decoded[0].pixels, decoded[0].name, decoded[1]
     height, width = inputs.lr.shape[:2]
+    if min(height, width) < MIN_LR_SIDE:
+        st.error(f"{name}: the LR image is {width}x{height} px; at least {MIN_LR_SIDE}x{MIN_LR_SIDE} px are needed to super-resolve and measure it")
+        return None
     if height * width * scale * scale > MAX_OUTPUT_PIXELS:
         st.error(
             f"{name}: the x{scale} result would be {width * scale}x{height * scale} = {height * width * scale**2 / 1e6:.0f} MP, "

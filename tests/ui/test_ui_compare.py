@@ -236,6 +236,7 @@ BAD_IMAGES = {
     "truncated": (png(sample_image()[:128, :128])[:2000], "truncated"),
     "empty": (b"", "empty"),
     "over the pixel limit": (_big_png(), "exceeds the limit"),
+    "one pixel": (png(np.full((1, 1, 3), 0.5, np.float32)), "at least 8x8 px are needed"),
 }
 
 
