@@ -88,7 +88,7 @@ class PriorConfig(RunSettings):
         )
         if self.degradation != "bicubic":
             # Its examples (LR, HR, labels) are precomputed once; drawing a capture per crop is
-            # the real-capture recipe still to come with the prior's own recipe (docs/notes.md).
+            # the real-capture recipe still to come with the prior's own recipe (issue 25).
             raise ParameterError("the prior trainer learns the bicubic degradation only for now")
         if not 0 <= self.cell_fraction <= 1:
             raise ParameterError(f"cell_fraction must lie in [0, 1], got {self.cell_fraction}")
