@@ -9,6 +9,8 @@ import json
 import math
 import zipfile
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ from microsr_core import compare, display, export
 from microsr_core.align import align_reference
 from microsr_core.degrade import Degradation, bicubic_upscale
 from microsr_core.errors import AlignmentError
-from microsr_core.io import image_hash, sample_image
+from microsr_core.io import image_hash, load_image, sample_image
 from microsr_core.metrics import masked_psnr_y, masked_ssim_y, measure, psnr_y, ssim_y, stain_fidelity
 from microsr_core.parsing import BACKGROUND, CLASSES, COLOURS, CYTOPLASM, NUCLEUS, parsing_classes, parsing_labels, parsing_overlay
 from microsr_core.roi import Roi, default_roi, region_in_um, roi_from_box
@@ -33,7 +35,19 @@ def test_roi_clamp_scale_intersect():
     assert Roi(2, 3, 4, 5).scaled(3) == Roi(6, 9, 12, 15)
     assert Roi(0, 0, 10, 10).intersect(Roi(5, 8, 10, 10)) == Roi(5, 8, 5, 2)
     assert Roi(0, 0, 10, 10).intersect(Roi(10, 0, 5, 5)) is None
-    assert default_roi((100, 30), 48) == Roi(35, 0, 30, 30)
+    assert default_roi(np.full((100, 30, 3), 0.5), 48) == Roi(35, 0, 30, 30)  # flat: the centre
+
+
+def test_default_region_is_where_the_image_has_most_detail():
+    smear = load_image(Path(__file__).resolve().parents[1] / "microsr_core" / "samples" / "bccd_BloodImage_00000.jpg").pixels
+    roi = default_roi(smear, 48)
+    detail = lambda r: float(np.sum(np.square(np.gradient(smear[r.slices()].mean(axis=2)))))  # noqa: E731
+    centre = Roi((smear.shape[0] - 48) // 2, (smear.shape[1] - 48) // 2, 48, 48)
+    assert roi.height == roi.width == 48 and detail(roi) > 2 * detail(centre)
+    image = np.zeros((60, 80))
+    image[40:52, 5:17] = np.random.default_rng(0).random((12, 12))  # one textured patch, off centre
+    found = default_roi(image, 16)
+    assert found.row <= 40 and found.row + 16 >= 52 and found.col <= 5 and found.col + 16 >= 17
 
 
 def test_roi_from_box_takes_pixels_whose_centres_are_inside():

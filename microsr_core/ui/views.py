@@ -131,7 +131,7 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
     shape = inputs.lr.shape
     if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
         st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
-        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or default_roi(shape, 48))
+        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or default_roi(inputs.lr, 48))
     elif any(key not in st.session_state for key in state.ROI_KEYS):
         _set_roi(st.session_state[state.ROI_SAVED])
     box = _selected_box(st.session_state.get("overview"))

@@ -26,7 +26,7 @@ from microsr_core.io import encode_image, sample_image
 from microsr_core.metrics import measure, stain_fidelity
 from microsr_core.parsing import CLASSES, parsing_labels
 from microsr_core.registry import create
-from microsr_core.roi import Roi, region_in_um
+from microsr_core.roi import Roi, default_roi, region_in_um
 from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.ui import state
 from tests.helpers import publish_random
@@ -404,8 +404,9 @@ def test_a_shared_link_restores_the_view_and_the_url_follows_changes():
     assert any(c.startswith("Bicubic · rows 20-100, cols 24-144 (SR px)") for c in captions(at)), captions(at)
     at.number_input(key=state.ROI_ROW).set_value(40).run()
     assert at.query_params["region"] == "40,6,20,30"
-    at.selectbox(key="sample").set_value("ihc").run()  # a new image: its own default region
-    assert at.query_params["sample"] == "ihc" and at.query_params["region"] == "232,232,48,48"
+    at.selectbox(key="sample").set_value("ihc").run()  # a new image: its own default region, where its detail is
+    expected = default_roi(SAMPLES["ihc"].load(), 48)
+    assert at.query_params["sample"] == "ihc" and at.query_params["region"] == f"{expected.row},{expected.col},48,48" != "232,232,48,48"
 
 
 def test_a_link_made_on_an_upload_asks_for_the_image_and_restores_the_rest():
@@ -434,7 +435,7 @@ def test_physical_scale_bar_and_region_in_micrometres():
     assert at.number_input(key="um_per_px_sample:blood_smear").value == um
     text = " ".join(c.value for c in at.caption)
     assert "Pixel size: estimated: the median red-cell box" in text, text
-    assert f"Region: {region_in_um(Roi(216, 296, 48, 48), um)}." in text, text
+    assert f"Region: {region_in_um(default_roi(SAMPLES[DEFAULT].load(), 48), um)}." in text, text
     # 48 LR px at x2 in a 320 px panel: zoom 3, 6 screen px per LR px, the panel 288 px wide.
     length, _ = scale_bar(um / 6, 288)
     for title in ("LR input", "Bicubic"):
