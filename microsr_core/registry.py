@@ -13,6 +13,7 @@ import torch
 from . import methods  # noqa: F401  (importing registers the built-in methods)
 from .errors import ParameterError
 from .methods.base import REGISTRY as _REGISTRY, SRMethod, TileOutput, register
+from .serving import split_name
 
 __all__ = ["SRMethod", "TileOutput", "register", "method_names", "method_class", "create", "split_name", "promoted_method_names"]
 
@@ -29,12 +30,6 @@ def promoted_method_names() -> list[str]:
 def method_names(include_promoted: bool = True) -> list[str]:
     """Registered methods in registration order, then promoted models (``vdsr@mymodel``)."""
     return list(_REGISTRY) + (promoted_method_names() if include_promoted else [])
-
-
-def split_name(name: str) -> tuple[str, str | None]:
-    """``"vdsr@mine"`` -> ``("vdsr", "mine")``; ``"vdsr"`` -> ``("vdsr", None)``."""
-    base, _, model = name.partition("@")
-    return base, (model or None)
 
 
 def method_class(name: str) -> type[SRMethod]:
