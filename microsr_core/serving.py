@@ -77,9 +77,9 @@ class ServedWeights:
             "training_steps": self.card.get("training", {}).get("steps"), "bf16_auto": self.bf16_auto,
         }
 
-    def describe(self) -> str:
-        """``vdsr_x2 (bicubic LR)``, or ``no weights (real LR)`` for a method without a network."""
-        return f"{self.entry or 'no weights'} ({self.lr_kind} LR)"
+    def label(self) -> str:
+        """``vdsr_x2 (bicubic LR)``, or ``bicubic LR`` for a method without a network."""
+        return f"{self.entry} ({self.lr_kind} LR)" if self.entry else f"{self.lr_kind} LR"
 
 
 def lr_kind_of(degradation_kind: str) -> str:
@@ -117,7 +117,8 @@ def source_of(name: str) -> str:
     return "shipped" if model is None else "imported" if base == IMPORTED else "promoted"
 
 
-def _folder(source: str) -> Path:
+def folder_of(source: str) -> Path:
+    """The folder holding the manifest and weights files of ``source``."""
     return {"shipped": weights_dir, "promoted": promoted_models_dir, "imported": imports_dir}[source]()
 
 
@@ -173,7 +174,7 @@ def table(cards: Mapping[str, Mapping[str, Any]], name: str) -> list[ServedWeigh
 
 def cards_for(name: str) -> dict[str, dict[str, Any]]:
     """The manifest ``name``'s cards live in (shipped, promoted or imported)."""
-    return read_manifest(_folder(source_of(name)))
+    return read_manifest(folder_of(source_of(name)))
 
 
 def served(name: str, scale: int, lr_kind: str = DEFAULT_KIND) -> ServedWeights:
@@ -181,16 +182,37 @@ def served(name: str, scale: int, lr_kind: str = DEFAULT_KIND) -> ServedWeights:
     return resolve(cards_for(name), name, int(scale), lr_kind)
 
 
+def _names(cards: Mapping[str, Mapping[str, Any]], source: str) -> list[str]:
+    """The method names a manifest of ``source`` serves: ``vdsr`` (shipped), ``vdsr@mine``, ``import@x``."""
+    if source == "shipped":
+        return list(dict.fromkeys(card.get("method") for card in cards.values()))
+    return [f"{IMPORTED if source == 'imported' else card.get('method')}@{entry}" for entry, card in cards.items()]
+
+
+def check_unambiguous(cards: Mapping[str, Mapping[str, Any]], source: str) -> None:
+    """Raise :class:`WeightsError` if a manifest of ``source`` would leave any name ambiguous
+    (``publish`` calls it on the manifest it is about to write)."""
+    for name in _names(cards, source):
+        table(cards, name)
+
+
+def card_weights(name: str, entry: str) -> list[ServedWeights]:
+    """Card ``entry`` of ``name``'s manifest at each of its scales, resolved or not (to measure it)."""
+    cards = cards_for(name)
+    if entry not in cards:
+        raise WeightsError(f"no weights named '{entry}' for '{name}' (have: {', '.join(cards) or 'none'})")
+    card = cards[entry]
+    kind = DEFAULT_KIND if card_kind(card) == ANY_KIND else card_kind(card)
+    return [_row(name, entry, card, int(scale), kind) for scale in card.get("scales", ())]
+
+
 def serving_table(name: str | None = None) -> list[ServedWeights]:
     """Every served (method, scale, kind) of ``name``, or of every method with installed cards."""
     if name is not None:
         return table(cards_for(name), name)
     rows = []
-    shipped = read_manifest(weights_dir())
-    for base in dict.fromkeys(card.get("method") for card in shipped.values()):
-        rows += table(shipped, base)
-    for source in ("promoted", "imported"):
-        for entry, card in read_manifest(_folder(source)).items():
-            prefix = IMPORTED if source == "imported" else card.get("method")
-            rows += table({entry: card}, f"{prefix}@{entry}")
+    for source in ("shipped", "promoted", "imported"):
+        cards = read_manifest(folder_of(source))
+        for each in _names(cards, source):
+            rows += table(cards, each)
     return rows

@@ -3,7 +3,7 @@
 import pytest
 
 from microsr_core.errors import ParameterError, WeightsError
-from microsr_core.serving import lr_kind_of, no_weights, resolve, served, table
+from microsr_core.serving import check_unambiguous, lr_kind_of, no_weights, resolve, served, table
 
 
 def card(method="vdsr", scales=(2,), sha="a", **fields):
@@ -43,6 +43,13 @@ def test_kinds_never_switch_and_a_card_without_lr_kind_is_bicubic():
     assert resolve(SHIPPED, "microgan", 1, "bicubic").entry == "microgan"
     with pytest.raises(WeightsError):
         resolve(SHIPPED, "microgan", 1, "real")
+
+
+def test_publish_refuses_a_manifest_that_would_tie():
+    check_unambiguous(SHIPPED, "shipped")
+    with pytest.raises(WeightsError, match="'vdsr' and 'vdsr_x2'"):
+        check_unambiguous({**SHIPPED, "vdsr": {**SHIPPED["vdsr"], "role": None}}, "shipped")
+    check_unambiguous({"a": card(), "b": card(sha="c")}, "promoted")  # each promoted name has its own card
 
 
 def test_any_matches_both_kinds():
