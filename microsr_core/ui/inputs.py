@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
+from ..catalog import MethodInfo, default_lr_kind
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
 from ..io import LoadedImage, image_hash, load_image
 from ..samples import DEFAULT, SAMPLES, Sample
+from ..serving import LR_KINDS, lr_kind_of
 from . import state
 from .loaders import sample_pixels
 
@@ -27,6 +29,7 @@ MAX_OUTPUT_PIXELS = int(os.environ.get("MICROSR_APP_MAX_OUTPUT_PIXELS", 64_000_0
 FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
 DEGRADATION_LABELS = {"bicubic": "bicubic downscale (MATLAB imresize)", "gaussian": "Gaussian blur 15x15, then bicubic downscale"}
+LR_KIND_LABELS = {"real": "a real capture (camera, lower objective)", "bicubic": "a bicubic downscale"}
 
 
 @dataclass
@@ -35,7 +38,9 @@ class Inputs:
 
     ``key`` identifies the LR pixels (content hash plus how they were made) for the result
     cache; ``reference`` is the HR reference (``None`` without one); ``degradation`` is how
-    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check).
+    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check);
+    ``lr_kind`` is the kind of LR image (:data:`~microsr_core.serving.LR_KINDS`), which picks
+    the weights.
     """
 
     lr: np.ndarray
@@ -44,6 +49,7 @@ class Inputs:
     key: str
     degradation: Degradation
     origin: str
+    lr_kind: str
     reference: np.ndarray | None = None
     reference_name: str = ""
     reference_key: str = ""
@@ -85,7 +91,16 @@ def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
     return found, key
 
 
-def input_section(scale: int) -> Inputs | None:
+def lr_kind_choice(catalog: list[MethodInfo]) -> str:
+    """What an upload or a sample used as LR is: a real capture or a bicubic downscale. The
+    default is a real capture only once weights for real captures are installed."""
+    default = default_lr_kind(catalog)
+    options = [default] + [kind for kind in LR_KINDS if kind != default]  # the default first: index 0
+    return st.radio("This LR image is", options, format_func=LR_KIND_LABELS.get, horizontal=True, key="lr_kind",
+                    help="Methods run the weights trained for this kind of LR image; one without such weights is listed as unavailable.")
+
+
+def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
     source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
     if source == UPLOAD:
@@ -110,6 +125,7 @@ def input_section(scale: int) -> Inputs | None:
         DEGRADATIONS, format_func=DEGRADATION_LABELS.get, key="degradation",
     )
     degradation = Degradation(kind=kind, scale=scale)
+    lr_kind = lr_kind_of(kind) if teaching else lr_kind_choice(catalog)
     if teaching:
         if min(pixels.shape[:2]) < 4 * scale:
             st.error(f"{name}: {pixels.shape[1]}x{pixels.shape[0]} is too small to make an LR image at x{scale}")
@@ -117,11 +133,13 @@ def input_section(scale: int) -> Inputs | None:
         lr = degradation.apply(pixels)
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
-                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr", sample=sample, teaching=True)
+                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", lr_kind, hr, name, key + "-hr",
+                        sample=sample, teaching=True)
     else:
+        what = "uploaded LR image" if source == UPLOAD else "built-in sample used as the LR image"
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
-                        f"uploaded LR image (assumed made by {degradation.describe()})" if source == UPLOAD else
-                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})", sample=sample)
+                        f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
+                        lr_kind, sample=sample)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference")
         if reference is not None:
