@@ -50,8 +50,9 @@ def tiny_weights(tmp_path, monkeypatch, microsr_home):
     return folder
 
 
-def _inputs(lr: np.ndarray, lr_kind: str) -> Inputs:
-    return Inputs(lr, "crop", 8, f"crop-{lr_kind}", Degradation("bicubic", 2), "test crop", lr_kind)
+def _inputs(lr: np.ndarray, lr_kind: str, scale: int) -> Inputs:
+    degradation = Degradation("gaussian" if scale == 1 else "bicubic", scale)
+    return Inputs(lr, "crop", 8, f"crop-{lr_kind}", degradation, "test crop", lr_kind)
 
 
 def _settings(scale: int, lr_kind: str, methods: list[str]) -> running.Settings:
@@ -77,7 +78,7 @@ def test_every_output_names_the_weights_that_computed_it(tiny_weights, sample):
         groups.setdefault((row.scale, row.lr_kind), {})[row.method] = result
     for (scale, kind), results in groups.items():
         results["bicubic"] = upscale(lr, "bicubic", scale, lr_kind=kind)
-        inputs, settings, roi = _inputs(lr, kind), _settings(scale, kind, list(results)), Roi(0, 0, 8, 8)
+        inputs, settings, roi = _inputs(lr, kind, scale), _settings(scale, kind, list(results)), Roi(0, 0, 8, 8)
         metric_rows = views.metric_rows(inputs, results, None, roi, settings)
         record = json.loads(zipfile.ZipFile(io.BytesIO(build_zip({}, metric_rows, views._settings_record(inputs, results, None, roi, settings))))
                             .read("settings.json"))
@@ -92,7 +93,7 @@ def test_every_output_names_the_weights_that_computed_it(tiny_weights, sample):
                 assert row["weights"] == f"{weights.entry} ({kind} LR)"
         assert f"<td>{kind}</td>" in report
     # At x2 the report names vdsr_x2 and its steps, never the multi-scale fallback that is not used there.
-    x2 = views.report_html(_inputs(lr, "bicubic"), groups[2, "bicubic"], None, Roi(0, 0, 8, 8),
+    x2 = views.report_html(_inputs(lr, "bicubic", 2), groups[2, "bicubic"], None, Roi(0, 0, 8, 8),
                            _settings(2, "bicubic", list(groups[2, "bicubic"])), [], {})
     fallback = serving_table("vdsr")[1].card  # the fallback's card, serving x3
     assert fallback["file"] == "vdsr.safetensors" and fallback["sha256"] not in x2 and "<td>7</td>" in x2
@@ -107,7 +108,7 @@ def test_republished_weights_change_the_result_key_and_the_model_cache_key(tiny_
 
     publish_random(tiny_weights, "vdsr_x2", "vdsr", "VDSR", (2,), seed=9, **VDSR)  # retrained
     after = _settings(2, "bicubic", ["vdsr"])
-    inputs = _inputs(lr, "bicubic")
+    inputs = _inputs(lr, "bicubic", 2)
     assert after.served["vdsr"].sha256 != before.served["vdsr"].sha256
     assert running.result_key(inputs, after, "vdsr") != running.result_key(inputs, before, "vdsr")
     assert after.fingerprints["vdsr"] != before.fingerprints["vdsr"]
