@@ -90,7 +90,8 @@ def evaluate_folder(
     for name in methods:
         scales = method_scales(name, lr_kind)  # what the app offers too
         if scale not in scales:
-            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {scales})")
+            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
+            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
     files = list_images(hr_dir)
     if split != "all":
         files = [f for f in files if split_of(f) == split]

@@ -93,3 +93,20 @@ def test_methods_without_weights_serve_every_kind_and_kinds_are_checked(tmp_path
     monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))  # no manifest at all
     with pytest.raises(WeightsError, match="no weights serve 'vdsr' at x2"):
         served("vdsr", 2)
+
+
+def test_the_catalog_shows_a_tie_as_the_reason_and_offers_nothing_for_a_missing_kind(tmp_path, monkeypatch, microsr_home):
+    from microsr_core.catalog import method_catalog, unavailable_reason
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr_a", "vdsr", "VDSR", (2,), seed=1, depth=3, channels=4)
+    publish_random(tmp_path, "vdsr_b", "vdsr", "VDSR", (2, 4), seed=2, depth=3, channels=4)
+    publish_random(tmp_path, "microgan", "microgan", "MicroGANGenerator", (1, 2), levels=2, width=4)
+    catalog = {info.name: info for info in method_catalog()}
+    assert not catalog["vdsr"].available and "'vdsr_a' and 'vdsr_b'" in catalog["vdsr"].reason
+    microgan = catalog["microgan"]
+    assert unavailable_reason(microgan, 2, "bicubic") is None and microgan.served[2, "bicubic"].entry == "microgan"
+    assert unavailable_reason(microgan, 2, "real") == "no weights for real LR installed"
+    assert unavailable_reason(microgan, 4, "bicubic") == "no x4 for bicubic LR (supports x1, x2)"
+    assert unavailable_reason(catalog["bicubic"], 2, "real") is None
