@@ -21,6 +21,7 @@ def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+LR_KIND_HELP = "the kind of LR image, which picks the weights: bicubic (a synthetic downscale) or real (a camera capture)"
 PRECISION_HELP = "network precision (auto: bf16 on CPUs that run it faster, fp32 on other CPUs, bf16/fp16 on CUDA)"
 
 
@@ -33,10 +34,10 @@ def _cmd_upscale(args) -> int:
     # 8-bit inputs are written as 8-bit: producing uint8 directly keeps huge outputs small.
     dtype = np.uint8 if image.bit_depth == 8 else np.float32
     result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True,
-                     output_dtype=dtype, precision=args.precision)
+                     output_dtype=dtype, precision=args.precision, lr_kind=args.lr_kind)
     save_image(args.output, result.image, bit_depth=image.bit_depth)
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
-          f"on {result.device} ({result.precision}) in {result.seconds:.2f} s ({result.tiles} tile(s))")
+          f"on {result.device} ({result.precision}) with {result.served.label()} in {result.seconds:.2f} s ({result.tiles} tile(s))")
     return 0
 
 
@@ -67,6 +68,7 @@ def _cmd_evaluate(args) -> int:
         device=args.device,
         tile=args.tile,
         precision=args.precision,
+        lr_kind=args.lr_kind,
         show_bar=True,
     )
     print(format_table(report, args))
@@ -97,16 +99,34 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_publish(args) -> int:
-    from .weights import publish
+    from .evaluate import record_bf16
+    from .serving import check_unambiguous
+    from .weights import publish, update_card, weights_dir
 
-    metrics = {}
-    for item in args.metrics or []:
-        title, _, path = item.partition("=")
-        if not path:
-            raise ParameterError(f"--metrics expects TITLE=FILE.json, got '{item}'")
-        metrics[title] = json.loads(Path(path).read_text())
-    card = publish(Path(args.run), args.name, metrics=metrics)
-    print(f"published {args.name}: {card['file']} sha256 {card['sha256'][:12]}…")
+    fields = {key: value for key, value in (("lr_kind", args.lr_kind), ("role", args.role)) if value is not None}
+    if fields.get("role") == "none":
+        fields["role"] = None  # update_card removes it
+    check = lambda cards: check_unambiguous(cards, "shipped")  # noqa: E731
+    if args.recheck:
+        if args.run or args.name or args.metrics:
+            raise ParameterError("publish --recheck NAME re-measures a published card: it takes no run folder, --name or --metrics")
+        name = args.recheck
+        card = update_card(name, fields, check=check)
+    else:
+        if not args.run or not args.name:
+            raise ParameterError("publish needs a run folder and --name (or --recheck NAME)")
+        metrics = {}
+        for item in args.metrics or []:
+            title, _, path = item.partition("=")
+            if not path:
+                raise ParameterError(f"--metrics expects TITLE=FILE.json, got '{item}'")
+            metrics[title] = json.loads(Path(path).read_text())
+        name = args.name
+        card = publish(Path(args.run), name, metrics=metrics, fields={k: v for k, v in fields.items() if v is not None}, check=check)
+    card = record_bf16(card["method"], name, weights_dir())
+    measured = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in card["bf16_delta_db"].items())
+    print(f"{'rechecked' if args.recheck else 'published'} {name}: {card['file']} sha256 {card['sha256'][:12]}…, "
+          f"{card['lr_kind']} LR{', ' + card['role'] if 'role' in card else ''}; bf16 vs fp32: {measured}")
     return 0
 
 
@@ -124,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .degrade import DEGRADATIONS
     from .device import DEVICE_CHOICES
     from .precision import PRECISION_CHOICES
+    from .serving import ANY_KIND, DEFAULT_KIND, FALLBACK, LR_KINDS
     from .train import TRAINERS
 
     parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")
@@ -137,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None, help="LR tile size in pixels (default: automatic)")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     p.set_defaults(func=_cmd_upscale)
 
     p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
@@ -159,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     p.add_argument("--json", default=None)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -178,10 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", default=None, choices=DEVICE_CHOICES)
     tp.set_defaults(func=_cmd_resume)
 
-    p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest")
-    p.add_argument("run", help="training output folder")
-    p.add_argument("--name", required=True)
+    p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest; "
+                       "both measure bf16 against fp32 for the card")
+    p.add_argument("run", nargs="?", help="training output folder")
+    p.add_argument("--name")
     p.add_argument("--metrics", action="append", help="TITLE=evaluate.json, repeatable")
+    p.add_argument("--recheck", metavar="NAME", help="re-measure bf16 of published card NAME (and set --lr-kind/--role) instead")
+    p.add_argument("--lr-kind", choices=(*LR_KINDS, ANY_KIND), help="the LR images the weights are for (default: the card's, else bicubic)")
+    p.add_argument("--role", choices=(FALLBACK, "none"), help="fallback: serve only scales no other card serves; none: clear it")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("cells", help="cut every cell of a field into its own image (MicroGAN section 3.1)")

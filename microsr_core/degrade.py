@@ -185,6 +185,8 @@ CHANNEL_WAVELENGTHS_UM = (0.61, 0.54, 0.47)
 #: Lateral sigma of the Gaussian that best fits a wide-field Airy disc, in units of λ/NA
 #: (Zhang, Zerubia & Olivo-Marin 2007, Applied Optics 46(10), table 1: 0.21 λ/NA).
 AIRY_GAUSSIAN_SIGMA = 0.21
+#: A full well so deep that shot noise vanishes (the expected capture of :meth:`MicroscopeCapture.noiseless`).
+NOISELESS_FULL_WELL = 1e12
 
 
 def srgb_to_linear(image: np.ndarray) -> np.ndarray:
@@ -313,7 +315,8 @@ class MicroscopeCapture:
         text = (
             f"microscope capture: NA {self.na:g} objective (PSF sigma {sigmas} LR px R/G/B"
             + (f", anisotropy {self.anisotropy:g} at {self.angle_deg:g} deg" if self.anisotropy != 1 else "")
-            + f"), {self.pixel_um:g} um camera pixels, full well {self.full_well:g} e-, read noise {self.read_noise:g} e-, 8-bit sRGB"
+            + f"), {self.pixel_um:g} um camera pixels, "
+            + (f"full well {self.full_well:g} e-, read noise {self.read_noise:g} e-, 8-bit sRGB" if self.full_well < NOISELESS_FULL_WELL else "no sensor noise")
             + (f", JPEG q{self.jpeg_quality}" if self.jpeg_quality else "")
         )
         if self.gains != (1.0, 1.0, 1.0):
@@ -344,7 +347,7 @@ class MicroscopeCapture:
     def noiseless(self) -> "MicroscopeCapture":
         """The same optics and pixels without the random steps (an expected capture): what an
         LR-consistency check compares with."""
-        return replace(self, full_well=1e12, read_noise=0.0, jpeg_quality=0)
+        return replace(self, full_well=NOISELESS_FULL_WELL, read_noise=0.0, jpeg_quality=0)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ read from a folder of real LR images with the same names. Every method runs on e
 metrics follow :mod:`microsr_core.metrics` (Y, border = scale) and are averaged per image.
 
 The JSON written by ``python -m microsr_core evaluate --json`` is
-``{"<method>": {"psnr_y": …, "ssim_y": …, "seconds_per_image": …, "n": …, …}}``; keep it stable.
+``{"<method>": {"psnr_y": …, "ssim_y": …, "seconds_per_image": …, "n": …, "weights_entry": …,
+"weights_sha256": …, "lr_kind": …, …}}`` (the weights that computed it, :mod:`microsr_core.serving`;
+``null`` entry and checksum for a method without a network); keep it stable.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .catalog import method_scales
 from .data import list_images, split_of
@@ -24,8 +27,13 @@ from .degrade import Degradation, MicroscopeCapture, modcrop
 from .errors import ParameterError
 from .inference import upscale
 from .io import load_image
-from .metrics import convention, gradient_energy_ratio, iou_per_class, measure
+from .metrics import convention, gradient_energy_ratio, iou_per_class, measure, psnr_y
 from .parsing import CLASSES, labels_of, mask_to_labels
+from .paths import data_root
+from .registry import SRMethod, method_class
+from .runtime import ExportMismatch, forced_backend, usable_backends
+from .serving import DEFAULT_KIND, ServedWeights, card_weights, checked_kind, split_name
+from .weights import model_card, update_card
 
 
 def _find_companion(folder: Path, stem: str, what: str) -> Path:
@@ -70,6 +78,7 @@ def evaluate_folder(
     device: str = "auto",
     tile: int | None = None,
     precision: str = "auto",
+    lr_kind: str = DEFAULT_KIND,
     show_bar: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
@@ -77,14 +86,17 @@ def evaluate_folder(
     ``split`` selects ``all`` images or one part of :func:`microsr_core.data.split_of`:
     ``test`` (what results report), ``val`` (what trainers select on) or ``train``.
     ``precision`` is the networks' (:func:`~microsr_core.inference.upscale`); each method's
-    entry records the one it ran in. ``capture`` sets the ``microscope`` degradation's
-    parameters (:meth:`~microsr_core.degrade.MicroscopeCapture.from_text`); its noise is
-    seeded by each file's name, so every image has its own and a rerun the same.
+    entry records the one it ran in. ``lr_kind`` picks the weights (:data:`~microsr_core.serving.LR_KINDS`);
+    each entry records the weights that computed it. ``capture`` sets the ``microscope``
+    degradation's parameters (:meth:`~microsr_core.degrade.MicroscopeCapture.from_text`); its
+    noise is seeded by each file's name, so every image has its own and a rerun the same.
     """
+    checked_kind(lr_kind)
     for name in methods:
-        scales = method_scales(name)  # what the app offers too
+        scales = method_scales(name, lr_kind)  # what the app offers too
         if scale not in scales:
-            raise ParameterError(f"method '{name}' does not support x{scale} (supports {scales})")
+            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
+            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
     files = list_images(hr_dir)
     if split != "all":
         files = [f for f in files if split_of(f) == split]
@@ -96,6 +108,7 @@ def evaluate_folder(
     deg = Degradation(degradation, scale, capture=MicroscopeCapture.from_text(capture))
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     precisions: dict[str, str] = {}
+    served: dict[str, ServedWeights] = {}
     iterator = files
     if show_bar:
         from tqdm import tqdm
@@ -105,8 +118,8 @@ def evaluate_folder(
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         for name in methods:
-            result = upscale(lr, name, scale, device=device, tile=tile, precision=precision)
-            precisions[name] = result.precision
+            result = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
+            precisions[name], served[name] = result.precision, result.served
             row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
             row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
             if mask is not None and "parsing" in result.maps:
@@ -125,6 +138,9 @@ def evaluate_folder(
             "seconds_per_image": mean.pop("seconds"),
             "precision": precisions[name],
             "n": len(values),
+            "weights_entry": served[name].entry,
+            "weights_sha256": served[name].sha256,
+            "lr_kind": lr_kind,
             "psnr_rgb": mean["psnr_rgb"],
             "ssim_rgb": mean["ssim_rgb"],
             **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if mask_dir else {}),
@@ -135,6 +151,67 @@ def evaluate_folder(
             "convention": convention(scale),
         }
     return report
+
+
+#: HR side of a bf16 check crop: a few cells, well inside every network's receptive field reach.
+CHECK_CROP = 192
+
+
+def check_crops() -> list[np.ndarray]:
+    """The HR crops bf16 is measured on: the built-in sample, and two held-out (test split) BCCD
+    fields where ``$MICROSR_DATA_ROOT/bccd`` is present."""
+    from .io import sample_image
+
+    crops = [sample_image()[100 : 100 + CHECK_CROP, 100 : 100 + CHECK_CROP]]
+    folder = data_root() / "bccd" / "images"
+    fields = [path for path in list_images(folder) if split_of(path) == "test"][:2] if folder.is_dir() else []
+    for path in fields:
+        image = load_image(path).pixels
+        top, left = (image.shape[0] - CHECK_CROP) // 2, (image.shape[1] - CHECK_CROP) // 2
+        crops.append(image[top : top + CHECK_CROP, left : left + CHECK_CROP])
+    return crops
+
+
+def bf16_delta(method: SRMethod, scale: int, crops: list[np.ndarray]) -> float:
+    """The worst (largest in size) Y-PSNR change, in dB, of ``method``'s bf16 output against its
+    fp32 output at ``scale`` over the HR ``crops`` (x1: MicroGAN's Gaussian blur; else bicubic LR)."""
+    degradation = Degradation("gaussian" if scale == 1 else "bicubic", scale)
+    worst = 0.0
+    for crop in crops:
+        lr, hr = degradation.apply(crop), modcrop(crop, scale)
+        exact = upscale(lr, method, scale, precision="fp32").image
+        reduced = upscale(lr, method, scale, precision="bf16").image
+        delta = psnr_y(reduced, hr, scale) - psnr_y(exact, hr, scale)
+        worst = max(worst, delta, key=abs)
+    return worst
+
+
+def measure_bf16(name: str, entry: str) -> dict[str, float]:
+    """``{scale: Δ dB}`` of card ``entry`` of method ``name`` on the CPU: :func:`bf16_delta` on
+    :func:`check_crops`, the worst over every CPU backend that may run it here (the card's
+    ``bf16_delta_db``)."""
+    rows = card_weights(name, entry)
+    crops = check_crops()
+    cls, model = method_class(name), split_name(name)[1]
+    worst: dict[str, float] = {}
+    for backend in usable_backends():
+        try:
+            with forced_backend(backend):
+                method = cls(torch.device("cpu"), model, rows[0].lr_kind, weights=rows)
+        except ExportMismatch:  # U-Nets pad in Python: auto runs them in PyTorch only
+            continue
+        for row in rows:
+            delta = bf16_delta(method, row.scale, crops)
+            worst[str(row.scale)] = max(worst.get(str(row.scale), 0.0), delta, key=abs)
+    return worst
+
+
+def record_bf16(name: str, entry: str, folder: Path) -> dict[str, Any]:
+    """Measure card ``entry`` of method ``name`` (:func:`measure_bf16`) and write the result,
+    ``bf16_delta_db``, on the card in ``folder`` (with ``lr_kind``, bicubic where the card has none)."""
+    card = model_card(entry, folder)
+    fields = {"bf16_delta_db": measure_bf16(name, entry), "lr_kind": card.get("lr_kind", DEFAULT_KIND)}
+    return update_card(entry, fields, folder)
 
 
 def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:

@@ -22,22 +22,23 @@ from .device import resolve_device
 from .errors import ParameterError
 from .precision import autocast, checked_choice, resolve_precision
 from .registry import SRMethod, create
+from .serving import DEFAULT_KIND, ServedWeights, checked_kind
 from .tiling import Blender, make_tiles
 
 #: Smallest LR tile side :func:`upscale` will shrink to after CUDA out-of-memory errors.
 MIN_TILE = 32
 
-_cache: dict[tuple[str, str], SRMethod] = {}
+_cache: dict[tuple[str, str, str], SRMethod] = {}
 _cache_lock = threading.Lock()
 
 
-def get_method(name: str, device: str | torch.device = "auto") -> SRMethod:
-    """The shared instance of method ``name`` on ``device`` (weights loaded once per process)."""
+def get_method(name: str, device: str | torch.device = "auto", lr_kind: str = DEFAULT_KIND) -> SRMethod:
+    """The shared instance of method ``name`` on ``device`` for ``lr_kind`` LR (weights loaded once per process)."""
     dev = resolve_device(device)
-    key = (name, str(dev))
+    key = (name, str(dev), checked_kind(lr_kind))
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = create(name, dev)
+            _cache[key] = create(name, dev, lr_kind)
         return _cache[key]
 
 
@@ -56,6 +57,8 @@ class SRResult:
     device: str
     seconds: float
     tiles: int
+    #: The weights that computed it (:mod:`microsr_core.serving`; source ``none`` without a network).
+    served: ServedWeights
     #: ``fp32``, ``bf16`` or ``fp16``: what the network's forward pass ran in.
     precision: str = "fp32"
     #: ``numpy``, ``pytorch`` or ``openvino``: what computed it.
@@ -89,6 +92,7 @@ def upscale(
     show_bar: bool = False,
     output_dtype=np.float32,
     precision: str = "auto",
+    lr_kind: str = DEFAULT_KIND,
 ) -> SRResult:
     """Super-resolve ``image`` by ``scale`` with ``method``.
 
@@ -110,7 +114,11 @@ def upscale(
         outputs: only a band of rows is ever held in float32.
     precision : auto, fp32, bf16 or fp16
         Precision of the network's forward pass (:func:`~microsr_core.precision.resolve_precision`);
-        methods without a network always compute in float32.
+        ``auto`` runs fp32 where the serving weights' card does not measure bf16 within
+        :data:`~microsr_core.precision.TOLERANCE_DB`; methods without a network always compute in float32.
+    lr_kind : bicubic or real
+        The kind of LR image (:data:`~microsr_core.serving.LR_KINDS`), which picks the weights
+        when ``method`` is a name; an instance serves the kind it was created for.
 
     Returns
     -------
@@ -120,10 +128,10 @@ def upscale(
     if image.ndim != 3 or image.shape[2] != 3:
         raise ParameterError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     scale = int(scale)
-    sr_method = method if isinstance(method, SRMethod) else get_method(method, device)
-    sr_method.check_scale(scale)
-    if sr_method.runs_network and precision == "auto" and scale in sr_method.bf16_misses_guard:
-        used = "fp32"  # auto never trades accuracy: this method's bf16 output misses the 0.02 dB guard here
+    sr_method = method if isinstance(method, SRMethod) else get_method(method, device, lr_kind)
+    served = sr_method.served(scale)
+    if sr_method.runs_network and precision == "auto" and not served.bf16_auto:
+        used = "fp32"  # auto never trades accuracy: bf16 was not measured within the tolerance for these weights here
     elif sr_method.runs_network:
         used = resolve_precision(precision, sr_method.device)
     else:
@@ -168,5 +176,5 @@ def upscale(
     if bar is not None:
         bar.close()
     sr = outputs.pop("sr")
-    name = sr_method.name + (f"@{sr_method.model}" if sr_method.model else "")
-    return SRResult(sr, name, scale, str(sr_method.device), seconds, count, used, sr_method.backend, outputs, notes)
+    return SRResult(sr, sr_method.full_name, scale, str(sr_method.device), seconds, count, served, used, sr_method.backend,
+                    outputs, notes)

@@ -1,7 +1,7 @@
 """MicroSR's own folders, and the one check that keeps user strings inside them.
 
 - home: ``$MICROSR_HOME`` or ``<project>/.microsr`` (git-ignored): job store, job folders,
-  promoted models, unpacked uploads.
+  promoted and imported models, unpacked uploads.
 - data root: ``$MICROSR_DATA_ROOT`` or ``<project>/../shared/data``: folders training jobs may
   read.
 """
@@ -26,6 +26,11 @@ def home_dir() -> Path:
 def promoted_models_dir() -> Path:
     """Where finished training jobs publish models that become selectable methods."""
     return home_dir() / "models"
+
+
+def imports_dir() -> Path:
+    """Where imported models (``import@<name>``) keep their weights and manifest."""
+    return home_dir() / "imports"
 
 
 def data_root() -> Path:

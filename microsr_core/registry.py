@@ -13,6 +13,7 @@ import torch
 from . import methods  # noqa: F401  (importing registers the built-in methods)
 from .errors import ParameterError
 from .methods.base import REGISTRY as _REGISTRY, SRMethod, TileOutput, register
+from .serving import DEFAULT_KIND, split_name
 
 __all__ = ["SRMethod", "TileOutput", "register", "method_names", "method_class", "create", "split_name", "promoted_method_names"]
 
@@ -31,12 +32,6 @@ def method_names(include_promoted: bool = True) -> list[str]:
     return list(_REGISTRY) + (promoted_method_names() if include_promoted else [])
 
 
-def split_name(name: str) -> tuple[str, str | None]:
-    """``"vdsr@mine"`` -> ``("vdsr", "mine")``; ``"vdsr"`` -> ``("vdsr", None)``."""
-    base, _, model = name.partition("@")
-    return base, (model or None)
-
-
 def method_class(name: str) -> type[SRMethod]:
     """The class of method ``name`` (or of ``<method>@<model>``); unknown -> :class:`ParameterError`."""
     base, _ = split_name(name)
@@ -46,11 +41,12 @@ def method_class(name: str) -> type[SRMethod]:
         raise ParameterError(f"unknown method '{base}' (available: {', '.join(_REGISTRY)})") from None
 
 
-def create(name: str, device: torch.device) -> SRMethod:
-    """Instantiate method ``name`` on ``device`` (loads its weights; ``method@model`` loads a promoted model)."""
+def create(name: str, device: torch.device, lr_kind: str = DEFAULT_KIND) -> SRMethod:
+    """Instantiate method ``name`` on ``device`` for LR images of ``lr_kind`` (loads the weights
+    :mod:`microsr_core.serving` resolves; ``method@model`` loads a promoted model)."""
     cls = method_class(name)
     _, model = split_name(name)
-    if model is not None and not cls.weights:
+    if model is not None and not cls.runs_network:
         raise ParameterError(f"method '{cls.name}' has no weights, so it has no promoted models")
-    return cls(device, model) if model is not None else cls(device)
+    return cls(device, model, lr_kind)
 

@@ -93,7 +93,8 @@ def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
     """One row per method, test set and scale over all ``reports``.
 
     Each row has ``method`` (with the model it came from, ``vdsr [long]``), ``test_set``,
-    ``scale``, ``psnr_y``, ``ssim_y``, ``gain_db`` and ``gain_ssim`` (minus bicubic on the same
+    ``scale``, ``weights_entry`` (the weights that computed it; ``—`` in reports that predate
+    the field or for a method without weights), ``psnr_y``, ``ssim_y``, ``gain_db`` and ``gain_ssim`` (minus bicubic on the same
     images: the bicubic of the same file, else of another file with the same test set, scale and
     image count; NaN where there is none), ``seconds_per_image``, ``n``, ``precision`` (recorded,
     else :data:`~microsr_core.compare.INFERENCE_PRECISION`), ``report`` (the file), ``lr`` and
@@ -116,6 +117,7 @@ def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
         base = next((r for r in report.rows if r["method"] == BASELINE), None) or baselines.get(key)
         table.append({
             "method": _label(row["method"], run), "test_set": test_set, "scale": scale,
+            "weights_entry": row.get("weights_entry") or "—",
             "psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"],
             "gain_db": row["psnr_y"] - base["psnr_y"] if base else math.nan,
             "gain_ssim": row["ssim_y"] - base["ssim_y"] if base else math.nan,

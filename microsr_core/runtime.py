@@ -19,6 +19,7 @@ also serves CUDA.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
@@ -47,6 +48,29 @@ def backend_choice() -> str:
     if choice not in BACKEND_CHOICES:
         raise ParameterError(f"MICROSR_CPU_BACKEND is '{choice}'; choose from {', '.join(BACKEND_CHOICES)}")
     return choice
+
+
+@contextlib.contextmanager
+def forced_backend(choice: str):
+    """Create networks inside this block with ``MICROSR_CPU_BACKEND=choice`` (to measure each runtime)."""
+    before = os.environ.get("MICROSR_CPU_BACKEND")
+    os.environ["MICROSR_CPU_BACKEND"] = choice
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MICROSR_CPU_BACKEND")
+        else:
+            os.environ["MICROSR_CPU_BACKEND"] = before
+
+
+def usable_backends() -> list[str]:
+    """The CPU backends networks may run in here: the one ``MICROSR_CPU_BACKEND`` names, or with
+    ``auto`` PyTorch and, where its packages are installed, OpenVINO."""
+    choice = backend_choice()
+    if choice != "auto":
+        return [choice]
+    return ["pytorch"] + ([] if missing_packages() else ["openvino"])
 
 
 def missing_packages() -> list[str]:

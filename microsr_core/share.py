@@ -1,9 +1,12 @@
 """A view of the Compare page as URL query parameters, and back, so a link restores it.
 
 The query string holds the sample (or ``upload``: an uploaded image cannot travel in a URL),
-the methods, the scale, the region of interest (LR px) and the panel size::
+the methods, the scale, the kind of LR image (which picks the weights), the region of interest
+(LR px) and the panel size::
 
-    ?sample=blood_smear&methods=bicubic,vdsr&scale=2&region=10,20,20,40&panel=320
+    ?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=10,20,20,40&panel=320
+
+A link without ``lr_kind`` (made before real-capture weights existed) reads as bicubic.
 
 :func:`from_query` never raises: each value it cannot read is left out (``None``) and named in
 its list of problems, so a damaged link still opens the page. Whether the methods and scale
@@ -17,6 +20,7 @@ from typing import Mapping
 
 from .roi import Roi
 from .samples import SAMPLES
+from .serving import DEFAULT_KIND, LR_KINDS
 
 #: The value of ``sample`` for a view made on an uploaded image.
 UPLOAD = "upload"
@@ -33,6 +37,7 @@ class View:
     scale: int | None = None
     roi: Roi | None = None
     panel: int | None = None
+    lr_kind: str | None = None
 
 
 def to_query(view: View) -> dict[str, str]:
@@ -44,6 +49,8 @@ def to_query(view: View) -> dict[str, str]:
         query["methods"] = ",".join(view.methods)
     if view.scale is not None:
         query["scale"] = str(view.scale)
+    if view.lr_kind is not None:
+        query["lr_kind"] = view.lr_kind
     if view.roi is not None:
         query["region"] = f"{view.roi.row},{view.roi.col},{view.roi.height},{view.roi.width}"
     if view.panel is not None:
@@ -61,6 +68,10 @@ def from_query(query: Mapping[str, str]) -> tuple[View, list[str]]:
     methods = query.get("methods")
     methods = tuple(m for m in methods.split(",") if m) if methods is not None else None
     scale = _integers(query, "scale", 1, problems)
+    lr_kind = query.get("lr_kind", DEFAULT_KIND if query else None)
+    if lr_kind is not None and lr_kind not in LR_KINDS:
+        problems.append(f"LR kind '{lr_kind}' is not one of {', '.join(LR_KINDS)}")
+        lr_kind = None
     region = _integers(query, "region", 4, problems)
     roi = None
     if region is not None:
@@ -78,7 +89,7 @@ def from_query(query: Mapping[str, str]) -> tuple[View, list[str]]:
             problems.append(f"scale '{scale[0]}' must be at least 1")
         else:
             scale_value = scale[0]
-    return View(sample, methods, scale_value, roi, None if panel is None else panel[0]), problems
+    return View(sample, methods, scale_value, roi, None if panel is None else panel[0], lr_kind), problems
 
 
 def _integers(query: Mapping[str, str], name: str, count: int, problems: list[str]) -> tuple[int, ...] | None:

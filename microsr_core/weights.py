@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import load_file
@@ -106,9 +106,12 @@ def render_card(name: str, card: dict[str, Any]) -> str:
     """A Markdown model card for manifest entry ``name``."""
     lines = [f"# Model card: {name}", "", card.get("summary", ""), ""]
     lines += ["| field | value |", "| --- | --- |"]
-    for key in ("method", "architecture", "paper", "scales", "parameters", "file", "sha256"):
+    for key in ("method", "architecture", "paper", "scales", "lr_kind", "role", "parameters", "file", "sha256"):
         if key in card:
             lines.append(f"| {key} | {card[key]} |")
+    if "bf16_delta_db" in card:
+        deltas = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in sorted(card["bf16_delta_db"].items(), key=lambda kv: int(kv[0])))
+        lines.append(f"| bf16_delta_db | {deltas} (worst Y-PSNR change of bf16 against fp32 on the check crops) |")
     lines.append(f"| constructor | `{json.dumps(card.get('arch_kwargs', {}))}` |")
     training = card.get("training", {})
     if training:
@@ -138,25 +141,12 @@ def _metrics_table(evaluation: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
-def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Copy a finished training run's weights into ``folder`` and add its manifest entry.
+#: Called with the whole manifest about to be written; raises to refuse it (serving's ambiguity check).
+ManifestCheck = Callable[[dict[str, dict[str, Any]]], None]
 
-    ``run_dir`` holds ``model.safetensors`` and ``card.json`` (written by the trainer).
-    ``metrics`` (title -> ``evaluate`` JSON) are merged into the card's held-out metrics.
-    """
-    folder = folder or weights_dir()
-    run_dir = Path(run_dir)
-    source = run_dir / "model.safetensors"
-    card_path = run_dir / "card.json"
-    if not source.is_file() or not card_path.is_file():
-        raise WeightsError(f"{run_dir} is not a finished training run (needs model.safetensors and card.json)")
-    card = json.loads(card_path.read_text())
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.safetensors"
-    shutil.copyfile(source, target)
-    card["file"] = target.name
-    card["sha256"] = sha256_of(target)
-    card.setdefault("metrics", {}).update(metrics or {})
+
+def _write_card(folder: Path, name: str, card: dict[str, Any]) -> dict[str, Any]:
+    """Put ``card`` under ``name`` in ``folder/manifest.json`` atomically and render its Markdown card."""
     cards = read_manifest(folder)
     cards[name] = card
     manifest = folder / "manifest.json"
@@ -165,6 +155,48 @@ def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[
     partial.replace(manifest)
     (folder / f"{name}.md").write_text(render_card(name, card))
     return card
+
+
+def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[str, Any] | None = None,
+            fields: dict[str, Any] | None = None, check: ManifestCheck | None = None) -> dict[str, Any]:
+    """Copy a finished training run's weights into ``folder`` and add its manifest entry.
+
+    ``run_dir`` holds ``model.safetensors`` and ``card.json`` (written by the trainer).
+    ``metrics`` (title -> ``evaluate`` JSON) are merged into the card's held-out metrics;
+    ``fields`` (``lr_kind``, ``role``) are set on it. ``check`` may refuse the new manifest
+    before anything is copied.
+    """
+    folder = folder or weights_dir()
+    run_dir = Path(run_dir)
+    source = run_dir / "model.safetensors"
+    card_path = run_dir / "card.json"
+    if not source.is_file() or not card_path.is_file():
+        raise WeightsError(f"{run_dir} is not a finished training run (needs model.safetensors and card.json)")
+    card = json.loads(card_path.read_text())
+    card.update(fields or {})
+    card.pop("bf16_delta_db", None)  # measured for these weights after they are in place
+    card.setdefault("metrics", {}).update(metrics or {})
+    card["file"] = f"{name}.safetensors"
+    card["sha256"] = sha256_of(source)
+    if check is not None:
+        check({**read_manifest(folder), name: card})
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / card["file"])
+    return _write_card(folder, name, card)
+
+
+def update_card(name: str, fields: dict[str, Any], folder: Path | None = None, check: ManifestCheck | None = None) -> dict[str, Any]:
+    """Set ``fields`` on manifest entry ``name`` (a value of ``None`` removes the field) and re-render its card."""
+    folder = folder or weights_dir()
+    card = dict(model_card(name, folder))
+    for key, value in fields.items():
+        if value is None:
+            card.pop(key, None)
+        else:
+            card[key] = value
+    if check is not None:
+        check({**read_manifest(folder), name: card})
+    return _write_card(folder, name, card)
 
 
 def truncate_vgg19_state(state: dict[str, torch.Tensor], layer: str = "conv3_3") -> dict[str, torch.Tensor]:

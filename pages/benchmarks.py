@@ -32,9 +32,9 @@ if rows:
                                format_func=lambda s: f"x{s}", key="bench_scales")
     shown = board[board["test_set"].isin(sets) & board["scale"].isin(scales)]
     st.subheader("Leaderboard")
-    st.dataframe(shown[["method", "test_set", "scale", "psnr_y", "ssim_y", "gain_db", "gain_ssim", "seconds_per_image", "n",
+    st.dataframe(shown[["method", "weights_entry", "test_set", "scale", "psnr_y", "ssim_y", "gain_db", "gain_ssim", "seconds_per_image", "n",
                         "precision", "report"]], hide_index=True, column_config={
-        "test_set": "test set", "scale": st.column_config.NumberColumn("scale", format="x%d"),
+        "weights_entry": "weights", "test_set": "test set", "scale": st.column_config.NumberColumn("scale", format="x%d"),
         "psnr_y": st.column_config.NumberColumn("Y-PSNR (dB)", format="%.3f"),
         "ssim_y": st.column_config.NumberColumn("Y-SSIM", format="%.4f"),
         "gain_db": st.column_config.NumberColumn("gain over bicubic (dB)", format="%+.3f"),

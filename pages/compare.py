@@ -3,7 +3,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
-from microsr_core.catalog import method_catalog
+from microsr_core.catalog import default_lr_kind, method_catalog
 from microsr_core.ui import inputs, links, running, views
 
 st.title("Compare super-resolution methods")
@@ -14,8 +14,9 @@ st.caption(
 
 catalog = method_catalog()
 links.restore(catalog)
-settings = running.controls(catalog)
-data = inputs.input_section(settings.scale)
+scale = running.scale_control(catalog)
+data = inputs.input_section(scale, catalog)
+settings = running.controls(catalog, scale, data.lr_kind if data else default_lr_kind(catalog))
 if data is None:
     st.stop()
 

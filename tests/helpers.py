@@ -12,8 +12,10 @@ from microsr_core.archs import build_architecture
 from microsr_core.weights import sha256_of
 
 
-def publish_random(folder: Path, name: str, method: str, architecture: str, scales, seed: int = 0, **arch_kwargs) -> torch.nn.Module:
-    """Write a randomly initialised network as manifest entry ``name`` in ``folder``.
+def publish_random(folder: Path, name: str, method: str, architecture: str, scales, seed: int = 0, card_fields: dict | None = None,
+                   **arch_kwargs) -> torch.nn.Module:
+    """Write a randomly initialised network as manifest entry ``name`` in ``folder``; ``card_fields``
+    (``lr_kind``, ``role``, ``bf16_delta_db``) go on its card.
 
     Every parameter is re-drawn so that no layer is zero (a zero last layer would make a
     residual network the identity and hide tiling errors).
@@ -33,6 +35,7 @@ def publish_random(folder: Path, name: str, method: str, architecture: str, scal
         "architecture": architecture,
         "arch_kwargs": arch_kwargs,
         "scales": list(scales),
+        **(card_fields or {}),
     }
     (folder / "manifest.json").write_text(json.dumps({"models": cards}))
     return net

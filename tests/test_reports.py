@@ -68,6 +68,17 @@ def test_leaderboard_is_method_by_set_by_scale_with_gains_on_the_same_images(tmp
     odd = table[("odd", 4, "vdsr [odd]")]
     assert odd["gain_db"] == pytest.approx(0.5) and odd["seconds_per_image"] == 3.0 and odd["precision"] == "fp32"
     assert odd["report"] == "docs/eval/odd.json" and odd["lr"] == "MATLAB bicubic downscale x4" and odd["convention"] == "Y, border 4"
+    assert odd["weights_entry"] == "—"  # reports from before evaluate recorded the weights
+
+
+def test_leaderboard_names_the_weights_each_row_measured(tmp_path):
+    vdsr = {**entry(53.0125, 0.9958), "weights_entry": "vdsr_x2", "weights_sha256": "e097a20a" * 8, "lr_kind": "bicubic"}
+    bicubic = {**entry(52.0737, 0.99474), "weights_entry": None, "weights_sha256": None, "lr_kind": "bicubic"}
+    write(tmp_path / "docs" / "eval", "shipped_bccd_test_x2.json", {"bicubic": bicubic, "vdsr": vdsr})
+    report = find_reports(tmp_path).evaluate[0]
+    assert report.rows[1]["weights_sha256"] == "e097a20a" * 8 and report.rows[1]["lr_kind"] == "bicubic"
+    rows = {row["method"]: row for row in leaderboard([report])}
+    assert rows["vdsr [shipped]"]["weights_entry"] == "vdsr_x2" and rows["bicubic"]["weights_entry"] == "—"
 
 
 def test_latest_speed_run_reads_the_newest_section_of_benchmarks_md(tmp_path):

@@ -400,8 +400,10 @@ def resume(job_id: int, store: JobStore | None = None, start: bool = True) -> Jo
 def promote(job_id: int, name: str, *, replace: bool = False, store: JobStore | None = None) -> dict[str, Any]:
     """Publish a succeeded job's model into the promoted models; it becomes method ``<method>@<name>``.
 
-    Returns the model card as published (with the weights' file name and sha256).
+    Returns the model card as published (with the weights' file name and sha256, and bf16
+    measured against fp32 at each scale, :func:`~microsr_core.evaluate.record_bf16`).
     """
+    from ..evaluate import record_bf16
     from ..weights import publish, read_manifest
 
     store = _store(store)
@@ -414,6 +416,7 @@ def promote(job_id: int, name: str, *, replace: bool = False, store: JobStore | 
     if name in read_manifest(folder) and not replace:
         raise ParameterError(f"a promoted model named '{name}' exists already (choose another name)")
     card = publish(Path(job.out_dir), name, folder=folder)
+    card = record_bf16(f"{card['method']}@{name}", name, folder)
     store.update(job_id, promoted=name)
     return card
 

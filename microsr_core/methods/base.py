@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import ParameterError
+from ..serving import DEFAULT_KIND, ServedWeights, checked_kind, no_weights
 
 
 @dataclass
@@ -34,7 +35,7 @@ class SRMethod(ABC):
     """One super-resolution method bound to a device.
 
     Subclasses set the class attributes and implement :meth:`process`. Instances are created
-    by :func:`create` and cached by :mod:`microsr_core.inference`, one per (name, device).
+    by :func:`create` and cached by :mod:`microsr_core.inference`, one per (name, device, LR kind).
     """
 
     #: Registry key, used on the command line and in the app.
@@ -45,24 +46,32 @@ class SRMethod(ABC):
     paper: str = ""
     #: Integer scales the method supports.
     scales: tuple[int, ...] = (2, 3, 4)
-    #: Manifest entry in ``weights/manifest.json`` holding its weights, or ``""``.
-    weights: str = ""
     #: Key in :data:`microsr_core.train.TRAINERS` of the trainer that makes its weights, or ``""``.
     trainer: str = ""
-    #: Whether :meth:`process` runs a torch network, whose forward pass follows the precision
-    #: policy (:mod:`microsr_core.precision`); methods without one always compute in float32.
+    #: Whether :meth:`process` runs a torch network from model cards (:mod:`microsr_core.serving`),
+    #: whose forward pass follows the precision policy (:mod:`microsr_core.precision`); methods
+    #: without one need no weights and always compute in float32.
     runs_network: bool = False
-    #: Scales whose bf16 output misses the 0.02 dB Y-PSNR guard against fp32 (tests/methods/
-    #: test_reduced_precision.py); ``auto`` precision runs them in fp32.
-    bf16_misses_guard: tuple[int, ...] = ()
     #: What computes it: ``numpy``, ``pytorch`` or ``openvino`` (network methods set it per instance).
     backend: str = "numpy"
 
-    def __init__(self, device: torch.device, model: str | None = None):
+    def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND):
         self.device = device
         #: Promoted model (manifest entry in :func:`~microsr_core.paths.promoted_models_dir`)
         #: used instead of the shipped weights, or None.
         self.model = model
+        #: The kind of LR image (:data:`~microsr_core.serving.LR_KINDS`) this instance serves.
+        self.lr_kind = checked_kind(lr_kind)
+
+    @property
+    def full_name(self) -> str:
+        """The name it was created by: ``vdsr``, or ``vdsr@mine`` for a promoted model."""
+        return self.name + (f"@{self.model}" if self.model else "")
+
+    def served(self, scale: int) -> ServedWeights:
+        """The weights that compute ``scale`` (a method without a network: source ``none``)."""
+        self.check_scale(scale)
+        return no_weights(self.full_name, scale, self.lr_kind)
 
     @abstractmethod
     def margin(self, scale: int) -> int:

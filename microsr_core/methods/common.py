@@ -3,67 +3,62 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..color import ycbcr_to_rgb
-from ..paths import promoted_models_dir
+from ..errors import WeightsError
 from ..precision import image_convs_in_fp32
-from .base import SRMethod
 from ..runtime import cpu_runtime
-from ..weights import build_model, read_manifest
+from ..serving import DEFAULT_KIND, ServedWeights, folder_of, serving_table
+from ..weights import build_model
+from .base import SRMethod
 
 
 class NetworkMethod(SRMethod):
-    """A method run by networks from a weights manifest: the shipped ``weights`` entry (and the
-    single-scale entries of ``scale_weights`` that are shipped), or the promoted ``model``.
+    """A method run by networks from model cards: for its LR kind, every row of
+    :func:`~microsr_core.serving.serving_table` (shipped cards, or the promoted ``model``'s).
 
+    One network is loaded per distinct weights file (a multi-scale card serves several scales).
     The networks sit on ``device`` in inference layout (channels-last), with the convolutions
     that read the image kept in float32 (:func:`~microsr_core.precision.image_convs_in_fp32`);
     :func:`~microsr_core.inference.upscale` runs them under the chosen precision's autocast. On
     the CPU, :meth:`forward` runs them in OpenVINO where :func:`~microsr_core.runtime.cpu_runtime`
-    provides it (``backend`` says which). The model cards name the scales they serve, and a
-    single-scale model serves its scale instead of the main one.
+    provides it (``backend`` says which).
     """
 
     runs_network = True
-    #: {scale: manifest entry} of models that take over their scale where shipped (one entry may serve several).
-    scale_weights: dict[int, str] = {}
 
-    def __init__(self, device: torch.device, model: str | None = None):
-        super().__init__(device, model)
-        if model is None:
-            net, self.card = build_model(self.weights)
-        else:
-            net, self.card = build_model(model, promoted_models_dir())
-        self.net = self._prepare(net)
-        self.nets = {scale: self.net for scale in self.card["scales"]}
-        #: The card of the network serving each scale.
-        self.cards = {scale: self.card for scale in self.card["scales"]}
-        shipped = read_manifest() if model is None else {}
-        loaded = {}  # an entry serving several scales is loaded once
-        for scale, entry in self.shipped_scale_weights(shipped).items():
-            if entry not in loaded:
-                net, card = build_model(entry)
-                loaded[entry] = self._prepare(net), card
-            self.nets[scale], self.cards[scale] = loaded[entry]
+    def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
+                 weights: Sequence[ServedWeights] | None = None):
+        """``weights`` pins the rows to load instead of what serving resolves (to measure one card)."""
+        super().__init__(device, model, lr_kind)
+        rows = list(weights) if weights is not None else [row for row in serving_table(self.full_name) if row.lr_kind == self.lr_kind]
+        if not rows:
+            raise WeightsError(f"no weights for '{self.full_name}' with {self.lr_kind} LR are installed")
+        #: The weights serving each scale.
+        self.table = {row.scale: row for row in rows}
+        nets = {}
+        for row in rows:
+            if row.sha256 not in nets:
+                net, card = build_model(row.entry, folder_of(row.source))
+                if card["sha256"] != row.sha256:  # republished between resolving and loading
+                    raise WeightsError(f"weights '{row.entry}' changed while loading ({card['sha256'][:12]}…, not {row.sha256[:12]}…): try again")
+                nets[row.sha256] = self._prepare(net)
+        self.nets = {row.scale: nets[row.sha256] for row in rows}
         self.scales = tuple(sorted(self.nets))
         if device.type == "cuda":
             # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
             torch.backends.cudnn.benchmark = True
-        # One OpenVINO network per distinct PyTorch network (a multi-scale one serves several scales).
-        runtimes = {}
-        for scale, net in self.nets.items():
-            if id(net) not in runtimes:
-                runtimes[id(net)] = cpu_runtime(net, self.cards[scale]["sha256"]) if device.type == "cpu" else None
-        self.runtime = {scale: runtimes[id(net)] for scale, net in self.nets.items()}
+        runtimes = {sha: cpu_runtime(net, sha) if device.type == "cpu" else None for sha, net in nets.items()}
+        self.runtime = {row.scale: runtimes[row.sha256] for row in rows}
         self.backend = "openvino" if any(r is not None for r in self.runtime.values()) else "pytorch"
 
-    @classmethod
-    def shipped_scale_weights(cls, shipped: dict[str, dict]) -> dict[int, str]:
-        """The entries of ``scale_weights`` that the manifest ``shipped`` holds: the scales they take over."""
-        return {scale: entry for scale, entry in cls.scale_weights.items() if entry in shipped}
+    def served(self, scale: int) -> ServedWeights:
+        self.check_scale(scale)
+        return self.table[scale]
 
     def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
         return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))

@@ -4,8 +4,8 @@ The paper restores same-size Gaussian-blurred cells. To fit the app's scale fact
 other methods, the LR image is first upscaled by MATLAB bicubic (``scale`` 2, 3, 4) and the
 generator then restores it; ``scale`` 1 is the paper's setting (the input is the blurred image
 itself). Deblurring and restoring a bicubic upscale pull one generator different ways (a
-generator trained on x1-x4 fell below bicubic at x2), so where ``microgan_upscale`` is shipped,
-that generator, trained on x2-x4 only, serves those scales. It works on RGB, takes any size
+generator trained on x1-x4 fell below bicubic at x2), so a second generator, ``microgan_upscale``,
+trained on x2-x4 only, serves those scales (its card's). It works on RGB, takes any size
 (single cells or tiled whole fields) and ends in a sigmoid, so its output is already in [0, 1].
 """
 
@@ -27,12 +27,7 @@ class MicroGANMethod(NetworkMethod):
     title = "MicroGAN"
     paper = PAPER
     scales = (1, 2, 3, 4)
-    weights = "microgan"
-    scale_weights = {2: "microgan_upscale", 3: "microgan_upscale", 4: "microgan_upscale"}
     trainer = "microgan"
-    # Its bf16 output lost 0.022-0.024 dB at x1 on held-out fields (the U-Net's errors add up
-    # in the logit it adds to the input), more than the 0.02 dB guard: auto runs it in fp32.
-    bf16_misses_guard = (1, 2, 3, 4)
 
     # margin(): max-pooling makes the output depend slightly on where the 8-pixel grid falls,
     # so tiles agree only up to that; the tapered blend hides the difference.
@@ -51,5 +46,3 @@ class MicroGANFSMethod(MicroGANMethod):
 
     name = "microgan_fs"
     title = "MicroGAN-FS (fixed-size critic, ablation)"
-    weights = "microgan_fs"
-    scale_weights = {}  # the ablation is the paper's x1 setting only

@@ -12,11 +12,14 @@ to the phase of the 2×2 poolings, which differs between tiles; the tapered blen
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
 from ..errors import WeightsError
 from ..parsing import CLASSES, class_areas
+from ..serving import DEFAULT_KIND, ServedWeights
 from ..network_input import upscale_ycbcr
 from .base import TileOutput, register
 from .common import NetworkMethod, merge_y, to_tensor
@@ -32,21 +35,23 @@ class PriorMethod(NetworkMethod):
     title = "Geometry prior (U-Net parsing map + SR network)"
     paper = PAPER
     scales = (2, 4, 8)
-    weights = "prior"
     trainer = "prior"
     #: Channel names of ``maps["parsing"]``.
     parsing_classes = CLASSES
     #: Whether the weights must contain the prior branch.
     with_prior = True
 
-    def __init__(self, device: torch.device, model: str | None = None):
-        super().__init__(device, model)
-        if getattr(self.net, "prior", None) is not self.with_prior:
-            which = "with" if self.with_prior else "without"
-            raise WeightsError(
-                f"weights '{model or self.weights}' ({self.card.get('architecture')}) are not a PriorSRNet "
-                f"{which} the prior branch, which method '{self.name}' needs"
-            )
+    def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
+                 weights: Sequence[ServedWeights] | None = None):
+        super().__init__(device, model, lr_kind, weights)
+        for scale, net in self.nets.items():
+            if getattr(net, "prior", None) is not self.with_prior:
+                row = self.table[scale]
+                which = "with" if self.with_prior else "without"
+                raise WeightsError(
+                    f"weights '{row.entry}' ({row.card.get('architecture')}) are not a PriorSRNet "
+                    f"{which} the prior branch, which method '{self.name}' needs"
+                )
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         ycbcr = upscale_ycbcr(lr, scale)
@@ -62,6 +67,5 @@ class PriorMethod(NetworkMethod):
 class NonePriorMethod(PriorMethod):
     name = "prior_none"
     title = "Geometry-prior SR network without its prior (ablation)"
-    weights = "prior_none"
     parsing_classes = ()
     with_prior = False

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
+from ..catalog import MethodInfo, default_lr_kind
 from ..degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
 from ..io import LoadedImage, image_hash, load_image
 from ..lr_facts import lr_facts
 from ..samples import DEFAULT, SAMPLES, Sample
+from ..serving import LR_KINDS, lr_kind_of
 from . import state
 from .loaders import sample_pixels
 
@@ -34,6 +36,7 @@ DEGRADATION_LABELS = {
     "gaussian": "Gaussian blur 15x15, then bicubic downscale",
     "microscope": "real capture (lower objective, camera pixel, sensor noise, JPEG)",
 }
+LR_KIND_LABELS = {"real": "a real capture (camera, lower objective)", "bicubic": "a bicubic downscale"}
 #: The input key whose no-reference facts last set the LR-kind choice (a later choice by the user stands).
 FACTS_APPLIED = "facts_applied"
 
@@ -44,7 +47,9 @@ class Inputs:
 
     ``key`` identifies the LR pixels (content hash plus how they were made) for the result
     cache; ``reference`` is the HR reference (``None`` without one); ``degradation`` is how
-    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check).
+    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check);
+    ``lr_kind`` is the kind of LR image (:data:`~microsr_core.serving.LR_KINDS`), which picks
+    the weights.
     """
 
     lr: np.ndarray
@@ -53,6 +58,7 @@ class Inputs:
     key: str
     degradation: Degradation
     origin: str
+    lr_kind: str
     reference: np.ndarray | None = None
     reference_name: str = ""
     reference_key: str = ""
@@ -99,11 +105,20 @@ def _suggest_lr_kind(image: LoadedImage, key: str) -> None:
     facts = state.recall(state.DERIVED, ("facts", key)) or state.remember(state.DERIVED, ("facts", key), lr_facts(image))
     if st.session_state.get(FACTS_APPLIED) != key:  # a later choice by the user stands
         st.session_state[FACTS_APPLIED] = key
-        st.session_state["degradation"] = "microscope" if facts.suggested_kind == "real" else "bicubic"
+        st.session_state["lr_kind"] = facts.suggested_kind
     st.caption("About this image (no reference needed): " + "; ".join(facts.lines()) + ".")
 
 
-def input_section(scale: int) -> Inputs | None:
+def lr_kind_choice(catalog: list[MethodInfo]) -> str:
+    """What an upload or a sample used as LR is: a real capture or a bicubic downscale. The
+    default is a real capture only once weights for real captures are installed."""
+    default = default_lr_kind(catalog)
+    options = [default] + [kind for kind in LR_KINDS if kind != default]  # the default first: index 0
+    return st.radio("This LR image is", options, format_func=LR_KIND_LABELS.get, horizontal=True, key="lr_kind",
+                    help="Methods run the weights trained for this kind of LR image; one without such weights is listed as unavailable.")
+
+
+def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
     source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
     if source == UPLOAD:
@@ -123,12 +138,14 @@ def input_section(scale: int) -> Inputs | None:
         st.caption(f"{sample.description} Source: {sample.source}; licence: {sample.licence}.")
         pixels, name, depth, key = sample_pixels(choice), f"sample: {sample.title}", 8, f"sample:{choice}"
     teaching = st.toggle("Teaching mode: treat this image as the HR truth and make the LR from it", key="teaching")
-    if source == UPLOAD and not teaching:
-        _suggest_lr_kind(image, key)
-    kind = st.selectbox(
-        "How the LR is made" if teaching else "How this LR was made (assumed by the LR-consistency check)",
-        DEGRADATIONS, format_func=DEGRADATION_LABELS.get, key="degradation",
-    )
+    if teaching:
+        kind = st.selectbox("How the LR is made", DEGRADATIONS, format_func=DEGRADATION_LABELS.get, key="degradation")
+        lr_kind = lr_kind_of(kind)
+    else:
+        if source == UPLOAD:
+            _suggest_lr_kind(image, key)
+        lr_kind = lr_kind_choice(catalog)
+        kind = "microscope" if lr_kind == "real" else "bicubic"  # what the LR-consistency check assumes
     degradation = Degradation(kind=kind, scale=scale)
     if teaching:
         if min(pixels.shape[:2]) < 4 * scale:
@@ -137,11 +154,13 @@ def input_section(scale: int) -> Inputs | None:
         lr = degradation.apply(pixels)
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
-                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", hr, name, key + "-hr", sample=sample, teaching=True)
+                        f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", lr_kind, hr, name, key + "-hr",
+                        sample=sample, teaching=True)
     else:
+        what = "uploaded LR image" if source == UPLOAD else "built-in sample used as the LR image"
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
-                        f"uploaded LR image (assumed made by {degradation.describe()})" if source == UPLOAD else
-                        f"built-in sample used as the LR image (assumed made by {degradation.describe()})", sample=sample)
+                        f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
+                        lr_kind, sample=sample)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference")
         if reference is not None:

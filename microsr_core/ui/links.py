@@ -1,17 +1,17 @@
-"""Shareable views: the Compare page's sample, methods, scale, region and panel size live in the
-URL's query string (:mod:`microsr_core.share`), so opening a copied link restores the view."""
+"""Shareable views: the Compare page's sample, methods, scale, LR kind, region and panel size live
+in the URL's query string (:mod:`microsr_core.share`), so opening a copied link restores the view."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ..catalog import MethodInfo
+from ..catalog import MethodInfo, default_lr_kind, unavailable_reason
 from ..roi import Roi
 from ..share import UPLOAD, View, from_query, to_query
 from . import state
 from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE, Inputs
 from .loaders import default_scale, scale_choices
-from .running import Settings
+from .running import Settings, methods_key
 
 
 def restore(catalog: list[MethodInfo]) -> None:
@@ -34,12 +34,15 @@ def restore(catalog: list[MethodInfo]) -> None:
             st.session_state["scale"] = scale = view.scale
         else:
             problems.append(f"scale x{view.scale} is not offered here ({', '.join(f'x{s}' for s in scales)})")
+    kind = view.lr_kind or default_lr_kind(catalog)
+    if view.lr_kind is not None:
+        st.session_state["lr_kind"] = view.lr_kind
     if view.methods is not None:
-        usable = [info.name for info in catalog if info.available and scale in info.scales]
-        st.session_state[f"methods_x{scale}"] = [m for m in view.methods if m in usable]
+        usable = [info.name for info in catalog if unavailable_reason(info, scale, kind) is None]
+        st.session_state[methods_key(scale, kind)] = [m for m in view.methods if m in usable]
         missing = [m for m in view.methods if m not in usable]
         if missing:
-            problems.append(f"method(s) {', '.join(missing)} not available here at x{scale}")
+            problems.append(f"method(s) {', '.join(missing)} not available here at x{scale} for {kind} LR")
     if view.roi is not None:
         st.session_state[state.ROI_SHARED] = view.roi
     if view.panel is not None:
@@ -51,4 +54,4 @@ def restore(catalog: list[MethodInfo]) -> None:
 def publish(inputs: Inputs, settings: Settings, roi: Roi, panel: int) -> None:
     """Write the current view into the URL (the browser's address bar updates without a reload)."""
     sample = UPLOAD if inputs.sample is None else inputs.sample.key
-    st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel)))
+    st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel, inputs.lr_kind)))

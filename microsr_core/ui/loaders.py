@@ -1,6 +1,6 @@
 """Things loaded once per process and shared by every session (``st.cache_resource``).
 
-Models are shared per (method, device, weights checksum): the first session pays for loading
+Models are shared per (method, device, LR kind, weights checksums): the first session pays for loading
 one, every other session reuses it. The method catalogue (:mod:`microsr_core.catalog`) is read
 fresh on every run, because training can publish new weights at any time.
 """
@@ -17,13 +17,15 @@ from ..samples import get_sample
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=16)
-def shared_method(name: str, device: str, version: str) -> SRMethod:
-    """Method ``name`` on ``device``, loaded once per process and shared by every session.
+def shared_method(name: str, device: str, lr_kind: str, fingerprint: tuple) -> SRMethod:
+    """Method ``name`` on ``device`` for ``lr_kind`` LR, loaded once per process and shared by every session.
 
-    ``version`` (the weights' sha256) is part of the key, so weights published while the app
-    runs are picked up instead of serving the old ones. Raises WeightsError when missing.
+    ``fingerprint`` (the sha256 of every weights file serving that kind,
+    :meth:`~microsr_core.catalog.MethodInfo.fingerprint`) is part of the key, so weights
+    published while the app runs are picked up instead of serving the old ones. Raises
+    WeightsError when missing.
     """
-    return create(name, resolve_device(device))
+    return create(name, resolve_device(device), lr_kind)
 
 
 @st.cache_resource(show_spinner=False)
@@ -40,12 +42,11 @@ def default_scale(scales: list[int]) -> int:
 
 
 def scale_choices(catalog: list[MethodInfo]) -> list[int]:
-    """Scales worth offering: any scale an available method supports; x1 (same-size
-    restoration) only when at least two methods support it, as there is nothing to compare
-    otherwise."""
+    """Scales worth offering: any scale an available method serves for some LR kind; x1
+    (same-size restoration) only when at least two methods serve it, as there is nothing to
+    compare otherwise."""
     counts: dict[int, int] = {}
     for info in catalog:
-        if info.available:
-            for s in info.scales:
-                counts[s] = counts.get(s, 0) + 1
+        for s in {scale for scale, _ in info.served}:
+            counts[s] = counts.get(s, 0) + 1
     return sorted(s for s, n in counts.items() if s > 1 or n >= 2)

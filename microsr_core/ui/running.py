@@ -1,8 +1,10 @@
 """The controls (scale, methods, device, tiling) and running the methods with progress.
 
-Results are cached per user in ``st.session_state`` under (input, method, weights checksum,
-scale, device, tile), so moving the region of interest or changing a plot never recomputes.
-The models themselves are shared by every session (:func:`.loaders.shared_method`).
+Before running, every method's weights are resolved (:mod:`microsr_core.serving`, through the
+catalog). Results are cached per user in ``st.session_state`` under (input, method, the
+serving weights' sha256, LR kind, scale, device, tile), so moving the region of interest or
+changing a plot never recomputes, and republished weights never reuse an old result. The models
+themselves are shared by every session (:func:`.loaders.shared_method`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..catalog import MethodInfo
+from ..catalog import MethodInfo, unavailable_reason
 from ..device import DEVICE_CHOICES, available_devices, resolve_device
 from ..display import crop, method_colours
-from ..errors import MicroSRError
+from ..errors import MicroSRError, WeightsError
 from ..inference import SRResult, upscale
 from ..io import to_uint
 from ..roi import Roi
+from ..serving import DEFAULT_KIND, ServedWeights
 from . import state
 from .inputs import Inputs
 from .loaders import default_scale, scale_choices, shared_method
@@ -31,9 +34,11 @@ REGION_CONTEXT = 16
 @dataclass
 class Settings:
     scale: int
+    lr_kind: str  # the kind of LR image (serving.LR_KINDS): picks the weights
     methods: list[str]
     titles: dict[str, str]
-    versions: dict[str, str]  # method -> weights sha256, part of the result key
+    served: dict[str, ServedWeights]  # method -> the weights that will compute it; its sha256 is in the result key
+    fingerprints: dict[str, tuple]  # method -> the shas of all its weights for the kind: the model-cache key
     colours: dict[str, str]  # method -> its colour in every panel, chart and legend
     device: str | None  # resolved ("cpu", "cuda"); None when the choice is not available
     device_choice: str
@@ -41,24 +46,32 @@ class Settings:
     region_first: bool
 
 
-def controls(catalog: list[MethodInfo]) -> Settings:
-    """Sidebar widgets; unavailable methods and devices are listed with the reason."""
-    sidebar = st.sidebar
-    sidebar.header("Settings")
+def methods_key(scale: int, lr_kind: str) -> str:
+    """The methods widget's key: one selection per scale and LR kind (bicubic keeps ``methods_x2``)."""
+    return f"methods_x{scale}" + ("" if lr_kind == DEFAULT_KIND else f"_{lr_kind}")
+
+
+def scale_control(catalog: list[MethodInfo]) -> int:
+    """The sidebar's first widget: the scale, which the input widgets need."""
+    st.sidebar.header("Settings")
     scales = scale_choices(catalog) or [2]
-    scale = sidebar.selectbox("Scale", scales, index=scales.index(default_scale(scales)), format_func=lambda s: f"x{s}", key="scale")
-    usable = [info for info in catalog if info.available and scale in info.scales]
+    return int(st.sidebar.selectbox("Scale", scales, index=scales.index(default_scale(scales)), format_func=lambda s: f"x{s}", key="scale"))
+
+
+def controls(catalog: list[MethodInfo], scale: int, lr_kind: str) -> Settings:
+    """Sidebar widgets below the scale; methods that cannot serve this scale or LR kind are
+    listed with the reason, as are unavailable devices."""
+    sidebar = st.sidebar
+    usable = [info for info in catalog if unavailable_reason(info, scale, lr_kind) is None]
     titles = {info.name: info.title for info in catalog}
-    versions = {info.name: info.version for info in catalog}
     methods = sidebar.multiselect(
         "Methods", [info.name for info in usable], default=[info.name for info in usable],
-        format_func=titles.get, key=f"methods_x{scale}",
+        format_func=titles.get, key=methods_key(scale, lr_kind),
     )
     for info in catalog:
-        if not info.available:
-            sidebar.caption(f"{info.title}: not available ({info.reason})")
-        elif scale not in info.scales:
-            sidebar.caption(f"{info.title}: no x{scale} (supports {', '.join(f'x{s}' for s in info.scales)})")
+        reason = unavailable_reason(info, scale, lr_kind)
+        if reason:
+            sidebar.caption(f"{info.title}: {reason}")
     present = available_devices()
     choice = sidebar.radio(
         "Device", DEVICE_CHOICES, horizontal=True, key="device",
@@ -74,12 +87,15 @@ def controls(catalog: list[MethodInfo]) -> Settings:
         tile = st.number_input("Tile size (LR px; 0 = whole image at once)", min_value=0, value=None, step=64,
                                placeholder="automatic", key="tile")
         region_first = st.checkbox(f"Region first for images over {REGION_FIRST_PIXELS / 1e6:g} MP", value=True, key="region_first")
-    return Settings(int(scale), list(methods), titles, versions, method_colours([info.name for info in catalog]), device, choice,
-                    None if tile is None else int(tile), region_first)
+    served = {info.name: info.served[scale, lr_kind] for info in usable}
+    fingerprints = {info.name: info.fingerprint(lr_kind) for info in usable}
+    return Settings(scale, lr_kind, list(methods), titles, served, fingerprints, method_colours([info.name for info in catalog]),
+                    device, choice, None if tile is None else int(tile), region_first)
 
 
 def result_key(inputs: Inputs, settings: Settings, method: str) -> tuple:
-    return (inputs.key, method, settings.versions.get(method, ""), settings.scale, settings.device, settings.tile)
+    served = settings.served[method]
+    return (inputs.key, method, served.sha256, served.lr_kind, settings.scale, settings.device, settings.tile)
 
 
 def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:
@@ -93,17 +109,25 @@ def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:
 
 
 def _upscale(lr, method: str, settings: Settings, progress=None) -> SRResult:
-    """Run one method; a CUDA out-of-memory that tiling could not avoid falls back to the CPU."""
-    version = settings.versions.get(method, "")
+    """Run one method; a CUDA out-of-memory that tiling could not avoid falls back to the CPU.
+
+    Raises :class:`WeightsError` if the result was not computed by the weights its key names,
+    so a stale shared model can never be credited.
+    """
+    expected, fingerprint = settings.served[method], settings.fingerprints[method]
     try:
-        model = shared_method(method, settings.device, version)
-        return upscale(lr, model, settings.scale, tile=settings.tile, progress=progress)
+        model = shared_method(method, settings.device, settings.lr_kind, fingerprint)
+        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress)
     except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError
         if settings.device == "cpu" or "out of memory" not in str(exc).lower():
             raise
-        result = upscale(lr, shared_method(method, "cpu", version), settings.scale, tile=settings.tile, progress=progress)
+        model = shared_method(method, "cpu", settings.lr_kind, fingerprint)
+        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress)
         result.notes.append("the GPU ran out of memory even with small tiles: computed on the CPU instead")
-        return result
+    if result.served.sha256 != expected.sha256:
+        raise WeightsError(f"{method} x{settings.scale} ran weights {result.served.ref} ({str(result.served.sha256)[:12]}), "
+                           f"not {expected.ref} ({str(expected.sha256)[:12]}): the weights changed while loading; run again")
+    return result
 
 
 def _region_preview(inputs: Inputs, settings: Settings, roi: Roi) -> None:

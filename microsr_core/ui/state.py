@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-#: SR results: (input key, method, scale, device, tile) -> SRResult.
+#: SR results: (input key, method, weights sha256, LR kind, scale, device, tile) -> SRResult.
 RESULTS = "msr_results"
 #: Values derived from results (metrics, maps, alignment, consistency): key -> value.
 DERIVED = "msr_derived"

@@ -18,13 +18,13 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from .. import compare, display, export
-from ..catalog import method_catalog
 from ..compare import Reference
 from ..errors import AlignmentError
 from ..html_report import Column, Figure, build_report
 from ..inference import SRResult
 from ..io import encode_image, to_uint
 from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
+from ..precision import TOLERANCE_DB
 from ..parsing import BACKGROUND, parsing_classes, parsing_labels, parsing_overlay
 from ..registry import method_class
 from ..roi import Roi, default_roi, region_in_um, roi_from_box
@@ -171,11 +171,17 @@ def _labels(result: SRResult) -> np.ndarray | None:
     return parsing_labels(result.maps["parsing"])
 
 
+def panel_title(title: str, result: SRResult) -> str:
+    """``VDSR-residual · vdsr_x2 (bicubic LR)``: the method and the weights that computed it."""
+    return f"{title} · {result.served.label()}"
+
+
 def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Panel]:
     panels = [Panel("LR input", inputs.lr, 1)]
     for method, result in results.items():
         labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: _labels(r))
-        panels.append(Panel(settings.titles[method], result.image, settings.scale, labels=labels, colour=settings.colours[method]))
+        panels.append(Panel(panel_title(settings.titles[method], result), result.image, settings.scale, labels=labels,
+                            colour=settings.colours[method]))
     if reference is not None:
         window = reference.window.scaled(settings.scale)
         panels.append(Panel("HR reference", reference.hr, settings.scale, (window.row, window.col)))
@@ -237,12 +243,15 @@ def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResu
 
 
 def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings) -> list[dict]:
-    """One row per method: timing, LR consistency and (with a reference) PSNR/SSIM."""
+    """One row per method: the weights that computed it (their provenance), timing, LR
+    consistency and (with a reference) PSNR/SSIM."""
     rows = []
     for method, result in results.items():
         check = _consistency(inputs, settings, method, result)
-        row = {"method": method, "title": settings.titles[method], "seconds": result.seconds, "device": result.device,
-               "backend": result.backend, "precision": result.precision, "tiles": result.tiles, "lr_consistency_psnr_y": check.psnr_y, "lr_consistency_max_abs_dy": check.max_error}
+        row = {"method": method, "title": settings.titles[method], "weights": result.served.label(), "seconds": result.seconds,
+               "device": result.device, "backend": result.backend, "precision": result.precision, "tiles": result.tiles,
+               "lr_consistency_psnr_y": check.psnr_y, "lr_consistency_max_abs_dy": check.max_error}
+        row.update({key: value for key, value in result.served.provenance().items() if key not in row})
         if reference is not None:
             key = ("metrics", inputs.reference_key) + result_key(inputs, settings, method)
             row.update(state.cached(state.DERIVED, key, lambda r=result: compare.reference_metrics(r.image, reference)))
@@ -254,14 +263,14 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
 
 def results_table(rows: list[dict], inputs: Inputs) -> None:
     """Timings and the LR-consistency check (no HR reference needed)."""
-    frame = pd.DataFrame(rows).set_index("title")[["seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
+    frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
     st.dataframe(frame, column_config={
         "seconds": st.column_config.NumberColumn("time (s)", format="%.3f"),
         "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-consistency PSNR-Y (dB)", format="%.2f"),
         "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY| (8-bit levels)", format="%.1f"),
     })
     st.caption(
-        f"LR-consistency: SR degraded by {inputs.degradation.describe()} (no rounding), compared with the LR input on "
+        f"LR-consistency: SR degraded by {inputs.degradation.noiseless().describe()} (no rounding), compared with the LR input on "
         f"Y (BT.601 studio swing), border {compare.CONSISTENCY_BORDER} LR px shaved, data range 255. Low values mean "
         "the result does not reproduce the LR input: detail there was invented or lost. Time: wall clock of the whole image."
     )
@@ -376,11 +385,11 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
         images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
         if reference is not None:
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
-        return export.build_zip(images, rows, _settings_record(inputs, reference, roi, settings))
+        return export.build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
 
     columns[-2].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
                                 mime="application/zip", on_click="ignore", key="zip", type="primary")
-    columns[-1].download_button("Report (HTML)", lambda: report_html(inputs, reference, roi, settings, rows, zoomed),
+    columns[-1].download_button("Report (HTML)", lambda: report_html(inputs, results, reference, roi, settings, rows, zoomed),
                                 file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
                                 key="report", help="One self-contained HTML file: the panels, metrics with their conventions, "
                                 "each method's weights checksum, the settings; opens offline in any browser.")
@@ -388,7 +397,7 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
 
 #: The metrics table of the report: row key, heading, format.
 REPORT_COLUMNS = [
-    Column("title", "method"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
+    Column("title", "method"), Column("weights", "weights"), Column("lr_kind", "LR kind"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
     Column("backend", "backend"), Column("precision", "precision"),
     Column("psnr_y", "PSNR-Y (dB)", "{:.3f}"), Column("ssim_y", "SSIM-Y", "{:.4f}"),
     Column("delta_e_mean", "ΔE00 mean", "{:.2f}"), Column("delta_e_p95", "ΔE00 95th pct", "{:.2f}"),
@@ -398,40 +407,42 @@ REPORT_COLUMNS = [
 ]
 
 
-def report_html(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
-                zoomed: dict[str, Zoomed]) -> str:
-    """The one-click report (:func:`microsr_core.html_report.build_report`) of what the page shows."""
-    record = _settings_record(inputs, reference, roi, settings)
-    catalog = {info.name: info for info in method_catalog()}
+def report_html(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings,
+                rows: list[dict], zoomed: dict[str, Zoomed]) -> str:
+    """The one-click report (:func:`microsr_core.html_report.build_report`) of what the page shows;
+    each method's weights are those that computed its result."""
+    record = _settings_record(inputs, results, reference, roi, settings)
     models = []
-    for method in settings.methods:
-        info = catalog[method]
-        card = info.card or {}
-        models.append({"method": method, "title": info.title, "paper": info.paper,
-                       "weights": card.get("file", "none: no learned weights"), "summary": card.get("summary", ""),
-                       "training steps": card.get("training", {}).get("steps", ""),
-                       "weights sha256": settings.versions.get(method) or "—"})
+    for method, result in results.items():
+        served = result.served
+        models.append({"method": method, "title": settings.titles[method], "paper": method_class(method).paper,
+                       "LR kind": served.lr_kind, "weights": served.ref or "none: no learned weights",
+                       "weights file": served.file or "—", "summary": served.card.get("summary", ""),
+                       "training steps": served.card.get("training", {}).get("steps", ""),
+                       "weights sha256": served.sha256 or "—"})
     conventions = [f"PSNR/SSIM: {record['metrics_convention']}; region columns: {record['roi_metrics']}",
                    f"ΔE00: {record['stain_fidelity']}", f"LR consistency: {record['lr_consistency']}",
                    f"LR input: {inputs.origin}"] + ([f"HR reference: {record['reference']['how']}"] if reference else [])
-    shown = {k: v for k, v in record.items() if k not in ("metrics_convention", "roi_metrics", "stain_fidelity", "lr_consistency", "created")}
+    shown = {k: v for k, v in record.items() if k not in ("metrics_convention", "roi_metrics", "stain_fidelity", "lr_consistency",
+                                                          "created", "weights")}
     figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
     figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
     return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
                         REPORT_COLUMNS, conventions, shown, models)
 
 
-def _settings_record(inputs: Inputs, reference: Reference | None, roi: Roi, settings: Settings) -> dict:
+def _settings_record(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings) -> dict:
     return {
         "input": inputs.name, "lr_size": list(inputs.lr.shape[:2]), "bit_depth": inputs.bit_depth,
-        "lr_origin": inputs.origin, "scale": settings.scale, "methods": settings.methods,
-        "weights_sha256": {m: settings.versions.get(m, "") or None for m in settings.methods},
+        "lr_origin": inputs.origin, "lr_kind": settings.lr_kind, "scale": settings.scale, "methods": list(results),
+        "weights": {method: result.served.provenance() for method, result in results.items()},
         "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
-        "precision": "per method in the metrics (auto: bf16 where the CPU runs it faster, image-reading convolutions fp32)",
+        "precision": "per method in the metrics (auto: bf16 where the CPU runs it faster and the weights' card measured it "
+                     f"within {TOLERANCE_DB} dB Y-PSNR of fp32, image-reading convolutions fp32)",
         "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
         "roi_metrics": "region of interest where the reference covers it, no border shaved",
         "stain_fidelity": STAIN_CONVENTION + f"; whole image with border {settings.scale} px shaved",
-        "lr_consistency": f"SR degraded by {inputs.degradation.describe()} (no rounding) vs LR on Y, border {compare.CONSISTENCY_BORDER} LR px",
+        "lr_consistency": f"SR degraded by {inputs.degradation.noiseless().describe()} (no rounding) vs LR on Y, border {compare.CONSISTENCY_BORDER} LR px",
         "reference": None if reference is None else {"name": inputs.reference_name, "how": reference.describe(), "notes": reference.notes},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -11,6 +11,8 @@ import pytest
 from microsr_core.cli import main
 from microsr_core.degrade import bicubic_downscale
 from microsr_core.io import load_image, save_image
+from microsr_core.weights import read_manifest
+from tests.helpers import publish_random
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +21,7 @@ def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
     save_image(tmp_path / "in.png", sample[:50, :60])
     assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "bicubic", "--scale", "3"]) == 0
     assert load_image(tmp_path / "out.png").pixels.shape == (150, 180, 3)
-    assert "bicubic x3 on cpu (fp32)" in capsys.readouterr().out
+    assert "bicubic x3 on cpu (fp32) with bicubic LR" in capsys.readouterr().out
 
 
 def test_upscale_keeps_16_bit(tmp_path, sample):
@@ -45,6 +47,20 @@ def test_evaluate_writes_the_stable_json(tmp_path, sample):
     row = report["bicubic"]
     assert row["n"] == 3 and 20 < row["psnr_y"] < 45 and 0 < row["ssim_y"] < 1 and row["seconds_per_image"] > 0
     assert row["precision"] == "fp32"
+    assert row["lr_kind"] == "bicubic" and row["weights_entry"] is None and row["weights_sha256"] is None  # no network
+
+
+def test_publish_recheck_measures_bf16_and_refuses_a_tie(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2, 3), seed=1, depth=3, channels=8)
+    publish_random(tmp_path, "vdsr_x2", "vdsr", "VDSR", (2,), seed=2, depth=3, channels=8)
+    assert main(["publish", "--recheck", "vdsr", "--role", "fallback"]) == 0
+    card = read_manifest(tmp_path)["vdsr"]
+    assert card["role"] == "fallback" and card["lr_kind"] == "bicubic" and sorted(card["bf16_delta_db"]) == ["2", "3"]
+    assert all(delta != 0 and abs(delta) < 1 for delta in card["bf16_delta_db"].values())
+    assert "rechecked vdsr" in capsys.readouterr().out and "| bf16_delta_db | x2 " in (tmp_path / "vdsr.md").read_text()
+    assert main(["publish", "--recheck", "vdsr", "--role", "none"]) == 2  # vdsr and vdsr_x2 would tie at x2
+    assert "'vdsr' and 'vdsr_x2'" in capsys.readouterr().err and read_manifest(tmp_path)["vdsr"]["role"] == "fallback"
 
 
 def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
@@ -65,7 +81,9 @@ def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
         (["upscale", "{good}", "{out}", "--scale", "5"], "supports scales"),
         (["upscale", "{good}", "{tmp}/out.jpg"], "lossless"),
         (["upscale", "{good}", "{out}", "--method", "vdsr", "--device", "cpu", "--precision", "fp16"], "fp16 is for CUDA"),
+        (["upscale", "{good}", "{out}", "--method", "vdsr", "--lr-kind", "real"], "no weights for 'vdsr' with real LR"),
         (["evaluate", "--hr", "{tmp}/nowhere", "--scale", "2"], "not a folder"),
+        (["evaluate", "--hr", "{tmp}", "--scale", "2", "--methods", "vdsr", "--lr-kind", "real"], "no weights for real LR are installed"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, sample, args, message):

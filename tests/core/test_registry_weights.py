@@ -9,7 +9,8 @@ import torch
 from microsr_core.errors import ParameterError, WeightsError
 from microsr_core.inference import upscale
 from microsr_core.registry import SRMethod, method_class, method_names, register
-from microsr_core.weights import load_weights, publish, read_manifest, sha256_of, weights_dir
+from microsr_core.serving import LR_KINDS, serving_table
+from microsr_core.weights import load_weights, publish, read_manifest, render_card, sha256_of, update_card, weights_dir
 
 
 def test_builtin_methods_are_registered():
@@ -51,9 +52,25 @@ def test_every_manifest_entry_matches_its_file():
         path = weights_dir() / card["file"]
         assert path.is_file(), name
         assert sha256_of(path) == card["sha256"], name
-        for key in ("method", "architecture", "paper", "scales", "training", "parameters"):
+        for key in ("method", "architecture", "paper", "scales", "training", "parameters", "lr_kind"):
             assert key in card, f"{name} card lacks {key}"
-        assert (weights_dir() / f"{name}.md").is_file()
+        assert card["lr_kind"] in (*LR_KINDS, "any") and card.get("role", "fallback") == "fallback", name
+        assert sorted(card["bf16_delta_db"]) == sorted(str(s) for s in card["scales"]), f"{name}: bf16 not measured at every scale"
+        assert (weights_dir() / f"{name}.md").read_text() == render_card(name, card), f"{name}.md is not the card's rendering"
+
+
+def test_every_registered_method_resolves_without_ambiguity():
+    names = method_names()
+    rows = serving_table()
+    assert {row.method for row in rows} <= set(names)
+    for name in names:
+        if method_class(name).runs_network:
+            table = serving_table(name)  # raises on a tie
+            assert len({(row.scale, row.lr_kind) for row in table}) == len(table)
+            assert [row for row in rows if row.method == name] == table
+    serving = {row.entry for row in rows}
+    idle = [entry for entry, card in read_manifest().items() if entry not in serving and card.get("role") != "fallback"]
+    assert not idle, f"cards that serve nothing: {idle}"  # only a fallback may be covered everywhere
 
 
 def _fake_weights(folder, damage=False):
@@ -111,3 +128,15 @@ def test_publish_copies_a_run_and_renders_its_metrics(tmp_path):
     assert "### BCCD val x2" in text and "| vdsr | 51.951 | 0.99479 | 49.430 | 0.99115 | 25 | 12.05 |" in text
     with pytest.raises(WeightsError, match="not a finished training run"):
         publish(tmp_path, "nothing", tmp_path / "weights")
+
+    # update_card rewrites the manifest and the rendered card; a check may refuse the new manifest.
+    update_card("tiny", {"lr_kind": "real", "bf16_delta_db": {"2": -0.0123}}, tmp_path / "weights")
+    assert read_manifest(tmp_path / "weights")["tiny"]["lr_kind"] == "real"
+    assert "| lr_kind | real |" in (tmp_path / "weights" / "tiny.md").read_text() and "x2 -0.0123 dB" in (tmp_path / "weights" / "tiny.md").read_text()
+
+    def refuse(cards):
+        raise WeightsError(f"refused {sorted(cards)}")
+
+    with pytest.raises(WeightsError, match=r"refused \['tiny'\]"):
+        update_card("tiny", {"role": "fallback"}, tmp_path / "weights", check=refuse)
+    assert "role" not in read_manifest(tmp_path / "weights")["tiny"]

@@ -36,6 +36,7 @@ import pytest
 from microsr_core.degrade import Degradation
 from microsr_core.io import encode_image
 from microsr_core.samples import SAMPLES
+from microsr_core.serving import served
 from microsr_core.weights import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,8 +235,9 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             report = tmp_path / "report.html"
             download.value.save_as(report)
             text = report.read_text()
-            vdsr_sha256 = read_manifest()["vdsr"]["sha256"]
-            assert vdsr_sha256 in text and "fp32" in text and "CIEDE2000" in text and "rows 100-" in text
+            vdsr = served("vdsr", 2)  # the weights that computed the x2 panel, not the multi-scale fallback card
+            assert vdsr.sha256 in text and vdsr.file in text and "fp32" in text and "CIEDE2000" in text and "rows 100-" in text
+            assert vdsr.entry == "vdsr" or read_manifest()["vdsr"]["sha256"] not in text
             offline = browser.new_page()
             offline.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
             offline.goto(report.as_uri())

@@ -81,6 +81,7 @@ def _check_promote(job_env, job) -> None:
     """Promote: the model becomes a method and runs."""
     card = jobs.promote(job.id, "tiny-model")
     assert card["sha256"] and "vdsr@tiny-model" in method_names()
+    assert card["lr_kind"] == "bicubic" and sorted(card["bf16_delta_db"]) == sorted(str(s) for s in card["scales"])  # measured at promotion
     lr = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
     assert upscale(lr, "vdsr@tiny-model", 2, device="cpu").image.shape == (32, 32, 3)
     assert job_env.store.get(job.id).promoted == "tiny-model"

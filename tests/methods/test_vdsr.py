@@ -9,7 +9,7 @@ from microsr_core.degrade import bicubic_downscale
 from microsr_core.errors import WeightsError
 from microsr_core.inference import upscale
 from microsr_core.metrics import psnr_y
-from microsr_core.weights import read_manifest
+from microsr_core.weights import read_manifest, update_card
 
 
 def test_shapes_and_receptive_field():
@@ -61,10 +61,12 @@ def test_a_shipped_single_scale_model_serves_its_scale(tmp_path, monkeypatch, sa
 
     monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
     multi = publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2, 3, 4), seed=1, depth=3, channels=8)
+    update_card("vdsr", {"role": "fallback"}, tmp_path)
     single = publish_random(tmp_path, "vdsr_x3", "vdsr", "VDSR", (3,), seed=2, depth=5, channels=8)
     method = VDSRMethod(torch.device("cpu"))
     assert method.scales == (2, 3, 4)
-    assert method.cards[3]["arch_kwargs"] == {"depth": 5, "channels": 8} and method.cards[2]["arch_kwargs"]["depth"] == 3
+    assert [method.served(s).entry for s in (2, 3, 4)] == ["vdsr", "vdsr_x3", "vdsr"]
+    assert method.served(3).sha256 == read_manifest(tmp_path)["vdsr_x3"]["sha256"]
     tile = np.ascontiguousarray(sample[:24, :24], dtype=np.float32)
     from microsr_core.methods.common import merge_y, to_tensor
     from microsr_core.network_input import upscale_ycbcr

@@ -28,6 +28,7 @@ from microsr_core.parsing import CLASSES, parsing_labels
 from microsr_core.registry import create
 from microsr_core.roi import Roi, default_roi, region_in_um
 from microsr_core.samples import DEFAULT, SAMPLES
+from microsr_core.serving import no_weights
 from microsr_core.ui import state
 from tests.helpers import publish_random
 
@@ -165,7 +166,8 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         colour = bars[(info.title, "x3")]
         assert colour["y"][0] == pytest.approx(metrics.loc[info.title, "delta_e_mean"] - metrics.loc["Bicubic", "delta_e_mean"], abs=1e-9)
         assert psnr["marker"]["color"] == ssim["marker"]["color"] == colour["marker"]["color"] == colours[info.name]
-        assert f'color:{colours[info.name]}">&#9632;</span> **{info.title}**' in markdown
+        label = info.served[2, "bicubic"].label()  # the weights that computed the panel, and the LR kind
+        assert f'color:{colours[info.name]}">&#9632;</span> **{info.title} · {label}**' in markdown
 
     assert [b.label for b in at.get("download_button")][-2:] == ["All results (ZIP)", "Report (HTML)"]
 
@@ -363,9 +365,11 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return upscale(lr, "bicubic", scale)
 
-    monkeypatch.setattr(running, "shared_method", lambda name, device, version: Fake(device))
+    monkeypatch.setattr(running, "shared_method", lambda name, device, lr_kind, fingerprint: Fake(device))
     monkeypatch.setattr(running, "upscale", fake_upscale)
-    settings = running.Settings(2, ["bicubic"], {"bicubic": "Bicubic"}, {"bicubic": ""}, {"bicubic": "#8c8c8c"}, "cuda", "cuda", None, False)
+    served = {"bicubic": no_weights("bicubic", 2, "bicubic")}
+    settings = running.Settings(2, "bicubic", ["bicubic"], {"bicubic": "Bicubic"}, served, {"bicubic": ()}, {"bicubic": "#8c8c8c"},
+                                "cuda", "cuda", None, False)
     result = running._upscale(GOOD, "bicubic", settings)
     assert result.device == "cpu" and result.image.shape == (128, 128, 3)
     assert any("computed on the CPU" in note for note in result.notes)
@@ -399,7 +403,7 @@ def test_a_shared_link_restores_the_view_and_the_url_follows_changes():
     assert at.multiselect(key="methods_x4").value == ["bicubic"]
     assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [5, 6, 20, 30]
     assert at.select_slider(key="panel_size").value == 256
-    assert not at.warning and at.query_params == link
+    assert not at.warning and at.query_params == {**link, "lr_kind": "bicubic"}  # a link without the kind reads as bicubic
     run_methods(at)
     assert any(c.startswith("Bicubic · rows 20-100, cols 24-144 (SR px)") for c in captions(at)), captions(at)
     at.number_input(key=state.ROI_ROW).set_value(40).run()
@@ -462,12 +466,36 @@ def test_an_upload_shows_its_facts_and_preselects_the_lr_kind_they_suggest():
     Image.fromarray(np.round(Degradation("bicubic", 2).apply(smear) * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=85)
     upload(at, "upload_image", "capture.jpg", buffer.getvalue())
     assert not at.exception
-    assert at.selectbox(key="degradation").value == "microscope"
+    assert at.radio(key="lr_kind").value == "real"
     facts = [c.value for c in at.caption if c.value.startswith("About this image")]
     assert facts and "JPEG, quality ~85" in facts[0] and "suggested: a real capture" in facts[0]
-    at.selectbox(key="degradation").set_value("bicubic").run()  # the user's choice stands on reruns
+    at.radio(key="lr_kind").set_value("bicubic").run()  # the user's choice stands on reruns
     at.run()
-    assert at.selectbox(key="degradation").value == "bicubic"
+    assert at.radio(key="lr_kind").value == "bicubic"
     upload(at, "upload_image", "downscale.png", png(Degradation("bicubic", 2).apply(smear)))
-    assert at.selectbox(key="degradation").value == "bicubic"
+    assert at.radio(key="lr_kind").value == "bicubic"
     assert any("suggested: a bicubic downscale" in c.value for c in at.caption)
+
+
+def test_the_lr_kind_picks_the_weights_and_shows_in_titles_and_link(tmp_path, monkeypatch, microsr_home):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2,), seed=1, depth=3, channels=8)
+    publish_random(tmp_path, "vdsr_x2_real", "vdsr", "VDSR", (2,), seed=2, card_fields={"lr_kind": "real"}, depth=3, channels=8)
+    publish_random(tmp_path, "microgan", "microgan", "MicroGANGenerator", (2,), seed=3, levels=2, width=4)
+    at = use_upload(start())
+    upload(at, "upload_image", "capture.png", png(GOOD))
+    assert at.radio(key="lr_kind").value == "real"  # weights for real captures are installed: uploads default to one
+    assert "MicroGAN: no weights for real LR installed" in " ".join(c.value for c in at.sidebar.caption)
+    assert at.multiselect(key="methods_x2_real").value == ["bicubic", "vdsr"]
+    run_methods(at)
+    shown = captions(at)
+    assert any(c.startswith("VDSR-residual · vdsr_x2_real (real LR) · ") for c in shown), shown
+    assert any(c.startswith("Bicubic · real LR · ") for c in shown), shown
+    assert table(at, "results_table").loc["VDSR-residual", "weights"] == "vdsr_x2_real (real LR)"
+    assert at.query_params["lr_kind"] == "real"
+
+    at.radio(key="lr_kind").set_value("bicubic").run()
+    assert at.multiselect(key="methods_x2").value == ["bicubic", "vdsr", "microgan"]
+    run_methods(at)
+    assert any(c.startswith("VDSR-residual · vdsr (bicubic LR) · ") for c in captions(at))
+    assert at.query_params["lr_kind"] == "bicubic"

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from microsr_core import reports
 from microsr_core.display import method_colours
 from microsr_core.registry import method_names
+from microsr_core.serving import serving_table
 from microsr_core.weights import read_manifest
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -41,6 +42,12 @@ def test_models_page_lists_every_registered_method_and_card(tmp_path, monkeypatc
         assert any(e.label.startswith(f"{name}:") for e in at.expander), name
     if not cards:
         assert any("None in" in i.value for i in at.info)
+    served = serving_table()  # one row per served (method, scale, LR kind): the weights that compute it
+    if served:
+        shown = at.dataframe[1].value
+        assert set(zip(shown["method"], shown["scale"], shown["LR kind"], shown["entry"], shown["sha256"], shown["bf16 auto"])) == {
+            (r.method, f"x{r.scale}", r.lr_kind, r.ref, r.sha256, r.bf16_auto) for r in served}
+        assert len(shown) == len(served)
 
 
 def test_benchmarks_page_shows_reports_or_says_there_are_none(tmp_path, monkeypatch):
