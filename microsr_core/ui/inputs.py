@@ -109,10 +109,11 @@ def _suggest_lr_kind(image: LoadedImage, key: str) -> None:
     st.caption("About this image (no reference needed): " + "; ".join(facts.lines()) + ".")
 
 
-def lr_kind_choice(catalog: list[MethodInfo]) -> str:
-    """What an upload or a sample used as LR is: a real capture or a bicubic downscale. The
-    default is a real capture only once weights for real captures are installed."""
-    default = default_lr_kind(catalog)
+def lr_kind_choice(catalog: list[MethodInfo], upload: bool) -> str:
+    """What an upload or a sample used as LR is: a real capture or a bicubic downscale. An
+    upload defaults to a real capture once weights for real captures are installed (its facts
+    may preselect otherwise); a gallery sample to a bicubic downscale, as the app always showed it."""
+    default = default_lr_kind(catalog) if upload else "bicubic"
     options = [default] + [kind for kind in LR_KINDS if kind != default]  # the default first: index 0
     return st.radio("This LR image is", options, format_func=LR_KIND_LABELS.get, horizontal=True, key="lr_kind",
                     help="Methods run the weights trained for this kind of LR image; one without such weights is listed as unavailable.")
@@ -144,7 +145,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     else:
         if source == UPLOAD:
             _suggest_lr_kind(image, key)
-        lr_kind = lr_kind_choice(catalog)
+        lr_kind = lr_kind_choice(catalog, source == UPLOAD)
         kind = "microscope" if lr_kind == "real" else "bicubic"  # what the LR-consistency check assumes
     degradation = Degradation(kind=kind, scale=scale)
     if teaching:
