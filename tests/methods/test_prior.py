@@ -176,7 +176,10 @@ def test_method_returns_sr_and_parsing_probabilities(tiny_weights, sample):
 
 def test_each_method_refuses_the_other_variant(tiny_weights):
     cards = json.loads((tiny_weights / "manifest.json").read_text())
-    cards["models"]["prior"], cards["models"]["prior_none"] = cards["models"]["prior_none"], cards["models"]["prior"]
+    models = cards["models"]
+    models["prior"], models["prior_none"] = models["prior_none"], models["prior"]
+    for entry in ("prior", "prior_none"):  # each card still claims its method: the network inside is the other's
+        models[entry]["method"] = entry
     (tiny_weights / "manifest.json").write_text(json.dumps(cards))
     with pytest.raises(WeightsError, match="without the prior branch"):
         NonePriorMethod(CPU)

@@ -184,7 +184,7 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
     shown = captions(at)
     assert any(c.startswith("LR input · rows 0-20, cols 10-40 (LR px)") for c in shown), shown
     for title in usable_titles(2) + ["HR reference"]:
-        assert any(c.startswith(f"{title} · rows 0-40, cols 20-80 (SR px)") for c in shown), (title, shown)
+        assert any(c.startswith(f"{title} · ") and " · rows 0-40, cols 20-80 (SR px)" in c for c in shown), (title, shown)
     bicubic = upscale(lr, "bicubic", 2).image
     region = region_metrics(bicubic, reference, Roi(0, 10, 20, 30))
     shown = table(at, "metrics_table").loc["Bicubic"]
@@ -337,7 +337,7 @@ def test_large_image_computes_the_region_first():
     shown = captions(at)
     assert "Bicubic (region preview)" in shown, shown
     assert shown.index("Bicubic (region preview)") < shown.index(next(c for c in shown if c.startswith("Bicubic ·")))
-    assert any(c.startswith("Bicubic · rows 1000-1096, cols 1200-1296 (SR px)") for c in shown)
+    assert any(c.startswith("Bicubic · bicubic LR · rows 1000-1096, cols 1200-1296 (SR px)") for c in shown)
 
 
 def test_sessions_do_not_see_each_others_images():
@@ -405,7 +405,7 @@ def test_a_shared_link_restores_the_view_and_the_url_follows_changes():
     assert at.select_slider(key="panel_size").value == 256
     assert not at.warning and at.query_params == {**link, "lr_kind": "bicubic"}  # a link without the kind reads as bicubic
     run_methods(at)
-    assert any(c.startswith("Bicubic · rows 20-100, cols 24-144 (SR px)") for c in captions(at)), captions(at)
+    assert any(c.startswith("Bicubic · bicubic LR · rows 20-100, cols 24-144 (SR px)") for c in captions(at)), captions(at)
     at.number_input(key=state.ROI_ROW).set_value(40).run()
     assert at.query_params["region"] == "40,6,20,30"
     at.selectbox(key="sample").set_value("ihc").run()  # a new image: its own default region, where its detail is
@@ -483,8 +483,10 @@ def test_the_lr_kind_picks_the_weights_and_shows_in_titles_and_link(tmp_path, mo
     publish_random(tmp_path, "vdsr_x2_real", "vdsr", "VDSR", (2,), seed=2, card_fields={"lr_kind": "real"}, depth=3, channels=8)
     publish_random(tmp_path, "microgan", "microgan", "MicroGANGenerator", (2,), seed=3, levels=2, width=4)
     at = use_upload(start())
-    upload(at, "upload_image", "capture.png", png(GOOD))
-    assert at.radio(key="lr_kind").value == "real"  # weights for real captures are installed: uploads default to one
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(GOOD * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=90)
+    upload(at, "upload_image", "capture.jpg", buffer.getvalue())
+    assert at.radio(key="lr_kind").value == "real"  # a JPEG: its facts preselect a real capture, for which weights are installed
     assert "MicroGAN: no weights for real LR installed" in " ".join(c.value for c in at.sidebar.caption)
     assert at.multiselect(key="methods_x2_real").value == ["bicubic", "vdsr"]
     run_methods(at)
