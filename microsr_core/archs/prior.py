@@ -17,6 +17,13 @@ The paper's text does not say how deep the decoder is; it counts "6 blocks in to
 branch" (§3.4), which we read as three encoder and three decoder residual blocks. It does not
 say whether the output adds the bicubic input back; we do (``residual=True``), as VDSR does,
 and start the last layer at zero so that an untrained network returns bicubic.
+
+:class:`PriorVDSR` is the CPU variant (issue 25): the same prior network, whose parsing map a
+small mask encoder adds to the first feature layer of a VDSR trunk (Kim et al. 2016, the
+project's ``vdsr``). Its layers are named as VDSR's, so the trunk starts from a trained VDSR,
+and the mask encoder's last layer starts at zero, so the untrained prior branch changes
+nothing: on 2 CPU cores the paper's SR branch trained from scratch stayed 3–4 dB behind VDSR
+at x4 (docs/results.md), which left the prior's own claim (that the map helps) untestable.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_architecture
+from .vdsr import VDSR
 
 #: Channel order of the parsing map (Hua et al. §2.1: nucleus, cytoplasm, background).
 PARSING_CLASSES = ("nucleus", "cytoplasm", "background")
@@ -108,12 +116,14 @@ class ParsingUNet(nn.Module):
         decoder = encoder  # upsample + two convs per level
         return encoder + bottom + decoder
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides that need no padding (a traced graph has none: callers pad, :func:`_pad_to_multiple`)."""
+        return 2**self.depth
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        multiple = 2**self.depth
-        pad_bottom, pad_right = -height % multiple, -width % multiple
-        if pad_bottom or pad_right:
-            x = F.pad(x, (0, pad_right, 0, pad_bottom), mode="replicate")
+        x = _pad_to_multiple(x, self.size_multiple)
         skips = []
         for block in self.down:
             x = block(x)
@@ -123,6 +133,15 @@ class ParsingUNet(nn.Module):
         for upsample, block, skip in zip(self.upsample, self.up, reversed(skips)):
             x = block(torch.cat([skip, upsample(x)], dim=1))
         return self.head(x)[..., :height, :width]
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``x`` padded at the bottom and right by edge replication to a multiple of ``multiple``."""
+    height, width = x.shape[-2:]
+    pad_bottom, pad_right = -height % multiple, -width % multiple
+    if pad_bottom or pad_right:
+        x = F.pad(x, (0, pad_right, 0, pad_bottom), mode="replicate")
+    return x
 
 
 class PriorSROutput(NamedTuple):
@@ -200,6 +219,10 @@ class PriorSRNet(nn.Module):
         """Output-to-input reach in pixels of the upsampled image (through the prior if any)."""
         return self._sr_radius + (self.prior_net.receptive_radius if self.prior_net is not None else 0)
 
+    @property
+    def size_multiple(self) -> int:
+        return self.prior_net.size_multiple if self.prior_net is not None else 1
+
     def forward(self, y: torch.Tensor) -> PriorSROutput:
         shallow = self.shallow(y)
         features = [shallow, self.lr_encoder(shallow)]
@@ -213,3 +236,54 @@ class PriorSRNet(nn.Module):
         if self.residual:
             out = y + out
         return PriorSROutput(out, logits)
+
+
+@register_architecture
+class PriorVDSR(nn.Module):
+    """The prior network's parsing map guiding a VDSR trunk (see the module docstring).
+
+    Input and output as :class:`PriorSRNet`. ``body`` is VDSR's layer list (``depth`` 3×3
+    convolutions, ReLU between, the last one to the residual), so a VDSR state dict loads into
+    it by name. With ``prior``, after the first convolution and its ReLU the trunk's features
+    get ``mask_encoder(softmax(prior_net(y)))`` added: a 3×3 convolution of the three class
+    probabilities to ``channels`` features, ReLU, and a 3×3 convolution started at zero.
+    ``prior=False`` is the none-prior ablation: the same trunk alone.
+    """
+
+    def __init__(self, *, prior: bool = True, depth: int = 20, channels: int = 64, unet_base: int = 16, unet_depth: int = 4):
+        super().__init__()
+        self.prior = prior
+        self.depth = depth
+        self.body = VDSR(depth=depth, channels=channels).body
+        if prior:
+            self.prior_net = ParsingUNet(in_channels=1, classes=len(PARSING_CLASSES), base=unet_base, depth=unet_depth)
+            self.mask_encoder = nn.Sequential(
+                nn.Conv2d(len(PARSING_CLASSES), channels, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, padding=1)
+            )
+            nn.init.kaiming_normal_(self.mask_encoder[0].weight, nonlinearity="relu")
+            for conv in (self.mask_encoder[0], self.mask_encoder[2]):
+                nn.init.zeros_(conv.bias)
+            nn.init.zeros_(self.mask_encoder[2].weight)
+        else:
+            self.prior_net = None
+            self.mask_encoder = None
+
+    @property
+    def receptive_radius(self) -> int:
+        prior = self.prior_net.receptive_radius + 2 if self.prior_net is not None else 0
+        return self.depth + prior
+
+    @property
+    def size_multiple(self) -> int:
+        return self.prior_net.size_multiple if self.prior_net is not None else 1
+
+    def forward(self, y: torch.Tensor) -> PriorSROutput:
+        features = self.body[1](self.body[0](y))
+        logits = None
+        if self.prior_net is not None:
+            logits = self.prior_net(y)
+            features = features + self.mask_encoder(torch.softmax(logits, dim=1))
+        for layer in self.body[2:]:
+            features = layer(features)
+        # Under autocast the residual is bf16/fp16; the add stays float32 (see precision.py).
+        return PriorSROutput(y + features.float(), logits)

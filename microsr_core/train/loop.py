@@ -199,8 +199,8 @@ class TrainTask(ABC):
         result = {}
         for scale, examples in self.val_examples.items():
             rows = [self.measure(scale, example) for example in examples]
-            for key in rows[0]:
-                result[f"val_{key}_x{scale}"] = float(np.nanmean([row[key] for row in rows]))
+            for key in dict.fromkeys(k for row in rows for k in row):  # a metric may skip some examples
+                result[f"val_{key}_x{scale}"] = float(np.nanmean([row.get(key, np.nan) for row in rows]))
         return result
 
     @abstractmethod
@@ -453,19 +453,19 @@ def run_training(
 
         bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
     sums: dict[str, float] = {}
-    count = 0
+    counts: dict[str, int] = {}  # per key: a step may leave a loss out (the prior's SR-only batches)
     for step in range(start, steps):
         losses = task.train_step(step)
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + value
-        count += 1
+            counts[key] = counts.get(key, 0) + 1
         done = step + 1
         validation = None
         saved = None
         row: dict[str, Any] | None = None
         if done % log_every == 0 or done == steps:
-            row = {"step": done, **{key: total / count for key, total in sums.items()}}
-            sums, count = {}, 0
+            row = {"step": done, **{key: total / counts[key] for key, total in sums.items()}}
+            sums, counts = {}, {}
         if done % validate_every == 0 or done == steps:
             validation = task.validate()
             for module in task.modules.values():

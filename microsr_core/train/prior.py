@@ -19,6 +19,11 @@
 - **Optimiser**: Adam, learning rate 1e-4 (§2.5), halved at regular intervals (§3.4: "decayed
   by a factor of 2 every 10 epochs" of 100).
 - ``--prior false`` trains the "none-prior" ablation (§3.2) the same way, without the BCE term.
+- ``--arch vdsr`` (the CPU variant, :class:`~microsr_core.archs.prior.PriorVDSR`): the parsing
+  map guides a VDSR trunk; ``--init-parts vdsr_x4,prior`` starts every tensor whose name and
+  shape match from those shipped weights (the trunk from a trained VDSR, the prior network from
+  the shipped prior). ``--sr-data`` adds folders without masks (BCCD fields) whose batches train
+  the SR loss only, and ``--source-weights`` says how often each folder is drawn.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..archs.prior import PriorSRNet
+from ..archs.prior import PriorSRNet, PriorVDSR
 from ..data import IMAGE_SUFFIXES, folder_list, interleave, list_images, split_of
 from ..degrade import modcrop
 from ..errors import ParameterError
 from ..io import load_image
 from ..metrics import mean_iou, psnr
+from ..weights import load_weights
 from ..parsing import CLASSES, mask_to_labels
 from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
 
@@ -54,7 +60,9 @@ class PriorConfig(RunSettings):
     or an images folder whose masks lie in ``../masks`` (as in ``wbc_seg/dataset1``).
     """
 
-    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("prior", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth")
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("arch", "prior", "depth", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth")
+    #: SR networks behind ``arch``: the paper's SR branch, or a VDSR trunk (PriorVDSR).
+    ARCHS: ClassVar[tuple[str, ...]] = ("paper", "vdsr")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"steps": 15000, "batch": 8, "lr": 1e-4, "lr_halve_every": 1500, "crop": 0, "unet_base": 32},
         "cpu": {"steps": 3000, "batch": 8, "lr": 2e-4, "lr_halve_every": 1000, "crop": 96, "unet_base": 16},
@@ -63,7 +71,17 @@ class PriorConfig(RunSettings):
     #: Comma-separated mask folders, one per ``data`` folder (default: found beside the images).
     masks: str | None = None
     scales: tuple[int, ...] = (2, 4, 8)
+    #: Folders of images without masks (e.g. BCCD fields): their batches train the SR loss only.
+    sr_data: str | None = None
+    #: Comma-separated relative draw weights, one per folder of ``data`` then ``sr_data``
+    #: (default: in proportion to their training images).
+    source_weights: str | None = None
+    #: Comma-separated shipped weights: every tensor whose name and shape match starts from
+    #: them, the first entry to have it winning (``vdsr_x4,prior`` for ``--arch vdsr``).
+    init_parts: str | None = None
+    arch: str = "paper"
     prior: bool = True
+    depth: int = 20  # VDSR trunk layers (arch vdsr)
     batch: int | None = None
     lr: float | None = None
     lr_halve_every: int | None = None  # steps; 0: a tenth of the steps (the paper's every 10 of 100 epochs)
@@ -83,13 +101,17 @@ class PriorConfig(RunSettings):
     def __post_init__(self):
         check_config(
             self,
-            positive=("batch", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
+            positive=("batch", "depth", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
             non_negative=("lr_halve_every", "val_images", "bce_weight", "crop"),
         )
         if self.degradation != "bicubic":
             # Its examples (LR, HR, labels) are precomputed once; drawing a capture per crop is
             # the real-capture recipe still to come with the prior's own recipe (issue 25).
             raise ParameterError("the prior trainer learns the bicubic degradation only for now")
+        if self.arch not in self.ARCHS:
+            raise ParameterError(f"unknown arch '{self.arch}' (choose from {', '.join(self.ARCHS)})")
+        if self.init and self.init_parts:
+            raise ParameterError("give --init (whole weights) or --init-parts (matching tensors), not both")
         if not 0 <= self.cell_fraction <= 1:
             raise ParameterError(f"cell_fraction must lie in [0, 1], got {self.cell_fraction}")
 
@@ -99,7 +121,7 @@ class Sample:
     """One training image, its expert mask and the index of the folder it came from."""
 
     image: Path
-    mask: Path
+    mask: Path | None  # None: an SR-only image (sr_data)
     source: int
 
 
@@ -122,6 +144,8 @@ def _sources(config: PriorConfig) -> list[tuple[Path, Path]]:
         if not mask_dir.is_dir():
             raise ParameterError(f"{folder}: no masks folder {mask_dir} (the prior network needs a mask for every image)")
         sources.append((images, mask_dir))
+    for folder in folder_list(config.sr_data):
+        sources.append((folder / "images" if (folder / "images").is_dir() else folder, None))
     return sources
 
 
@@ -133,8 +157,11 @@ def training_samples(config: PriorConfig) -> tuple[list[Sample], list[Sample]]:
     """
     train, val = [], []
     for source, (images, mask_dir) in enumerate(_sources(config)):
-        masks = {p.stem: p for p in mask_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
         files = list_images(images)
+        if mask_dir is None:
+            masks = {p.stem: None for p in files}
+        else:
+            masks = {p.stem: p for p in mask_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
         missing = [p.name for p in files if p.stem not in masks]
         if missing:
             raise ParameterError(
@@ -157,7 +184,7 @@ class Example:
 
     lr_up: np.ndarray  # bicubic-upsampled LR Y, float32
     hr: np.ndarray  # HR Y, float32
-    labels: np.ndarray  # uint8: 0 nucleus, 1 cytoplasm, 2 background
+    labels: np.ndarray  # uint8: 0 nucleus, 1 cytoplasm, 2 background, UNLABELLED for SR-only images
 
 
 def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, list[Example]]:
@@ -165,7 +192,10 @@ def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, l
     examples: dict[int, list[Example]] = {s: [] for s in scales}
     for sample in samples:
         hr = load_image(sample.image).pixels
-        labels = mask_to_labels(load_image(sample.mask).pixels)
+        if sample.mask is None:
+            labels = np.full(hr.shape[:2], UNLABELLED, np.uint8)
+        else:
+            labels = mask_to_labels(load_image(sample.mask).pixels)
         if labels.shape != hr.shape[:2]:
             raise ParameterError(
                 f"{sample.mask}: mask is {labels.shape[1]}x{labels.shape[0]}, image {sample.image.name} is {hr.shape[1]}x{hr.shape[0]}"
@@ -173,6 +203,10 @@ def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, l
         for s in scales:
             examples[s].append(Example(*y_pair(hr, s), modcrop(labels, s)))
     return examples
+
+
+#: Label of the pixels of SR-only images (no expert mask): out of the parsing loss and IoU.
+UNLABELLED = 255
 
 
 def charbonnier(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, eps: float) -> torch.Tensor:
@@ -225,12 +259,17 @@ class PriorTask(TrainTask):
         sources = [sample.source for sample in self.train_samples]
         self.sources = sorted(set(sources))
         self.by_source = {s: [i for i, t in enumerate(sources) if t == s] for s in self.sources}
-        self.source_p = np.array([len(self.by_source[s]) for s in self.sources], dtype=np.float64)
-        self.source_p /= self.source_p.sum()
-        self.net = self.build_network(
-            PriorSRNet, prior=config.prior, channels=config.channels, blocks=config.blocks, decoder_blocks=config.decoder_blocks,
-            unet_base=config.unet_base, unet_depth=config.unet_depth, residual=True,
-        ).to(memory_format=torch.channels_last)
+        self.source_p = self._source_weights(config)
+        if config.arch == "vdsr":
+            net = self.build_network(PriorVDSR, prior=config.prior, depth=config.depth, channels=config.channels,
+                                     unet_base=config.unet_base, unet_depth=config.unet_depth)
+        else:
+            net = self.build_network(
+                PriorSRNet, prior=config.prior, channels=config.channels, blocks=config.blocks, decoder_blocks=config.decoder_blocks,
+                unet_base=config.unet_base, unet_depth=config.unet_depth, residual=True,
+            )
+        self.init_parts_note = self._init_parts(net, config.init_parts)
+        self.net = net.to(memory_format=torch.channels_last)
         penalty = lambda e: float(np.mean(np.sqrt((e.lr_up - e.hr) ** 2 + config.charbonnier_eps**2)))  # noqa: E731
         self.weigh_scales(lambda s: float(np.mean([penalty(e) for e in self.train[s]])))
         self.modules = {"net": self.net}
@@ -239,8 +278,42 @@ class PriorTask(TrainTask):
         self.optimizers = {"adam": self.optimizer}
         self.halve_every = config.lr_halve_every or max(1, math.ceil(config.steps / 10))
         # Cell pixels (row, column) of every training image, where crops are centred.
-        self.cell_pixels = [np.argwhere(e.labels != CLASSES.index("background")) for e in self.train[config.scales[0]]]
+        self.cell_pixels = [np.argwhere(e.labels < CLASSES.index("background")) for e in self.train[config.scales[0]]]
 
+    def _source_weights(self, config: PriorConfig) -> np.ndarray:
+        """Draw probability of each source with training images (given weights, or by image count)."""
+        counts = {s: len(self.by_source.get(s, [])) for s in range(len(_sources(config)))}
+        if config.source_weights:
+            try:
+                weights = [float(w) for w in config.source_weights.split(",")]
+            except ValueError as exc:
+                raise ParameterError(f"source_weights: '{config.source_weights}' is not comma-separated numbers") from exc
+            if len(weights) != len(counts) or min(weights) < 0:
+                raise ParameterError(f"source_weights: give {len(counts)} non-negative weights (data, then sr_data folders), got '{config.source_weights}'")
+        else:
+            weights = list(counts.values())
+        p = np.array([weights[s] for s in self.sources], dtype=np.float64)
+        if p.sum() <= 0:
+            raise ParameterError("source_weights: every folder with training images has weight 0")
+        return p / p.sum()
+
+    def _init_parts(self, net: torch.nn.Module, entries: str | None) -> str | None:
+        """Copy into ``net`` every tensor of the shipped ``entries`` whose name and shape match;
+        a sentence for the card (which entry gave how many tensors)."""
+        if not entries:
+            return None
+        own = net.state_dict()
+        taken, notes = set(), []
+        for entry in [e.strip() for e in entries.split(",") if e.strip()]:
+            state, card = load_weights(entry)
+            matching = {k: v for k, v in state.items() if k in own and k not in taken and own[k].shape == v.shape}
+            if not matching:
+                raise ParameterError(f"init_parts: no tensor of weights '{entry}' ({card.get('architecture')}) fits this network")
+            net.load_state_dict(matching, strict=False)
+            taken |= set(matching)
+            notes.append(f"'{entry}' (sha256 {card['sha256'][:12]}, {card.get('training', {}).get('steps', '?')} steps): {len(matching)} tensors")
+        fresh = len(own) - len(taken)
+        return "tensors of " + "; ".join(notes) + f"; {fresh} tensors freshly initialised"
     def _window(self, index: int, shape: tuple[int, int], rng: np.random.Generator) -> tuple[slice, slice]:
         """A ``crop``² window of image ``index`` (the whole image if smaller), centred on a cell
         pixel with probability ``cell_fraction``."""
@@ -291,8 +364,9 @@ class PriorTask(TrainTask):
         sr_loss = charbonnier(sr, batch["y"], batch["valid"], c.charbonnier_eps)
         losses = {"charbonnier": sr_loss}
         loss = self.scale_weights[scale] * sr_loss
-        if out.parsing_logits is not None:
-            losses["bce"] = parsing_bce(out.parsing_logits, batch["labels"], batch["valid"])
+        labelled = batch["valid"] * (batch["labels"] != UNLABELLED)[:, None]
+        if out.parsing_logits is not None and labelled.any():
+            losses["bce"] = parsing_bce(out.parsing_logits, batch["labels"].clamp_max(len(CLASSES) - 1), labelled)
             loss = loss + c.bce_weight * losses["bce"]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -310,19 +384,29 @@ class PriorTask(TrainTask):
             out = self.net(x)
         value = psnr(out.sr[0, 0].float().clamp(0, 1).cpu().numpy(), e.hr, crop_border=scale)
         row = {"psnr_y": value, "gain_db": value - psnr(np.clip(e.lr_up, 0, 1), e.hr, crop_border=scale)}
-        if out.parsing_logits is not None:
+        if out.parsing_logits is not None and (e.labels != UNLABELLED).all():
             row["miou"] = mean_iou(out.parsing_logits[0].argmax(0).cpu().numpy(), e.labels, len(CLASSES))
         return row
 
     def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
         c = self.config
-        folders = ", ".join(f"{images} ({len(self.by_source.get(i, []))} training images)" for i, (images, _) in enumerate(_sources(c)))
+        draw = dict(zip(self.sources, self.source_p))
+        folders = ", ".join(
+            f"{images} ({len(self.by_source.get(i, []))} training images{', SR loss only' if masks is None else ''}, drawn {draw.get(i, 0):.0%})"
+            for i, (images, masks) in enumerate(_sources(c))
+        )
         what = "geometry-prior" if c.prior else "none-prior (ablation, no prior branch)"
+        trunk = " with a VDSR trunk (PriorVDSR)" if c.arch == "vdsr" else ""
+        serves = (
+            f"single-scale x{c.scales[0]} model" if len(c.scales) == 1
+            else f"ONE model serves x{', x'.join(map(str, c.scales))}: every training batch draws one scale"
+        )
+        extra = {"initialised_from": self.init_parts_note} if self.init_parts_note else {}
         return self.net, self.card(
             "prior" if c.prior else "prior_none",
-            f"Hua et al.'s {what} SR network on the Y channel (Cb/Cr bicubic). ONE model serves "
-            f"x{', x'.join(map(str, c.scales))}: every training batch draws one scale. "
+            f"Hua et al.'s {what} SR network{trunk} on the Y channel (Cb/Cr bicubic); {serves}. "
             + ("Also returns the parsing map (nucleus, cytoplasm, background)." if c.prior else ""),
+            **extra,
             data=folders,
             validation=f"{len(self.val_samples)} images held out by name hash (microsr_core.data.split, fraction {c.val_fraction})",
             batches=(
