@@ -42,9 +42,19 @@ def get_method(name: str, device: str | torch.device = "auto", lr_kind: str = DE
         return _cache[key]
 
 
-def default_tile(device: torch.device, scale: int) -> int:
-    """LR tile side: about 768 output pixels on the CPU, 2048 on a GPU."""
-    return max(64, (2048 if device.type == "cuda" else 768) // scale)
+#: Output tile side that bounds memory: a 64-channel float32 activation of 1024² pixels is
+#: 256 MB, and a network holds a few at once.
+OUTPUT_TILE = {"cpu": 1024, "cuda": 2048}
+#: A tile is at least this many margins wide, so that the overlap between neighbours (three
+#: margins) stays under 40 % of it: U-Nets reach ~40 LR pixels at x4, and 192-pixel tiles
+#: made the prior compute 35 tiles for one 640x480 field (issue 26).
+TILE_MARGINS = 8
+
+
+def default_tile(device: torch.device, scale: int, margin: int = 0) -> int:
+    """LR tile side from a memory bound (``OUTPUT_TILE`` output pixels) and the network's
+    reach (at least ``TILE_MARGINS`` margins)."""
+    return max(64, OUTPUT_TILE.get(device.type, OUTPUT_TILE["cpu"]) // scale, TILE_MARGINS * margin)
 
 
 @dataclass
@@ -139,7 +149,7 @@ def upscale(
         used = "fp32"
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
-    size = tile if tile is not None else default_tile(sr_method.device, scale)
+    size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale))
     if size == 0:
         size = max(image.shape[:2])
     notes: list[str] = []

@@ -11,8 +11,9 @@ The network is exported to ONNX once per weights file, cached as
 once per precision on first use, with as many threads as torch uses. Precision comes from the
 caller's autocast (:func:`microsr_core.precision.autocast`), so :func:`~microsr_core.inference.upscale`
 drives both runtimes the same way. A traced graph is only valid for networks whose forward pass
-does not branch on the input size (the U-Nets pad to a multiple of their pooling stride), so
-every export is checked against PyTorch on an odd-sized input (a failure is remembered beside
+does not branch on the input size: the U-Nets (``size_multiple`` > 1) get inputs padded by the
+caller to a multiple of their pooling stride, so their traced pad is a no-op. Every export is
+checked against PyTorch on an odd-sized input (rounded up to that multiple) (a failure is remembered beside
 the cached file, ``<sha256>.rejected``); a network that fails the check, a missing ``openvino``/``onnx`` package or ``MICROSR_CPU_BACKEND=pytorch`` keeps PyTorch, which
 also serves CUDA.
 """
@@ -36,10 +37,12 @@ from .paths import home_dir
 from .precision import Float32Conv
 
 #: Bump when the exported graph changes for the same weights (architecture code, export options).
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: U-Nets take inputs padded by the caller (their exports failed before)
 BACKEND_CHOICES = ("auto", "pytorch", "openvino")
 #: Largest difference from PyTorch (fp32, values in [0, 1]) an export may show on the check input.
 CHECK_TOLERANCE = 1e-4
+#: Sides (rows, columns) of the check input, odd so that a size-dependent graph shows.
+CHECK_SIDES = (37, 53)
 
 
 def backend_choice() -> str:
@@ -164,7 +167,10 @@ class OpenVINONetwork:
     def __init__(self, net: torch.nn.Module, sha256: str):
         import openvino
 
-        check = torch.rand(1, _input_channels(net), 37, 53, generator=torch.Generator().manual_seed(0))
+        # Odd sides, rounded up to the multiple the caller pads to (NetworkMethod.forward).
+        multiple = getattr(net, "size_multiple", 1)
+        height, width = (-(-side // multiple) * multiple for side in CHECK_SIDES)
+        check = torch.rand(1, _input_channels(net), height, width, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             expected = net(check)
         leaves, self._structure = tree_flatten(expected)
@@ -178,10 +184,10 @@ class OpenVINONetwork:
         try:
             got = tree_flatten(self(check))[0]
         except RuntimeError as exc:  # OpenVINO's own error for shapes the trace cannot take
-            raise ExportMismatch(f"the ONNX export of {type(net).__name__} fails at 37x53: {exc}") from exc
+            raise ExportMismatch(f"the ONNX export of {type(net).__name__} fails at {width}x{height}: {exc}") from exc
         for want, have in zip(leaves, got):
             if want is not None and (want.shape != have.shape or (want - have).abs().max() > CHECK_TOLERANCE):
-                raise ExportMismatch(f"the ONNX export of {type(net).__name__} does not reproduce it at 37x53")
+                raise ExportMismatch(f"the ONNX export of {type(net).__name__} does not reproduce it at {width}x{height}")
 
     def _compiled_for(self, precision: str):
         with self._lock:

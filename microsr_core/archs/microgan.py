@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .padding import pad_to_multiple
 from .registry import register_architecture
 
 
@@ -44,7 +45,7 @@ class MicroGANGenerator(nn.Module):
     followed by a sigmoid. The defaults (4 levels, width 40) have 3.01 M parameters, close to
     the 3.06 M of the paper's Table 3 (the original U-Net has 5 levels, width 64, 31 M).
 
-    Any (H, W): the input is padded by reflection to a multiple of ``stride`` (2^(levels-1))
+    Any (H, W): the input is padded by reflection to a multiple of ``size_multiple`` (2^(levels-1))
     and the output cropped back.
 
     With ``residual=True`` (our default, not in the paper) the network predicts a correction in
@@ -74,9 +75,11 @@ class MicroGANGenerator(nn.Module):
         else:
             nn.init.xavier_uniform_(self.head.weight)
 
+    pad_mode = "reflect"
+
     @property
-    def stride(self) -> int:
-        """Input sides are padded to a multiple of this."""
+    def size_multiple(self) -> int:
+        """Input sides are padded to a multiple of this (see :mod:`microsr_core.archs.padding`)."""
         return 2 ** (self.levels - 1)
 
     @property
@@ -106,12 +109,7 @@ class MicroGANGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        pad_h, pad_w = -height % self.stride, -width % self.stride
-        padded = x
-        if pad_h or pad_w:
-            # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            padded = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        padded = pad_to_multiple(x, self.size_multiple, self.pad_mode)
         # Under autocast the body is bf16/fp16; the residual and the sigmoid stay float32.
         logits = self.body(padded)[..., :height, :width].float()
         if self.residual:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .padding import pad_to_multiple
 from .registry import register_architecture
 from .vdsr import VDSR
 
@@ -116,14 +117,16 @@ class ParsingUNet(nn.Module):
         decoder = encoder  # upsample + two convs per level
         return encoder + bottom + decoder
 
+    pad_mode = "replicate"
+
     @property
     def size_multiple(self) -> int:
-        """Input sides that need no padding (a traced graph has none: callers pad, :func:`_pad_to_multiple`)."""
+        """Input sides that need no padding (see :mod:`microsr_core.archs.padding`)."""
         return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        x = _pad_to_multiple(x, self.size_multiple)
+        x = pad_to_multiple(x, self.size_multiple, self.pad_mode)
         skips = []
         for block in self.down:
             x = block(x)
@@ -133,15 +136,6 @@ class ParsingUNet(nn.Module):
         for upsample, block, skip in zip(self.upsample, self.up, reversed(skips)):
             x = block(torch.cat([skip, upsample(x)], dim=1))
         return self.head(x)[..., :height, :width]
-
-
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """``x`` padded at the bottom and right by edge replication to a multiple of ``multiple``."""
-    height, width = x.shape[-2:]
-    pad_bottom, pad_right = -height % multiple, -width % multiple
-    if pad_bottom or pad_right:
-        x = F.pad(x, (0, pad_right, 0, pad_bottom), mode="replicate")
-    return x
 
 
 class PriorSROutput(NamedTuple):
@@ -219,6 +213,8 @@ class PriorSRNet(nn.Module):
         """Output-to-input reach in pixels of the upsampled image (through the prior if any)."""
         return self._sr_radius + (self.prior_net.receptive_radius if self.prior_net is not None else 0)
 
+    pad_mode = ParsingUNet.pad_mode
+
     @property
     def size_multiple(self) -> int:
         return self.prior_net.size_multiple if self.prior_net is not None else 1
@@ -272,6 +268,8 @@ class PriorVDSR(nn.Module):
     def receptive_radius(self) -> int:
         prior = self.prior_net.receptive_radius + 2 if self.prior_net is not None else 0
         return self.depth + prior
+
+    pad_mode = ParsingUNet.pad_mode
 
     @property
     def size_multiple(self) -> int:

@@ -7,7 +7,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch.utils._pytree import tree_map
 
+from ..archs.padding import pad_to_multiple
 from ..color import ycbcr_to_rgb
 from ..errors import WeightsError
 from ..precision import image_convs_in_fp32
@@ -68,9 +70,18 @@ class NetworkMethod(SRMethod):
         return self.nets[scale]
 
     def forward(self, x: torch.Tensor, scale: int):
-        """The output for ``x`` of the network serving ``scale`` (same structure in either runtime)."""
-        runtime = self.runtime.get(scale)
-        return self.nets[scale](x) if runtime is None else runtime(x)
+        """The output for ``x`` of the network serving ``scale`` (same structure in either runtime).
+
+        The input is padded here to the side multiple the network needs and every output
+        cropped back, so that an exported graph (traced at such a size) takes any tile.
+        """
+        net, runtime = self.nets[scale], self.runtime.get(scale)
+        height, width = x.shape[-2:]
+        padded = pad_to_multiple(x, getattr(net, "size_multiple", 1), getattr(net, "pad_mode", "replicate"))
+        out = net(padded) if runtime is None else runtime(padded)
+        if padded is x:
+            return out
+        return tree_map(lambda t: t[..., :height, :width] if isinstance(t, torch.Tensor) else t, out)
 
     def margin(self, scale: int) -> int:
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.

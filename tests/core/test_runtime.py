@@ -52,8 +52,20 @@ def test_openvino_matches_pytorch_and_exports_once(weights, microsr_home, monkey
 
 
 @needs_openvino
-def test_a_network_whose_graph_depends_on_the_input_size_stays_in_pytorch(weights, monkeypatch):
-    # The U-Net pads to a multiple of its pooling stride in Python: a trace is valid for one size only.
+def test_a_unet_runs_in_openvino_at_any_size(weights, monkeypatch, sample):
+    # The caller pads to the pooling multiple, so the graph traced at one size takes every size.
+    lr = sample[:37, :45]
+    openvino = _create("microgan", "openvino", monkeypatch)
+    pytorch = _create("microgan", "pytorch", monkeypatch)
+    assert openvino.backend == "openvino"
+    for tile in (0, 30):
+        exact = upscale(lr, pytorch, 2, tile=tile, precision="fp32")
+        np.testing.assert_allclose(upscale(lr, openvino, 2, tile=tile, precision="fp32").image, exact.image, atol=1e-5)
+
+
+@needs_openvino
+def test_an_export_that_does_not_reproduce_stays_in_pytorch_and_is_remembered(weights, monkeypatch):
+    monkeypatch.setattr(runtime, "CHECK_TOLERANCE", -1.0)  # every comparison with PyTorch fails
     with pytest.warns(UserWarning, match="OpenVINO not used for MicroGANGenerator"):
         assert _create("microgan", "auto", monkeypatch).backend == "pytorch"
     # The rejection is remembered beside the cache: no second export, no second warning.

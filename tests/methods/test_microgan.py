@@ -36,7 +36,7 @@ def test_generator_and_critic_take_odd_non_square_sizes(height, width):
 def test_generator_has_the_papers_size():
     generator = MicroGANGenerator()
     assert 2.9e6 < parameter_count(generator) < 3.2e6  # Table 3: 3.06 M
-    assert generator.stride == 8
+    assert generator.size_multiple == 8
 
 
 def test_fresh_residual_generator_returns_its_input():

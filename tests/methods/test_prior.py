@@ -9,7 +9,9 @@ from safetensors.torch import save_file
 
 from microsr_core import inference
 from microsr_core.archs import build_architecture, parameter_count
-from microsr_core.archs.prior import ParsingUNet, PriorSRNet
+from microsr_core import runtime
+from microsr_core.archs.prior import ParsingUNet, PriorSRNet, PriorVDSR
+from microsr_core.archs.vdsr import VDSR
 from microsr_core.color import rgb_to_y
 from microsr_core.data import list_images, split_of
 from microsr_core.degrade import bicubic_downscale, bicubic_upscale, modcrop
@@ -158,6 +160,39 @@ def test_mean_iou_known_answer_and_direct_count():
     direct = [((pred == c) & (target == c)).sum() / ((pred == c) | (target == c)).sum() for c in range(3)]
     assert mean_iou(pred, target) == pytest.approx(np.mean(direct))
     assert mean_iou(target, target) == 1.0
+
+
+def test_prior_vdsr_is_vdsr_until_its_prior_branch_learns(sample):
+    torch.manual_seed(0)
+    vdsr = VDSR(depth=5, channels=8)
+    with torch.no_grad():
+        vdsr.body[-1].weight.normal_(0, 0.1)
+    y = _y(sample[:45, :61])
+    for prior in (False, True):
+        net = PriorVDSR(prior=prior, depth=5, channels=8, unet_base=4, unet_depth=3)
+        net.load_state_dict(vdsr.state_dict(), strict=False)  # VDSR's layer names fit the trunk
+        with torch.no_grad():
+            out = net.eval()(y)
+            torch.testing.assert_close(out.sr, vdsr(y), rtol=0, atol=1e-6)
+        assert (out.parsing_logits is not None) == prior and net.size_multiple == (8 if prior else 1)
+    with torch.no_grad():
+        net.mask_encoder[2].weight.normal_(0, 0.1)
+        assert (net(y).sr - vdsr(y)).abs().max() > 1e-3  # the map now changes the SR
+        assert tuple(net(y).parsing_logits.shape) == (1, 3, 45, 61)
+    assert net.receptive_radius == 5 + net.prior_net.receptive_radius + 2
+
+
+@pytest.mark.skipif(bool(runtime.missing_packages()), reason="openvino or onnx is not installed")
+def test_the_prior_runs_in_openvino_as_in_pytorch(tiny_weights, sample, monkeypatch):
+    lr = sample[:37, :45]  # not a multiple of the U-Net's 16: the method pads, the graph takes it
+    results = {}
+    for backend in ("pytorch", "openvino"):
+        monkeypatch.setenv("MICROSR_CPU_BACKEND", backend)
+        method = PriorMethod(CPU)
+        assert method.backend == backend
+        results[backend] = upscale(lr, method, 2, tile=0, precision="fp32")
+    np.testing.assert_allclose(results["openvino"].image, results["pytorch"].image, atol=1e-5)
+    np.testing.assert_allclose(results["openvino"].maps["parsing"], results["pytorch"].maps["parsing"], atol=1e-5)
 
 
 # --- the method ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from microsr_core.io import load_image, save_image
 from microsr_core.parsing import CLASSES
 from microsr_core.train import TRAINERS
 from microsr_core.train.loop import TrainingCancelled, load_checkpoint
-from microsr_core.train.prior import PriorConfig, PriorTask, charbonnier, parsing_bce, train_prior, training_samples
+from microsr_core.train.prior import UNLABELLED, PriorConfig, PriorTask, charbonnier, parsing_bce, train_prior, training_samples
+from tests.helpers import publish_random
 
 TINY = dict(channels=8, blocks=1, decoder_blocks=1, unet_base=4, unet_depth=3)
 
@@ -138,7 +139,7 @@ def test_resume_continues_exactly_and_writes_card_and_history(cells, tmp_path):
     card = json.loads((out / "card.json").read_text())
     assert card["method"] == "prior" and card["architecture"] == "PriorSRNet" and card["scales"] == [4]
     assert card["arch_kwargs"]["prior"] is True and card["training"]["steps"] == 12
-    assert "ONE model" in card["summary"] and (out / "model.safetensors").is_file()
+    assert "single-scale x4 model" in card["summary"] and (out / "model.safetensors").is_file()
 
 
 def test_cli_trains_the_none_prior_ablation(cells, tmp_path):
@@ -176,3 +177,60 @@ def test_registered_for_the_cli_and_jobs_with_masks(cells, tmp_path):
     config = _config(cells / "images", tmp_path, 1, masks=str(cells / "masks"))
     train, val = trainer.check(config)
     assert len(train) == 6 and len(val) == 2
+
+
+VDSR_TINY = dict(depth=4, channels=8)
+UNET_TINY = dict(unet_base=4, unet_depth=3)
+
+
+@pytest.fixture
+def shipped_parts(tmp_path, monkeypatch):
+    """A tiny VDSR and a tiny paper prior network as shipped weights: what --init-parts reads."""
+    folder = tmp_path / "weights"
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(folder))
+    vdsr = publish_random(folder, "vdsr_x4", "vdsr", "VDSR", (4,), **VDSR_TINY)
+    prior = publish_random(folder, "prior", "prior", "PriorSRNet", (4,), seed=1, channels=8, blocks=1, decoder_blocks=1, **UNET_TINY)
+    return vdsr, prior
+
+
+def test_the_vdsr_trunk_and_the_prior_network_start_from_shipped_weights(cells, tmp_path, shipped_parts):
+    vdsr, prior = shipped_parts
+    task = PriorTask(_config(cells, tmp_path / "run", 1, arch="vdsr", init_parts="vdsr_x4,prior", **VDSR_TINY, **UNET_TINY))
+    net = task.net
+    for name, tensor in vdsr.state_dict().items():
+        assert torch.equal(net.state_dict()[name], tensor), name
+    for name, tensor in prior.prior_net.state_dict().items():
+        assert torch.equal(net.prior_net.state_dict()[name], tensor), name
+    # The mask encoder's last layer starts at zero: the untrained branch leaves VDSR's output.
+    x = task.sample_batch(np.random.default_rng(0))[1]["x"]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x).sr, vdsr(x), rtol=0, atol=1e-6)
+    note = task.export()[1]["training"]["initialised_from"]
+    assert "'vdsr_x4'" in note and "'prior'" in note and f"{len(vdsr.state_dict())} tensors" in note
+    assert "4 tensors freshly initialised" in note  # the mask encoder's two convolutions
+    with pytest.raises(ParameterError, match="no tensor of weights 'prior'"):
+        PriorTask(_config(cells, tmp_path / "none", 1, arch="vdsr", prior=False, init_parts="prior", **VDSR_TINY))
+
+
+def test_sr_only_folders_train_the_sr_loss_alone_as_often_as_weighted(cells, tiny_folder, tmp_path):
+    task = PriorTask(_config(cells, tmp_path / "run", 1, sr_data=str(tiny_folder), source_weights="1,3", crop=32))
+    assert task.source_p.tolist() == [0.25, 0.75]
+    sources = [task.train_samples[0].source, max(s.source for s in task.train_samples)]
+    assert sources == [0, 1]
+    steps = [task.train_step(step) for step in range(24)]
+    with_bce = sum("bce" in row for row in steps)
+    assert 0 < with_bce < 12  # a quarter of the batches are leukocytes with masks
+    card = task.export()[1]["training"]["data"]
+    assert "SR loss only, drawn 75%" in card and "drawn 25%" in card
+    only_sr = PriorTask(_config(cells, tmp_path / "sr", 1, sr_data=str(tiny_folder), source_weights="0,1", crop=32))
+    _, batch = only_sr.sample_batch(np.random.default_rng(0))
+    assert bool((batch["labels"] == UNLABELLED).all())
+    with pytest.raises(ParameterError, match="give 2 non-negative weights"):
+        PriorTask(_config(cells, tmp_path / "bad", 1, sr_data=str(tiny_folder), source_weights="1"))
+
+
+def test_bad_arch_flags_are_refused(cells, tmp_path):
+    with pytest.raises(ParameterError, match="unknown arch 'resnet'"):
+        _config(cells, tmp_path, 1, arch="resnet")
+    with pytest.raises(ParameterError, match="not both"):
+        _config(cells, tmp_path, 1, init="prior", init_parts="vdsr_x4")
