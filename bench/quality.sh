@@ -8,6 +8,7 @@
 #   MICROSR_WEIGHTS=DIR RUN=pretrained bash bench/quality.sh x1   # MicroGAN from another weights folder
 #   bash bench/quality.sh app                   # the app's scales only (x2-x8)
 #   bash bench/quality.sh real                  # realistic captures only (docs/eval/real_*.json)
+#   SCALES="2 4" bash bench/quality.sh real      # ... at those scales only
 #
 # Run from the repository root with ../shared beside it. The first argument limits the
 # sections (x1: MicroGAN's paper setting only; app: the clean x2-x8 tables; real: the
@@ -28,7 +29,7 @@ EVAL="python3 -m microsr_core evaluate --split test"
 # and, for comparison, the bicubic-trained ones (lr-kind bicubic: what users got before).
 REALISTIC="na=0.27,defocus=0.4,anisotropy=1.25,angle_deg=35,full_well=1500,read_noise=8,jpeg_quality=85"
 if [ "$ONLY" = real ]; then
-  for s in 2 3 4; do
+  for s in ${SCALES:-2 3 4}; do
     for set in bccd wbc1 wbc2; do
       case $set in bccd) hr=$DATA/bccd/images ;; wbc*) hr=$DATA/wbc_seg/dataset${set#wbc}/images ;; esac
       $EVAL --hr $hr --scale $s --degradation microscope --capture $REALISTIC --lr-kind real --methods bicubic,vdsr,microgan --json $OUT/real_${set}_test_x$s.json

@@ -21,6 +21,7 @@ from ..inference import SRResult, upscale
 from ..io import to_uint
 from ..roi import Roi
 from ..serving import DEFAULT_KIND, ServedWeights
+from .. import timings
 from . import state
 from .inputs import Inputs
 from .loaders import default_scale, scale_choices, shared_method
@@ -146,21 +147,47 @@ def _region_preview(inputs: Inputs, settings: Settings, roi: Roi) -> None:
                      output_format="PNG")
 
 
+def _estimate_text(estimates: dict[str, float | None], titles: dict[str, str]) -> str:
+    """"VDSR about 12 s, MicroGAN not timed here yet": per method, from the last runs here."""
+    return ", ".join(f"{titles[m]} {'about ' + _seconds(t) if t is not None else 'not timed here yet'}" for m, t in estimates.items())
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
 def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
-    """The Run button; computes the selected methods not yet cached, with progress per method."""
+    """The Run button, labelled with the time the last runs here suggest; computes the selected
+    methods not yet cached, the fastest first, each with its progress, and shows each one's
+    region as soon as it is done."""
     pending = [m for m in settings.methods if state.recall(state.RESULTS, result_key(inputs, settings, m)) is None]
-    label = f"Run {len(pending)} method(s)" if pending else "All selected results are ready"
-    clicked = st.button(label, type="primary", key="run", disabled=not pending or settings.device is None)
+    height, width = inputs.lr.shape[:2]
+    device = settings.device or "cpu"
+    estimates = {m: timings.estimate(m, settings.scale, device, height * width) for m in pending}
+    known = [t for t in estimates.values() if t is not None]
+    label = "All selected results are ready"
+    if pending:
+        label = f"Run {len(pending)} method(s)"
+        if known:
+            label += f" · about {_seconds(sum(known))}" + ("" if len(known) == len(pending) else " + untimed")
+    slot = st.empty()
+    clicked = slot.button(label, type="primary", key="run", disabled=not pending or settings.device is None)
+    if pending and known:
+        st.caption(f"Estimates from the last runs on this machine: {_estimate_text(estimates, settings.titles)}.")
     if not clicked:
         last_key, messages = st.session_state.get(state.RUN_MESSAGES, (None, []))
         for kind, message in messages if last_key == inputs.key else []:
             (st.error if kind == "error" else st.warning)(message)
         return
     messages: list[tuple[str, str]] = []
-    height, width = inputs.lr.shape[:2]
     if settings.region_first and height * width > REGION_FIRST_PIXELS:
         _region_preview(inputs, settings, roi)
-    for method in pending:
+    # Fastest first, so that the first panels come soon; untimed methods keep their order, last.
+    order = sorted(pending, key=lambda m: (estimates[m] is None, estimates[m] or 0.0))
+    live = st.empty()  # each finished method's region, until the full panels below replace them
+    columns = live.container().columns(len(order))
+    total = 0.0
+    for column, method in zip(columns, order):
         title = settings.titles[method]
         bar = st.progress(0.0, text=f"{title}: starting")
 
@@ -174,9 +201,16 @@ def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
             messages.append(("error", f"{title}: {exc}"))
             st.error(f"{title}: {exc}")
             continue
+        timings.record(result, height * width)
+        total += result.seconds
         bar.progress(1.0, text=f"{title}: done in {result.seconds:.2f} s on {result.device} ({result.backend}, {result.precision}), {result.tiles} tile(s)")
+        column.image(to_uint(crop(result.image, roi, settings.scale), 8), caption=f"{title} · done in {_seconds(result.seconds)}",
+                     output_format="PNG")
         for note in result.notes:
             messages.append(("warning", f"{title}: {note}"))
             st.warning(f"{title}: {note}")
         state.remember(state.RESULTS, result_key(inputs, settings, method), result)
+    live.empty()
+    slot.success(f"Computed {len(order) - sum(kind == 'error' for kind, _ in messages)} of {len(order)} method(s) in {_seconds(total)}: "
+                 "the results are below.")
     st.session_state[state.RUN_MESSAGES] = (inputs.key, messages)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,16 @@ def test_sample_teaching_mode_runs_every_method_and_shows_timings():
     assert (results["seconds"] > 0).all()
     metrics = table(at, "metrics_table")  # teaching mode: the HR truth is the reference
     assert np.isfinite(metrics["psnr_y"]).all()
+
+
+def test_the_run_button_estimates_from_the_last_runs_on_this_machine():
+    first = choose(start(), 2, ["bicubic"])
+    assert first.button(key="run").label == "Run 1 method(s)"  # nothing timed here yet
+    run_methods(first)
+    assert [m.value for m in first.success if m.value.startswith("Computed 1 of 1 method(s) in ")], [m.value for m in first.success]
+    later = choose(start(), 2, ["bicubic"])  # another session on the same machine
+    assert re.fullmatch(r"Run 1 method\(s\) · about [0-9.]+ s", later.button(key="run").label), later.button(key="run").label
+    assert any(c.value.startswith("Estimates from the last runs on this machine: Bicubic about ") for c in later.caption)
 
 
 def test_the_gallery_opens_on_a_blood_smear_and_every_sample_says_what_it_is():
