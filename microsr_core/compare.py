@@ -167,6 +167,19 @@ class Consistency:
         )
 
 
+#: A method whose LR-consistency PSNR is this far below bicubic's changed what the LR shows.
+CONSISTENCY_DROP_DB = 6.0
+
+
+def inconsistent_with_the_lr(consistency_db: dict[str, float], reference: str = "bicubic") -> dict[str, float]:
+    """{method: dB below ``reference``} of the methods whose LR-consistency PSNR-Y is more than
+    ``CONSISTENCY_DROP_DB`` below that of ``reference`` (empty without it)."""
+    if reference not in consistency_db or not np.isfinite(consistency_db[reference]):
+        return {}
+    base = consistency_db[reference]
+    return {m: base - v for m, v in consistency_db.items() if m != reference and base - v > CONSISTENCY_DROP_DB}
+
+
 def lr_consistency(sr: np.ndarray, lr: np.ndarray, degradation: Degradation) -> Consistency:
     """Degrade ``sr`` the way ``lr`` was made (blur/downscale only, no noise, no rounding) and
     compare with ``lr``: detail a method invented shows up as a mismatch."""

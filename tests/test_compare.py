@@ -258,3 +258,9 @@ def test_draw_scale_bar_puts_an_outlined_bar_at_the_bottom_left():
 
 def test_region_in_um():
     assert region_in_um(Roi(10, 20, 48, 64), 0.0725) == "3.48 x 4.64 µm (height x width), top-left at row 0.725 µm, col 1.45 µm"
+
+
+def test_methods_far_less_consistent_with_the_lr_than_bicubic_are_named():
+    db = {"bicubic": 48.0, "vdsr": 45.0, "microgan": 41.5, "prior": float("nan")}
+    assert compare.inconsistent_with_the_lr(db) == {"microgan": 6.5}  # 3 dB is a normal difference; NaN is not a drop
+    assert compare.inconsistent_with_the_lr({"vdsr": 10.0}) == {}  # nothing to compare with

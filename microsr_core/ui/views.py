@@ -25,7 +25,7 @@ from ..inference import SRResult
 from ..io import encode_image, to_uint
 from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
 from ..precision import TOLERANCE_DB
-from ..parsing import BACKGROUND, parsing_classes, parsing_labels, parsing_overlay
+from ..parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_classes, parsing_labels, parsing_overlay
 from ..registry import method_class
 from ..roi import Roi, default_roi, region_in_um, roi_from_box
 from ..share import PANEL_SIZES
@@ -49,6 +49,12 @@ class Panel:
     offset: tuple[int, int] = (0, 0)
     labels: np.ndarray | None = None  # parsing-map labels, same size as image
     colour: str | None = None  # the method's colour (None for the LR input and the HR reference)
+
+
+#: Beside the panels: what a super-resolved image is not.
+NOT_FOR_DIAGNOSIS = ("Super-resolved images are not for diagnosis: a learned method can invent detail that is not in "
+                     "the sample (PSNR/SSIM need an HR reference; LR-consistency alone cannot show invented detail that "
+                     "still downsamples to the LR).")
 
 
 def _show(image: np.ndarray, caption: str | None = None, container=st) -> None:
@@ -210,6 +216,13 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
     zoom = display.zoom_factor(roi, scale, size)
     bar = None if um_per_px is None else display.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
     overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
+    if overlay:
+        st.caption(OVERLAY_LEGEND.capitalize() + ".")
+    for panel in panels:
+        reason = None if panel.labels is None else implausible_parsing(panel.labels)
+        if reason:
+            st.warning(f"{panel.title}: {reason}. Its SR rests on that map and may be worse than bicubic here "
+                       "(the prior learned from leukocyte images).")
     views = {}
     per_row = len(panels) if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
     for start in range(0, len(panels), per_row):
@@ -223,6 +236,7 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
                                                f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
             column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
             _show(view.image, view.caption, column)
+    st.caption(NOT_FOR_DIAGNOSIS)
     return views
 
 
@@ -269,6 +283,11 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
         "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-consistency PSNR-Y (dB)", format="%.2f"),
         "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY| (8-bit levels)", format="%.1f"),
     })
+    consistency = {row["method"]: row["lr_consistency_psnr_y"] for row in rows}
+    titles = {row["method"]: row["title"] for row in rows}
+    for method, drop in compare.inconsistent_with_the_lr(consistency).items():
+        st.warning(f"{titles[method]}: its result reproduces the LR {drop:.1f} dB worse than Bicubic's (LR-consistency): "
+                   "it changed what the LR shows, or the LR is not of the kind chosen.")
     st.caption(
         f"LR-consistency: SR degraded by {inputs.degradation.noiseless().describe()} (no rounding), compared with the LR input on "
         f"Y (BT.601 studio swing), border {compare.CONSISTENCY_BORDER} LR px shaved, data range 255. Low values mean "

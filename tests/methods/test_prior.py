@@ -21,7 +21,7 @@ from microsr_core.inference import upscale
 from microsr_core.io import load_image, save_image
 from microsr_core.methods.prior import NonePriorMethod, PriorMethod
 from microsr_core.metrics import iou_per_class, mean_iou, psnr, psnr_y
-from microsr_core.parsing import BACKGROUND, CLASSES, CYTOPLASM, NUCLEUS, class_areas, colourise, labels_of, mask_to_labels
+from microsr_core.parsing import BACKGROUND, CLASSES, CYTOPLASM, NUCLEUS, class_areas, colourise, implausible_parsing, labels_of, mask_to_labels
 from microsr_core.weights import read_manifest, sha256_of
 
 TINY = dict(channels=8, blocks=1, decoder_blocks=1, unet_base=4)
@@ -149,6 +149,19 @@ def test_masks_become_labels_and_labels_areas():
     areas = class_areas(parsing, pixel_area=0.25)
     assert areas == {"nucleus": 0.75, "cytoplasm": 0.5, "background": 0.25, "cell": 1.25, "nucleus_fraction": 0.6}
     assert colourise(parsing)[0, 0].tolist() == [0, 0, 1] and colourise(parsing)[1, 2].tolist() == [0, 0, 0]
+
+
+def test_an_implausible_parsing_map_is_named_and_a_plausible_one_is_not():
+    labels = np.full((100, 100), BACKGROUND, np.uint8)
+    assert implausible_parsing(labels) is None  # a field without leukocytes: all background is fine
+    labels[10:60, 10:60], labels[30:40, 30:40] = CYTOPLASM, NUCLEUS
+    assert implausible_parsing(labels) is None  # one cell in a field
+    labels[:] = CYTOPLASM
+    labels[:1, :28] = BACKGROUND  # the teaching-mode failure: 0.28 % background
+    assert implausible_parsing(labels) == "the parsing map calls 99.7% of the image cytoplasm, which no blood image is"
+    labels[:, :15] = NUCLEUS
+    labels[:1, :28] = BACKGROUND
+    assert implausible_parsing(labels) == "the parsing map leaves only 0.28% of the image as background"
 
 
 def test_mean_iou_known_answer_and_direct_count():

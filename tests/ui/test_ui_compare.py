@@ -25,12 +25,12 @@ from microsr_core.display import method_colours, scale_bar
 from microsr_core.inference import upscale
 from microsr_core.io import encode_image, sample_image
 from microsr_core.metrics import measure, stain_fidelity
-from microsr_core.parsing import CLASSES, parsing_labels
+from microsr_core.parsing import CLASSES, implausible_parsing, parsing_labels
 from microsr_core.registry import create
 from microsr_core.roi import Roi, default_roi, region_in_um
 from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.serving import no_weights
-from microsr_core.ui import state
+from microsr_core.ui import state, views
 from tests.helpers import publish_random
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -317,10 +317,18 @@ def test_prior_network_parsing_overlay_and_per_class_metrics(tmp_path, monkeypat
         return {image.captions[0].split(" · ")[0]: image.value for image in at.image if " · rows " in image.captions[0]}
 
     plain = sources()
+    assert not any("parsing map overlay" in c.value for c in at.caption)
     at.toggle(key="parsing_overlay").set_value(True).run()
     tinted = sources()
     assert tinted[title] != plain[title]
     assert tinted["Bicubic"] == plain["Bicubic"] and tinted["LR input"] == plain["LR input"]
+    assert "Parsing map overlay: nucleus blue, cytoplasm red, background untinted." in [c.value for c in at.caption]
+    # This random network's map: warned about exactly when it is implausible.
+    reason = implausible_parsing(labels)
+    warned = [w.value for w in at.warning if "the parsing map" in w.value]
+    assert warned == ([f"{title} · {prior.served.label()}: {reason}. Its SR rests on that map and may be worse than bicubic here "
+                       "(the prior learned from leukocyte images)."] if reason else [])
+    assert views.NOT_FOR_DIAGNOSIS in [c.value for c in at.caption]
 
 
 def test_missing_weights_are_reported_and_the_page_stays_usable(tmp_path, monkeypatch):
