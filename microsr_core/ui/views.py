@@ -57,8 +57,20 @@ NOT_FOR_DIAGNOSIS = ("Super-resolved images are not for diagnosis: a learned met
                      "still downsamples to the LR).")
 
 
-def _show(image: np.ndarray, caption: str | None = None, container=st) -> None:
-    container.image(to_uint(image, 8), caption=caption, output_format="PNG")  # JPEG would blur honest pixels
+def _show(image: np.ndarray, caption: str | None = None, container=st, exact: bool = False) -> None:
+    """``exact``: at its own pixel size (no resampling by the browser; see ``PIXEL_EXACT_CSS``)."""
+    container.image(to_uint(image, 8), caption=caption, output_format="PNG",  # JPEG would blur honest pixels
+                    width=image.shape[1] if exact else "content")
+
+
+#: The zoom panels keep their pixel size: each column as wide as its image, the row wrapping
+#: when they do not fit (a column narrower than its image would let the browser resample the
+#: nearest-neighbour enlargement: 512-px panels showed 303 px wide).
+PIXEL_EXACT_CSS = """<style>
+.st-key-zoom_grid [data-testid="stHorizontalBlock"] {flex-wrap: wrap; gap: 1rem;}
+.st-key-zoom_grid [data-testid="stColumn"] {flex: 0 0 auto !important; width: auto !important; min-width: 0 !important;}
+.st-key-zoom_grid img {max-width: none !important; image-rendering: pixelated;}
+</style>"""
 
 
 def swatch(title: str, colour: str | None) -> str:
@@ -224,10 +236,9 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
             st.warning(f"{panel.title}: {reason}. Its SR rests on that map and may be worse than bicubic here "
                        "(the prior learned from leukocyte images).")
     views = {}
-    per_row = len(panels) if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
-    for start in range(0, len(panels), per_row):
-        columns = st.columns(per_row)
-        for column, panel in zip(columns, panels[start : start + per_row]):
+    st.markdown(PIXEL_EXACT_CSS, unsafe_allow_html=True)
+    with st.container(key="zoom_grid"):
+        for column, panel in zip(st.columns(len(panels)), panels):
             image = _zoomed(panel, roi, scale, zoom, overlay)
             unit = "LR px" if panel.factor == 1 else "SR px"
             where = roi.scaled(panel.factor).describe(unit)
@@ -235,7 +246,7 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
             view = views[panel.title] = Zoomed(image if bar is None else display.draw_scale_bar(image, bar[1]),
                                                f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
             column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
-            _show(view.image, view.caption, column)
+            _show(view.image, view.caption, column, exact=True)
     st.caption(NOT_FOR_DIAGNOSIS)
     return views
 

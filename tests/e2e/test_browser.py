@@ -135,6 +135,10 @@ SNAPSHOT = """() => {
   return {state: app && app.getAttribute("data-test-script-state"),
           stale: document.querySelectorAll("[data-stale='true']").length, figures, inputs};
 }"""
+#: (CSS width, natural width) of every zoom panel's image.
+PANEL_WIDTHS = """() => [...document.querySelectorAll("[data-testid='stImage']")]
+  .filter(figure => figure.innerText.includes(" · rows "))
+  .map(figure => { const img = figure.querySelector("img"); return [img.getBoundingClientRect().width, img.naturalWidth]; })"""
 ROI_LABELS = ("Row (LR px)", "Column (LR px)", "Height (LR px)", "Width (LR px)")
 
 
@@ -266,7 +270,7 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
     """A link to the blood-smear sample restores sample, method, scale, region and panel size,
     and every zoom panel carries a scale bar (the sample's pixel size is known); then the
     Benchmarks page shows its leaderboard and speed table."""
-    link = "?sample=blood_smear&methods=bicubic&scale=2&region=20,30,40,40&panel=256"
+    link = "?sample=blood_smear&methods=bicubic,vdsr,microgan&scale=2&region=20,30,40,40&panel=512"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -276,15 +280,20 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
             page.get_by_text("Compare super-resolution methods").wait_for()
             wait_for_page(page, lambda v: v["roi"] == (20, 30, 40, 40), "the linked region in the inputs")
             page.get_by_text("Source: BCCD dataset").wait_for()
-            page.get_by_role("button", name=re.compile(r"^Run 1 method")).click()
-            view = wait_for_page(page, lambda v: {"LR input", "Bicubic"} <= set(v["panels"]), "result panels")
-            assert set(view["panels"]) == {"LR input", "Bicubic"}
+            page.get_by_role("button", name=re.compile(r"^Run 3 method")).click()
+            titles = {"LR input", "Bicubic", "VDSR-residual", "MicroGAN"}
+            view = wait_for_page(page, lambda v: titles <= set(v["panels"]), "result panels")
+            assert set(view["panels"]) == titles
             for title, (caption, _) in view["panels"].items():
                 factor = 1 if title == "LR input" else 2
                 assert f"rows {20 * factor}-{60 * factor}, cols {30 * factor}-{70 * factor}" in caption, caption
-                assert f"nearest x{6 // factor}" in caption, caption  # panel 256 px: 40 LR px x2 enlarged x3
+                assert f"nearest x{12 // factor}" in caption, caption  # panel 512 px: 40 LR px x2 enlarged x6
                 assert re.search(r" · bar [\d.]+ µm$", caption), caption
             page.get_by_text("Region: 2.9 x 2.9 µm").wait_for()
+            # Pixel-exact zoom: all four panels are drawn at their own pixel size (480 = 40 LR px x2 x6),
+            # never resampled by the browser (four 512-px panels showed 303 px wide in columns).
+            widths = page.evaluate(PANEL_WIDTHS)
+            assert len(widths) == 4 and all(shown == natural == 480 for shown, natural in widths), widths
             page.screenshot(path=str(tmp_path / "shared_link.png"), full_page=True)
 
             # The Benchmarks page: one leaderboard and the speed table.
