@@ -9,10 +9,11 @@
 #   bash bench/quality.sh app                   # the app's scales only (x2-x8)
 #   bash bench/quality.sh real                  # realistic captures only (docs/eval/real_*.json)
 #   SCALES="2 4" bash bench/quality.sh real      # ... at those scales only
+#   bash bench/quality.sh prior                 # the geometry prior's table (docs/eval/prior_*.json)
 #
 # Run from the repository root with ../shared beside it. The first argument limits the
 # sections (x1: MicroGAN's paper setting only; app: the clean x2-x8 tables; real: the
-# realistic-capture tables).
+# realistic-capture tables; prior: the geometry prior's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data
@@ -35,6 +36,20 @@ if [ "$ONLY" = real ]; then
       $EVAL --hr $hr --scale $s --degradation microscope --capture $REALISTIC --lr-kind real --methods bicubic,vdsr,microgan --json $OUT/real_${set}_test_x$s.json
       bicubic_weights=vdsr,microgan; [ $s = 3 ] || bicubic_weights=$bicubic_weights,prior  # the prior serves x2/x4/x8
       $EVAL --hr $hr --scale $s --degradation microscope --capture $REALISTIC --lr-kind bicubic --methods $bicubic_weights --json $OUT/realbicubicweights_${set}_test_x$s.json
+    done
+  done
+  exit 0
+fi
+
+# The geometry prior against bicubic, VDSR and its none-prior ablation (issue 25), on both stains and
+# BCCD fields, at every scale it serves (VDSR serves x2-x4 only); leukocytes with their expert masks
+# (cell-only PSNR and the parsing map's IoU). Written to docs/eval/prior_<set>_test_x<scale>.json.
+if [ "$ONLY" = prior ]; then
+  for s in ${SCALES:-2 4 8}; do
+    methods=bicubic,vdsr,prior_none,prior; [ $s = 8 ] && methods=bicubic,prior_none,prior
+    $EVAL --hr $DATA/bccd/images --scale $s --methods $methods --json $OUT/prior_bccd_test_x$s.json
+    for set in 1 2; do
+      $EVAL --hr $DATA/wbc_seg/dataset$set/images --mask-dir $DATA/wbc_seg/dataset$set/masks --scale $s --methods $methods --json $OUT/prior_wbc${set}_test_x$s.json
     done
   done
   exit 0
