@@ -65,8 +65,9 @@ def _check_runs(name: str, card: dict[str, Any]) -> None:
 
 
 def summary(card: dict[str, Any]) -> str:
-    """``spandrel:ESRGAN x4, RGB, 16.7 M parameters, from RealESRGAN_x4plus.pth``."""
-    parameters = f", {card['parameters'] / 1e6:.3g} M parameters" if card.get("parameters") is not None else ""
+    """``spandrel:ESRGAN x4, RGB, 16.7 M parameters, from RealESRGAN_x4plus.pth`` (a card's summary)."""
+    count = card.get("parameters")
+    parameters = "" if count is None else f", {count:,} parameters" if count < 10**6 else f", {count / 1e6:.1f} M parameters"
     return (f"{card['architecture']} x{card['scales'][0]}, {CHANNEL_NAMES[card['input_channels']]}{parameters}, "
             f"from {card['source_file']}")
 
