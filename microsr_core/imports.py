@@ -135,7 +135,7 @@ def add_upload(upload: BinaryIO, filename: str, size: int, name: str, scale: int
     folder = imports_dir()
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".upload-") as scratch:
-        path = Path(scratch) / f"upload{suffix}"
+        path = resolve_inside(scratch, Path(filename).name)  # under its own name, which errors quote
         with open(path, "wb") as handle:
             shutil.copyfileobj(upload, handle)
         return add_model(path, name, scale, replace, source_name=Path(filename).name)

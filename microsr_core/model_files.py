@@ -99,7 +99,10 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The part of an error message that says what is wrong (torch's unpickler buries it after advice)."""
+    text = str(exc).rpartition("WeightsUnpickler error:")[2]
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if line and not line.isdigit() else f"{type(exc).__name__} {line}".strip()
 
 
 def _descriptor(state: dict[str, torch.Tensor], name: str):
