@@ -25,7 +25,7 @@ from .evaluate import measure_bf16
 from .inference import upscale
 from .io import sample_image
 from .methods.imported import ImportedMethod
-from .model_files import SUFFIXES, checked_file, checked_size, describe
+from .model_files import SUFFIXES, checked_size, describe
 from .paths import imports_dir, resolve_inside
 from .serving import ANY_KIND, IMPORTED, card_weights
 from .weights import read_manifest, remove_card, sha256_of, write_card
@@ -93,8 +93,8 @@ def add_model(file: str | Path, name: str, scale: int | None = None, replace: bo
     if name in installed and not replace:
         raise ParameterError(f"an imported model named '{name}' exists already (choose another name, or replace it)")
     path = Path(file)
-    suffix = checked_file(path)
-    facts = describe(path)
+    facts = describe(path)  # checks the size and suffix first
+    suffix = path.suffix.lower()
     detected = facts["scales"][0]
     if scale is not None and int(scale) != detected:
         raise ParameterError(f"scale x{scale} disagrees with the file: {facts['architecture']} upscales x{detected}")

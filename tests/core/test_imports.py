@@ -74,6 +74,22 @@ def test_a_grayscale_model_runs_on_y_and_keeps_a_grey_image_grey(tmp_path, sampl
         np.testing.assert_allclose(image[:, :, channel], expected, atol=2e-4)
 
 
+def test_evaluate_and_the_leaderboard_name_the_imported_weights(tmp_path, sample):
+    from microsr_core.evaluate import evaluate_folder
+    from microsr_core.io import save_image
+    from microsr_core.reports import leaderboard, parse_evaluate
+
+    card = add_model(save_foreign_model(tiny_foreign_model("compact", 2), tmp_path / "c.safetensors"), "evalme")
+    for index in range(2):
+        save_image(tmp_path / "hr" / f"{index}.png", sample[index * 64 : index * 64 + 48, :48])
+    report = evaluate_folder(tmp_path / "hr", 2, ["bicubic", "import@evalme"], lr_kind="real")
+    row = report["import@evalme"]
+    assert (row["n"], row["weights_entry"], row["weights_sha256"], row["lr_kind"]) == (2, "evalme", card["sha256"], "real")
+    assert 15 < row["psnr_y"] < 60 and row["psnr_y"] != report["bicubic"]["psnr_y"]
+    board = leaderboard([parse_evaluate(report, tmp_path / "imported_bccd_test_x2.json")])
+    assert [(r["method"], r["weights_entry"]) for r in board] == [("bicubic", "—"), ("import@evalme [imported]", "evalme")]
+
+
 def test_replacing_and_removing_keep_one_file_per_model(tmp_path):
     first = add_model(save_foreign_model(tiny_foreign_model("compact", 2, seed=1), tmp_path / "a.pth"), "swap")
     with pytest.raises(ParameterError, match="an imported model named 'swap' exists already"):
