@@ -114,6 +114,14 @@ def test_an_architecture_without_bf16_refuses_it_and_auto_runs_fp32(tmp_path, sa
         upscale(lr, "import@nobf16", 2, precision="bf16")
 
 
+def test_a_network_returning_the_wrong_shape_is_an_error_not_an_image(tmp_path, sample):
+    add_model(save_foreign_model(tiny_foreign_model("compact", 2), tmp_path / "c.safetensors"), "shape")
+    method = create("import@shape", torch.device("cpu"))
+    method.nets[2] = lambda x: x  # what a file that lost its upsampler would compute
+    with pytest.raises(WeightsError, match=r"imported model 'shape' returned \(1, 3, 16, 20\) for a \(1, 3, 16, 20\) input, not x2"):
+        upscale(np.ascontiguousarray(sample[:16, :20]), method, 2)
+
+
 class _RunsCode:
     """Unpickling this calls ``exec``, which would create ``marker``."""
 
