@@ -61,7 +61,7 @@ def checked_file(path: Path) -> str:
 
 def checked_size(name: str, size: int) -> None:
     if size > MAX_BYTES:
-        raise WeightsError(f"{name} is {size / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB limit for imported models")
+        raise WeightsError(f"{name} is {math.ceil(size / 2**20)} MB, over the {MAX_BYTES // 2**20} MB limit for imported models")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
