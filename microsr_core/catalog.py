@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import WeightsError
 from .registry import method_class, method_names
-from .serving import DEFAULT_KIND, LR_KINDS, ServedWeights, no_weights, serving_table
+from .serving import DEFAULT_KIND, LR_KINDS, ServedWeights, no_weights, serving_table, source_of
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,13 @@ def _info(name: str, problems: list[str]) -> MethodInfo:
     except WeightsError as exc:  # an ambiguous or damaged manifest: shown as the reason
         return MethodInfo(name, title, cls.paper, False, str(exc), {}, scales)
     if not served:
-        where = f"promoted model '{model}' is not installed" if model else f"weights for '{name}' are not installed in weights/"
+        where = f"{source_of(name)} model '{model}' is not installed" if model else f"weights for '{name}' are not installed in weights/"
         return MethodInfo(name, title, cls.paper, False, "; ".join(problems) or where, {}, scales)
     return MethodInfo(name, title, cls.paper, True, "", served, scales)
 
 
 def method_catalog() -> list[MethodInfo]:
-    """Every registered method and promoted model (``method@model``), with what serves it."""
+    """Every registered method, promoted model (``method@model``) and imported model (``import@name``), with what serves it."""
     try:
         names, problems = method_names(), []
     except WeightsError as exc:  # a damaged promoted-models manifest must not hide the shipped methods

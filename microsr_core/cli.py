@@ -1,4 +1,4 @@
-"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,cells,jobs} ...``.
+"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,models,cells,jobs} ...``.
 
 Errors a user can cause (:class:`~microsr_core.errors.MicroSRError`) are printed as one line
 on stderr with exit status 2, never as a traceback.
@@ -130,6 +130,37 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_models_add(args) -> int:
+    from .imports import add_model
+
+    card = add_model(args.file, args.name, args.scale, args.replace)
+    measured = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in card.get("bf16_delta_db", {}).items())
+    print(f"imported {args.file} as method import@{args.name}: {card['summary']}; sha256 {card['sha256'][:12]}…; "
+          f"bf16 vs fp32: {measured or 'not measured (the architecture does not run bf16): fp32'}")
+    return 0
+
+
+def _cmd_models_list(args) -> int:
+    from .imports import list_models
+    from .serving import bf16_auto
+
+    cards = list_models()
+    if not cards:
+        print("no imported models (add one: python -m microsr_core models add FILE --name NAME)")
+    for name, card in sorted(cards.items()):
+        precision = "bf16 auto" if bf16_auto(card, card["scales"][0]) else "fp32 auto"
+        print(f"import@{name}: {card['summary']}; sha256 {card['sha256'][:12]}…; {precision}")
+    return 0
+
+
+def _cmd_models_remove(args) -> int:
+    from .imports import remove_model
+
+    card = remove_model(args.name)
+    print(f"removed import@{args.name} ({card['source_file']}, sha256 {card['sha256'][:12]}…)")
+    return 0
+
+
 def _cmd_cells(args) -> int:
     from .cells import save_cells
 
@@ -210,6 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-kind", choices=(*LR_KINDS, ANY_KIND), help="the LR images the weights are for (default: the card's, else bicubic)")
     p.add_argument("--role", choices=(FALLBACK, "none"), help="fallback: serve only scales no other card serves; none: clear it")
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("models", help="import SR models trained elsewhere as methods import@NAME (add, list, remove)")
+    models = p.add_subparsers(dest="models_command", required=True)
+    p = models.add_parser("add", help="import a .safetensors, .pth/.pt/.ckpt (spandrel architectures) or .onnx model")
+    p.add_argument("file")
+    p.add_argument("--name", required=True, help="the method becomes import@NAME (a-z, 0-9, _ and -, at most 40)")
+    p.add_argument("--scale", type=int, default=None, help="the scale you expect; refused if the file's differs")
+    p.add_argument("--replace", action="store_true", help="replace an imported model of that name")
+    p.set_defaults(func=_cmd_models_add)
+    p = models.add_parser("list", help="the imported models")
+    p.set_defaults(func=_cmd_models_list)
+    p = models.add_parser("remove", help="remove an imported model (its card and file)")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_models_remove)
 
     p = sub.add_parser("cells", help="cut every cell of a field into its own image (MicroGAN section 3.1)")
     p.add_argument("image")

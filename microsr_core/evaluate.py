@@ -186,11 +186,11 @@ def bf16_delta(method: SRMethod, scale: int, crops: list[np.ndarray]) -> float:
     return worst
 
 
-def measure_bf16(name: str, entry: str) -> dict[str, float]:
+def measure_bf16(name: str, entry: str, card: dict[str, Any] | None = None) -> dict[str, float]:
     """``{scale: Δ dB}`` of card ``entry`` of method ``name`` on the CPU: :func:`bf16_delta` on
     :func:`check_crops`, the worst over every CPU backend that may run it here (the card's
-    ``bf16_delta_db``)."""
-    rows = card_weights(name, entry)
+    ``bf16_delta_db``). ``card``: one not yet in the manifest (a model being imported)."""
+    rows = card_weights(name, entry, card)
     crops = check_crops()
     cls, model = method_class(name), split_name(name)[1]
     worst: dict[str, float] = {}

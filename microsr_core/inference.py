@@ -21,25 +21,28 @@ import torch
 from .device import resolve_device
 from .errors import ParameterError
 from .precision import autocast, checked_choice, resolve_precision
-from .registry import SRMethod, create
-from .serving import DEFAULT_KIND, ServedWeights, checked_kind
+from .registry import SRMethod, create, method_class
+from .serving import DEFAULT_KIND, ServedWeights, checked_kind, serving_table
 from .tiling import Blender, make_tiles
 
 #: Smallest LR tile side :func:`upscale` will shrink to after CUDA out-of-memory errors.
 MIN_TILE = 32
 
-_cache: dict[tuple[str, str, str], SRMethod] = {}
+#: (name, device, LR kind) -> (the sha256 of the weights serving that kind, the instance holding them).
+_cache: dict[tuple[str, str, str], tuple[tuple, SRMethod]] = {}
 _cache_lock = threading.Lock()
 
 
 def get_method(name: str, device: str | torch.device = "auto", lr_kind: str = DEFAULT_KIND) -> SRMethod:
-    """The shared instance of method ``name`` on ``device`` for ``lr_kind`` LR (weights loaded once per process)."""
+    """The shared instance of method ``name`` on ``device`` for ``lr_kind`` LR (weights loaded once
+    per process, and again once they are republished, replaced or removed)."""
     dev = resolve_device(device)
     key = (name, str(dev), checked_kind(lr_kind))
+    fingerprint = tuple(row.sha256 for row in serving_table(name) if row.lr_kind == lr_kind) if method_class(name).runs_network else ()
     with _cache_lock:
-        if key not in _cache:
-            _cache[key] = create(name, dev, lr_kind)
-        return _cache[key]
+        if key not in _cache or _cache[key][0] != fingerprint:
+            _cache[key] = (fingerprint, create(name, dev, lr_kind))
+        return _cache[key][1]
 
 
 #: Output tile side that bounds memory: a 64-channel float32 activation of 1024² pixels is
@@ -80,7 +83,7 @@ class SRResult:
 def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress, dtype) -> tuple[dict[str, np.ndarray], int]:
     height, width = lr.shape[:2]
     margin = method.margin(scale)
-    tiles = make_tiles(height, width, max(tile, 3 * margin + 1), margin)
+    tiles = make_tiles(height, width, max(tile, 3 * margin + 2), margin)  # the smallest tile make_tiles takes
     blender = Blender(height, width, scale, margin, dtype)
     for index, t in enumerate(tiles):
         window = lr[t.top : t.bottom, t.left : t.right]
@@ -89,6 +92,27 @@ def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress
         if progress:
             progress(index + 1, len(tiles))
     return blender.result(), len(tiles)
+
+
+def _precision(method: SRMethod, served: ServedWeights, choice: str) -> str:
+    """The precision ``method`` runs in at ``served``'s scale for the user's ``choice``.
+
+    A card may list the ``precisions`` its network runs in (an imported architecture without
+    bf16 or fp16 support): asking for another is a :class:`ParameterError`; auto falls back to fp32.
+    """
+    choice = checked_choice(choice)  # a wrong value is an error even where it changes nothing
+    if not method.runs_network:
+        return "fp32"
+    if choice == "auto" and not served.bf16_auto:
+        return "fp32"  # auto never trades accuracy: bf16 was not measured within the tolerance for these weights here
+    used = resolve_precision(choice, method.device)
+    allowed = served.card.get("precisions")
+    if allowed is not None and used not in allowed:
+        if choice == "auto":
+            return "fp32"
+        raise ParameterError(f"'{served.method}' cannot run in {used}: its architecture ({served.card.get('architecture')}) "
+                             f"supports {', '.join(allowed)}")
+    return used
 
 
 def upscale(
@@ -140,13 +164,7 @@ def upscale(
     scale = int(scale)
     sr_method = method if isinstance(method, SRMethod) else get_method(method, device, lr_kind)
     served = sr_method.served(scale)
-    if sr_method.runs_network and precision == "auto" and not served.bf16_auto:
-        used = "fp32"  # auto never trades accuracy: bf16 was not measured within the tolerance for these weights here
-    elif sr_method.runs_network:
-        used = resolve_precision(precision, sr_method.device)
-    else:
-        checked_choice(precision)  # a wrong value is an error even where it changes nothing
-        used = "fp32"
+    used = _precision(sr_method, served, precision)
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
     size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale))

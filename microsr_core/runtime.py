@@ -178,9 +178,7 @@ class OpenVINONetwork:
         path = onnx_path(sha256)
         if not path.is_file():
             export_onnx(net, path)
-        self._model = openvino.Core().read_model(str(path))
-        self._compiled: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._model = OpenVINOModel(openvino.Core().read_model(str(path)))
         try:
             got = tree_flatten(self(check))[0]
         except RuntimeError as exc:  # OpenVINO's own error for shapes the trace cannot take
@@ -188,6 +186,23 @@ class OpenVINONetwork:
         for want, have in zip(leaves, got):
             if want is not None and (want.shape != have.shape or (want - have).abs().max() > CHECK_TOLERANCE):
                 raise ExportMismatch(f"the ONNX export of {type(net).__name__} does not reproduce it at {width}x{height}")
+
+    def __call__(self, x: torch.Tensor):
+        tensors = iter(self._model.run(x))
+        return tree_unflatten([next(tensors) if is_tensor else None for is_tensor in self._tensor_leaves], self._structure)
+
+
+class OpenVINOModel:
+    """An OpenVINO model (read from an ONNX file), compiled for the CPU once per precision.
+
+    The caller's autocast says the precision, as it does for a PyTorch network, so
+    :func:`~microsr_core.inference.upscale` drives both the same way.
+    """
+
+    def __init__(self, model):
+        self._model = model
+        self._compiled: dict[str, object] = {}
+        self._lock = threading.Lock()
 
     def _compiled_for(self, precision: str):
         with self._lock:
@@ -199,14 +214,17 @@ class OpenVINONetwork:
                 self._compiled[precision] = openvino.Core().compile_model(self._model, "CPU", config)
             return self._compiled[precision]
 
-    def __call__(self, x: torch.Tensor):
-        # The caller's autocast says the precision, as it does for the PyTorch network.
+    def run(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every output for the (N, C, H, W) input ``x``, as CPU float32 tensors."""
         reduced = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
         compiled = self._compiled_for("bf16" if reduced else "fp32")
         request = compiled.create_infer_request()  # one per call: requests are not thread-safe
-        request.infer({0: np.ascontiguousarray(x.float().numpy())})
-        tensors = iter(torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(len(compiled.outputs)))
-        return tree_unflatten([next(tensors) if is_tensor else None for is_tensor in self._tensor_leaves], self._structure)
+        request.infer({0: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+        return [torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(len(compiled.outputs))]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The first output: what a single-output model (an imported ONNX file) computes."""
+        return self.run(x)[0]
 
 
 def cpu_runtime(net: torch.nn.Module, sha256: str) -> OpenVINONetwork | None:

@@ -196,12 +196,14 @@ def check_unambiguous(cards: Mapping[str, Mapping[str, Any]], source: str) -> No
         table(cards, name)
 
 
-def card_weights(name: str, entry: str) -> list[ServedWeights]:
-    """Card ``entry`` of ``name``'s manifest at each of its scales, resolved or not (to measure it)."""
-    cards = cards_for(name)
-    if entry not in cards:
-        raise WeightsError(f"no weights named '{entry}' for '{name}' (have: {', '.join(cards) or 'none'})")
-    card = cards[entry]
+def card_weights(name: str, entry: str, card: Mapping[str, Any] | None = None) -> list[ServedWeights]:
+    """Card ``entry`` of ``name``'s manifest at each of its scales, resolved or not (to measure it);
+    ``card`` is one not yet in the manifest (a model being imported)."""
+    if card is None:
+        cards = cards_for(name)
+        if entry not in cards:
+            raise WeightsError(f"no weights named '{entry}' for '{name}' (have: {', '.join(cards) or 'none'})")
+        card = cards[entry]
     kind = DEFAULT_KIND if card_kind(card) == ANY_KIND else card_kind(card)
     return [_row(name, entry, card, int(scale), kind) for scale in card.get("scales", ())]
 

@@ -106,7 +106,8 @@ def render_card(name: str, card: dict[str, Any]) -> str:
     """A Markdown model card for manifest entry ``name``."""
     lines = [f"# Model card: {name}", "", card.get("summary", ""), ""]
     lines += ["| field | value |", "| --- | --- |"]
-    for key in ("method", "architecture", "paper", "scales", "lr_kind", "role", "parameters", "file", "sha256"):
+    for key in ("method", "architecture", "paper", "scales", "lr_kind", "role", "parameters", "input_channels", "precisions",
+                "size_multiple", "tiling", "source_file", "file", "sha256"):
         if key in card:
             lines.append(f"| {key} | {card[key]} |")
     if "bf16_delta_db" in card:
@@ -145,15 +146,29 @@ def _metrics_table(evaluation: dict[str, dict[str, Any]]) -> list[str]:
 ManifestCheck = Callable[[dict[str, dict[str, Any]]], None]
 
 
-def _write_card(folder: Path, name: str, card: dict[str, Any]) -> dict[str, Any]:
-    """Put ``card`` under ``name`` in ``folder/manifest.json`` atomically and render its Markdown card."""
-    cards = read_manifest(folder)
-    cards[name] = card
+def _write_manifest(folder: Path, cards: dict[str, dict[str, Any]]) -> None:
     manifest = folder / "manifest.json"
     partial = manifest.with_name("manifest.json.partial")
     partial.write_text(json.dumps({"models": cards}, indent=2, sort_keys=True) + "\n")
-    partial.replace(manifest)
+    partial.replace(manifest)  # atomic: readers see the old manifest or the new one
+
+
+def write_card(folder: Path, name: str, card: dict[str, Any]) -> dict[str, Any]:
+    """Put ``card`` under ``name`` in ``folder/manifest.json`` atomically and render its Markdown card."""
+    cards = read_manifest(folder)
+    cards[name] = card
+    _write_manifest(folder, cards)
     (folder / f"{name}.md").write_text(render_card(name, card))
+    return card
+
+
+def remove_card(folder: Path, name: str) -> dict[str, Any]:
+    """Take entry ``name`` out of ``folder/manifest.json`` atomically (with its Markdown card); returns its card.
+    The weights file stays: the caller deletes it once nothing refers to it."""
+    cards = read_manifest(folder)
+    card = cards.pop(name)
+    _write_manifest(folder, cards)
+    (folder / f"{name}.md").unlink(missing_ok=True)
     return card
 
 
@@ -182,7 +197,7 @@ def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[
         check({**read_manifest(folder), name: card})
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, folder / card["file"])
-    return _write_card(folder, name, card)
+    return write_card(folder, name, card)
 
 
 def update_card(name: str, fields: dict[str, Any], folder: Path | None = None, check: ManifestCheck | None = None) -> dict[str, Any]:
@@ -196,7 +211,7 @@ def update_card(name: str, fields: dict[str, Any], folder: Path | None = None, c
             card[key] = value
     if check is not None:
         check({**read_manifest(folder), name: card})
-    return _write_card(folder, name, card)
+    return write_card(folder, name, card)
 
 
 def truncate_vgg19_state(state: dict[str, torch.Tensor], layer: str = "conv3_3") -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,3 +40,37 @@ def publish_random(folder: Path, name: str, method: str, architecture: str, scal
     }
     (folder / "manifest.json").write_text(json.dumps({"models": cards}))
     return net
+
+
+def tiny_foreign_model(kind: str, scale: int, channels: int = 3, seed: int = 0) -> torch.nn.Module:
+    """A small SR network of an architecture spandrel detects, as others train them: ``esrgan``
+    (RRDBNet, one block of 8 features) or ``compact`` (Real-ESRGAN's SRVGGNetCompact, 2 convs)."""
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(seed)
+    if kind == "esrgan":
+        net = ESRGAN(in_nc=channels, out_nc=channels, num_filters=8, num_blocks=1, scale=scale)
+    else:
+        net = Compact(num_in_ch=channels, num_out_ch=channels, num_feat=8, num_conv=2, upscale=scale)
+    with torch.no_grad():  # trained-looking: no two tensors alike (an exporter would merge equal ones)
+        for parameter in net.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    return net.eval()
+
+
+def save_foreign_model(net: torch.nn.Module, path: Path) -> Path:
+    """Save ``net`` the way other tools do: a state dict as ``.safetensors`` or ``torch.save`` ``.pth``
+    (wrapped in ``params_ema`` like BasicSR), or a traced ``.onnx`` export with free height and width."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".safetensors":
+        save_file(net.state_dict(), str(path))
+    elif path.suffix == ".onnx":
+        channels = next(net.parameters(), torch.zeros(1, 3)).shape[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
+            torch.onnx.export(net, (torch.rand(1, channels, 32, 32),), str(path), input_names=["x"], output_names=["y"], dynamo=False,
+                              dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}})
+    else:
+        torch.save({"params_ema": net.state_dict()}, path)
+    return path

@@ -54,6 +54,9 @@ class SRMethod(ABC):
     runs_network: bool = False
     #: What computes it: ``numpy``, ``pytorch`` or ``openvino`` (network methods set it per instance).
     backend: str = "numpy"
+    #: Whether the method exists only with a model, as ``name@model`` (imported models:
+    #: ``import@esrgan``): the bare name is not listed and cannot be created.
+    model_only: bool = False
 
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND):
         self.device = device
@@ -65,7 +68,7 @@ class SRMethod(ABC):
 
     @property
     def full_name(self) -> str:
-        """The name it was created by: ``vdsr``, or ``vdsr@mine`` for a promoted model."""
+        """The name it was created by: ``vdsr``, ``vdsr@mine`` for a promoted model, ``import@esrgan`` for an imported one."""
         return self.name + (f"@{self.model}" if self.model else "")
 
     def served(self, scale: int) -> ServedWeights:

@@ -21,7 +21,7 @@ from .base import SRMethod
 
 class NetworkMethod(SRMethod):
     """A method run by networks from model cards: for its LR kind, every row of
-    :func:`~microsr_core.serving.serving_table` (shipped cards, or the promoted ``model``'s).
+    :func:`~microsr_core.serving.serving_table` (shipped cards, or the promoted or imported ``model``'s).
 
     One network is loaded per distinct weights file (a multi-scale card serves several scales).
     The networks sit on ``device`` in inference layout (channels-last), with the convolutions
@@ -45,22 +45,30 @@ class NetworkMethod(SRMethod):
         nets = {}
         for row in rows:
             if row.sha256 not in nets:
-                net, card = build_model(row.entry, folder_of(row.source))
-                if card["sha256"] != row.sha256:  # republished between resolving and loading
-                    raise WeightsError(f"weights '{row.entry}' changed while loading ({card['sha256'][:12]}…, not {row.sha256[:12]}…): try again")
-                nets[row.sha256] = self._prepare(net)
+                nets[row.sha256] = self._load(row)
         self.nets = {row.scale: nets[row.sha256] for row in rows}
         self.scales = tuple(sorted(self.nets))
         if device.type == "cuda":
             # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
             torch.backends.cudnn.benchmark = True
-        runtimes = {sha: cpu_runtime(net, sha) if device.type == "cpu" else None for sha, net in nets.items()}
+        runtimes = {sha: self._runtime(net, sha) for sha, net in nets.items()}
         self.runtime = {row.scale: runtimes[row.sha256] for row in rows}
         self.backend = "openvino" if any(r is not None for r in self.runtime.values()) else "pytorch"
 
     def served(self, scale: int) -> ServedWeights:
         self.check_scale(scale)
         return self.table[scale]
+
+    def _load(self, row: ServedWeights) -> torch.nn.Module:
+        """The network of ``row``'s weights, ready for inference (built from the card's architecture)."""
+        net, card = build_model(row.entry, folder_of(row.source))
+        if card["sha256"] != row.sha256:  # republished between resolving and loading
+            raise WeightsError(f"weights '{row.entry}' changed while loading ({card['sha256'][:12]}…, not {row.sha256[:12]}…): try again")
+        return self._prepare(net)
+
+    def _runtime(self, net: torch.nn.Module, sha256: str):
+        """What runs ``net`` instead of PyTorch (OpenVINO on the CPU where available), or None."""
+        return cpu_runtime(net, sha256) if self.device.type == "cpu" else None
 
     def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
         return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))

@@ -95,3 +95,27 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, sample, args, mess
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
+
+
+def test_models_add_list_upscale_remove(tmp_path, sample, microsr_home, capsys):
+    from tests.helpers import save_foreign_model, tiny_foreign_model
+
+    weights = save_foreign_model(tiny_foreign_model("compact", 2), tmp_path / "realesr-tiny.pth")
+    assert main(["models", "add", str(weights), "--name", "tiny", "--scale", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "as method import@tiny: spandrel:Compact x2, RGB" in out and "bf16 vs fp32: x2 " in out
+    assert main(["models", "list"]) == 0
+    assert capsys.readouterr().out.startswith("import@tiny: spandrel:Compact x2, RGB, 2,292 parameters, from realesr-tiny.pth")
+    save_image(tmp_path / "in.png", sample[:20, :24])
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "import@tiny", "--scale", "2"]) == 0
+    assert load_image(tmp_path / "out.png").pixels.shape == (40, 48, 3)
+    assert "by import@tiny x2 on cpu" in capsys.readouterr().out
+
+    assert main(["models", "add", str(weights), "--name", "tiny"]) == 2  # the name is taken
+    assert main(["models", "add", str(weights), "--name", "other", "--scale", "4"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == ["error: an imported model named 'tiny' exists already (choose another name, or replace it)",
+                      "error: scale x4 disagrees with the file: spandrel:Compact upscales x2"]
+    assert main(["models", "remove", "tiny"]) == 0 and main(["models", "list"]) == 0
+    assert "removed import@tiny (realesr-tiny.pth" in capsys.readouterr().out.splitlines()[0]
+    assert read_manifest(microsr_home / "imports") == {}
