@@ -264,9 +264,9 @@ def documentation(name: str, card: dict[str, Any], network_input: NetworkInput, 
 
 
 def first_error(summary) -> str:
-    """The first failed check of a ``ValidationSummary``, on one line."""
+    """The first failed check of a ``ValidationSummary`` and the first line of its first error."""
     for detail in summary.details:
         if detail.status == "failed":
-            message = detail.errors[0].msg if detail.errors else detail.name
-            return f"{detail.name}: {' '.join(message.split())}"
+            message = detail.errors[0].msg.strip() if detail.errors else ""
+            return f"{detail.name}: {message.splitlines()[0] if message else 'failed'}"
     return f"status {summary.status}"

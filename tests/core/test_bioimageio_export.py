@@ -86,7 +86,7 @@ def test_a_package_failing_test_model_is_refused_and_leaves_no_file(tmp_path, mo
     assert main(["export-bioimageio", NAME, str(tmp_path / "out.zip")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: the bioimage.io package of '{NAME}' fails bioimageio.core.test_model: Reproduce test outputs")
-    assert err.count("\n") == 1
+    assert "elements disagree with expected values" in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
 
