@@ -7,9 +7,10 @@ import zipfile
 
 import numpy as np
 import pytest
-import yaml
 
 pytest.importorskip("bioimageio.core")
+
+from ruyaml import YAML  # noqa: E402  (bioimageio.spec's YAML library; PyYAML is not a requirement)
 
 from microsr_core import bioimageio_export  # noqa: E402
 from microsr_core.cli import main  # noqa: E402
@@ -47,7 +48,7 @@ def package(tmp_path_factory, network_attempts):
 def test_the_package_describes_axes_paper_licence_and_metrics(package, network_attempts):
     with zipfile.ZipFile(package) as archive:
         files = set(archive.namelist())
-        rdf = yaml.safe_load(archive.read("rdf.yaml"))
+        rdf = YAML(typ="safe").load(archive.read("rdf.yaml"))
         test_input = np.load(io.BytesIO(archive.read(rdf["inputs"][0]["test_tensor"]["source"])))
         test_output = np.load(io.BytesIO(archive.read(rdf["outputs"][0]["test_tensor"]["source"])))
     for tensor in (*rdf["inputs"], *rdf["outputs"]):
