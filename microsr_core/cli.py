@@ -1,4 +1,4 @@
-"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,models,cells,jobs} ...``.
+"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,models,cells,export-bioimageio,jobs} ...``.
 
 Errors a user can cause (:class:`~microsr_core.errors.MicroSRError`) are printed as one line
 on stderr with exit status 2, never as a traceback.
@@ -169,6 +169,15 @@ def _cmd_cells(args) -> int:
     return 0
 
 
+def _cmd_export_bioimageio(args) -> int:
+    from .bioimageio_export import export_bioimageio
+
+    result = export_bioimageio(args.name, args.out)
+    print(f"{result.path}: bioimage.io package of {args.name} ({result.size_bytes / 1e6:.1f} MB); "
+          f"bioimageio.core test_model passed in {result.test_seconds:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .configs import add_config_flags
     from .data import SPLITS
@@ -261,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("outdir")
     p.add_argument("--pad", type=int, default=0, help="context pixels kept around every cell")
     p.set_defaults(func=_cmd_cells)
+
+    p = sub.add_parser("export-bioimageio", help="write a shipped model as a bioimage.io model package (TorchScript), "
+                       "refused unless bioimageio.core's test_model passes on it")
+    p.add_argument("name", help="weights entry in weights/manifest.json")
+    p.add_argument("out", help="the package to write (.zip)")
+    p.set_defaults(func=_cmd_export_bioimageio)
 
     from .jobs.cli import add_jobs_parser
 

@@ -24,3 +24,7 @@ class AlignmentError(MicroSRError):
 
 class ParameterError(MicroSRError):
     """A parameter (method name, scale, device, tile size, path) is not valid."""
+
+
+class ExportError(MicroSRError):
+    """A model package cannot be made, or the one made fails its validation."""

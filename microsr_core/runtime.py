@@ -89,7 +89,8 @@ class ExportMismatch(RuntimeError):
     """The exported graph does not compute what the PyTorch network computes."""
 
 
-def _input_channels(net: torch.nn.Module) -> int:
+def input_channels(net: torch.nn.Module) -> int:
+    """The channels of the image a network reads (its first convolution's input)."""
     return next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
 
 
@@ -145,7 +146,7 @@ class _TensorOutputs(torch.nn.Module):
 
 def export_onnx(net: torch.nn.Module, path: Path) -> None:
     """Trace ``net`` (N, C, H, W) -> outputs into ``path`` with free H and W (atomic write)."""
-    example = torch.rand(1, _input_channels(net), 48, 48)
+    example = torch.rand(1, input_channels(net), 48, 48)
     net = _for_export(net)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
@@ -170,7 +171,7 @@ class OpenVINONetwork:
         # Odd sides, rounded up to the multiple the caller pads to (NetworkMethod.forward).
         multiple = getattr(net, "size_multiple", 1)
         height, width = (-(-side // multiple) * multiple for side in CHECK_SIDES)
-        check = torch.rand(1, _input_channels(net), height, width, generator=torch.Generator().manual_seed(0))
+        check = torch.rand(1, input_channels(net), height, width, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             expected = net(check)
         leaves, self._structure = tree_flatten(expected)
