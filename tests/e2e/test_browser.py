@@ -17,10 +17,13 @@ the README shows); otherwise it stays in the test's temporary folder, so a test 
 tree clean.
 
 Skips, saying why, when Chromium, Playwright or the VDSR weights are missing.
+A third imports an ESRGAN, a Compact and an ONNX model on the Models page and runs them
+beside ours on Compare, with their report rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -38,6 +41,7 @@ from microsr_core.io import encode_image
 from microsr_core.samples import SAMPLES
 from microsr_core.serving import served
 from microsr_core.weights import read_manifest
+from tests.helpers import save_foreign_model, tiny_foreign_model
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -63,10 +67,11 @@ def server(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     log = open(log_path, "w")
+    home = tmp_path_factory.mktemp("home")  # its own MicroSR home: imports, timings and caches stay out of the checkout
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MICROSR_HOME": str(home)},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -156,6 +161,12 @@ def settled(page) -> dict | None:
     inputs = snapshot["inputs"]
     roi = tuple(int(inputs[label]) for label in ROI_LABELS) if all(inputs.get(label) for label in ROI_LABELS) else None
     return {"panels": panels, "roi": roi}
+
+
+def idle(page) -> None:
+    """Wait until Streamlit has finished the run the last action started."""
+    page.wait_for_timeout(300)  # the run starts asynchronously after the action
+    wait_until(lambda: page.evaluate(SNAPSHOT)["state"] == "notRunning", what="the app to finish its run")
 
 
 def wait_for_page(page, condition, what: str) -> dict:
@@ -302,5 +313,56 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
             page.get_by_text("Speed (docs/benchmarks.md, newest run)").wait_for()
             wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="leaderboard and speed tables")
             page.screenshot(path=str(tmp_path / "benchmarks.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_imported_models_run_beside_ours_with_metrics_and_report(server, images, tmp_path):
+    """An ESRGAN (.pth), a Real-ESRGAN Compact (.safetensors) and an ONNX model are each imported in
+    one step on the Models page, then run beside the shipped methods on Compare, and the report
+    names each with its file's sha256 and its metrics."""
+    files = {
+        "esrgan": save_foreign_model(tiny_foreign_model("esrgan", 2), tmp_path / "esrgan.pth"),
+        "compact": save_foreign_model(tiny_foreign_model("compact", 2, seed=1), tmp_path / "compact.safetensors"),
+        "onnx": save_foreign_model(tiny_foreign_model("compact", 2, seed=2), tmp_path / "compact.onnx"),
+    }
+    lr_path, hr_path = images
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            for name, path in files.items():
+                page.goto(server + "/models")  # a fresh page per import, as a user coming back would
+                page.get_by_text("Import a model trained elsewhere").click()
+                upload(page, "Model file", path)
+                page.get_by_role("button", name=f"Remove {path.name}").wait_for()  # uploaded
+                idle(page)
+                field = page.get_by_label("Name (a-z, 0-9, _ and -)")
+                field.fill(name)
+                field.press("Enter")
+                idle(page)  # a click during the rerun the name started would be lost
+                page.get_by_role("button", name="Import", exact=True).click()
+                alerts = page.locator("[data-testid='stAlert']")
+                wait_until(lambda: any(f"import@{name}:" in t or "error" in t.lower() or " is not " in t for t in alerts.all_inner_texts()),
+                           what=f"the import of {path.name}")
+                assert any(t.startswith(f"Imported as method import@{name}:") for t in alerts.all_inner_texts()), alerts.all_inner_texts()
+
+            page.goto(server)
+            page.get_by_text("Upload an image").click()
+            upload(page, "Image", lr_path)
+            upload(page, "HR reference", hr_path)
+            page.get_by_text("HR reference used directly").wait_for()
+            page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()
+            titles = {f"Imported model [{name}]" for name in files} | {"Bicubic", "VDSR-residual"}
+            wait_for_page(page, lambda v: titles <= set(v["panels"]), "the imported models' panels beside ours")
+            page.get_by_text("Against the HR reference", exact=True).wait_for()
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Report (HTML)").click()
+            report = tmp_path / "report.html"
+            download.value.save_as(report)
+            text = report.read_text()
+            for name, path in files.items():
+                assert f"Imported model [{name}]" in text and hashlib.sha256(path.read_bytes()).hexdigest() in text, name
         finally:
             browser.close()
