@@ -16,9 +16,10 @@ With ``MICROSR_UPDATE_SCREENSHOT=1`` the screenshot replaces ``docs/screenshot.p
 the README shows); otherwise it stays in the test's temporary folder, so a test run leaves the
 tree clean.
 
-Skips, saying why, when Chromium, Playwright or the VDSR weights are missing.
 A third imports an ESRGAN, a Compact and an ONNX model on the Models page and runs them
 beside ours on Compare, with their report rows.
+
+Skips, saying why, when Chromium, Playwright or the VDSR weights are missing.
 """
 
 from __future__ import annotations
@@ -161,12 +162,6 @@ def settled(page) -> dict | None:
     inputs = snapshot["inputs"]
     roi = tuple(int(inputs[label]) for label in ROI_LABELS) if all(inputs.get(label) for label in ROI_LABELS) else None
     return {"panels": panels, "roi": roi}
-
-
-def idle(page) -> None:
-    """Wait until Streamlit has finished the run the last action started."""
-    page.wait_for_timeout(300)  # the run starts asynchronously after the action
-    wait_until(lambda: page.evaluate(SNAPSHOT)["state"] == "notRunning", what="the app to finish its run")
 
 
 def wait_for_page(page, condition, what: str) -> dict:
@@ -337,12 +332,13 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
                 page.get_by_text("Import a model trained elsewhere").click()
                 upload(page, "Model file", path)
                 page.get_by_role("button", name=f"Remove {path.name}").wait_for()  # uploaded
-                idle(page)
                 field = page.get_by_label("Name (a-z, 0-9, _ and -)")
                 field.fill(name)
                 field.press("Enter")
-                idle(page)  # a click during the rerun the name started would be lost
-                page.get_by_role("button", name="Import", exact=True).click()
+                # Enabled once a run has seen both the file and the name (the page starts without a name).
+                button = page.get_by_role("button", name="Import", exact=True)
+                wait_until(button.is_enabled, what="the Import button")
+                button.click()
                 alerts = page.locator("[data-testid='stAlert']")
                 wait_until(lambda: any(f"import@{name}:" in t or "error" in t.lower() or " is not " in t for t in alerts.all_inner_texts()),
                            what=f"the import of {path.name}")
