@@ -347,7 +347,9 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
             page.goto(server)
             page.get_by_text("Upload an image").click()
             upload(page, "Image", lr_path)
+            page.get_by_role("button", name=f"Remove {lr_path.name}").wait_for()  # uploaded before the next one starts
             upload(page, "HR reference", hr_path)
+            page.get_by_role("button", name=f"Remove {hr_path.name}").wait_for()
             page.get_by_text("HR reference used directly").wait_for()
             page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()
             titles = {f"Imported model [{name}]" for name in files} | {"Bicubic", "VDSR-residual"}
