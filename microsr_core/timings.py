@@ -49,7 +49,14 @@ def record(result: SRResult, lr_pixels: int) -> None:
     partial.replace(_path())
 
 
+def estimates(methods: list[str], scale: int, device: str, lr_pixels: int) -> dict[str, float | None]:
+    """Seconds each of ``methods`` should take at ``scale`` on ``device`` for ``lr_pixels``
+    (None: never timed here), from one read of the file."""
+    data = _read()
+    rates = {method: data.get(_key(method, scale, device)) for method in methods}
+    return {method: statistics.median(r) * lr_pixels / 1e6 if r else None for method, r in rates.items()}
+
+
 def estimate(method: str, scale: int, device: str, lr_pixels: int) -> float | None:
-    """Seconds ``method`` should take at ``scale`` on ``device`` for ``lr_pixels``, or None if never timed here."""
-    rates = _read().get(_key(method, scale, device))
-    return statistics.median(rates) * lr_pixels / 1e6 if rates else None
+    """:func:`estimates` of one method."""
+    return estimates([method], scale, device, lr_pixels)[method]

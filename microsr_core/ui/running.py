@@ -163,7 +163,7 @@ def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
     pending = [m for m in settings.methods if state.recall(state.RESULTS, result_key(inputs, settings, m)) is None]
     height, width = inputs.lr.shape[:2]
     device = settings.device or "cpu"
-    estimates = {m: timings.estimate(m, settings.scale, device, height * width) for m in pending}
+    estimates = timings.estimates(pending, settings.scale, device, height * width)
     known = [t for t in estimates.values() if t is not None]
     label = "All selected results are ready"
     if pending:
