@@ -40,7 +40,7 @@ from .archs.prior import PriorSROutput
 from .errors import ExportError, ParameterError
 from .io import encode_image
 from .network_input import upscale_rgb, upscale_ycbcr
-from .paths import papers_dir
+from .papers import paper_of
 from .roi import default_roi
 from .runtime import input_channels
 from .samples import DEFAULT, get_sample
@@ -61,12 +61,6 @@ def license_of(card: dict) -> str:
     """The SPDX licence of a card's weights, from the data it was trained on."""
     return GPL_DATA_LICENSE if "wbc_seg" in str(card.get("training", {}).get("data", "")) else LICENSE
 AUTHORS = ("MicroSR maintainers",)
-#: DOIs of the papers the cards name, by text file (003's is printed in its text, 000's was
-#: looked up at doi.org); a paper not listed is cited by a search for its title.
-PAPER_DOIS = {
-    "000_b1a023948e8c0af3.txt": "10.1007/s11042-019-7397-7",
-    "003_4b1e96ef8e7f4ac4.txt": "10.1117/1.JBO.25.10.106501",
-}
 TAGS = ("super-resolution", "transmission-light-microscopy", "2d", "cells", "image-restoration", "pytorch", "microsr")
 
 
@@ -128,7 +122,7 @@ def export_bioimageio(name: str, out: str | Path) -> ExportResult:
     WeightsError
         No entry ``name``, or its weights are damaged.
     ExportError
-        The paper's text is missing, or the package fails ``bioimageio.core.test_model``.
+        The card's paper is unknown, or the package fails ``bioimageio.core.test_model``.
     """
     try:
         from bioimageio.core import test_model
@@ -162,19 +156,17 @@ def export_bioimageio(name: str, out: str | Path) -> ExportResult:
     return ExportResult(out, out.stat().st_size, test_seconds)
 
 
-def paper_citation(paper: str) -> dict[str, str]:
-    """The citation of a card's ``paper`` (``"<file> (<short name>)"``): its title from the text
-    file in :func:`~microsr_core.paths.papers_dir`, and its DOI (or a search for the title)."""
-    file, _, short = paper.partition(" ")
-    path = papers_dir() / file
-    if not path.is_file():
-        raise ExportError(f"the paper's text {path} is missing: the citation takes its title from it")
-    title = next(line.strip("# \t") for line in path.read_text().splitlines() if line.strip())
-    cite = {"text": f"{title} {short}".strip()}
-    if file in PAPER_DOIS:
-        cite["doi"] = PAPER_DOIS[file]
+def paper_citation(reference: str) -> dict[str, str]:
+    """The citation of a card's ``paper`` (:mod:`microsr_core.papers`): its title and DOI, or a
+    search for the title where it has no DOI."""
+    paper = paper_of(reference)
+    if paper is None:
+        raise ExportError(f"the card's paper '{reference}' is not one microsr_core.papers knows: the citation needs its title")
+    cite = {"text": f"{paper.title} ({paper.authors})"}
+    if paper.doi:
+        cite["doi"] = paper.doi
     else:
-        cite["url"] = f"https://scholar.google.com/scholar?q={quote_plus(title)}"
+        cite["url"] = f"https://scholar.google.com/scholar?q={quote_plus(paper.title)}"
     return cite
 
 

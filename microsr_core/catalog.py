@@ -90,6 +90,11 @@ def serving_rows(catalog: list[MethodInfo]) -> list[dict]:
             if row.source != "none"]
 
 
+def served_entries(catalog: list[MethodInfo]) -> dict[tuple[str, int, str], str | None]:
+    """(method, scale, LR kind) -> the manifest entry that serves it (None for a method without weights)."""
+    return {(info.name, scale, kind): row.entry for info in catalog for (scale, kind), row in info.served.items()}
+
+
 def default_lr_kind(catalog: list[MethodInfo]) -> str:
     """The LR kind the app assumes for an upload: ``real`` once some network method has weights
     for real captures installed, ``bicubic`` until then (so nothing changes before they ship)."""

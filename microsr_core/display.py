@@ -119,6 +119,12 @@ def colormap(values: np.ndarray, vmin: float, vmax: float, name: str = "magma") 
     return rgb.astype(np.float32)
 
 
+def colour_bar(name: str, width: int, height: int) -> np.ndarray:
+    """The colour map ``name`` as a horizontal strip, low values on the left (RGB float32)."""
+    ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :].repeat(height, axis=0)
+    return colormap(ramp, 0.0, 1.0, name)
+
+
 def shrink_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
     """Block-average by the smallest integer factor that brings the longer side to ``max_side``.
 
@@ -134,7 +140,10 @@ def shrink_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, in
 
 #: Method colours, one per method in the order given (Okabe & Ito's colour-blind-safe palette,
 #: without its yellow, which marks the region of interest); the bicubic baseline is grey.
-METHOD_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
+#: Okabe-Ito (colour-blind safe) first, then Paul Tol's "muted" set: 16 methods before a colour repeats
+#: (the Benchmarks leaderboard shows a dozen models).
+METHOD_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000",
+                  "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499")
 
 BASELINE_COLOUR = "#8c8c8c"
 

@@ -96,9 +96,9 @@ def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
     ``scale``, ``weights_entry`` (the weights that computed it; ``—`` in reports that predate
     the field or for a method without weights), ``psnr_y``, ``ssim_y``, ``gain_db`` and ``gain_ssim`` (minus bicubic on the same
     images: the bicubic of the same file, else of another file with the same test set, scale and
-    image count; NaN where there is none), ``seconds_per_image``, ``n``, ``precision`` (recorded,
+    image count and LR; NaN where there is none), ``seconds_per_image``, ``n``, ``precision`` (recorded,
     else :data:`~microsr_core.compare.INFERENCE_PRECISION`), ``report`` (the file), ``lr`` and
-    ``convention``. Bicubic appears once per test set, scale and image count.
+    ``lr_family`` (:func:`lr_family`) and ``convention``. Bicubic appears once per test set, scale, image count and LR.
     """
     entries = []
     for report in reports:
@@ -106,10 +106,12 @@ def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
         run, test_set = (match["run"], match["set"]) if match else (report.path.stem, report.path.stem)
         for row in report.rows:
             entries.append((report, run, test_set, int(row.get("scale", report.scale)), row))
-    baselines = {(test_set, scale, row["n"]): row for _, _, test_set, scale, row in entries if row["method"] == BASELINE}
+    # The same images at the same scale may have been degraded differently (bicubic, a microscope
+    # capture): a bicubic row stands for its LR only.
+    baselines = {(test_set, scale, row["n"], report.lr): row for report, _, test_set, scale, row in entries if row["method"] == BASELINE}
     table, seen = [], set()
     for report, run, test_set, scale, row in entries:
-        key = (test_set, scale, row["n"])
+        key = (test_set, scale, row["n"], report.lr)
         if row["method"] == BASELINE:
             if key in seen:
                 continue
@@ -123,9 +125,35 @@ def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
             "gain_ssim": row["ssim_y"] - base["ssim_y"] if base else math.nan,
             "seconds_per_image": row["seconds_per_image"], "n": row["n"],
             "precision": row.get("precision", INFERENCE_PRECISION), "report": str(report.path),
-            "lr": report.lr, "convention": report.convention,
+            "lr": report.lr, "lr_family": lr_family(report.lr), "convention": report.convention,
         })
     return sorted(table, key=lambda r: (r["test_set"], r["scale"], r["method"] != BASELINE, -r["psnr_y"]))
+
+
+def lr_family(lr: str) -> str:
+    """The kind of LR a report's ``lr`` text describes, in a word for a chart: ``bicubic``,
+    ``real`` (a simulated microscope capture, the app's ``real`` LR kind) or ``blur`` (x1)."""
+    if lr.startswith("microscope capture"):
+        return "real"
+    if "bicubic" in lr:
+        return "bicubic"
+    return "blur" if "blur" in lr else (lr or "not recorded")
+
+
+def mark_served(rows: list[dict[str, Any]], served: dict[tuple[str, int, str], str | None]) -> list[dict[str, Any]]:
+    """``rows`` of :func:`leaderboard`, each with ``in_compare``: whether the Compare page runs
+    those weights today for that method and scale on LR of that kind (``served``: (method, scale,
+    LR kind) -> manifest entry, :func:`microsr_core.catalog.served_entries`). Bicubic is always
+    served; a row from a report that predates the recorded weights entry is not known to be."""
+    def known(row: dict[str, Any]) -> bool:
+        method = row["method"].split(" [")[0]
+        if method == BASELINE:
+            return True
+        kind = "real" if row["lr_family"] == "real" else "bicubic"
+        entry = served.get((method, row["scale"], kind))
+        return entry is not None and entry == row["weights_entry"]
+
+    return [{**row, "in_compare": known(row)} for row in rows]
 
 
 @dataclass

@@ -37,6 +37,13 @@ class Roi:
         """The rectangle in the pixels of an image ``factor`` times larger than the LR image."""
         return Roi(self.row * factor, self.col * factor, self.height * factor, self.width * factor)
 
+    def rescaled(self, old_shape: Sequence[int], new_shape: Sequence[int]) -> "Roi":
+        """The same place in an image of ``new_shape`` made from the same field as one of
+        ``old_shape`` (teaching mode on or off, another scale): coordinates scaled per axis."""
+        fy, fx = new_shape[0] / old_shape[0], new_shape[1] / old_shape[1]
+        return Roi(round(self.row * fy), round(self.col * fx), max(1, round(self.height * fy)),
+                   max(1, round(self.width * fx))).clamp(new_shape)
+
     def slices(self) -> tuple[slice, slice]:
         return slice(self.row, self.row + self.height), slice(self.col, self.col + self.width)
 

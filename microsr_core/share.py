@@ -2,9 +2,11 @@
 
 The query string holds the sample (or ``upload``: an uploaded image cannot travel in a URL),
 the methods, the scale, the kind of LR image (which picks the weights), the region of interest
-(LR px) and the panel size::
+(LR px), the panel size, teaching mode (``teach=`` how the LR is made from the image) and whether
+an HR reference was uploaded (``hr=upload``: it cannot travel either; the link asks for it)::
 
     ?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=10,20,20,40&panel=320
+    ?sample=leukocyte&methods=bicubic,prior&scale=4&teach=microscope&region=5,5,20,20
 
 A link without ``lr_kind`` (made before real-capture weights existed) reads as bicubic.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from .degrade import DEGRADATIONS
 from .roi import Roi
 from .samples import SAMPLES
 from .serving import DEFAULT_KIND, LR_KINDS
@@ -38,6 +41,8 @@ class View:
     roi: Roi | None = None
     panel: int | None = None
     lr_kind: str | None = None
+    teach: str | None = None  # teaching mode on, the LR made by this degradation
+    reference: bool = False  # an HR reference was uploaded (it is not in the link)
 
 
 def to_query(view: View) -> dict[str, str]:
@@ -55,6 +60,10 @@ def to_query(view: View) -> dict[str, str]:
         query["region"] = f"{view.roi.row},{view.roi.col},{view.roi.height},{view.roi.width}"
     if view.panel is not None:
         query["panel"] = str(view.panel)
+    if view.teach is not None:
+        query["teach"] = view.teach
+    if view.reference:
+        query["hr"] = UPLOAD
     return query
 
 
@@ -83,13 +92,20 @@ def from_query(query: Mapping[str, str]) -> tuple[View, list[str]]:
     if panel is not None and panel[0] not in PANEL_SIZES:
         problems.append(f"panel '{panel[0]}' is not one of the panel sizes ({', '.join(map(str, PANEL_SIZES))} px)")
         panel = None
+    teach = query.get("teach")
+    if teach is not None and teach not in DEGRADATIONS:
+        problems.append(f"teaching degradation '{teach}' is not one of {', '.join(DEGRADATIONS)}")
+        teach = None
+    reference = query.get("hr")
+    if reference is not None and reference != UPLOAD:
+        problems.append(f"hr '{reference}' is not '{UPLOAD}' (an HR reference travels only as a note to upload it again)")
     scale_value = None
     if scale is not None:
         if scale[0] < 1:
             problems.append(f"scale '{scale[0]}' must be at least 1")
         else:
             scale_value = scale[0]
-    return View(sample, methods, scale_value, roi, None if panel is None else panel[0], lr_kind), problems
+    return View(sample, methods, scale_value, roi, None if panel is None else panel[0], lr_kind, teach, reference == UPLOAD), problems
 
 
 def _integers(query: Mapping[str, str], name: str, count: int, problems: list[str]) -> tuple[int, ...] | None:

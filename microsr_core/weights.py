@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 from .errors import WeightsError
+from .papers import cite
 from .paths import PROJECT_ROOT
 
 #: torchvision ``vgg19().features`` length up to and including each named layer.
@@ -102,6 +103,13 @@ def build_model(name: str, folder: Path | None = None) -> tuple[torch.nn.Module,
     return model.eval(), card
 
 
+def card_heading(name: str, card: dict[str, Any]) -> str:
+    """One line that tells a card from its siblings: name, scales, LR kind, then its summary."""
+    scales = "/".join(f"x{scale}" for scale in card.get("scales", []))
+    facts = ", ".join(part for part in (scales, f"{card['lr_kind']} LR" if card.get("lr_kind") else "") if part)
+    return (f"{name} ({facts})" if facts else name) + f": {card.get('summary') or card.get('architecture', '')}"
+
+
 def render_card(name: str, card: dict[str, Any]) -> str:
     """A Markdown model card for manifest entry ``name``."""
     lines = [f"# Model card: {name}", "", card.get("summary", ""), ""]
@@ -109,7 +117,7 @@ def render_card(name: str, card: dict[str, Any]) -> str:
     for key in ("method", "architecture", "paper", "scales", "lr_kind", "role", "parameters", "input_channels", "precisions",
                 "size_multiple", "tiling", "source_file", "file", "sha256"):
         if key in card:
-            lines.append(f"| {key} | {card[key]} |")
+            lines.append(f"| {key} | {cite(card[key]) if key == 'paper' else card[key]} |")
     if "bf16_delta_db" in card:
         deltas = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in sorted(card["bf16_delta_db"].items(), key=lambda kv: int(kv[0])))
         lines.append(f"| bf16_delta_db | {deltas} (worst Y-PSNR change of bf16 against fp32 on the check crops) |")

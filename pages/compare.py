@@ -43,12 +43,13 @@ views.before_after(zoomed)
 st.header("Results")
 rows = views.metric_rows(data, results, reference, roi, settings)
 views.results_table(rows, data)
+extras = views.ReportExtras()
 if reference is not None:
     st.subheader("Against the HR reference")
     views.metrics_section(rows, data, reference, roi, settings)
-    views.class_section(data, results, reference, settings)
+    extras.classes = views.class_section(data, results, reference, settings)
 with st.expander("Maps: LR consistency" + (", error and SSIM against the HR reference" if reference else "")):
-    views.maps_section(data, results, reference, settings)
+    extras.maps = views.maps_section(data, results, reference, settings)
 
 st.header("Downloads")
-views.downloads(data, results, reference, roi, settings, rows, zoomed)
+views.downloads(data, results, reference, roi, settings, rows, zoomed, extras)

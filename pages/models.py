@@ -7,10 +7,11 @@ import streamlit as st
 from microsr_core.errors import MicroSRError, WeightsError
 from microsr_core.imports import add_upload, list_models, remove_model
 from microsr_core.model_files import MAX_BYTES, SUFFIXES
+from microsr_core.papers import cite
 from microsr_core.paths import imports_dir, promoted_models_dir
 from microsr_core.precision import TOLERANCE_DB
 from microsr_core.catalog import method_catalog, serving_rows
-from microsr_core.weights import read_manifest, render_card, weights_dir
+from microsr_core.weights import card_heading, read_manifest, render_card, weights_dir
 
 st.title("Models")
 st.caption("Methods come from the registry; weights and their model cards from weights/manifest.json, "
@@ -42,7 +43,7 @@ with st.expander("Import a model trained elsewhere", expanded=False):
 
 catalog = method_catalog()
 st.dataframe(pd.DataFrame([{
-    "method": info.name, "title": info.title, "paper": info.paper,
+    "method": info.name, "title": info.title, "paper": cite(info.paper),
     "scales (bicubic LR)": ", ".join(f"x{s}" for s in info.scales),
     "status": "ready" if info.available else f"not available: {info.reason}",
 } for info in catalog]), hide_index=True)
@@ -64,8 +65,8 @@ for heading, folder in (("Shipped weights", weights_dir()), ("Models promoted fr
         st.error(str(exc))
         continue
     if not cards:
-        st.info(f"None in {folder} yet.")
+        st.info("None yet.")  # the folder is the server's: its path is nothing to a browser user
     for name, card in cards.items():
-        with st.expander(f"{name}: {card.get('summary', card.get('architecture', ''))}"):
+        with st.expander(card_heading(name, card)):
             rendered = folder / f"{name}.md"
             st.markdown(rendered.read_text() if rendered.is_file() else render_card(name, card))

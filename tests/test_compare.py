@@ -220,8 +220,8 @@ def test_method_colours_are_stable_distinct_and_grey_for_bicubic():
     colours = display.method_colours(names)
     assert colours == {"bicubic": "#8c8c8c", "vdsr": "#0072B2", "prior": "#D55E00", "microgan": "#009E73"}
     assert display.method_colours(names + ["vdsr@long"])["prior"] == "#D55E00"  # adding one moves no other
-    many = display.method_colours([f"m{i}" for i in range(9)])
-    assert many["m7"] == many["m0"] and len(set(many.values())) == len(display.METHOD_PALETTE)
+    many = display.method_colours([f"m{i}" for i in range(17)])
+    assert len(set(many.values())) == len(display.METHOD_PALETTE) == 16 and many["m16"] == many["m0"]  # a dozen models: no repeat
 
 
 def test_gains_over_bicubic_are_differences_on_the_same_image():

@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from microsr_core.reports import find_reports, latest_speed_run, leaderboard, parse_evaluate
+from microsr_core.catalog import method_catalog, served_entries
+from microsr_core.reports import find_reports, latest_speed_run, leaderboard, mark_served, parse_evaluate
 
 REPORT = {
     "bicubic": {"psnr_y": 30.1, "ssim_y": 0.88, "seconds_per_image": 0.02, "n": 5, "scale": 4, "lr": "MATLAB bicubic downscale x4", "convention": "Y"},
@@ -79,6 +80,35 @@ def test_leaderboard_names_the_weights_each_row_measured(tmp_path):
     assert report.rows[1]["weights_sha256"] == "e097a20a" * 8 and report.rows[1]["lr_kind"] == "bicubic"
     rows = {row["method"]: row for row in leaderboard([report])}
     assert rows["vdsr [shipped]"]["weights_entry"] == "vdsr_x2" and rows["bicubic"]["weights_entry"] == "—"
+
+
+CAPTURE = "microscope capture: NA 0.27 objective, noise, JPEG q 80"
+
+
+def test_bicubic_on_a_capture_and_on_bicubic_lr_of_the_same_images_are_two_baselines(tmp_path):
+    real = {"bicubic": {**entry(40.0, 0.95), "lr": CAPTURE}, "vdsr": {**entry(41.5, 0.96), "lr": CAPTURE, "weights_entry": "vdsr_x2_real"}}
+    write(tmp_path / "docs" / "eval", "real_bccd_test_x2.json", real)
+    write(tmp_path / "docs" / "eval", "shipped_bccd_test_x2.json", {"bicubic": entry(52.0, 0.99)})
+    write(tmp_path / "docs" / "eval", "late_bccd_test_x2.json", {"vdsr": {**entry(41.0, 0.955), "lr": CAPTURE}})  # no bicubic of its own
+    rows = leaderboard(find_reports(tmp_path).evaluate)
+    bicubic = sorted((r["lr_family"], r["psnr_y"]) for r in rows if r["method"] == "bicubic")
+    assert bicubic == [("bicubic", 52.0), ("real", 40.0)]
+    gains = {r["method"]: r["gain_db"] for r in rows if r["method"] != "bicubic"}
+    assert gains == {"vdsr [real]": pytest.approx(1.5), "vdsr [late]": pytest.approx(1.0)}  # against the capture's bicubic
+
+
+def test_rows_say_whether_compare_runs_their_weights_today(tmp_path):
+    served = served_entries(method_catalog())  # the shipped manifest: vdsr x2 is vdsr_x2 on bicubic LR, vdsr_x2_real on captures
+    assert served[("vdsr", 2, "bicubic")] == "vdsr_x2" and served[("vdsr", 2, "real")] == "vdsr_x2_real"
+    write(tmp_path / "docs" / "eval", "mixed_bccd_test_x2.json", {
+        "bicubic": entry(52.0, 0.99), "vdsr": {**entry(53.0, 0.995), "weights_entry": "vdsr_x2"}})
+    write(tmp_path / "docs" / "eval", "multi_bccd_test_x2.json", {"vdsr": {**entry(52.6, 0.994), "weights_entry": "vdsr"}})
+    write(tmp_path / "docs" / "eval", "old_bccd_test_x2.json", {"vdsr": entry(52.7, 0.994)})  # before entries were recorded
+    write(tmp_path / "docs" / "eval", "bicubicweights_bccd_test_x2.json", {  # bicubic-LR weights on a capture
+        "bicubic": {**entry(40.0, 0.95), "lr": CAPTURE}, "vdsr": {**entry(40.5, 0.95), "lr": CAPTURE, "weights_entry": "vdsr_x2"}})
+    marked = {(r["method"], r["lr_family"]): r["in_compare"] for r in mark_served(leaderboard(find_reports(tmp_path).evaluate), served)}
+    assert marked == {("bicubic", "bicubic"): True, ("bicubic", "real"): True, ("vdsr [mixed]", "bicubic"): True,
+                      ("vdsr [multi]", "bicubic"): False, ("vdsr [old]", "bicubic"): False, ("vdsr [bicubicweights]", "real"): False}
 
 
 def test_latest_speed_run_reads_the_newest_section_of_benchmarks_md(tmp_path):

@@ -14,6 +14,17 @@ def test_a_view_round_trips_through_its_query_string():
     assert from_query(query) == (view, [])
     assert from_query(to_query(View(UPLOAD, lr_kind="bicubic"))) == (View(UPLOAD, lr_kind="bicubic"), [])
     assert to_query(View()) == {} and from_query({}) == (View(), [])
+    teaching = View("leukocyte", ("bicubic", "prior"), 4, lr_kind="real", teach="microscope")
+    assert to_query(teaching)["teach"] == "microscope" and from_query(to_query(teaching)) == (teaching, [])
+    with_hr = View(UPLOAD, ("vdsr",), 2, lr_kind="bicubic", reference=True)
+    assert to_query(with_hr)["hr"] == "upload" and from_query(to_query(with_hr)) == (with_hr, [])
+
+
+def test_a_bad_teaching_degradation_or_hr_value_is_dropped_and_named():
+    view, problems = from_query({"sample": "leukocyte", "teach": "blur", "hr": "http://x/hr.png"})
+    assert view == View("leukocyte", lr_kind="bicubic") and len(problems) == 2
+    assert "teaching degradation 'blur' is not one of bicubic, gaussian, microscope" in problems[0]
+    assert "hr 'http://x/hr.png' is not 'upload'" in problems[1]
 
 
 def test_a_link_without_the_lr_kind_reads_as_bicubic():

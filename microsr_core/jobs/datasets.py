@@ -32,6 +32,7 @@ from ..errors import ParameterError
 from ..paths import data_root, home_dir, resolve_inside
 
 UPLOAD_PREFIX = "upload:"
+MASKS_FOLDER = "masks"
 #: Limits for uploaded ZIPs (uncompressed bytes in all, members extracted).
 MAX_UPLOAD_BYTES = int(os.environ.get("MICROSR_MAX_UPLOAD_BYTES", 2 << 30))
 MAX_UPLOAD_FILES = int(os.environ.get("MICROSR_MAX_UPLOAD_FILES", 20000))
@@ -72,9 +73,9 @@ def resolve_dataset_folder(spec: str | Path) -> Path:
 
 
 def _mask_folder(folder: Path, images: Path) -> Path | None:
-    candidates = [folder / "masks"]
+    candidates = [folder / MASKS_FOLDER]
     if images == folder and folder.name == "images":
-        candidates.append(folder.parent / "masks")
+        candidates.append(folder.parent / MASKS_FOLDER)
     return next((c for c in candidates if c.is_dir()), None)
 
 
@@ -110,7 +111,8 @@ def inspect_dataset(spec: str | Path, *, needs_masks: bool = False) -> Dataset:
 
 
 def list_dataset_folders(max_depth: int = 3, limit: int = 200) -> list[str]:
-    """Folders under the data root that hold images (directly or in ``images/``), relative paths."""
+    """Folders under the data root that hold images, relative paths; ``masks/`` folders are the
+    masks of their sibling images (the layout above), not datasets, and are left out."""
     root = data_root()
     found: list[str] = []
     if not root.is_dir():
@@ -118,7 +120,8 @@ def list_dataset_folders(max_depth: int = 3, limit: int = 200) -> list[str]:
     for current, dirs, files in os.walk(root):
         depth = len(Path(current).relative_to(root).parts)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < max_depth else []
-        if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files) and Path(current) != root:
+        if (any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files) and Path(current) != root
+                and Path(current).name != MASKS_FOLDER):
             found.append(Path(current).relative_to(root).as_posix())
         if len(found) >= limit:
             break

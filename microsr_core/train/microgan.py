@@ -365,9 +365,7 @@ class MicroGANTask(TrainTask):
         )
         return self.generator, self.card(
             "microgan_fs" if fs else "microgan",
-            ("MicroGAN-FS ablation: " if fs else "")
-            + "trimmed U-Net generator trained as a WGAN-GP on single cells; one model for every scale "
-            "(x1 = 15x15 Gaussian blur, same size; xs = bicubic down, bicubic up, then restored).",
+            card_summary(fs, tuple(c.scales), c.degradation),
             data=f"{c.data}" + (f" + single cells of {c.cells}" if c.cells else "")
             + (f" ({c.cells_share:.0%} of the batches start from those)" if c.cells_share is not None else "")
             + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
@@ -380,6 +378,16 @@ class MicroGANTask(TrainTask):
             batches=batching,
             optimizer=f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})",
         )
+
+
+def card_summary(fs: bool, scales: tuple[int, ...], degradation: str) -> str:
+    """What one MicroGAN card is, in words that tell it from its siblings (the cards share an architecture)."""
+    tasks = (["x1 deblurring (15x15 Gaussian blur, same size)"] if 1 in scales else []) + (
+        [f"{'/'.join(f'x{s}' for s in scales if s > 1)} SR (the LR upscaled bicubic, then restored)"] if max(scales) > 1 else [])
+    kind = "realistic microscope captures (optics blur, noise, JPEG)" if degradation == "microscope" else "MATLAB-bicubic LR"
+    return (("MicroGAN-FS ablation (fixed-size critic): " if fs else "MicroGAN: ")
+            + f"trimmed U-Net generator trained as a WGAN-GP on single cells for {' and '.join(tasks)}"
+            + (f" of {kind}." if max(scales) > 1 else "."))
 
 
 train_microgan = partial(train_from_config, MicroGANTask)

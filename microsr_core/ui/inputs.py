@@ -64,6 +64,7 @@ class Inputs:
     reference_key: str = ""
     notes: list[str] = field(default_factory=list)
     sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
+    source_key: str = ""  # the image the LR comes from (the same with teaching mode on or off, at any scale)
     teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
 
     def pixel_size(self) -> tuple[float | None, str]:
@@ -156,12 +157,12 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
                         f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", lr_kind, hr, name, key + "-hr",
-                        sample=sample, teaching=True)
+                        sample=sample, source_key=key, teaching=True)
     else:
         what = "uploaded LR image" if source == UPLOAD else "built-in sample used as the LR image"
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
-                        lr_kind, sample=sample)
+                        lr_kind, sample=sample, source_key=key)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference")
         if reference is not None:

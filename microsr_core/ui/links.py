@@ -1,5 +1,5 @@
-"""Shareable views: the Compare page's sample, methods, scale, LR kind, region and panel size live
-in the URL's query string (:mod:`microsr_core.share`), so opening a copied link restores the view."""
+"""Shareable views: the Compare page's sample, methods, scale, LR kind, region, panel size,
+teaching mode and whether an HR reference was uploaded live in the URL's query string (:mod:`microsr_core.share`), so opening a copied link restores the view."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def restore(catalog: list[MethodInfo]) -> None:
                 "The link's methods, scale, region and panel size are restored.")
     elif view.sample is not None:
         st.session_state["source"], st.session_state["sample"] = SAMPLE, view.sample
+    if view.teach is not None:
+        st.session_state["teaching"], st.session_state["degradation"] = True, view.teach
+    elif view.reference:
+        st.info("This view had an HR reference, which cannot travel in a URL: upload it again to see the metrics against it.")
     scales = scale_choices(catalog) or [2]
     scale = default_scale(scales)
     if view.scale is not None:
@@ -54,4 +58,7 @@ def restore(catalog: list[MethodInfo]) -> None:
 def publish(inputs: Inputs, settings: Settings, roi: Roi, panel: int) -> None:
     """Write the current view into the URL (the browser's address bar updates without a reload)."""
     sample = UPLOAD if inputs.sample is None else inputs.sample.key
-    st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel, inputs.lr_kind)))
+    teach = inputs.degradation.kind if inputs.teaching else None
+    uploaded_reference = inputs.reference is not None and not inputs.teaching  # in teaching mode the image is the HR
+    st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel, inputs.lr_kind,
+                                            teach, uploaded_reference)))

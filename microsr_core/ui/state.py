@@ -23,7 +23,7 @@ RUN_MESSAGES = "msr_run_messages"
 #: Region of interest widgets (LR pixels) and bookkeeping.
 ROI_ROW, ROI_COL, ROI_HEIGHT, ROI_WIDTH = "roi_row", "roi_col", "roi_height", "roi_width"
 ROI_KEYS = (ROI_ROW, ROI_COL, ROI_HEIGHT, ROI_WIDTH)
-ROI_IMAGE = "roi_image"  # input key the ROI belongs to (reset for a new image)
+ROI_IMAGE = "roi_image"  # (input key, LR shape, source image) of the ROI: rescaled for another LR of the same image, reset for a new one
 # Streamlit drops widget values while another page is shown; this plain copy brings the ROI back.
 ROI_SAVED = "roi_saved"
 ROI_BOX_SEEN = "roi_box_seen"  # last box selection applied from the overview

@@ -171,11 +171,14 @@ def _detail(store: jobs.JobStore, job: jobs.Job) -> None:
     history = store.metrics(job.id)
     if history:
         left, right = st.columns(2)
-        left.plotly_chart(_curves(history, _is_loss, "Training loss", log=True), key=f"train_losses_{job.id}")
-        right.plotly_chart(_curves(history, lambda k: k.startswith("val_psnr"), "Validation PSNR-Y (dB)"),
-                           key=f"train_val_{job.id}")
+        left.plotly_chart(_curves(history, _is_loss, "Training loss", job.total, log=True), key=f"train_losses_{job.id}")
+        if any(key.startswith("val_psnr") for row in history for key in row):
+            right.plotly_chart(_curves(history, lambda k: k.startswith("val_psnr"), "Validation PSNR-Y (dB)", job.total),
+                               key=f"train_val_{job.id}")
+        else:
+            right.info(_no_validation_yet(job))
     else:
-        st.caption("No metrics yet.")
+        st.caption("No metrics yet: the first are logged after the first steps.")
     st.caption(f"Log: {job.log_path}")
     st.code(jobs.read_log(job, tail=30) or "(empty)", language=None)
 
@@ -214,13 +217,25 @@ def _act(action, message: str) -> None:
     st.rerun()
 
 
-def _curves(history: list[dict[str, Any]], keep, title: str, log: bool = False) -> go.Figure:
+def _no_validation_yet(job: jobs.Job) -> str:
+    trainer = _trainers().get(job.method)
+    every = int(job.params.get("validate_every") or (_default(trainer.config_cls, "validate_every", 500) if trainer else 500))
+    first = min(every, job.total)
+    return (f"Validation PSNR-Y: none yet. Validation runs every {every} steps and at the last step, so the first "
+            f"comes at step {first} (now {job.step}).")
+
+
+def _curves(history: list[dict[str, Any]], keep, title: str, total: int, log: bool = False) -> go.Figure:
+    """One line per metric over the whole run's steps (0 to ``total``), so that a young run's few
+    points sit where they belong instead of filling the chart with fractional step ticks."""
     figure = go.Figure()
     keys = sorted({k for row in history for k in row if keep(k)})
     for key in keys:
         points = [(row["step"], row[key]) for row in history if key in row]
         figure.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=key))
-    figure.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step")
+    figure.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
+                         legend=dict(orientation="h", y=-0.25))
+    figure.update_xaxes(range=[0, max(total, 1)], tickformat="d", rangemode="nonnegative")
     if log:
         figure.update_yaxes(type="log")
     return figure

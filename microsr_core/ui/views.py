@@ -20,11 +20,12 @@ from plotly.subplots import make_subplots
 from .. import compare, display, export
 from ..compare import Reference
 from ..errors import AlignmentError
-from ..html_report import Column, Figure, build_report
+from ..html_report import Bars, Column, Figure, Figures, Table, build_report
 from ..inference import SRResult
 from ..io import encode_image, to_uint
 from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
 from ..precision import TOLERANCE_DB
+from ..papers import cite
 from ..parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_classes, parsing_labels, parsing_overlay
 from ..registry import method_class
 from ..roi import Roi, default_roi, region_in_um, roi_from_box
@@ -37,6 +38,7 @@ ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
 ERROR_RANGE = 20.0  # |ΔY| in 8-bit levels mapped to the top of the error colour map
 CONSISTENCY_RANGE = 10.0
 MAP_SIDE = 384  # longest side of a map as displayed (maps are computed at full size)
+REPORT_MAP_SIDE = 256  # in the HTML report, which holds every map of every method
 
 
 @dataclass
@@ -57,10 +59,10 @@ NOT_FOR_DIAGNOSIS = ("Super-resolved images are not for diagnosis: a learned met
                      "still downsamples to the LR).")
 
 
-def _show(image: np.ndarray, caption: str | None = None, container=st, exact: bool = False) -> None:
-    """``exact``: at its own pixel size (no resampling by the browser; see ``PIXEL_EXACT_CSS``)."""
+def _show(image: np.ndarray, caption: str | None = None, container=st, width: int | str = "content") -> None:
+    """``width=image.shape[1]``: at its own pixel size (no resampling by the browser; see ``PIXEL_EXACT_CSS``)."""
     container.image(to_uint(image, 8), caption=caption, output_format="PNG",  # JPEG would blur honest pixels
-                    width=image.shape[1] if exact else "content")
+                    width=width)
 
 
 #: The zoom panels keep their pixel size: each column as wide as its image, the row wrapping
@@ -147,9 +149,14 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
     returns ``(roi, panel size, µm per LR px or None)``. The ROI lives in session state, so it
     survives reruns."""
     shape = inputs.lr.shape
-    if st.session_state.get(state.ROI_IMAGE) != (inputs.key, shape):
-        st.session_state[state.ROI_IMAGE] = (inputs.key, shape)
-        _set_roi(st.session_state.pop(state.ROI_SHARED, None) or default_roi(inputs.lr, 48))
+    seen = st.session_state.get(state.ROI_IMAGE)
+    if seen != (inputs.key, shape, inputs.source_key):
+        st.session_state[state.ROI_IMAGE] = (inputs.key, shape, inputs.source_key)
+        shared = st.session_state.pop(state.ROI_SHARED, None)
+        if shared is None and seen is not None and seen[2] == inputs.source_key and state.ROI_SAVED in st.session_state:
+            # The same field made into another LR (teaching mode toggled, another scale): the same place.
+            shared = st.session_state[state.ROI_SAVED].rescaled(seen[1], shape)
+        _set_roi(shared or default_roi(inputs.lr, 48))
     elif any(key not in st.session_state for key in state.ROI_KEYS):
         _set_roi(st.session_state[state.ROI_SAVED])
     box = _selected_box(st.session_state.get("overview"))
@@ -246,7 +253,7 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
             view = views[panel.title] = Zoomed(image if bar is None else display.draw_scale_bar(image, bar[1]),
                                                f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
             column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
-            _show(view.image, view.caption, column, exact=True)
+            _show(view.image, view.caption, column, width=view.image.shape[1])
     st.caption(NOT_FOR_DIAGNOSIS)
     return views
 
@@ -308,107 +315,198 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
 
 def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi: Roi, settings: Settings) -> None:
     """PSNR/SSIM and stain fidelity against the reference: table, chart and the convention of every number."""
-    columns = ["psnr_y", "ssim_y", "delta_e_mean", "delta_e_p95", "psnr_rgb", "ssim_rgb",
-               "roi_psnr_y", "roi_ssim_y", "roi_delta_e_mean", "roi_delta_e_p95"]
-    frame = pd.DataFrame(rows).set_index("title")[columns]
-    st.dataframe(frame, column_config={
-        "psnr_y": st.column_config.NumberColumn("PSNR-Y (dB)", format="%.3f"),
-        "ssim_y": st.column_config.NumberColumn("SSIM-Y", format="%.4f"),
-        "psnr_rgb": st.column_config.NumberColumn("PSNR-RGB (dB)", format="%.3f"),
-        "ssim_rgb": st.column_config.NumberColumn("SSIM-RGB", format="%.4f"),
-        "roi_psnr_y": st.column_config.NumberColumn("PSNR-Y region (dB)", format="%.3f"),
-        "roi_ssim_y": st.column_config.NumberColumn("SSIM-Y region", format="%.4f"),
-        "delta_e_mean": st.column_config.NumberColumn("ΔE00 mean", format="%.2f"),
-        "delta_e_p95": st.column_config.NumberColumn("ΔE00 95th pct", format="%.2f"),
-        "roi_delta_e_mean": st.column_config.NumberColumn("ΔE00 mean region", format="%.2f"),
-        "roi_delta_e_p95": st.column_config.NumberColumn("ΔE00 95th pct region", format="%.2f"),
-    })
+    frame = pd.DataFrame(rows).set_index("title")
+    formats = {"psnr_y": ("PSNR-Y (dB)", "%.3f"), "ssim_y": ("SSIM-Y", "%.4f"), "delta_e_mean": ("ΔE00 mean", "%.2f"),
+               "delta_e_p95": ("ΔE00 95th pct", "%.2f"), "psnr_rgb": ("PSNR-RGB (dB)", "%.3f"), "ssim_rgb": ("SSIM-RGB", "%.4f")}
+    # Two tables of a few columns each: one of ten was cut off at the region columns.
     region = "the whole image" if reference.mode == "direct" else f"the matched region {reference.window.describe()}"
+    st.markdown(f"**Whole image** ({region})")
+    st.dataframe(frame[list(formats)], column_config={
+        key: st.column_config.NumberColumn(label, format=fmt) for key, (label, fmt) in formats.items()}, key="metrics_table")
+    st.markdown(f"**Region of interest** ({roi.describe()})")
+    region_keys = ("psnr_y", "ssim_y", "delta_e_mean", "delta_e_p95")
+    st.dataframe(frame[[f"roi_{key}" for key in region_keys]], column_config={
+        f"roi_{key}": st.column_config.NumberColumn(formats[key][0], format=formats[key][1]) for key in region_keys},
+        key="region_table")
     st.caption(
         f"Against the HR reference over {region}: {convention(settings.scale)}; RGB columns on all channels. "
         f"Stain fidelity (ΔE00): {STAIN_CONVENTION}, same border. "
-        f"Region columns: the region of interest {roi.describe()} where the reference covers it, no border shaved. "
+        f"Region of interest: where the reference covers it, no border shaved. "
         f"LR: {inputs.origin}."
     )
     gains_chart(rows, settings)
 
 
+@dataclass(frozen=True)
+class GainChart:
+    """One subplot of the gains chart: the metric, its title, digits, and the least half-height of
+    its axis (ΔE00: 1, the just-noticeable colour difference, so that -0.01 looks as small as it is)."""
+
+    metric: str
+    title: str
+    digits: int
+    min_span: float = 0.0
+
+
+GAIN_CHARTS = (GainChart("psnr_y", "PSNR-Y gain over bicubic (dB)", 2), GainChart("ssim_y", "SSIM-Y gain over bicubic", 4),
+               GainChart("delta_e_mean", "ΔE00 mean change vs bicubic<br>(below 0: truer colour; 1 = just noticeable)", 2, 1.0))
+GAINS_CAPTION = ("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB, SSIM-Y and the "
+                 "mean CIEDE2000 ΔE00 as differences, same conventions as the table; the absolute values are in the table. "
+                 "The ΔE00 axis spans at least ±1, the just-noticeable difference.")
+
+
+def _gains(rows: list[dict]) -> dict[str, dict[str, float]]:
+    return compare.gains_over_baseline(rows, [prefix + chart.metric for chart in GAIN_CHARTS for prefix in ("", "roi_")])
+
+
 def gains_chart(rows: list[dict], settings: Settings) -> None:
     """Each method's PSNR-Y, SSIM-Y and mean ΔE00 minus Bicubic's on the same image and region, in
     the method's colour: differences of a few tenths of a dB stay visible (absolute values: table)."""
-    charted = (("psnr_y", "PSNR-Y gain over bicubic (dB)", 2), ("ssim_y", "SSIM-Y gain over bicubic", 4),
-               ("delta_e_mean", "ΔE00 mean change vs bicubic (below 0: truer colour)", 2))
-    gains = compare.gains_over_baseline(rows, [prefix + metric for metric, _, _ in charted for prefix in ("", "roi_")])
+    gains = _gains(rows)
     if not gains:
         st.info("Gains are measured against Bicubic on the same image: add Bicubic to the methods to chart them.")
         return
-    fig = make_subplots(rows=1, cols=len(charted), subplot_titles=[title for _, title, _ in charted])
+    fig = make_subplots(rows=1, cols=len(GAIN_CHARTS), subplot_titles=[chart.title for chart in GAIN_CHARTS], horizontal_spacing=0.09)
     where = ["whole image", "region"]
     for method, gain in gains.items():
-        for col, (metric, _, digits) in enumerate(charted, start=1):
-            values = [gain[metric], gain["roi_" + metric]]
+        for col, chart in enumerate(GAIN_CHARTS, start=1):
+            values = [gain[chart.metric], gain["roi_" + chart.metric]]
             fig.add_bar(x=where, y=values, name=settings.titles[method], marker_color=settings.colours[method], legendgroup=method,
-                        showlegend=col == 1, text=["" if math.isnan(v) else f"{v:+.{digits}f}" for v in values], row=1, col=col)
+                        showlegend=col == 1, text=["" if math.isnan(v) else f"{v:+.{chart.digits}f}" for v in values], row=1, col=col)
+    for col, chart in enumerate(GAIN_CHARTS, start=1):
+        if chart.min_span:
+            largest = max([abs(g[key]) for g in gains.values() for key in (chart.metric, "roi_" + chart.metric) if not math.isnan(g[key])],
+                          default=0.0)
+            span = max(chart.min_span, 1.15 * largest)
+            fig.update_yaxes(range=[-span, span], row=1, col=col)
     fig.add_hline(y=0, line_color=display.BASELINE_COLOUR, line_width=1)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), barmode="group", legend_title_text="method")
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=400, margin=dict(l=10, r=10, t=70, b=10), barmode="group",
+                      legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, title_text="method"))
     st.plotly_chart(fig, key="gains_chart")
-    st.caption("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB, SSIM-Y and the "
-               "mean CIEDE2000 ΔE00 as differences, same conventions as the table; the absolute values are in the table.")
+    st.caption(GAINS_CAPTION)
 
 
-def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference, settings: Settings) -> None:
-    """Per-class PSNR/SSIM (nucleus, cytoplasm, background) from the first parsing map."""
+def gain_bars(rows: list[dict], settings: Settings) -> list[Bars]:
+    """The gains chart for the report: one bar table per metric (whole image, region)."""
+    gains = _gains(rows)
+    return [Bars(chart.title.replace("<br>", " "), ["whole image", "region"],
+                 [(settings.titles[m], settings.colours[m], [g[chart.metric], g["roi_" + chart.metric]]) for m, g in gains.items()],
+                 f"{{:+.{chart.digits}f}}", chart.min_span, GAINS_CAPTION if chart is GAIN_CHARTS[-1] else "")
+            for chart in GAIN_CHARTS] if gains else []
+
+
+def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference, settings: Settings) -> Table | None:
+    """Per-class PSNR/SSIM (nucleus, cytoplasm, background) from the first parsing map: one row
+    per method, two columns per class; returned for the report (None without a parsing map)."""
     source = next((m for m, r in results.items() if "parsing" in r.maps), None)
     if source is None:
-        return
+        return None
     parsing = results[source].maps["parsing"]
     names = parsing_classes(parsing, getattr(method_class(source), "parsing_classes", None))
     labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, source), lambda: _labels(results[source]))
-    rows = []
+    rows, shares = [], {}
     for method, result in results.items():
         key = ("classes", source, inputs.reference_key) + result_key(inputs, settings, method)
         values = state.cached(state.DERIVED, key, lambda r=result: compare.class_metrics(r.image, reference, labels, names))
+        row = {"method": settings.titles[method]}
         for name, value in values.items():
-            rows.append({"method": settings.titles[method], "class": name, "PSNR-Y (dB)": value["psnr_y"],
-                         "SSIM-Y": value["ssim_y"], "share of pixels": value["fraction"]})
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(f"Per class of the parsing map of {settings.titles[source]} (the same masks for every method): "
+            row[f"{name} PSNR-Y (dB)"], row[f"{name} SSIM-Y"] = value["psnr_y"], value["ssim_y"]
+            shares[name] = value["fraction"]  # the same masks for every method
+        rows.append(row)
+    digits = {"PSNR-Y (dB)": 3, "SSIM-Y": 4}
+    columns = [Column("method", "method")] + [Column(f"{name} {metric}", f"{name} {metric}", f"{{:.{digits[metric]}f}}")
+                                              for name in names for metric in digits]
+    caption = (f"Per class of the parsing map of {settings.titles[source]} (the same masks for every method; share of the "
+               f"pixels: {', '.join(f'{name} {100 * share:.1f} %' for name, share in shares.items())}): "
                f"{convention(settings.scale)}, averaged over the class's pixels.")
+    st.dataframe(pd.DataFrame(rows).set_index("method"), key="class_table", column_config={
+        f"{name} {metric}": st.column_config.NumberColumn(f"{name} {metric}", format=f"%.{digit}f")
+        for name in names for metric, digit in digits.items()})
+    st.caption(caption)
+    return Table("Per class of the parsing map", columns, rows, caption)
 
 
-def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> None:
-    """Error and SSIM maps against the reference, and LR-consistency maps, per method."""
+@dataclass(frozen=True)
+class MapKind:
+    """One column of the maps: what it shows, its colour map and value range."""
+
+    name: str
+    colours: str
+    low: float
+    high: float
+
+    def bar_caption(self) -> str:
+        return f"{self.name}: {self.low:g} (dark) to {self.high:g} (bright)"
+
+
+def _map_kinds(ssim_maps: list[np.ndarray]) -> tuple[MapKind, ...]:
+    """The three map columns. The SSIM range starts at the 1st percentile over every method's map
+    (floored to 0.05), shared by all rows: with 0-1 nearly every pixel of a good result was the
+    same yellow."""
+    low = min((float(np.nanpercentile(m, 1)) for m in ssim_maps), default=0.0)
+    low = max(0.0, min(0.9, math.floor(low / 0.05) * 0.05))
+    return (MapKind("LR-consistency |ΔY| (8-bit levels)", "magma", 0.0, CONSISTENCY_RANGE),
+            MapKind("|ΔY| vs HR (8-bit levels)", "magma", 0.0, ERROR_RANGE), MapKind("SSIM-Y vs HR", "viridis", low, 1.0))
+
+
+def _map_image(values: np.ndarray, kind: MapKind) -> np.ndarray:
+    shown, _ = display.shrink_for_display(display.colormap(values, kind.low, kind.high, kind.colours), MAP_SIDE)
+    return display.nearest_zoom(shown, max(1, MAP_SIDE // max(shown.shape[:2])))
+
+
+def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> Figures:
+    """Error and SSIM maps against the reference, and LR-consistency maps, per method, each column
+    under its colour bar and every map drawn MAP_SIDE px wide; returned for the report."""
+    maps = {}
     for method, result in results.items():
+        maps[method] = [_consistency(inputs, settings, method, result).error_map]
+        if reference is not None:
+            key = ("maps", inputs.reference_key) + result_key(inputs, settings, method)
+
+            def compute(r=result):
+                part = compare.sr_window(r.image, reference)
+                return error_map_y(part, reference.hr), ssim_map_y(part, reference.hr)
+
+            maps[method] += list(state.cached(state.DERIVED, key, compute))
+    kinds = _map_kinds([values[2] for values in maps.values() if len(values) == 3])[:3 if reference is not None else 1]
+    header = st.columns(3)
+    bars = [display.colour_bar(kind.colours, MAP_SIDE, 14) for kind in kinds]
+    for column, kind, bar in zip(header, kinds, bars):
+        _show(bar, kind.bar_caption(), column, width=MAP_SIDE)
+    figures = [Figure(encode_image(bar, "png", 8), f"Colour bar: {kind.bar_caption()}") for kind, bar in zip(kinds, bars)]
+    for method, values in maps.items():
         title = settings.titles[method]
-        columns = st.columns(3)
-        check = _consistency(inputs, settings, method, result)
-        shown, _ = display.shrink_for_display(display.colormap(check.error_map, 0, CONSISTENCY_RANGE), MAP_SIDE)
-        grow = max(1, MAP_SIDE // max(shown.shape[:2]))
-        _show(display.nearest_zoom(shown, grow), f"{title}: LR-consistency |ΔY|, 0-{CONSISTENCY_RANGE:g} levels", columns[0])
-        if reference is None:
-            continue
-        key = ("maps", inputs.reference_key) + result_key(inputs, settings, method)
+        for column, kind, value in zip(st.columns(3), kinds, values):
+            image = _map_image(value, kind)
+            _show(image, f"{title}: {kind.name}", column, width=MAP_SIDE)
+            figures.append(Figure(encode_image(display.shrink_for_display(image, REPORT_MAP_SIDE)[0], "png", 8),
+                                  f"{title}: {kind.name}", settings.colours[method]))
+    caption = ("Maps are computed at full resolution and block-averaged (or enlarged by whole pixels) for display; "
+               "bright = large error or high SSIM, on the range of each column's colour bar.")
+    st.caption(caption)
+    return Figures("Maps", figures, caption)
 
-        def compute(r=result):
-            part = compare.sr_window(r.image, reference)
-            return error_map_y(part, reference.hr), ssim_map_y(part, reference.hr)
 
-        error, ssim_map = state.cached(state.DERIVED, key, compute)
-        _show(display.shrink_for_display(display.colormap(error, 0, ERROR_RANGE), MAP_SIDE)[0],
-              f"{title}: |ΔY| vs HR, 0-{ERROR_RANGE:g} levels", columns[1])
-        _show(display.shrink_for_display(display.colormap(ssim_map, 0, 1, "viridis"), MAP_SIDE)[0],
-              f"{title}: SSIM-Y map vs HR, 0-1", columns[2])
-    st.caption("Maps are computed at full resolution and block-averaged for display; bright = large error or high SSIM.")
+@dataclass
+class ReportExtras:
+    """What the page showed beyond the panels and the metrics rows, for the report."""
+
+    classes: Table | None = None
+    maps: Figures | None = None
 
 
 def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
-              zoomed: dict[str, Zoomed]) -> None:
+              zoomed: dict[str, Zoomed], extras: ReportExtras) -> None:
     """Lossless PNG per result, a ZIP with everything plus metrics and settings, and the HTML report."""
     depth = inputs.bit_depth
-    columns = st.columns(len(results) + 2)
-    for column, (method, result) in zip(columns, results.items()):
-        column.download_button(f"{settings.titles[method]} PNG", lambda r=result: encode_image(r.image, "png", depth),
-                               file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore", key=f"png_{method}")
+    # At most three buttons a row: with one column per method the labels were cut ("VDSR-residua…").
+    items = list(results.items())
+    for start in range(0, len(items), DOWNLOADS_PER_ROW):
+        for column, (method, result) in zip(st.columns(DOWNLOADS_PER_ROW), items[start:start + DOWNLOADS_PER_ROW]):
+            column.download_button(f"{settings.titles[method]} (PNG)", lambda r=result: encode_image(r.image, "png", depth),
+                                   file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore",
+                                   key=f"png_{method}", width="stretch")
 
     def archive() -> bytes:
         images = {"lr_input.png": encode_image(inputs.lr, "png", depth)}
@@ -417,12 +515,17 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
         return export.build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
 
-    columns[-2].download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
-                                mime="application/zip", on_click="ignore", key="zip", type="primary")
-    columns[-1].download_button("Report (HTML)", lambda: report_html(inputs, results, reference, roi, settings, rows, zoomed),
-                                file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
-                                key="report", help="One self-contained HTML file: the panels, metrics with their conventions, "
-                                "each method's weights checksum, the settings; opens offline in any browser.")
+    left, right, _ = st.columns(DOWNLOADS_PER_ROW)
+    left.download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
+                         mime="application/zip", on_click="ignore", key="zip", type="primary", width="stretch")
+    right.download_button("Report (HTML)", lambda: report_html(inputs, results, reference, roi, settings, rows, zoomed, extras),
+                          file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
+                          key="report", width="stretch", help="One self-contained HTML file: the panels, metrics with their "
+                          "conventions, gain charts, per-class table and maps, each method's weights checksum, the settings; "
+                          "opens offline in any browser.")
+
+
+DOWNLOADS_PER_ROW = 3
 
 
 #: The metrics table of the report: row key, heading, format.
@@ -438,14 +541,14 @@ REPORT_COLUMNS = [
 
 
 def report_html(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings,
-                rows: list[dict], zoomed: dict[str, Zoomed]) -> str:
+                rows: list[dict], zoomed: dict[str, Zoomed], extras: ReportExtras | None = None) -> str:
     """The one-click report (:func:`microsr_core.html_report.build_report`) of what the page shows;
     each method's weights are those that computed its result."""
     record = _settings_record(inputs, results, reference, roi, settings)
     models = []
     for method, result in results.items():
         served = result.served
-        models.append({"method": method, "title": settings.titles[method], "paper": method_class(method).paper,
+        models.append({"method": method, "title": settings.titles[method], "paper": cite(method_class(method).paper),
                        "LR kind": served.lr_kind, "weights": served.ref or "none: no learned weights",
                        "weights file": served.file or "—", "summary": served.card.get("summary", ""),
                        "training steps": served.card.get("training", {}).get("steps", ""),
@@ -453,12 +556,29 @@ def report_html(inputs: Inputs, results: dict[str, SRResult], reference: Referen
     conventions = [f"PSNR/SSIM: {record['metrics_convention']}; region columns: {record['roi_metrics']}",
                    f"ΔE00: {record['stain_fidelity']}", f"LR consistency: {record['lr_consistency']}",
                    f"LR input: {inputs.origin}"] + ([f"HR reference: {record['reference']['how']}"] if reference else [])
-    shown = {k: v for k, v in record.items() if k not in ("metrics_convention", "roi_metrics", "stain_fidelity", "lr_consistency",
-                                                          "created", "weights")}
     figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
     figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
+    extras = extras or ReportExtras()
+    sections = [*(gain_bars(rows, settings) if reference is not None else []), *filter(None, (extras.classes, extras.maps))]
     return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
-                        REPORT_COLUMNS, conventions, shown, models)
+                        REPORT_COLUMNS, conventions, readable_settings(record, settings), models, sections)
+
+
+def readable_settings(record: dict, settings: Settings) -> dict[str, str]:
+    """The settings record (the ZIP's settings.json) as the report's rows, in words; the weights
+    of each method are in the report's methods table."""
+    height, width = record["lr_size"]
+    reference = record["reference"]
+    return {
+        "input": record["input"], "LR size": f"{width} x {height} px (width x height), {record['bit_depth']}-bit",
+        "LR origin": record["lr_origin"], "LR kind": record["lr_kind"], "scale": f"x{record['scale']}",
+        "methods": ", ".join(settings.titles[m] for m in record["methods"]),
+        "device": f"{record['device']} (chosen: {record['device_choice']})",
+        "tile": "automatic (from each network's memory bound and reach)" if record["tile"] is None
+                else ("whole image at once" if record["tile"] == 0 else f"{record['tile']} LR px"),
+        "precision": record["precision"], "region of interest": Roi(**record["roi_lr_px"]).describe(),
+        "HR reference": "none" if reference is None else "; ".join([f"{reference['name']}: {reference['how']}", *reference["notes"]]),
+    }
 
 
 def _settings_record(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings) -> dict:

@@ -14,12 +14,9 @@ from ruyaml import YAML  # noqa: E402  (bioimageio.spec's YAML library; PyYAML i
 
 from microsr_core import bioimageio_export  # noqa: E402
 from microsr_core.cli import main  # noqa: E402
-from microsr_core.paths import papers_dir  # noqa: E402
 from microsr_core.weights import read_manifest  # noqa: E402
 
 NAME = "vdsr_x4"  # the cheapest shipped network: 20 plain convolutions on a 128x128 test input
-PAPER = papers_dir() / "000_b1a023948e8c0af3.txt"
-needs_paper = pytest.mark.skipif(not PAPER.is_file(), reason=f"{PAPER} is absent (../shared not available)")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,6 @@ def package(tmp_path_factory, network_attempts):
     return out
 
 
-@needs_paper
 def test_the_package_describes_axes_paper_licence_and_metrics(package, network_attempts):
     with zipfile.ZipFile(package) as archive:
         files = set(archive.namelist())
@@ -66,7 +62,6 @@ def test_the_package_describes_axes_paper_licence_and_metrics(package, network_a
     assert network_attempts == []
 
 
-@needs_paper
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_bioimageio_core_passes_the_written_package(package, network_attempts):
     from bioimageio.core import test_model
@@ -76,7 +71,6 @@ def test_bioimageio_core_passes_the_written_package(package, network_attempts):
     assert network_attempts == []
 
 
-@needs_paper
 def test_a_package_failing_test_model_is_refused_and_leaves_no_file(tmp_path, monkeypatch, capsys, network_attempts):
     made = bioimageio_export.make_test_tensors
 

@@ -207,6 +207,10 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="results and metrics tables")
             titles = {"LR input", "Bicubic", "VDSR-residual", "HR reference"}
             view = wait_for_page(page, lambda v: titles <= set(v["panels"]) and v["roi"], "result panels")
+            # The default region is where the image has detail: there the methods' panels differ
+            # (media URLs are content hashes, so equal images would share one).
+            sources = [source for title, (_, source) in view["panels"].items() if title not in ("LR input", "HR reference")]
+            assert len(set(sources)) == len(sources) >= 2, view["panels"]
 
             # Drag a box on the overview: rows ~10-30, cols ~20-60 of the 96 x 128 LR image.
             area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
@@ -252,8 +256,17 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             offline.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
             offline.goto(report.as_uri())
             loaded = offline.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
-            # Every zoom panel on the page (each shipped method runs by default) plus the LR input.
-            assert len(loaded) == len(view["panels"]) + 1 and all(loaded), (loaded, sorted(view["panels"]))
+            # Every zoom panel on the page (each shipped method runs by default) plus the LR input, then
+            # the maps: three colour bars and three maps (LR consistency, error, SSIM) per method.
+            methods = len(view["panels"]) - 2  # not the LR input and the HR reference
+            assert len(loaded) == len(view["panels"]) + 1 + 3 + 3 * methods and all(loaded), (loaded, sorted(view["panels"]))
+            sections = offline.evaluate("() => [...document.querySelectorAll('h2')].map(h => h.textContent)")
+            assert {"PSNR-Y gain over bicubic (dB)", "ΔE00 mean change vs bicubic (below 0: truer colour; 1 = just noticeable)",
+                    "Maps", "Settings"} <= set(sections), sections
+            settings = dict(offline.evaluate("() => Array.from([...document.querySelectorAll('h2')].at(-1).nextElementSibling.rows,"
+                                             " r => [r.cells[0].textContent, r.cells[1].textContent])"))
+            assert settings["scale"] == "x2" and settings["LR size"] == "128 x 96 px (width x height), 8-bit", settings
+            assert not any("{" in value or value == "None" for value in settings.values()), settings  # rows in words, no raw dicts
             offline.close()
 
             # Screenshot of the whole page for the README (the main area scrolls inside the page).

@@ -189,7 +189,11 @@ def test_a_file_that_is_not_a_zip_is_refused(job_env):
         jobs.unpack_zip(b"PNG? no", "images.zip")
 
 
-def test_dataset_folders_under_the_data_root_are_listed(job_env):
+def test_dataset_folders_under_the_data_root_are_listed_without_their_masks(job_env):
     (job_env.data / "empty").mkdir()
+    masks = job_env.data / "tiny" / "masks"
+    masks.mkdir()
+    for image in (job_env.data / "tiny" / "images").iterdir():
+        (masks / image.name).write_bytes(image.read_bytes())  # a masks/ folder of images: still masks
     assert jobs.list_dataset_folders() == ["tiny/images"]
     assert jobs.inspect_dataset("tiny").images == jobs.inspect_dataset("tiny/images").images

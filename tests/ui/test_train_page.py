@@ -5,6 +5,7 @@ The job runs in a real detached worker process, exactly as from the browser.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -72,7 +73,11 @@ def test_submit_watch_progress_reach_100_percent_and_promote(train_page):
     assert seen == sorted(seen)  # progress only moves forward
     table = at.dataframe[0].value
     assert list(table["status"]) == ["succeeded"] and list(table["progress"]) == [100.0]
-    assert len(at.get("plotly_chart")) == 2  # losses, validation PSNR
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # losses, validation PSNR
+    for chart in charts:  # over the whole run, integer steps: a young run's points sit where they belong
+        axis = json.loads(chart.proto.spec)["layout"]["xaxis"]
+        assert axis["range"] == [0, 6] and axis["tickformat"] == "d"
     assert "job 1: succeeded" in at.code[0].value  # the log tail
 
     at.text_input(key="train_promote_name_1").set_value("from-browser")
@@ -120,3 +125,14 @@ def test_the_form_shows_each_methods_training_recipe(train_page):
     assert not at.exception, [e.value for e in at.exception]
     assert at.multiselect(key="train_scales").value == [2, 4, 8]
     assert (at.number_input(key="train_steps").value, at.number_input(key="train_lr").value) == (3000, 2e-4)
+
+
+def test_a_run_before_its_first_validation_says_when_it_comes():
+    from types import SimpleNamespace
+
+    from microsr_core.ui.train_widgets import _no_validation_yet
+
+    job = SimpleNamespace(method="vdsr", params={"validate_every": "250"}, total=1000, step=120)
+    assert "every 250 steps" in _no_validation_yet(job) and "at step 250 (now 120)" in _no_validation_yet(job)
+    short = SimpleNamespace(method="vdsr", params={}, total=40, step=3)  # the recipe's interval, past the run's end
+    assert "at step 40 (now 3)" in _no_validation_yet(short)

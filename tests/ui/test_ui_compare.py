@@ -70,7 +70,7 @@ def run_methods(at: AppTest) -> AppTest:
     return at
 
 
-TABLE_COLUMNS = {"results_table": "lr_consistency_psnr_y", "metrics_table": "psnr_y"}
+TABLE_COLUMNS = {"results_table": "lr_consistency_psnr_y", "metrics_table": "psnr_y", "region_table": "roi_psnr_y"}
 
 
 def tables(at: AppTest, key: str) -> list:
@@ -166,7 +166,11 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
     figure = chart(at, "PSNR-Y gain over bicubic")
     bars = {(trace["name"], trace["xaxis"]): trace for trace in figure["data"]}
     assert [a["text"] for a in figure["layout"]["annotations"]][:3] == [
-        "PSNR-Y gain over bicubic (dB)", "SSIM-Y gain over bicubic", "ΔE00 mean change vs bicubic (below 0: truer colour)"]
+        "PSNR-Y gain over bicubic (dB)", "SSIM-Y gain over bicubic",
+        "ΔE00 mean change vs bicubic<br>(below 0: truer colour; 1 = just noticeable)"]
+    low, high = figure["layout"]["yaxis3"]["range"]  # ΔE00 changes of hundredths look small beside the JND of 1
+    assert low == -high and high >= 1.0
+    assert figure["layout"]["legend"]["orientation"] == "h"
     usable = [info for info in method_catalog() if info.available and 2 in info.scales and info.name != "bicubic"]
     assert {name for name, _ in bars} == {info.title for info in usable}
     markdown = " ".join(m.value for m in at.markdown)
@@ -180,7 +184,8 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         label = info.served[2, "bicubic"].label()  # the weights that computed the panel, and the LR kind
         assert f'color:{colours[info.name]}">&#9632;</span> **{info.title} · {label}**' in markdown
 
-    assert [b.label for b in at.get("download_button")][-2:] == ["All results (ZIP)", "Report (HTML)"]
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == [f"{title} (PNG)" for title in usable_titles(2)] + ["All results (ZIP)", "Report (HTML)"]
 
     # Moving the region of interest re-crops every panel but never recomputes a result.
     cache = at.session_state[state.RESULTS]
@@ -198,7 +203,8 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
         assert any(c.startswith(f"{title} · ") and " · rows 0-40, cols 20-80 (SR px)" in c for c in shown), (title, shown)
     bicubic = upscale(lr, "bicubic", 2).image
     region = region_metrics(bicubic, reference, Roi(0, 10, 20, 30))
-    shown = table(at, "metrics_table").loc["Bicubic"]
+    shown = table(at, "region_table").loc["Bicubic"]
+    assert "psnr_y" not in table(at, "region_table") and "roi_psnr_y" not in table(at, "metrics_table")  # two narrow tables
     assert shown["roi_psnr_y"] == pytest.approx(region["psnr_y"], rel=1e-9)
     assert shown["roi_delta_e_p95"] == pytest.approx(region["delta_e_p95"], rel=1e-9)
     assert any("CIEDE2000 colour difference per pixel" in c.value for c in at.caption)
@@ -300,9 +306,10 @@ def test_prior_network_parsing_overlay_and_per_class_metrics(tmp_path, monkeypat
     assert not at.error, [e.value for e in at.error]
     title = next(info.title for info in method_catalog() if info.name == "prior")
 
-    classes = [frame.value for frame in at.dataframe if "class" in frame.value.columns]
+    classes = [frame.value for frame in at.dataframe if "nucleus PSNR-Y (dB)" in frame.value.columns]
     assert classes, "no per-class table"
-    shown = classes[0].set_index(["method", "class"])
+    shown = classes[0]  # one row per method, two columns per class: nothing truncated in a scroll box
+    assert list(shown.columns) == [f"{name} {metric}" for name in CLASSES for metric in ("PSNR-Y (dB)", "SSIM-Y")]
     truth = SAMPLES[DEFAULT].load()
     lr, hr = Degradation("bicubic", 4).apply(truth), modcrop(truth, 4)
     reference = match_reference(lr, hr, 4)
@@ -310,8 +317,10 @@ def test_prior_network_parsing_overlay_and_per_class_metrics(tmp_path, monkeypat
     labels = parsing_labels(prior.maps["parsing"])
     expected = class_metrics(upscale(lr, "bicubic", 4).image, reference, labels, list(CLASSES))
     for name in CLASSES:
-        value, want = shown.loc[("Bicubic", name), "PSNR-Y (dB)"], expected[name]["psnr_y"]
+        value, want = shown.loc["Bicubic", f"{name} PSNR-Y (dB)"], expected[name]["psnr_y"]
         assert (math.isnan(value) and math.isnan(want)) or value == pytest.approx(want, rel=1e-9), name
+    shares = ", ".join(f"{name} {100 * expected[name]['fraction']:.1f} %" for name in CLASSES)
+    assert any(f"share of the pixels: {shares})" in c.value for c in at.caption), shares
 
     def sources() -> dict[str, list[str]]:
         return {image.captions[0].split(" · ")[0]: image.value for image in at.image if " · rows " in image.captions[0]}
@@ -430,6 +439,29 @@ def test_a_shared_link_restores_the_view_and_the_url_follows_changes():
     at.selectbox(key="sample").set_value("ihc").run()  # a new image: its own default region, where its detail is
     expected = default_roi(SAMPLES["ihc"].load(), 48)
     assert at.query_params["sample"] == "ihc" and at.query_params["region"] == f"{expected.row},{expected.col},48,48" != "232,232,48,48"
+
+
+def test_teaching_mode_travels_in_the_link_and_toggling_it_keeps_the_place():
+    link = {"sample": "leukocyte", "methods": "bicubic", "scale": "4", "region": "5,6,20,30", "teach": "microscope"}
+    at = opened(link)
+    assert at.toggle(key="teaching").value is True and at.selectbox(key="degradation").value == "microscope"
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [5, 6, 20, 30]
+    assert at.query_params["teach"] == "microscope" and "hr" not in at.query_params  # the HR is the sample itself
+    at.toggle(key="teaching").set_value(False).run()  # the sample itself as LR: 4x larger, the same place
+    assert "teach" not in at.query_params
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [20, 24, 80, 120]
+    at.toggle(key="teaching").set_value(True).run()
+    assert [at.number_input(key=k).value for k in state.ROI_KEYS] == [5, 6, 20, 30]
+
+
+def test_a_link_with_an_uploaded_hr_reference_asks_for_it_again():
+    at = opened({"sample": "leukocyte", "methods": "bicubic", "scale": "2", "hr": "upload"})
+    assert any("had an HR reference" in i.value and "upload it again" in i.value for i in at.info), [i.value for i in at.info]
+    hr = sample_image()[:96, :128]
+    at = use_upload(start())
+    upload(at, "upload_image", "field_lr.png", png(Degradation("bicubic", 2).apply(hr)))
+    upload(at, "upload_reference", "field_hr.png", png(hr))
+    assert at.query_params["hr"] == "upload"
 
 
 def test_a_link_made_on_an_upload_asks_for_the_image_and_restores_the_rest():
