@@ -240,7 +240,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             assert "sample=upload" in page.url and "scale=2" in page.url and "vdsr" in page.url, page.url
             shared = browser.new_page(viewport={"width": 1500, "height": 1100})
             shared.goto(page.url)
-            shared.get_by_text("cannot travel in a URL: upload it again").wait_for()
+            shared.get_by_text("This link was made on an uploaded image").wait_for()
+            shared.get_by_text("This view had an HR reference").wait_for()  # hr=upload: asked for again too
             shared.close()
 
             # The one-click report: one HTML file that opens with the network cut off, panels and checksums in it.
