@@ -15,7 +15,7 @@ import torch
 
 from microsr_core.evaluate import check_crops, measure_bf16
 from microsr_core.inference import upscale
-from microsr_core.precision import TOLERANCE_DB
+from microsr_core.precision import TOLERANCE_DB, has_native_bf16
 from microsr_core.registry import create
 from microsr_core.serving import serving_table, split_name
 
@@ -36,6 +36,10 @@ def test_each_card_claims_the_bf16_decision_it_measures(row, monkeypatch, one_to
     monkeypatch.delenv("MICROSR_CPU_BACKEND")  # measure in every backend auto may use, as publish does
     if len(check_crops()) < 3:
         pytest.skip("the BCCD test fields the cards were measured on are absent (../shared data)")
+    if not has_native_bf16():
+        # auto never runs bf16 here, and bf16 is emulated with other rounding (and ~8x slower):
+        # a card's decision is measured, and applies, where the CPU runs bf16 natively.
+        pytest.skip("this CPU has no native bf16 (AVX-512 BF16 / AMX): the cards' bf16 decisions do not apply here")
     claimed = row.card["bf16_delta_db"][str(row.scale)]
     assert row.bf16_auto == (abs(claimed) <= TOLERANCE_DB)
     measured = _deltas(row)[str(row.scale)]
