@@ -91,10 +91,13 @@ def _pairs(items: dict[str, Any]) -> str:
     return "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in items.items())
 
 
+def _swatch(colour: str | None) -> str:
+    return f'<span class="swatch" style="color:{escape(colour)}">&#9632;</span> ' if colour else ""
+
+
 def _figure(figure: Figure) -> str:
     uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
-    mark = f'<span class="swatch" style="color:{escape(figure.colour)}">&#9632;</span> ' if figure.colour else ""
-    return f'<figure><img src="{uri}" alt="{escape(figure.caption)}"><figcaption>{mark}{escape(figure.caption)}</figcaption></figure>'
+    return f'<figure><img src="{uri}" alt="{escape(figure.caption)}"><figcaption>{_swatch(figure.colour)}{escape(figure.caption)}</figcaption></figure>'
 
 
 def _table(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> str:
@@ -121,8 +124,7 @@ def _section(section: Section) -> str:
         span = max([section.min_span, *values])
         parts.append("<table><tr><th>method</th>" + "".join(f"<th>{escape(name)}</th>" for name in section.series) + "</tr>")
         for method, colour, row in section.rows:
-            mark = f'<span class="swatch" style="color:{escape(colour)}">&#9632;</span> ' if colour else ""
-            parts.append(f"<tr><th>{mark}{escape(method)}</th>" + "".join(_bar(v, span, colour, section.fmt) for v in row) + "</tr>")
+            parts.append(f"<tr><th>{_swatch(colour)}{escape(method)}</th>" + "".join(_bar(v, span, colour, section.fmt) for v in row) + "</tr>")
         parts.append("</table>")
     else:
         parts += [_figure(figure) for figure in section.figures]

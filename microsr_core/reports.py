@@ -23,6 +23,7 @@ from typing import Any
 
 from .compare import BASELINE, INFERENCE_PRECISION
 from .paths import PROJECT_ROOT
+from .serving import DEFAULT_KIND, LR_KINDS
 
 #: Keys every method entry of an evaluate report has.
 REQUIRED_KEYS = ("psnr_y", "ssim_y", "seconds_per_image", "n")
@@ -92,7 +93,8 @@ def _label(method: str, run: str) -> str:
 def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
     """One row per method, test set and scale over all ``reports``.
 
-    Each row has ``method`` (with the model it came from, ``vdsr [long]``), ``test_set``,
+    Each row has ``method`` (with the model it came from, ``vdsr [long]``), ``method_name`` (the
+    registry's, ``vdsr``), ``test_set``,
     ``scale``, ``weights_entry`` (the weights that computed it; ``—`` in reports that predate
     the field or for a method without weights), ``psnr_y``, ``ssim_y``, ``gain_db`` and ``gain_ssim`` (minus bicubic on the same
     images: the bicubic of the same file, else of another file with the same test set, scale and
@@ -118,7 +120,7 @@ def leaderboard(reports: list[EvaluateReport]) -> list[dict[str, Any]]:
             seen.add(key)
         base = next((r for r in report.rows if r["method"] == BASELINE), None) or baselines.get(key)
         table.append({
-            "method": _label(row["method"], run), "test_set": test_set, "scale": scale,
+            "method": _label(row["method"], run), "method_name": row["method"], "test_set": test_set, "scale": scale,
             "weights_entry": row.get("weights_entry") or "—",
             "psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"],
             "gain_db": row["psnr_y"] - base["psnr_y"] if base else math.nan,
@@ -146,11 +148,10 @@ def mark_served(rows: list[dict[str, Any]], served: dict[tuple[str, int, str], s
     LR kind) -> manifest entry, :func:`microsr_core.catalog.served_entries`). Bicubic is always
     served; a row from a report that predates the recorded weights entry is not known to be."""
     def known(row: dict[str, Any]) -> bool:
-        method = row["method"].split(" [")[0]
-        if method == BASELINE:
+        if row["method_name"] == BASELINE:
             return True
-        kind = "real" if row["lr_family"] == "real" else "bicubic"
-        entry = served.get((method, row["scale"], kind))
+        kind = row["lr_family"] if row["lr_family"] in LR_KINDS else DEFAULT_KIND
+        entry = served.get((row["method_name"], row["scale"], kind))
         return entry is not None and entry == row["weights_entry"]
 
     return [{**row, "in_compare": known(row)} for row in rows]
