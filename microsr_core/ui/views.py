@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -222,7 +222,7 @@ def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.
 
 @dataclass
 class Zoomed:
-    """A zoom panel as shown: the enlarged crop (with its scale bar), its caption and colour."""
+    """An image as shown on the page (a zoom panel with its scale bar, a map, a colour bar), its caption and colour."""
 
     image: np.ndarray
     caption: str
@@ -419,9 +419,10 @@ def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Refer
                                               for name in names for metric in digits]
     caption = (f"Per class of the parsing map of {settings.titles[source]} (the same masks for every method; share of the "
                f"pixels: {', '.join(f'{name} {100 * share:.1f} %' for name, share in shares.items())}): "
-               f"{convention(settings.scale)}, averaged over the class's pixels.")
+               f"PSNR-Y in dB and SSIM-Y, {convention(settings.scale)}, averaged over the class's pixels.")
     st.dataframe(pd.DataFrame(rows).set_index("method"), key="class_table", column_config={
-        f"{name} {metric}": st.column_config.NumberColumn(f"{name} {metric}", format=f"%.{digit}f")
+        # Short headings, so that all six columns fit beside the method names (the caption gives the units).
+        f"{name} {metric}": st.column_config.NumberColumn(f"{name} {metric.split('-')[0]}", format=f"%.{digit}f", width="small")
         for name in names for metric, digit in digits.items()})
     st.caption(caption)
     return Table("Per class of the parsing map", columns, rows, caption)
@@ -455,9 +456,14 @@ def _map_image(values: np.ndarray, kind: MapKind) -> np.ndarray:
     return display.nearest_zoom(shown, max(1, MAP_SIDE // max(shown.shape[:2])))
 
 
-def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> Figures:
+MAPS_CAPTION = ("Maps are computed at full resolution and block-averaged (or enlarged by whole pixels) for display; "
+                "bright = large error or high SSIM, on the range of each column's colour bar.")
+
+
+def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Zoomed]:
     """Error and SSIM maps against the reference, and LR-consistency maps, per method, each column
-    under its colour bar and every map drawn MAP_SIDE px wide; returned for the report."""
+    under its colour bar and every map drawn MAP_SIDE px wide; returned (colour bars first) for the
+    report, which encodes them only when it is asked for."""
     maps = {}
     for method, result in results.items():
         maps[method] = [_consistency(inputs, settings, method, result).error_map]
@@ -470,22 +476,18 @@ def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Refere
 
             maps[method] += list(state.cached(state.DERIVED, key, compute))
     kinds = _map_kinds([values[2] for values in maps.values() if len(values) == 3])[:3 if reference is not None else 1]
-    header = st.columns(3)
-    bars = [display.colour_bar(kind.colours, MAP_SIDE, 14) for kind in kinds]
-    for column, kind, bar in zip(header, kinds, bars):
-        _show(bar, kind.bar_caption(), column, width=MAP_SIDE)
-    figures = [Figure(encode_image(bar, "png", 8), f"Colour bar: {kind.bar_caption()}") for kind, bar in zip(kinds, bars)]
+    shown = []
+    for column, kind in zip(st.columns(3), kinds):
+        bar = Zoomed(display.colour_bar(kind.colours, MAP_SIDE, 14), f"Colour bar: {kind.bar_caption()}", None)
+        _show(bar.image, kind.bar_caption(), column, width=MAP_SIDE)
+        shown.append(bar)
     for method, values in maps.items():
-        title = settings.titles[method]
         for column, kind, value in zip(st.columns(3), kinds, values):
-            image = _map_image(value, kind)
-            _show(image, f"{title}: {kind.name}", column, width=MAP_SIDE)
-            figures.append(Figure(encode_image(display.shrink_for_display(image, REPORT_MAP_SIDE)[0], "png", 8),
-                                  f"{title}: {kind.name}", settings.colours[method]))
-    caption = ("Maps are computed at full resolution and block-averaged (or enlarged by whole pixels) for display; "
-               "bright = large error or high SSIM, on the range of each column's colour bar.")
-    st.caption(caption)
-    return Figures("Maps", figures, caption)
+            view = Zoomed(_map_image(value, kind), f"{settings.titles[method]}: {kind.name}", settings.colours[method])
+            _show(view.image, view.caption, column, width=MAP_SIDE)
+            shown.append(view)
+    st.caption(MAPS_CAPTION)
+    return shown
 
 
 @dataclass
@@ -493,20 +495,19 @@ class ReportExtras:
     """What the page showed beyond the panels and the metrics rows, for the report."""
 
     classes: Table | None = None
-    maps: Figures | None = None
+    maps: list[Zoomed] = field(default_factory=list)
 
 
 def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
               zoomed: dict[str, Zoomed], extras: ReportExtras) -> None:
     """Lossless PNG per result, a ZIP with everything plus metrics and settings, and the HTML report."""
     depth = inputs.bit_depth
-    # At most three buttons a row: with one column per method the labels were cut ("VDSR-residua…").
-    items = list(results.items())
-    for start in range(0, len(items), DOWNLOADS_PER_ROW):
-        for column, (method, result) in zip(st.columns(DOWNLOADS_PER_ROW), items[start:start + DOWNLOADS_PER_ROW]):
-            column.download_button(f"{settings.titles[method]} (PNG)", lambda r=result: encode_image(r.image, "png", depth),
-                                   file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore",
-                                   key=f"png_{method}", width="stretch")
+    # Buttons as wide as their labels, wrapping: in equal columns long titles were cut ("VDSR-residua…").
+    with st.container(horizontal=True, key="png_downloads"):
+        for method, result in results.items():
+            st.download_button(f"{settings.titles[method]} (PNG)", lambda r=result: encode_image(r.image, "png", depth),
+                               file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore",
+                               key=f"png_{method}", width="content")
 
     def archive() -> bytes:
         images = {"lr_input.png": encode_image(inputs.lr, "png", depth)}
@@ -515,17 +516,14 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
         return export.build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
 
-    left, right, _ = st.columns(DOWNLOADS_PER_ROW)
-    left.download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
-                         mime="application/zip", on_click="ignore", key="zip", type="primary", width="stretch")
-    right.download_button("Report (HTML)", lambda: report_html(inputs, results, reference, roi, settings, rows, zoomed, extras),
-                          file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
-                          key="report", width="stretch", help="One self-contained HTML file: the panels, metrics with their "
-                          "conventions, gain charts, per-class table and maps, each method's weights checksum, the settings; "
-                          "opens offline in any browser.")
-
-
-DOWNLOADS_PER_ROW = 3
+    with st.container(horizontal=True, key="all_downloads"):
+        st.download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
+                           mime="application/zip", on_click="ignore", key="zip", type="primary")
+        st.download_button("Report (HTML)", lambda: report_html(inputs, results, reference, roi, settings, rows, zoomed, extras),
+                           file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
+                           key="report", help="One self-contained HTML file: the panels, metrics with their "
+                           "conventions, gain charts, per-class table and maps, each method's weights checksum, the settings; "
+                           "opens offline in any browser.")
 
 
 #: The metrics table of the report: row key, heading, format.
@@ -559,7 +557,10 @@ def report_html(inputs: Inputs, results: dict[str, SRResult], reference: Referen
     figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
     figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
     extras = extras or ReportExtras()
-    sections = [*(gain_bars(rows, settings) if reference is not None else []), *filter(None, (extras.classes, extras.maps))]
+    maps = [Figure(encode_image(display.shrink_for_display(view.image, REPORT_MAP_SIDE)[0], "png", 8), view.caption, view.colour)
+            for view in extras.maps]
+    sections = [*(gain_bars(rows, settings) if reference is not None else []), *([extras.classes] if extras.classes else []),
+                *([Figures("Maps", maps, MAPS_CAPTION)] if maps else [])]
     return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
                         REPORT_COLUMNS, conventions, readable_settings(record, settings), models, sections)
 
