@@ -13,6 +13,8 @@ from microsr_core.precision import TOLERANCE_DB
 from microsr_core.catalog import method_catalog, serving_rows
 from microsr_core.weights import card_heading, read_manifest, render_card, weights_dir
 
+SHORT_SHA = 12  # hex digits of a sha256 in the serving table, as git shortens hashes
+
 st.title("Models")
 st.caption("Methods come from the registry; weights and their model cards from weights/manifest.json, "
            "written by the trainer (provenance, data, budget, checksum, held-out metrics).")
@@ -42,7 +44,8 @@ with st.expander("Import a model trained elsewhere", expanded=False):
             st.success(f"Removed import@{removed}.")
 
 catalog = method_catalog()
-st.dataframe(pd.DataFrame([{
+# A static table: it wraps the paper titles, where a data grid would cut them and the status column.
+st.table(pd.DataFrame([{
     "method": info.name, "title": info.title, "paper": cite(info.paper),
     "scales (bicubic LR)": ", ".join(f"x{s}" for s in info.scales),
     "status": "ready" if info.available else f"not available: {info.reason}",
@@ -51,7 +54,11 @@ st.dataframe(pd.DataFrame([{
 st.header("Which weights serve each scale and kind of LR image")
 served = serving_rows(catalog)
 if served:
-    st.dataframe(pd.DataFrame(served), hide_index=True, key="serving_table")
+    # Shortened so that every column fits; the card below has it whole.
+    st.dataframe(pd.DataFrame(served).assign(sha256=lambda rows: rows["sha256"].str[:SHORT_SHA]), hide_index=True, key="serving_table",
+                 height="content",  # every row at once: the table is the page's answer, not a scroll box
+                 column_config={"sha256": st.column_config.TextColumn(f"sha256 (first {SHORT_SHA})", width="small"),
+                                "scale": st.column_config.TextColumn(width=60), "LR kind": st.column_config.TextColumn(width=70)})
 st.caption("One row per method, scale and kind of LR image: the weights that compute it (a single-scale card before a "
            f"fallback card; no switch between LR kinds). bf16 auto: the card measured bf16 within {TOLERANCE_DB} dB Y-PSNR of fp32 "
            "at that scale, so precision auto may run it in bf16; otherwise auto runs fp32.")

@@ -6,14 +6,15 @@ available method (bicubic and VDSR at least), waits for the result panels and th
 table, moves the region of interest (by dragging a box on the overview, then by typing
 coordinates) and checks that every panel followed, checks the view in the URL, downloads the
 HTML report and opens it offline, and takes a screenshot of the whole page. A second test opens
-a shared link to the blood-smear sample (view restored, scale bars) and the Benchmarks page.
+a shared link to the blood-smear sample (view restored, scale bars, pixel-exact panels), then
+the Benchmarks, Models and Train pages, and takes a screenshot of each.
 
 The page is read in one atomic DOM query (``page.evaluate``) and only once Streamlit says its
 run is over (``data-test-script-state="notRunning"``, no stale elements, the panels loaded);
 every wait is for a state of the page, none for a length of time.
 
-With ``MICROSR_UPDATE_SCREENSHOT=1`` the screenshot replaces ``docs/screenshot.png`` (the one
-the README shows); otherwise it stays in the test's temporary folder, so a test run leaves the
+With ``MICROSR_UPDATE_SCREENSHOT=1`` the screenshots replace those in ``docs/screenshots/`` (the
+README shows them); otherwise they stay in the test's temporary folder, so a test run leaves the
 tree clean.
 
 A third imports an ESRGAN, a Compact and an ONNX model on the Models page and runs them
@@ -41,14 +42,14 @@ from microsr_core.degrade import Degradation
 from microsr_core.io import encode_image
 from microsr_core.samples import SAMPLES
 from microsr_core.serving import served
-from microsr_core.weights import read_manifest
+from microsr_core.weights import card_heading, read_manifest
 from tests.helpers import save_foreign_model, tiny_foreign_model
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 TIMEOUT_MS = 180_000
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
@@ -129,7 +130,7 @@ def upload(page, label: str, path: Path) -> None:
 
 #: One atomic read of the page (a single DOM query, so nothing re-renders between its parts):
 #: Streamlit's script state, how many elements are stale (drawn by the previous run and not yet
-#: replaced), every image with its caption, source and whether it has loaded, and the ROI inputs.
+#: replaced) or still placeholders (skeletons of elements not yet drawn), every image with its caption, source and whether it has loaded, and the ROI inputs.
 SNAPSHOT = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   const figures = [...document.querySelectorAll("[data-testid='stImage']")].map(figure => {
@@ -139,7 +140,7 @@ SNAPSHOT = """() => {
   const inputs = {};
   for (const input of document.querySelectorAll("[data-testid='stNumberInput'] input")) inputs[input.getAttribute("aria-label")] = input.value;
   return {state: app && app.getAttribute("data-test-script-state"),
-          stale: document.querySelectorAll("[data-stale='true']").length, figures, inputs};
+          stale: document.querySelectorAll("[data-stale='true'], [data-testid='stSkeleton']").length, figures, inputs};
 }"""
 #: (CSS width, natural width) of every zoom panel's image.
 PANEL_WIDTHS = """() => [...document.querySelectorAll("[data-testid='stImage']")]
@@ -181,6 +182,27 @@ def moved(page, before: dict, arrived, what: str) -> dict:
         expected = f"rows {row * factor}-{(row + height) * factor}, cols {col * factor}-{(col + width) * factor}"
         assert expected in caption, (title, caption)
     return view
+
+
+def whole_page_screenshot(page, folder: Path, name: str) -> Path:
+    """A screenshot of the whole page as ``folder/name.png``, copied to ``docs/screenshots/`` with
+    ``MICROSR_UPDATE_SCREENSHOT=1``. Streamlit's main area scrolls inside the page, so the
+    viewport is grown to the content's height (``full_page`` would cut it) and restored after."""
+    viewport = page.viewport_size
+    height = page.evaluate(
+        "() => { document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); window.scrollTo(0, 0);"
+        " const b = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
+        " return b.getBoundingClientRect().top + b.scrollHeight; }")
+    page.set_viewport_size({"width": viewport["width"], "height": min(int(height) + 40, 8000)})
+    wait_for_page(page, lambda v: True, "the page to settle after resizing")
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(viewport)
+    assert path.stat().st_size > 10_000, name  # a blank page compresses to far less
+    if os.environ.get("MICROSR_UPDATE_SCREENSHOT") == "1":
+        DOCS_SCREENSHOTS.mkdir(exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
+    return path
 
 
 def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path):
@@ -270,18 +292,7 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             assert not any("{" in value or value == "None" for value in settings.values()), settings  # rows in words, no raw dicts
             offline.close()
 
-            # Screenshot of the whole page for the README (the main area scrolls inside the page).
-            height = page.evaluate(
-                "() => { document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); window.scrollTo(0, 0);"
-                " const b = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
-                " return b.getBoundingClientRect().top + b.scrollHeight; }")
-            page.set_viewport_size({"width": 1500, "height": min(int(height) + 40, 8000)})
-            wait_for_page(page, lambda v: True, "the page to settle after resizing")
-            screenshot = tmp_path / "screenshot.png"
-            page.screenshot(path=str(screenshot))
-            assert screenshot.stat().st_size > 10_000
-            if os.environ.get("MICROSR_UPDATE_SCREENSHOT") == "1":
-                shutil.copyfile(screenshot, README_SCREENSHOT)
+            whole_page_screenshot(page, tmp_path, "compare_upload")
         finally:
             browser.close()
 
@@ -289,7 +300,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
 def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
     """A link to the blood-smear sample restores sample, method, scale, region and panel size,
     and every zoom panel carries a scale bar (the sample's pixel size is known); then the
-    Benchmarks page shows its leaderboard and speed table."""
+    Benchmarks page shows its leaderboard and speed table, the Models page its cards and the
+    Train page its form, each in a screenshot."""
     link = "?sample=blood_smear&methods=bicubic,vdsr,microgan&scale=2&region=20,30,40,40&panel=512"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -314,14 +326,27 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
             # never resampled by the browser (four 512-px panels showed 303 px wide in columns).
             widths = page.evaluate(PANEL_WIDTHS)
             assert len(widths) == 4 and all(shown == natural == 480 for shown, natural in widths), widths
-            page.screenshot(path=str(tmp_path / "shared_link.png"), full_page=True)
+            whole_page_screenshot(page, tmp_path, "compare_sample_link")
 
             # The Benchmarks page: one leaderboard and the speed table.
             page.goto(server + "/benchmarks")
             page.get_by_text("Leaderboard", exact=True).wait_for()
             page.get_by_text("Speed (docs/benchmarks.md, newest run)").wait_for()
             wait_until(lambda: page.locator("[data-testid='stDataFrame']").count() >= 2, what="leaderboard and speed tables")
-            page.screenshot(path=str(tmp_path / "benchmarks.png"), full_page=True)
+            whole_page_screenshot(page, tmp_path, "benchmarks")
+
+            # The Models page: which weights serve what, and a card per shipped weights file; one opened.
+            page.goto(server + "/models")
+            page.get_by_text("Which weights serve each scale and kind of LR image").wait_for()
+            card = read_manifest()["vdsr_x2"]
+            page.get_by_text(card_heading("vdsr_x2", card)).click()
+            page.get_by_text(card["sha256"]).wait_for()
+            whole_page_screenshot(page, tmp_path, "models")
+
+            # The Train page: the job form, and no job yet in this fresh home.
+            page.goto(server + "/train")
+            page.get_by_role("button", name=re.compile("^Start")).wait_for()
+            whole_page_screenshot(page, tmp_path, "train")
         finally:
             browser.close()
 

@@ -26,7 +26,7 @@ def test_the_models_page_imports_an_upload_and_refuses_a_bad_one(tmp_path):
     at.button(key="import_model").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [s.value for s in at.success] == ["Imported as method import@tiny: spandrel:Compact x2, RGB, 2,292 parameters, from compact.safetensors"]
-    assert "import@tiny" in list(at.dataframe[0].value["method"])
+    assert "import@tiny" in list(at.table[0].value["method"])
     assert any(e.label.startswith("tiny") and ": spandrel:Compact x2" in e.label for e in at.expander)
 
     at.file_uploader(key="import_file").set_value(("trained.pth", b"not a checkpoint" * 8, "application/octet-stream")).run()

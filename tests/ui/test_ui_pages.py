@@ -35,7 +35,7 @@ def array(values) -> list:
 def test_models_page_lists_every_registered_method_and_card(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROSR_HOME", str(tmp_path))  # no promoted models
     at = open_page("pages/models.py")
-    listed = at.dataframe[0].value
+    listed = at.table[0].value
     assert list(listed["method"]) == method_names()
     cards = read_manifest()
     for name in cards:
@@ -44,9 +44,9 @@ def test_models_page_lists_every_registered_method_and_card(tmp_path, monkeypatc
         assert any("None yet" in i.value for i in at.info)
     served = serving_table()  # one row per served (method, scale, LR kind): the weights that compute it
     if served:
-        shown = at.dataframe[1].value
+        shown = at.dataframe[0].value
         assert set(zip(shown["method"], shown["scale"], shown["LR kind"], shown["entry"], shown["sha256"], shown["bf16 auto"])) == {
-            (r.method, f"x{r.scale}", r.lr_kind, r.ref, r.sha256, r.bf16_auto) for r in served}
+            (r.method, f"x{r.scale}", r.lr_kind, r.ref, r.sha256[:12], r.bf16_auto) for r in served}
         assert len(shown) == len(served)
 
 
