@@ -157,6 +157,10 @@ def mark_served(rows: list[dict[str, Any]], served: dict[tuple[str, int, str], s
     return [{**row, "in_compare": known(row)} for row in rows]
 
 
+#: A section bench/run.py writes: "CPU run, 2026-12-02", "CUDA run, ...".
+RUN_HEADING = re.compile(r"[A-Z]+ run, \d{4}-\d{2}-\d{2}")
+
+
 @dataclass
 class SpeedRun:
     """The newest run of ``bench/run.py`` written up in docs/benchmarks.md."""
@@ -168,12 +172,14 @@ class SpeedRun:
 
 
 def latest_speed_run(root: Path | None = None) -> SpeedRun | None:
-    """The first ``## `` section of ``docs/benchmarks.md`` under ``root`` (newest first) with its
-    machine, command and table; ``None`` when the file is missing or has no table."""
+    """The first run section of ``docs/benchmarks.md`` under ``root`` (newest first; headed
+    ``## CPU run, <date>`` as bench/run.py writes it, so a written-up comparison of a few cases
+    is passed over) with its machine, command and table; ``None`` when the file is missing or
+    has no such section with a table."""
     path = Path(root or PROJECT_ROOT) / "docs" / "benchmarks.md"
     if not path.is_file():
         return None
-    section = path.read_text().split("\n## ")[1:2]
+    section = [part for part in path.read_text().split("\n## ")[1:] if RUN_HEADING.match(part)][:1]
     if not section:
         return None
     lines = section[0].splitlines()

@@ -111,11 +111,13 @@ def test_rows_say_whether_compare_runs_their_weights_today(tmp_path):
                       ("vdsr [multi]", "bicubic"): False, ("vdsr [old]", "bicubic"): False, ("vdsr [bicubicweights]", "real"): False}
 
 
-def test_latest_speed_run_reads_the_newest_section_of_benchmarks_md(tmp_path):
+def test_latest_speed_run_reads_the_newest_run_section_of_benchmarks_md(tmp_path):
+    """The newest section bench/run.py wrote; a written-up comparison above it is passed over."""
     assert latest_speed_run(tmp_path) is None
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "benchmarks.md").write_text(
-        "# Benchmarks\n\nnewest first\n\n## CPU run, 2026-11-23\n\n- machine: 2 cores\n- command: `python bench/run.py --threads 1`\n\n"
+        "# Benchmarks\n\nnewest first\n\n## CPU backends compared, 2026-11-24\n\n### Run 1\n\n| method | backend |\n| --- | --- |\n| vdsr | pytorch |\n\n"
+        "## CPU run, 2026-11-23\n\n- machine: 2 cores\n- command: `python bench/run.py --threads 1`\n\n"
         "| method | scale | median s |\n| --- | --- | --- |\n| bicubic | x2 | 0.142 |\n| vdsr | x2 | 28.936 |\n\n"
         "## CPU run, 2026-11-22\n\n| method | scale | median s |\n| --- | --- | --- |\n| bicubic | x2 | 0.031 |\n")
     run = latest_speed_run(tmp_path)
