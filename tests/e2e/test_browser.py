@@ -6,8 +6,8 @@ available method (bicubic and VDSR at least), waits for the result panels and th
 table, moves the region of interest (by dragging a box on the overview, then by typing
 coordinates) and checks that every panel followed, checks the view in the URL, downloads the
 HTML report and opens it offline, and takes a screenshot of the whole page. A second test opens
-a shared link to the blood-smear sample (view restored, scale bars, pixel-exact panels), then
-the Benchmarks, Models and Train pages, and takes a screenshot of each.
+a shared link to the blood-smear sample (view restored, scale bars, pixel-exact panels), runs
+x4 in teaching mode and checks its report names the x4 weights, then the Benchmarks, Models and Train pages, and takes a screenshot of each.
 
 The page is read in one atomic DOM query (``page.evaluate``) and only once Streamlit says its
 run is over (``data-test-script-state="notRunning"``, no stale elements, the panels loaded);
@@ -299,8 +299,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
 
 def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
     """A link to the blood-smear sample restores sample, method, scale, region and panel size,
-    and every zoom panel carries a scale bar (the sample's pixel size is known); then the
-    Benchmarks page shows its leaderboard and speed table, the Models page its cards and the
+    and every zoom panel carries a scale bar (the sample's pixel size is known); a report at x4
+    names the x4 weights; then the Benchmarks page shows its leaderboard and speed table, the Models page its cards and the
     Train page its form, each in a screenshot."""
     link = "?sample=blood_smear&methods=bicubic,vdsr,microgan&scale=2&region=20,30,40,40&panel=512"
     with sync_api.sync_playwright() as playwright:
@@ -327,6 +327,19 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
             widths = page.evaluate(PANEL_WIDTHS)
             assert len(widths) == 4 and all(shown == natural == 480 for shown, natural in widths), widths
             whole_page_screenshot(page, tmp_path, "compare_sample_link")
+
+            # At x4 (teaching mode: the LR made from the sample) the report names the x4 weights that ran.
+            page.goto(server + "/?sample=blood_smear&methods=bicubic,vdsr&scale=4&teach=bicubic")
+            page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
+            wait_for_page(page, lambda v: {"Bicubic", "VDSR-residual"} <= set(v["panels"]), "the x4 panels")
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Report (HTML)").click()
+            report = tmp_path / "report_x4.html"
+            download.value.save_as(report)
+            text = report.read_text()
+            vdsr = served("vdsr", 4)
+            assert vdsr.sha256 in text and vdsr.file in text and "x4" in text, vdsr
+            assert served("vdsr", 2).sha256 not in text  # not the x2 model, nor a fallback's card
 
             # The Benchmarks page: one leaderboard and the speed table.
             page.goto(server + "/benchmarks")
