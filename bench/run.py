@@ -263,6 +263,7 @@ def main() -> int:
     from microsr_core.errors import WeightsError
     from microsr_core.inference import get_method
     from microsr_core.precision import resolve_precision
+    from microsr_core.catalog import method_scales
     from microsr_core.registry import method_class, method_names
     from microsr_core.runtime import BACKEND_CHOICES
 
@@ -288,6 +289,11 @@ def main() -> int:
     def case(method: str, backend: str, scale: int, width: int, height: int, repeats: int) -> dict:
         return _subprocess(["--case", method, str(scale), str(width), str(height), "auto", "--repeats", str(repeats), *common], backend)
 
+    def serves(method: str, scale: int) -> bool:
+        """Whether ``method`` has a model for bicubic LR at ``scale`` (microgan_fs: x1 only); other
+        cases are not run, nor listed as skipped: there is nothing to time."""
+        return method == "vdsr-reference" or scale in method_scales(method)
+
     def backends_of(method: str) -> list[str]:
         return backends if method != "vdsr-reference" and method_class(method).runs_network else ["auto"]
 
@@ -299,6 +305,8 @@ def main() -> int:
         rate: dict[tuple[str, str], float] = {}
         for width, height in sizes:
             for method in methods + (["vdsr-reference"] if "vdsr" in methods else []):
+                if not serves(method, scale):
+                    continue
                 for backend in backends_of(method):
                     name = f"{method} ({backend})" if len(backends_of(method)) > 1 else method
                     estimate = width * height * scale * scale / 1e6 / rate[method, backend] if (method, backend) in rate else 0.0
@@ -316,7 +324,7 @@ def main() -> int:
     if args.one_image:
         width, height, scale = (int(v) for v in args.one_image.split("x"))
         seconds = {}
-        for method in methods:
+        for method in (method for method in methods if serves(method, scale)):
             found = [r for r in rows if (r["method"], r["scale"], r["lr_size"]) == (method, scale, f"{width}x{height}")]
             if not found:
                 for backend in backends_of(method):
