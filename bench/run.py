@@ -120,7 +120,8 @@ def run_case(method: str, scale: int, height: int, width: int, device: str, repe
     if hr is not None:
         # After the timed runs and the memory readings: the fp32 run for the comparison is extra.
         exact = result if result.precision == "fp32" else upscale(lr, method, scale, device=device, tile=tile, precision="fp32")
-        out["psnr_delta_vs_fp32"] = psnr_y(result.image, hr, scale) - psnr_y(exact.image, hr, scale)
+        # An fp32 run is its own reference: 0 exactly (bicubic at x1 reproduces the HR, and inf - inf is nan).
+        out["psnr_delta_vs_fp32"] = 0.0 if exact is result else psnr_y(result.image, hr, scale) - psnr_y(exact.image, hr, scale)
     return out
 
 
