@@ -145,8 +145,19 @@ class PriorSROutput(NamedTuple):
     parsing_logits: torch.Tensor | None
 
 
+class _PaddedForItsPrior:
+    """Inputs padded as the parsing U-Net needs (to its pooling multiple); none without the prior."""
+
+    prior_net: ParsingUNet | None
+    pad_mode = ParsingUNet.pad_mode
+
+    @property
+    def size_multiple(self) -> int:
+        return self.prior_net.size_multiple if self.prior_net is not None else 1
+
+
 @register_architecture
-class PriorSRNet(nn.Module):
+class PriorSRNet(_PaddedForItsPrior, nn.Module):
     """Hua et al.'s SR network with (``prior=True``) or without its prior branch.
 
     Input: (N, 1, H, W) Y of the bicubic-upsampled LR image, in [0, 1] (MATLAB YCbCr scaling).
@@ -213,12 +224,6 @@ class PriorSRNet(nn.Module):
         """Output-to-input reach in pixels of the upsampled image (through the prior if any)."""
         return self._sr_radius + (self.prior_net.receptive_radius if self.prior_net is not None else 0)
 
-    pad_mode = ParsingUNet.pad_mode
-
-    @property
-    def size_multiple(self) -> int:
-        return self.prior_net.size_multiple if self.prior_net is not None else 1
-
     def forward(self, y: torch.Tensor) -> PriorSROutput:
         shallow = self.shallow(y)
         features = [shallow, self.lr_encoder(shallow)]
@@ -235,7 +240,7 @@ class PriorSRNet(nn.Module):
 
 
 @register_architecture
-class PriorVDSR(nn.Module):
+class PriorVDSR(_PaddedForItsPrior, nn.Module):
     """The prior network's parsing map guiding a VDSR trunk (see the module docstring).
 
     Input and output as :class:`PriorSRNet`. ``body`` is VDSR's layer list (``depth`` 3×3
@@ -268,12 +273,6 @@ class PriorVDSR(nn.Module):
     def receptive_radius(self) -> int:
         prior = self.prior_net.receptive_radius + 2 if self.prior_net is not None else 0
         return self.depth + prior
-
-    pad_mode = ParsingUNet.pad_mode
-
-    @property
-    def size_multiple(self) -> int:
-        return self.prior_net.size_multiple if self.prior_net is not None else 1
 
     def forward(self, y: torch.Tensor) -> PriorSROutput:
         features = self.body[1](self.body[0](y))
