@@ -30,6 +30,8 @@ MAX_OUTPUT_PIXELS = int(os.environ.get("MICROSR_APP_MAX_OUTPUT_PIXELS", 64_000_0
 #: Smallest LR side the app runs: below it the metrics' shaved border leaves nothing to measure.
 MIN_LR_SIDE = 8
 FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
+#: Largest image upload in MB (a 16 MP 16-bit TIFF is ~96 MB); the server allows more only for model files (Models page).
+IMAGE_UPLOAD_MB = 200
 SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
 DEGRADATION_LABELS = {
     "bicubic": "bicubic downscale (MATLAB imresize)",
@@ -124,7 +126,8 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
     source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
     if source == UPLOAD:
-        uploaded = st.file_uploader("Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)", type=FILE_TYPES, key="upload_image")
+        uploaded = st.file_uploader("Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)", type=FILE_TYPES, key="upload_image",
+                                    max_upload_size=IMAGE_UPLOAD_MB)
         if uploaded is None:
             st.info("Upload a microscope image, or choose the built-in sample.")
             return None
@@ -164,7 +167,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
                         lr_kind, sample=sample, source_key=key)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
-                                     type=FILE_TYPES, key="upload_reference")
+                                     type=FILE_TYPES, key="upload_reference", max_upload_size=IMAGE_UPLOAD_MB)
         if reference is not None:
             decoded = decode(reference, "HR reference")
             if decoded is not None:

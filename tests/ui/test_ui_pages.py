@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from microsr_core import reports
 from microsr_core.display import method_colours
+from microsr_core.model_files import MAX_BYTES
+from microsr_core.ui.inputs import IMAGE_UPLOAD_MB
 from microsr_core.registry import method_names
 from microsr_core.serving import serving_table
 from microsr_core.weights import read_manifest
@@ -108,3 +111,17 @@ def test_train_page_renders(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROSR_HOME", str(tmp_path))  # a private job store
     at = open_page("pages/train.py")
     assert at.title[0].value == "Train"
+
+
+def test_the_server_admits_every_uploader_limit_and_images_keep_their_own():
+    """Streamlit's server refuses a body over ``server.maxUploadSize`` whatever a widget says (a
+    512 MB model file was refused at 200 MB), so the server limit is the model import's, and the
+    image uploaders set their smaller one."""
+    server_mb = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.radio(key="source").set_value("Upload an image").run()
+    image_limits = {uploader.proto.label: uploader.proto.max_upload_size_mb for uploader in at.get("file_uploader")}
+    assert image_limits == {"Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)": IMAGE_UPLOAD_MB}, image_limits
+    models = open_page("pages/models.py")
+    assert [uploader.proto.max_upload_size_mb for uploader in models.get("file_uploader")] == [MAX_BYTES // 2**20] == [server_mb]
+    assert IMAGE_UPLOAD_MB < server_mb
