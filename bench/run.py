@@ -260,11 +260,11 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
+    from microsr_core.catalog import method_scales
     from microsr_core.device import resolve_device
     from microsr_core.errors import WeightsError
     from microsr_core.inference import get_method
     from microsr_core.precision import resolve_precision
-    from microsr_core.catalog import method_scales
     from microsr_core.registry import method_class, method_names
     from microsr_core.runtime import BACKEND_CHOICES
 

@@ -157,8 +157,8 @@ def mark_served(rows: list[dict[str, Any]], served: dict[tuple[str, int, str], s
     return [{**row, "in_compare": known(row)} for row in rows]
 
 
-#: A section bench/run.py writes: "CPU run, 2026-12-02", "CUDA run, ...".
-RUN_HEADING = re.compile(r"[A-Z]+ run, \d{4}-\d{2}-\d{2}")
+#: A section bench/run.py writes: "CPU run, 2026-12-02", "CUDA run, ...", "CUDA:1 run, ...".
+RUN_HEADING = re.compile(r"\S+ run, \d{4}-\d{2}-\d{2}")
 
 
 @dataclass
