@@ -82,10 +82,14 @@ def unavailable_reason(info: MethodInfo, scale: int, lr_kind: str) -> str | None
     return f"no x{scale} for {lr_kind} LR (supports {', '.join(f'x{s}' for s in scales)})"
 
 
+#: Hex digits of a weights sha256 in the serving rows (as git shortens hashes): every column fits; the card has it whole.
+SHORT_SHA = 12
+
+
 def serving_rows(catalog: list[MethodInfo]) -> list[dict]:
     """One row per served (method, scale, LR kind) with weights: what the Models page lists."""
     return [{"method": info.name, "scale": f"x{scale}", "LR kind": kind, "entry": row.ref, "file": row.file,
-             "sha256": row.sha256, "training steps": row.card.get("training", {}).get("steps"), "bf16 auto": row.bf16_auto}
+             "sha256": row.sha256[:SHORT_SHA], "training steps": row.card.get("training", {}).get("steps"), "bf16 auto": row.bf16_auto}
             for info in catalog for (scale, kind), row in sorted(info.served.items(), key=lambda item: (item[0][1], item[0][0]))
             if row.source != "none"]
 

@@ -10,10 +10,8 @@ from microsr_core.model_files import MAX_BYTES, SUFFIXES
 from microsr_core.papers import cite
 from microsr_core.paths import imports_dir, promoted_models_dir
 from microsr_core.precision import TOLERANCE_DB
-from microsr_core.catalog import method_catalog, serving_rows
+from microsr_core.catalog import SHORT_SHA, method_catalog, serving_rows
 from microsr_core.weights import card_heading, read_manifest, render_card, weights_dir
-
-SHORT_SHA = 12  # hex digits of a sha256 in the serving table, as git shortens hashes
 
 st.title("Models")
 st.caption("Methods come from the registry; weights and their model cards from weights/manifest.json, "
@@ -54,8 +52,7 @@ st.table(pd.DataFrame([{
 st.header("Which weights serve each scale and kind of LR image")
 served = serving_rows(catalog)
 if served:
-    # Shortened so that every column fits; the card below has it whole.
-    st.dataframe(pd.DataFrame(served).assign(sha256=lambda rows: rows["sha256"].str[:SHORT_SHA]), hide_index=True, key="serving_table",
+    st.dataframe(pd.DataFrame(served), hide_index=True, key="serving_table",
                  height="content",  # every row at once: the table is the page's answer, not a scroll box
                  column_config={"sha256": st.column_config.TextColumn(f"sha256 (first {SHORT_SHA})", width="small"),
                                 "scale": st.column_config.TextColumn(width=60), "LR kind": st.column_config.TextColumn(width=70)})

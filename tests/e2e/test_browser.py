@@ -7,7 +7,8 @@ table, moves the region of interest (by dragging a box on the overview, then by 
 coordinates) and checks that every panel followed, checks the view in the URL, downloads the
 HTML report and opens it offline, and takes a screenshot of the whole page. A second test opens
 a shared link to the blood-smear sample (view restored, scale bars, pixel-exact panels), runs
-x4 in teaching mode and checks its report names the x4 weights, then the Benchmarks, Models and Train pages, and takes a screenshot of each.
+x4 in teaching mode and checks its report names the x4 weights, then opens the Benchmarks,
+Models and Train pages, and takes a screenshot of each.
 
 The page is read in one atomic DOM query (``page.evaluate``) and only once Streamlit says its
 run is over (``data-test-script-state="notRunning"``, no stale elements, the panels loaded);
@@ -130,7 +131,8 @@ def upload(page, label: str, path: Path) -> None:
 
 #: One atomic read of the page (a single DOM query, so nothing re-renders between its parts):
 #: Streamlit's script state, how many elements are stale (drawn by the previous run and not yet
-#: replaced) or still placeholders (skeletons of elements not yet drawn), every image with its caption, source and whether it has loaded, and the ROI inputs.
+#: replaced) or still placeholders (skeletons of elements not yet drawn), every image with its
+#: caption, source and whether it has loaded, and the ROI inputs.
 SNAPSHOT = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   const figures = [...document.querySelectorAll("[data-testid='stImage']")].map(figure => {
@@ -300,8 +302,8 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
 def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
     """A link to the blood-smear sample restores sample, method, scale, region and panel size,
     and every zoom panel carries a scale bar (the sample's pixel size is known); a report at x4
-    names the x4 weights; then the Benchmarks page shows its leaderboard and speed table, the Models page its cards and the
-    Train page its form, each in a screenshot."""
+    names the x4 weights; then the Benchmarks page shows its leaderboard and speed table, the
+    Models page its cards and the Train page its form, each in a screenshot."""
     link = "?sample=blood_smear&methods=bicubic,vdsr,microgan&scale=2&region=20,30,40,40&panel=512"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

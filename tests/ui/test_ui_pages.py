@@ -11,6 +11,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from microsr_core import reports
+from microsr_core.catalog import SHORT_SHA
 from microsr_core.display import method_colours
 from microsr_core.model_files import MAX_BYTES
 from microsr_core.ui.inputs import IMAGE_UPLOAD_MB
@@ -49,7 +50,7 @@ def test_models_page_lists_every_registered_method_and_card(tmp_path, monkeypatc
     if served:
         shown = at.dataframe[0].value
         assert set(zip(shown["method"], shown["scale"], shown["LR kind"], shown["entry"], shown["sha256"], shown["bf16 auto"])) == {
-            (r.method, f"x{r.scale}", r.lr_kind, r.ref, r.sha256[:12], r.bf16_auto) for r in served}
+            (r.method, f"x{r.scale}", r.lr_kind, r.ref, r.sha256[:SHORT_SHA], r.bf16_auto) for r in served}
         assert len(shown) == len(served)
 
 
