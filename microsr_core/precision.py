@@ -123,6 +123,9 @@ class Float32Conv(torch.nn.Module):
 #: Convolutions with at most this many input channels read an image (Y, RGB or class
 #: probabilities), not features; in float32 they cost at most 3/64 of a 64-channel layer.
 IMAGE_CHANNELS = 3
+#: Attribute that marks a convolution reading an image through more channels (the s² pixel
+#: phases of a space-to-depth input, :class:`~microsr_core.archs.prior.PriorLRVDSR`).
+READS_IMAGE = "reads_image"
 
 
 def image_convs_in_fp32(net: torch.nn.Module) -> torch.nn.Module:
@@ -132,7 +135,7 @@ def image_convs_in_fp32(net: torch.nn.Module) -> torch.nn.Module:
     """
     for parent in list(net.modules()):
         for name, child in parent.named_children():
-            if isinstance(child, torch.nn.Conv2d) and child.in_channels <= IMAGE_CHANNELS:
+            if isinstance(child, torch.nn.Conv2d) and (child.in_channels <= IMAGE_CHANNELS or getattr(child, READS_IMAGE, False)):
                 setattr(parent, name, Float32Conv(child))
     return net
 

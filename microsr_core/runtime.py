@@ -90,8 +90,9 @@ class ExportMismatch(RuntimeError):
 
 
 def input_channels(net: torch.nn.Module) -> int:
-    """The channels of the image a network reads (its first convolution's input)."""
-    return next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+    """The channels of the image a network reads: its ``input_channels``, else its first convolution's input."""
+    declared = getattr(net, "input_channels", None)
+    return declared or next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
 
 
 class TwoPartConv(torch.nn.Module):
@@ -146,7 +147,8 @@ class _TensorOutputs(torch.nn.Module):
 
 def export_onnx(net: torch.nn.Module, path: Path) -> None:
     """Trace ``net`` (N, C, H, W) -> outputs into ``path`` with free H and W (atomic write)."""
-    example = torch.rand(1, input_channels(net), 48, 48)
+    side = -(-48 // getattr(net, "size_multiple", 1)) * getattr(net, "size_multiple", 1)  # the traced pad is a no-op
+    example = torch.rand(1, input_channels(net), side, side)
     net = _for_export(net)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")

@@ -24,6 +24,12 @@ project's ``vdsr``). Its layers are named as VDSR's, so the trunk starts from a 
 and the mask encoder's last layer starts at zero, so the untrained prior branch changes
 nothing: on 2 CPU cores the paper's SR branch trained from scratch stayed 3–4 dB behind VDSR
 at x4 (docs/results.md), which left the prior's own claim (that the map helps) untestable.
+
+:class:`PriorLRVDSR` (issue 26) runs both networks at LR resolution: the bicubic-upsampled
+input is cut into its s² pixel phases (space-to-depth), the U-Net and a VDSR-shaped trunk work
+on those, and depth-to-space brings the parsing logits and the residual back to HR. It costs
+about 1/s² of :class:`PriorVDSR`, whose U-Net and trunk run at HR size (the slowest method of
+a comparison), and the upsampled input loses nothing: it is a linear function of the LR image.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..precision import READS_IMAGE
 from .padding import pad_to_multiple
 from .registry import register_architecture
 from .vdsr import VDSR
@@ -284,3 +291,72 @@ class PriorVDSR(_PaddedForItsPrior, nn.Module):
             features = layer(features)
         # Under autocast the residual is bf16/fp16; the add stays float32 (see precision.py).
         return PriorSROutput(y + features.float(), logits)
+
+
+@register_architecture
+class PriorLRVDSR(nn.Module):
+    """:class:`PriorVDSR`'s design at LR resolution, for one ``scale`` (see the module docstring).
+
+    Input and output as :class:`PriorSRNet`: (N, 1, H, W) bicubic-upsampled Y, whose pixel
+    phases line up with the LR grid (H and W multiples of ``scale``; other sizes are padded).
+    ``pixel_unshuffle`` makes it (N, s², H/s, W/s); ``body`` is a VDSR of ``depth`` layers on
+    those s² channels, whose output is depth-to-space'd to the HR residual. With ``prior``, the
+    U-Net reads the same s² channels and predicts 3·s² logits, depth-to-space'd to the HR
+    parsing map; its softmax, cut into phases again, goes through the mask encoder (a 3×3
+    convolution, ReLU and a 3×3 convolution started at zero) into the trunk's first features.
+    """
+
+    input_channels = 1
+    pad_mode = ParsingUNet.pad_mode
+
+    def __init__(self, *, scale: int, prior: bool = True, depth: int = 20, channels: int = 64, unet_base: int = 16, unet_depth: int = 4):
+        super().__init__()
+        if scale < 2:
+            raise ValueError(f"PriorLRVDSR needs scale >= 2, got {scale}")
+        self.scale, self.prior, self.depth = scale, prior, depth
+        phases = scale * scale
+        self.body = VDSR(depth=depth, channels=channels, image_channels=phases).body
+        setattr(self.body[0], READS_IMAGE, True)
+        if prior:
+            classes = len(PARSING_CLASSES)
+            self.prior_net = ParsingUNet(in_channels=phases, classes=classes * phases, base=unet_base, depth=unet_depth)
+            setattr(self.prior_net.down[0][0], READS_IMAGE, True)
+            self.mask_encoder = nn.Sequential(
+                nn.Conv2d(classes * phases, channels, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, padding=1)
+            )
+            setattr(self.mask_encoder[0], READS_IMAGE, True)
+            nn.init.kaiming_normal_(self.mask_encoder[0].weight, nonlinearity="relu")
+            for conv in (self.mask_encoder[0], self.mask_encoder[2]):
+                nn.init.zeros_(conv.bias)
+            nn.init.zeros_(self.mask_encoder[2].weight)
+        else:
+            self.prior_net = None
+            self.mask_encoder = None
+
+    @property
+    def size_multiple(self) -> int:
+        """HR sides that need no padding: whole LR pixels, each pooled ``2**unet_depth`` times by the U-Net."""
+        return self.scale * (self.prior_net.size_multiple if self.prior_net is not None else 1)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Output-to-input reach in HR pixels: LR-pixel reaches times the scale, plus the phase cell."""
+        prior = self.prior_net.receptive_radius + 2 if self.prior_net is not None else 0
+        return (self.depth + prior + 1) * self.scale
+
+    def forward(self, y: torch.Tensor) -> PriorSROutput:
+        height, width = y.shape[-2:]
+        y = pad_to_multiple(y, self.size_multiple, self.pad_mode)
+        phases = F.pixel_unshuffle(y, self.scale)
+        features = self.body[1](self.body[0](phases))
+        logits = None
+        if self.prior_net is not None:
+            logits = F.pixel_shuffle(self.prior_net(phases), self.scale)
+            probabilities = F.pixel_unshuffle(torch.softmax(logits, dim=1), self.scale)
+            features = features + self.mask_encoder(probabilities)
+            logits = logits[..., :height, :width]
+        for layer in self.body[2:]:
+            features = layer(features)
+        # Under autocast the residual is bf16/fp16; the add stays float32 (see precision.py).
+        sr = y + F.pixel_shuffle(features, self.scale).float()
+        return PriorSROutput(sr[..., :height, :width], logits)

@@ -20,12 +20,13 @@ class VDSR(nn.Module):
     steps of recovery in our runs.
     """
 
-    def __init__(self, *, depth: int = 20, channels: int = 64):
+    def __init__(self, *, depth: int = 20, channels: int = 64, image_channels: int = 1):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(inplace=True)]
+        # image_channels > 1: the trunk of PriorLRVDSR, which reads and writes s² pixel phases.
+        layers: list[nn.Module] = [nn.Conv2d(image_channels, channels, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(channels, 1, 3, padding=1))
+        layers.append(nn.Conv2d(channels, image_channels, 3, padding=1))
         self.body = nn.Sequential(*layers)
         self.depth = depth
         for module in self.modules():

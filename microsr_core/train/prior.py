@@ -24,6 +24,9 @@
   shape match from those shipped weights (the trunk from a trained VDSR, the prior network from
   the shipped prior). ``--sr-data`` adds folders without masks (BCCD fields) whose batches train
   the SR loss only, and ``--source-weights`` says how often each folder is drawn.
+- ``--arch lr_vdsr`` (:class:`~microsr_core.archs.prior.PriorLRVDSR`, one scale per run): the
+  same design at LR resolution (space-to-depth), about 1/s² of the cost; crops then start on
+  the LR grid, so that the pixel phases the network reads are those it meets at inference.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..archs.prior import PriorSRNet, PriorVDSR
+from ..archs.prior import PriorLRVDSR, PriorSRNet, PriorVDSR
 from ..data import IMAGE_SUFFIXES, folder_list, interleave, list_images, split_of
 from ..degrade import modcrop
 from ..errors import ParameterError
@@ -61,8 +64,9 @@ class PriorConfig(RunSettings):
     """
 
     ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("arch", "prior", "depth", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth")
-    #: SR networks behind ``arch``: the paper's SR branch, or a VDSR trunk (PriorVDSR).
-    ARCHS: ClassVar[tuple[str, ...]] = ("paper", "vdsr")
+    #: SR networks behind ``arch``: the paper's SR branch, a VDSR trunk (PriorVDSR), or that
+    #: trunk at LR resolution (PriorLRVDSR).
+    ARCHS: ClassVar[tuple[str, ...]] = ("paper", "vdsr", "lr_vdsr")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"steps": 15000, "batch": 8, "lr": 1e-4, "lr_halve_every": 1500, "crop": 0, "unet_base": 32},
         "cpu": {"steps": 3000, "batch": 8, "lr": 2e-4, "lr_halve_every": 1000, "crop": 96, "unet_base": 16},
@@ -110,6 +114,10 @@ class PriorConfig(RunSettings):
             raise ParameterError("the prior trainer learns the bicubic degradation only for now")
         if self.arch not in self.ARCHS:
             raise ParameterError(f"unknown arch '{self.arch}' (choose from {', '.join(self.ARCHS)})")
+        if self.arch == "lr_vdsr" and len(self.scales) != 1:
+            raise ParameterError(f"arch lr_vdsr serves one scale per network, got scales {','.join(map(str, self.scales))}")
+        if self.arch == "lr_vdsr" and self.crop and self.crop % self.scales[0]:
+            raise ParameterError(f"arch lr_vdsr needs a crop that is a multiple of the scale, got {self.crop} at x{self.scales[0]}")
         if self.init and self.init_parts:
             raise ParameterError("give --init (whole weights) or --init-parts (matching tensors), not both")
         if not 0 <= self.cell_fraction <= 1:
@@ -260,7 +268,10 @@ class PriorTask(TrainTask):
         self.sources = sorted(set(sources))
         self.by_source = {s: [i for i, t in enumerate(sources) if t == s] for s in self.sources}
         self.source_p = self._source_weights(config)
-        if config.arch == "vdsr":
+        if config.arch == "lr_vdsr":
+            net = self.build_network(PriorLRVDSR, scale=config.scales[0], prior=config.prior, depth=config.depth,
+                                     channels=config.channels, unet_base=config.unet_base, unet_depth=config.unet_depth)
+        elif config.arch == "vdsr":
             net = self.build_network(PriorVDSR, prior=config.prior, depth=config.depth, channels=config.channels,
                                      unet_base=config.unet_base, unet_depth=config.unet_depth)
         else:
@@ -277,6 +288,8 @@ class PriorTask(TrainTask):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.optimizers = {"adam": self.optimizer}
         self.halve_every = config.lr_halve_every or max(1, math.ceil(config.steps / 10))
+        # Crops start on the LR grid where the network reads pixel phases.
+        self.grid = config.scales[0] if config.arch == "lr_vdsr" else 1
         # Cell pixels (row, column) of every training image, where crops are centred.
         self.cell_pixels = [np.argwhere(e.labels < CLASSES.index("background")) for e in self.train[config.scales[0]]]
 
@@ -316,7 +329,7 @@ class PriorTask(TrainTask):
         return "tensors of " + "; ".join(notes) + f"; {fresh} tensors freshly initialised"
     def _window(self, index: int, shape: tuple[int, int], rng: np.random.Generator) -> tuple[slice, slice]:
         """A ``crop``² window of image ``index`` (the whole image if smaller), centred on a cell
-        pixel with probability ``cell_fraction``."""
+        pixel with probability ``cell_fraction``; its corner on a multiple of ``grid``."""
         side_y, side_x = min(self.config.crop, shape[0]), min(self.config.crop, shape[1])
         cells = self.cell_pixels[index]
         if len(cells) and rng.random() < self.config.cell_fraction:
@@ -326,6 +339,7 @@ class PriorTask(TrainTask):
         else:
             top = int(rng.integers(shape[0] - side_y + 1))
             left = int(rng.integers(shape[1] - side_x + 1))
+        top, left = top - top % self.grid, left - left % self.grid
         return slice(top, top + side_y), slice(left, left + side_x)
 
     def sample_batch(self, rng: np.random.Generator) -> tuple[int, dict[str, torch.Tensor]]:
@@ -396,7 +410,7 @@ class PriorTask(TrainTask):
             for i, (images, masks) in enumerate(_sources(c))
         )
         what = "geometry-prior" if c.prior else "none-prior (ablation, no prior branch)"
-        trunk = " with a VDSR trunk (PriorVDSR)" if c.arch == "vdsr" else ""
+        trunk = {"vdsr": " with a VDSR trunk (PriorVDSR)", "lr_vdsr": " with a VDSR trunk, both at LR resolution (PriorLRVDSR)"}.get(c.arch, "")
         serves = (
             f"single-scale x{c.scales[0]} model" if len(c.scales) == 1
             else f"ONE model serves x{', x'.join(map(str, c.scales))}: every training batch draws one scale"
