@@ -37,8 +37,10 @@ def main() -> None:
     trainer = TRAINERS[args.trainer]
 
     def parse(name: str, text: str):
-        """``text`` as every entry point reads field ``name`` (microsr_core.configs); tuples written 2/3/4."""
-        return coerce_params(trainer.config_cls, {name: text.replace("/", ",")})[name]
+        """``text`` as every entry point reads field ``name`` (microsr_core.configs); tuples written
+        2/3/4 (numbers only, so that a path such as ../shared/data/bccd stays a path)."""
+        is_tuple = all(part.isdigit() for part in text.split("/"))
+        return coerce_params(trainer.config_cls, {name: text.replace("/", ",") if is_tuple else text})[name]
 
     fixed = {k: parse(k, v) for k, v in (item.split("=", 1) for item in args.set)}
     axes = [(k, [parse(k, v) for v in vs.split(",")]) for k, vs in (item.split("=", 1) for item in args.vary)]

@@ -54,10 +54,11 @@ OUTPUT_TILE = {"cpu": 1024, "cuda": 2048}
 TILE_MARGINS = 8
 
 
-def default_tile(device: torch.device, scale: int, margin: int = 0) -> int:
-    """LR tile side from a memory bound (``OUTPUT_TILE`` output pixels) and the network's
+def default_tile(device: torch.device, scale: int, margin: int = 0, feature_stride: int = 1) -> int:
+    """LR tile side from a memory bound (``OUTPUT_TILE`` output pixels, times the network's
+    ``feature_stride``: its activations are that much smaller per side) and the network's
     reach (at least ``TILE_MARGINS`` margins)."""
-    return max(64, OUTPUT_TILE.get(device.type, OUTPUT_TILE["cpu"]) // scale, TILE_MARGINS * margin)
+    return max(64, OUTPUT_TILE.get(device.type, OUTPUT_TILE["cpu"]) * feature_stride // scale, TILE_MARGINS * margin)
 
 
 @dataclass
@@ -167,7 +168,7 @@ def upscale(
     used = _precision(sr_method, served, precision)
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
-    size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale))
+    size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale), sr_method.feature_stride(scale))
     if size == 0:
         size = max(image.shape[:2])
     notes: list[str] = []

@@ -339,6 +339,11 @@ class PriorLRVDSR(nn.Module):
         return self.scale * (self.prior_net.size_multiple if self.prior_net is not None else 1)
 
     @property
+    def feature_stride(self) -> int:
+        """Every activation is at LR resolution (``microsr_core.inference.default_tile``)."""
+        return self.scale
+
+    @property
     def receptive_radius(self) -> int:
         """Output-to-input reach in HR pixels: LR-pixel reaches times the scale, plus the phase cell."""
         prior = self.prior_net.receptive_radius + 2 if self.prior_net is not None else 0

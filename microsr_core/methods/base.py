@@ -80,6 +80,12 @@ class SRMethod(ABC):
     def margin(self, scale: int) -> int:
         """LR pixels of context each side of a tile needs for an exact (or seamless) result."""
 
+    def feature_stride(self, scale: int) -> int:
+        """Output pixels per feature pixel along a side of the network serving ``scale`` (1:
+        its activations are as large as the output; ``scale``: it computes at LR resolution).
+        Tiles of a network with a larger stride may be as much larger for the same memory."""
+        return 1
+
     @abstractmethod
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         """Super-resolve one LR tile (float32 (H, W, 3) in [0, 1]) by ``scale``."""

@@ -95,6 +95,9 @@ class NetworkMethod(SRMethod):
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
         return math.ceil(self.network(scale).receptive_radius / scale) + 3
 
+    def feature_stride(self, scale: int) -> int:
+        return getattr(self.network(scale), "feature_stride", 1)
+
 
 def to_tensor(plane: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H, W) float32 -> (1, 1, H, W) on ``device``, channels-last."""

@@ -5,9 +5,11 @@ probabilities of nucleus, cytoplasm and background (:mod:`microsr_core.parsing`;
 areas with :func:`class_areas`). ``prior_none`` is the paper's ablation without the prior
 branch (same SR network, no parsing map), shipped so the two can be compared by ``evaluate``.
 
-Tiling: the U-Net sees ±122 pixels of the upsampled image (four poolings), so the margin is its
-whole receptive radius brought back to LR pixels. Tiled results then match the untiled ones up
-to the phase of the 2×2 poolings, which differs between tiles; the tapered blending hides that.
+Tiling: the margin is the network's whole receptive radius brought back to LR pixels (the
+quarter-width U-Net sees ±122 pixels of the upsampled image with four poolings; at LR resolution,
+:class:`~microsr_core.archs.prior.PriorLRVDSR`, ±122 LR pixels, so a 640×480 field is one tile).
+Tiled results then match the untiled ones up to the phase of the 2×2 poolings, which differs
+between tiles; the tapered blending hides that.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import torch
 
 from microsr_core.device import resolve_device
 from microsr_core.errors import ParameterError
-from microsr_core.inference import get_method, upscale
+from microsr_core.inference import default_tile, get_method, upscale
 from microsr_core.registry import create
 from tests.helpers import publish_random
 
@@ -70,3 +70,12 @@ def test_result_records_the_precision_the_network_ran_in(random_vdsr, sample):
 def test_bad_precision(random_vdsr, method, precision, message):
     with pytest.raises(ParameterError, match=message):
         upscale(np.zeros((8, 8, 3), np.float32), random_vdsr if method == "vdsr" else method, 2, device="cpu", precision=precision)
+
+
+def test_default_tile_follows_memory_reach_and_feature_stride():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert default_tile(cpu, 4) == 256 and default_tile(cuda, 4) == 512  # 1024 / 2048 output pixels
+    assert default_tile(cpu, 4, margin=40) == 320  # at least 8 margins: overlaps stay small
+    # Activations at LR resolution are 16x smaller at x4: tiles four times as wide for the same memory.
+    assert default_tile(cpu, 4, feature_stride=4) == 1024
+    assert default_tile(cpu, 32, margin=2) == 64  # never below 64 LR pixels

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from microsr_core import inference
 from microsr_core.archs import build_architecture, parameter_count
 from microsr_core import runtime
-from microsr_core.archs.prior import ParsingUNet, PriorSRNet, PriorVDSR
+from microsr_core.archs.prior import ParsingUNet, PriorLRVDSR, PriorSRNet, PriorVDSR
 from microsr_core.archs.vdsr import VDSR
 from microsr_core.color import rgb_to_y
 from microsr_core.data import list_images, split_of
@@ -24,6 +24,7 @@ from microsr_core.metrics import iou_per_class, mean_iou, psnr, psnr_y
 from microsr_core.parsing import BACKGROUND, CLASSES, CYTOPLASM, NUCLEUS, class_areas, colourise, implausible_parsing, labels_of, mask_to_labels
 from microsr_core.serving import serving_table
 from microsr_core.weights import sha256_of
+from tests.helpers import publish_random
 
 TINY = dict(channels=8, blocks=1, decoder_blocks=1, unet_base=4)
 CPU = torch.device("cpu")
@@ -196,8 +197,81 @@ def test_prior_vdsr_is_vdsr_until_its_prior_branch_learns(sample):
     assert net.receptive_radius == 5 + net.prior_net.receptive_radius + 2
 
 
+LR_TINY = dict(depth=3, channels=8, unet_base=4, unet_depth=3)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_prior_lr_vdsr_reads_lr_phases_and_starts_as_bicubic(sample, scale):
+    y = _y(sample[:45, :61])  # neither side a multiple of the scale: the network pads and crops
+    for prior in (False, True):
+        torch.manual_seed(0)
+        net = PriorLRVDSR(scale=scale, prior=prior, **LR_TINY).eval()
+        with torch.no_grad():
+            out = net(y)
+        assert torch.equal(out.sr, y)  # the trunk's and the mask encoder's last layers start at zero
+        assert net.size_multiple == scale * (8 if prior else 1)
+        assert net.body[0].in_channels == net.body[-1].out_channels == scale**2  # one channel per pixel phase
+        assert (tuple(out.parsing_logits.shape) == (1, 3, 45, 61)) if prior else out.parsing_logits is None
+    phases = scale**2
+    with torch.no_grad():
+        net.body[-1].weight.normal_(0, 0.1)
+        net.mask_encoder[2].weight.normal_(0, 0.1)
+        base = net(y).sr
+        # Logit channel c·s² + phase is class c at that phase: raising nucleus at every phase
+        # makes the map say "nucleus" at every HR pixel, and the SR output follows.
+        net.prior_net.head.bias[NUCLEUS * phases : (NUCLEUS + 1) * phases] += 50.0
+        moved = net(y)
+    assert bool((moved.parsing_logits.argmax(1) == NUCLEUS).all())
+    assert (moved.sr - base).abs().max() > 1e-3
+    net.zero_grad()
+    net(y).sr.sum().backward()
+    assert net.prior_net.down[0][0].weight.grad.abs().sum() > 0  # end to end, as PriorSRNet
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_prior_lr_vdsr_receptive_radius_bounds_its_reach(prior):
+    scale = 2
+    net = PriorLRVDSR(scale=scale, prior=prior, **LR_TINY).double().eval()
+    radius = net.receptive_radius
+    multiple = net.size_multiple
+    size = -(-(2 * radius + 40) // multiple) * multiple  # no padding: reflection would add reach
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.normal_(0, 0.3)
+        x = torch.zeros(1, 1, size, size, dtype=torch.float64)
+        base = net(x).sr
+        reach = 0
+        for pos in (size // 2 - 1, size // 2, size // 2 + 5):  # both pixel phases, several pooling phases
+            probe = x.clone()
+            probe[0, 0, pos, pos] = 1.0
+            changed = (net(probe).sr - base).abs()[0, 0]
+            changed[pos, pos] = 0  # the residual's own input pixel
+            rows = np.nonzero(changed.amax(1).numpy() > 0)[0]
+            reach = max(reach, pos - rows.min(), rows.max() - pos)
+    # Without the prior: 3 convolutions of 3x3 LR pixels, plus the phase cell.
+    lower = 0.75 * radius if prior else LR_TINY["depth"] * scale
+    assert lower <= reach <= radius
+
+
+def test_prior_lr_vdsr_tiles_match_the_whole_image(tmp_path, monkeypatch, sample):
+    """Tiles on the LR grid with margins of the LR net's radius give the untiled result (no U-Net: no pooling phase)."""
+    publish_random(tmp_path, "prior_none", "prior_none", "PriorLRVDSR", [4], scale=4, prior=False, **LR_TINY)
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(inference, "_cache", {})
+    method = NonePriorMethod(CPU)
+    assert method.feature_stride(4) == 4  # default tiles four times as wide as for VDSR
+    lr = sample[:101, :87]
+    whole = upscale(lr, method, 4, tile=0, precision="fp32")
+    tiled = upscale(lr, method, 4, tile=4 * method.margin(4), precision="fp32")
+    assert tiled.tiles > 1
+    np.testing.assert_allclose(tiled.image, whole.image, atol=2e-5)
+
+
 @pytest.mark.skipif(bool(runtime.missing_packages()), reason="openvino or onnx is not installed")
-def test_the_prior_runs_in_openvino_as_in_pytorch(tiny_weights, sample, monkeypatch):
+@pytest.mark.parametrize("architecture", ["PriorSRNet", "PriorLRVDSR"])
+def test_the_prior_runs_in_openvino_as_in_pytorch(tiny_weights, sample, monkeypatch, architecture):
+    if architecture == "PriorLRVDSR":
+        publish_random(tiny_weights, "prior", "prior", architecture, [2], scale=2, prior=True, **LR_TINY)
     lr = sample[:37, :45]  # not a multiple of the U-Net's 16: the method pads, the graph takes it
     results = {}
     for backend in ("pytorch", "openvino"):
