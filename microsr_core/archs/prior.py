@@ -246,6 +246,19 @@ class PriorSRNet(_PaddedForItsPrior, nn.Module):
         return PriorSROutput(out, logits)
 
 
+def mask_encoder(probabilities: int, channels: int) -> nn.Sequential:
+    """Class probabilities to trunk features: a 3×3 convolution (He-initialised, kept float32
+    like an image reader), ReLU, and a 3×3 convolution started at zero, so that an untrained
+    branch changes nothing."""
+    encoder = nn.Sequential(nn.Conv2d(probabilities, channels, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, padding=1))
+    setattr(encoder[0], READS_IMAGE, True)
+    nn.init.kaiming_normal_(encoder[0].weight, nonlinearity="relu")
+    for conv in (encoder[0], encoder[2]):
+        nn.init.zeros_(conv.bias)
+    nn.init.zeros_(encoder[2].weight)
+    return encoder
+
+
 @register_architecture
 class PriorVDSR(_PaddedForItsPrior, nn.Module):
     """The prior network's parsing map guiding a VDSR trunk (see the module docstring).
@@ -265,13 +278,7 @@ class PriorVDSR(_PaddedForItsPrior, nn.Module):
         self.body = VDSR(depth=depth, channels=channels).body
         if prior:
             self.prior_net = ParsingUNet(in_channels=1, classes=len(PARSING_CLASSES), base=unet_base, depth=unet_depth)
-            self.mask_encoder = nn.Sequential(
-                nn.Conv2d(len(PARSING_CLASSES), channels, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, padding=1)
-            )
-            nn.init.kaiming_normal_(self.mask_encoder[0].weight, nonlinearity="relu")
-            for conv in (self.mask_encoder[0], self.mask_encoder[2]):
-                nn.init.zeros_(conv.bias)
-            nn.init.zeros_(self.mask_encoder[2].weight)
+            self.mask_encoder = mask_encoder(len(PARSING_CLASSES), channels)
         else:
             self.prior_net = None
             self.mask_encoder = None
@@ -321,14 +328,7 @@ class PriorLRVDSR(nn.Module):
             classes = len(PARSING_CLASSES)
             self.prior_net = ParsingUNet(in_channels=phases, classes=classes * phases, base=unet_base, depth=unet_depth)
             setattr(self.prior_net.down[0][0], READS_IMAGE, True)
-            self.mask_encoder = nn.Sequential(
-                nn.Conv2d(classes * phases, channels, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, padding=1)
-            )
-            setattr(self.mask_encoder[0], READS_IMAGE, True)
-            nn.init.kaiming_normal_(self.mask_encoder[0].weight, nonlinearity="relu")
-            for conv in (self.mask_encoder[0], self.mask_encoder[2]):
-                nn.init.zeros_(conv.bias)
-            nn.init.zeros_(self.mask_encoder[2].weight)
+            self.mask_encoder = mask_encoder(classes * phases, channels)
         else:
             self.prior_net = None
             self.mask_encoder = None
