@@ -24,6 +24,7 @@ URL, which the validator checks with one HEAD request (offline it only warns).
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -48,8 +49,9 @@ from .weights import build_model, render_card
 
 #: Side in LR pixels of the sample crop the test tensors are made from (x4: a 128x128 input).
 TEST_LR_SIDE = 32
-#: Input sides a package accepts are multiples of this: the U-Nets (four 2x2 poolings in the
-#: prior's, three in MicroGAN's) then need no padding, a branch a traced graph cannot take.
+#: Input sides a package accepts are multiples of this, or of the network's ``size_multiple``
+#: where that is larger: the U-Nets (four 2x2 poolings in the prior's, three in MicroGAN's; at
+#: LR resolution, times the scale) then need no padding, a branch a traced graph cannot take.
 SIZE_STEP = 16
 #: Licence of MicroSR's weights in the packages: MIT, except for weights that learned from
 #: the wbc_seg images (Zheng et al. 2018, GPL-3.0), which keep their data's licence.
@@ -70,6 +72,11 @@ class PackagedNetwork(torch.nn.Module):
     def __init__(self, net: torch.nn.Module):
         super().__init__()
         self.net = net
+
+    @property
+    def size_step(self) -> int:
+        """The multiple every input side must be (see ``SIZE_STEP``)."""
+        return math.lcm(SIZE_STEP, getattr(self.net, "size_multiple", 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
@@ -195,11 +202,11 @@ def describe(name: str, card: dict[str, Any], net: PackagedNetwork, cite: dict[s
     np.save(folder / "test_output.npy", test_output)
     cover = np.concatenate([test_input[0], test_output[0]], axis=2).transpose(1, 2, 0)  # input | output, 2:1
     (folder / "cover.png").write_bytes(encode_image(cover[:, :, 0] if cover.shape[2] == 1 else cover))
-    (folder / "README.md").write_text(documentation(name, card, network_input, scale))
+    (folder / "README.md").write_text(documentation(name, card, network_input, scale, net.size_step))
 
     scales = ", ".join(f"x{s}" for s in card["scales"])
     channel = v0_5.ChannelAxis(channel_names=[v0_5.Identifier(c) for c in network_input.channel_names])
-    space_in = [v0_5.SpaceInputAxis(id=v0_5.AxisId(a), size=v0_5.ParameterizedSize(min=SIZE_STEP, step=SIZE_STEP)) for a in "yx"]
+    space_in = [v0_5.SpaceInputAxis(id=v0_5.AxisId(a), size=v0_5.ParameterizedSize(min=net.size_step, step=net.size_step)) for a in "yx"]
     space_out = [v0_5.SpaceOutputAxis(id=v0_5.AxisId(a), size=v0_5.SizeReference(tensor_id=v0_5.TensorId("input"), axis_id=v0_5.AxisId(a)))
                  for a in "yx"]
     return v0_5.ModelDescr(
@@ -247,12 +254,12 @@ def headline_metric(card: dict[str, Any]) -> str:
     return "No held-out figures against bicubic on the card."
 
 
-def documentation(name: str, card: dict[str, Any], network_input: NetworkInput, scale: int) -> str:
+def documentation(name: str, card: dict[str, Any], network_input: NetworkInput, scale: int, size_step: int) -> str:
     """The rendered model card, with what the package's tensors are and how it was validated."""
     return render_card(name, card) + (
         f"\n## bioimage.io package\n\n"
         f"- Input `input` (batch, channel, y, x), float32: {network_input.description}.\n"
-        f"- Output `output`: {network_input.output}; same axes and size. Sides: multiples of {SIZE_STEP} pixels.\n"
+        f"- Output `output`: {network_input.output}; same axes and size. Sides: multiples of {size_step} pixels.\n"
         f"- Weights: TorchScript traced from MicroSR's PyTorch network (`{card['architecture']}`).\n"
         f"\n## Validation\n\n"
         f"The test tensors are a {TEST_LR_SIDE}x{TEST_LR_SIDE} crop of MicroSR's default sample "

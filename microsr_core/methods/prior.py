@@ -51,7 +51,7 @@ class PriorMethod(NetworkMethod):
                 row = self.table[scale]
                 which = "with" if self.with_prior else "without"
                 raise WeightsError(
-                    f"weights '{row.entry}' ({row.card.get('architecture')}) are not a PriorSRNet "
+                    f"weights '{row.entry}' ({row.card.get('architecture')}) are not a geometry-prior network "
                     f"{which} the prior branch, which method '{self.name}' needs"
                 )
 

@@ -96,3 +96,13 @@ def test_a_bad_name_or_path_is_one_line_and_leaves_no_file(tmp_path, capsys, nam
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_input_sides_are_multiples_of_what_the_network_needs_unpadded():
+    from microsr_core.archs.prior import PriorLRVDSR
+    from microsr_core.archs.vdsr import VDSR
+
+    assert bioimageio_export.PackagedNetwork(VDSR(depth=3)).size_step == 16
+    # At LR resolution the U-Net's four poolings need 16 LR pixels, 64 HR pixels at x4.
+    assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, depth=3)).size_step == 64
+    assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, prior=False, depth=3)).size_step == 16
