@@ -74,6 +74,11 @@ class PackagedNetwork(torch.nn.Module):
         self.net = net
 
     @property
+    def input_channels(self) -> int:
+        """What the wrapped network reads (its first convolution may take more: PriorLRVDSR's s² phases)."""
+        return input_channels(self.net)
+
+    @property
     def size_step(self) -> int:
         """The multiple every input side must be (see ``SIZE_STEP``)."""
         return math.lcm(SIZE_STEP, getattr(self.net, "size_multiple", 1))

@@ -106,3 +106,7 @@ def test_input_sides_are_multiples_of_what_the_network_needs_unpadded():
     # At LR resolution the U-Net's four poolings need 16 LR pixels, 64 HR pixels at x4.
     assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, depth=3)).size_step == 64
     assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, prior=False, depth=3)).size_step == 16
+    # It reads one Y plane (its first convolution sees the 16 phases cut from it): the package's input is Y.
+    from microsr_core.runtime import input_channels
+
+    assert input_channels(bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, depth=3))) == 1
