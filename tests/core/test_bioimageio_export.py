@@ -13,7 +13,10 @@ pytest.importorskip("bioimageio.core")
 from ruyaml import YAML  # noqa: E402  (bioimageio.spec's YAML library; PyYAML is not a requirement)
 
 from microsr_core import bioimageio_export  # noqa: E402
+from microsr_core.archs.prior import PriorLRVDSR  # noqa: E402
+from microsr_core.archs.vdsr import VDSR  # noqa: E402
 from microsr_core.cli import main  # noqa: E402
+from microsr_core.runtime import input_channels  # noqa: E402
 from microsr_core.weights import read_manifest  # noqa: E402
 
 NAME = "vdsr_x4"  # the cheapest shipped network: 20 plain convolutions on a 128x128 test input
@@ -99,14 +102,9 @@ def test_a_bad_name_or_path_is_one_line_and_leaves_no_file(tmp_path, capsys, nam
 
 
 def test_input_sides_are_multiples_of_what_the_network_needs_unpadded():
-    from microsr_core.archs.prior import PriorLRVDSR
-    from microsr_core.archs.vdsr import VDSR
-
     assert bioimageio_export.PackagedNetwork(VDSR(depth=3)).size_step == 16
     # At LR resolution the U-Net's four poolings need 16 LR pixels, 64 HR pixels at x4.
     assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, depth=3)).size_step == 64
     assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, prior=False, depth=3)).size_step == 16
     # It reads one Y plane (its first convolution sees the 16 phases cut from it): the package's input is Y.
-    from microsr_core.runtime import input_channels
-
     assert input_channels(bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, depth=3))) == 1
