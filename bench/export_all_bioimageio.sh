@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bioimageio.core import test_model
 
-from microsr_core.bioimageio_export import export_bioimageio, first_error
+from microsr_core.models.bioimageio_export import export_bioimageio, first_error
 from microsr_core.errors import MicroSRError
-from microsr_core.weights import read_manifest
+from microsr_core.models.weights import read_manifest
 
 out = Path(sys.argv[1])
 warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice

@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: nothing to check')" || exit 1
 python3 -c "import torch; print('GPU:', torch.cuda.get_device_name(0), '| torch', torch.__version__)"
 status=0
-timeout 180 python3 -m pytest -q tests/core/test_inference.py tests/core/test_precision.py tests/jobs/test_validation.py || status=1
+timeout 180 python3 -m pytest -q tests/models/test_inference.py tests/models/test_precision.py tests/jobs/test_validation.py || status=1
 for precision in fp32 bf16 fp16; do
   timeout 100 python3 bench/run.py --device cuda --precision $precision --scales 4 --sizes 256x256,640x480 --repeats 3 \
     --huge 0 --budget 30 --one-image 640x480x4 --out "$OUT/benchmarks_gpu_$precision.md" --json "$OUT/benchmarks_gpu_$precision.json" || status=1

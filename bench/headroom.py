@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from microsr_core.color import rgb_to_y  # noqa: E402
-from microsr_core.data import SPLITS, list_images, split_of  # noqa: E402
-from microsr_core.degrade import bicubic_downscale, bicubic_upscale, modcrop  # noqa: E402
-from microsr_core.io import load_image  # noqa: E402
-from microsr_core.metrics import psnr_y  # noqa: E402
+from microsr_core.imaging.color import rgb_to_y  # noqa: E402
+from microsr_core.imaging.data import SPLITS, list_images, split_of  # noqa: E402
+from microsr_core.imaging.degrade import bicubic_downscale, bicubic_upscale, modcrop  # noqa: E402
+from microsr_core.imaging.io import load_image  # noqa: E402
+from microsr_core.imaging.metrics import psnr_y  # noqa: E402
 
 
 def above_nyquist_rms(rgb: np.ndarray, scale: int) -> float:

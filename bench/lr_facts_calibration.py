@@ -1,4 +1,4 @@
-"""Calibrate microsr_core.lr_facts' thresholds on train-split images (never the test split).
+"""Calibrate microsr_core.imaging.lr_facts' thresholds on train-split images (never the test split).
 
     python bench/lr_facts_calibration.py [--images 6]
 
@@ -17,10 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from microsr_core.data import list_images, split_of  # noqa: E402
-from microsr_core.degrade import Degradation, MicroscopeCapture  # noqa: E402
-from microsr_core.io import encode_image, load_image  # noqa: E402
-from microsr_core.lr_facts import lr_facts  # noqa: E402
+from microsr_core.imaging.data import list_images, split_of  # noqa: E402
+from microsr_core.imaging.degrade import Degradation, MicroscopeCapture  # noqa: E402
+from microsr_core.imaging.io import encode_image, load_image  # noqa: E402
+from microsr_core.imaging.lr_facts import lr_facts  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KINDS = {

@@ -19,14 +19,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from microsr_core.cells import CellSettings, extract_cells  # noqa: E402
-from microsr_core.data import list_images, split_of  # noqa: E402
-from microsr_core.degrade import Degradation  # noqa: E402
-from microsr_core.inference import upscale  # noqa: E402
-from microsr_core.io import load_image, save_image  # noqa: E402
-from microsr_core.metrics import psnr_y  # noqa: E402
-from microsr_core.registry import create  # noqa: E402
-from microsr_core.weights import weights_dir  # noqa: E402
+from microsr_core.imaging.cells import CellSettings, extract_cells  # noqa: E402
+from microsr_core.imaging.data import list_images, split_of  # noqa: E402
+from microsr_core.imaging.degrade import Degradation  # noqa: E402
+from microsr_core.models.inference import upscale  # noqa: E402
+from microsr_core.imaging.io import load_image, save_image  # noqa: E402
+from microsr_core.imaging.metrics import psnr_y  # noqa: E402
+from microsr_core.models.registry import create  # noqa: E402
+from microsr_core.models.weights import weights_dir  # noqa: E402
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 # Held-out quality of the shipped models: every figure of docs/results.md's tables for VDSR, the
 # geometry prior and MicroGAN comes from one `evaluate` call below, written to
 # docs/eval/shipped_<set>_test_x<scale>.json (<set>: bccd, bccdcells, wbc1, wbc2).
-# Only the test split (microsr_core.data.split_of) is used: no training choice looked at it.
+# Only the test split (microsr_core.imaging.data.split_of) is used: no training choice looked at it.
 #
 #   bash bench/quality.sh                       # the shipped weights
 #   MICROSR_WEIGHTS=DIR RUN=pretrained bash bench/quality.sh x1   # MicroGAN from another weights folder
@@ -23,7 +23,7 @@ ONLY=${1:-all}
 EVAL="python3 -m microsr_core evaluate --split test"
 
 # Realistic captures (issue 24): a lower objective, camera pixels, shot/read noise and JPEG, with
-# every parameter off the centre of the training ranges (microsr_core.degrade.CaptureRanges: NA
+# every parameter off the centre of the training ranges (microsr_core.imaging.degrade.CaptureRanges: NA
 # 0.2-0.6, defocus 0-0.6 LR px, anisotropy 1-1.4, full well 800-20000 e- log-uniform, read noise
 # 1-12 e-, JPEG 70-95 on 80 %): a blurrier objective, fewer photons, more read noise. No colour
 # drift, so the HR stays the reference. Each method runs its real-capture weights (lr-kind real)
@@ -62,8 +62,8 @@ CELLS=$(mktemp -d)
 trap 'rm -rf "$CELLS"' EXIT
 python3 - "$CELLS" <<'PY'
 import sys
-from microsr_core.cells import save_cells
-from microsr_core.data import list_images, split_of
+from microsr_core.imaging.cells import save_cells
+from microsr_core.imaging.data import list_images, split_of
 for field in list_images("../shared/data/bccd/images"):
     if split_of(field) == "test":
         save_cells(field, sys.argv[1], pad=4)  # files are named <field>_cell<NNN>_...

@@ -22,11 +22,11 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from microsr_core.data import list_images, split_of  # noqa: E402
-from microsr_core.degrade import Degradation, MicroscopeCapture, bicubic_upscale, modcrop  # noqa: E402
-from microsr_core.inference import upscale  # noqa: E402
-from microsr_core.io import load_image  # noqa: E402
-from microsr_core.metrics import gradient_energy_ratio, psnr_y  # noqa: E402
+from microsr_core.imaging.data import list_images, split_of  # noqa: E402
+from microsr_core.imaging.degrade import Degradation, MicroscopeCapture, bicubic_upscale, modcrop  # noqa: E402
+from microsr_core.models.inference import upscale  # noqa: E402
+from microsr_core.imaging.io import load_image  # noqa: E402
+from microsr_core.imaging.metrics import gradient_energy_ratio, psnr_y  # noqa: E402
 
 REALISTIC = "na=0.27,defocus=0.4,anisotropy=1.25,angle_deg=35,full_well=1500,read_noise=8,jpeg_quality=85"
 #: (folder, crop top, left, side in HR px) of each row: the first test image of the folder.

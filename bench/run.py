@@ -7,7 +7,7 @@
 Every case runs in a fresh subprocess so that its peak resident memory is its own. Per case:
 median wall time of ``--repeats`` runs after one warm-up, output megapixels per second, peak
 process memory (and peak CUDA memory on a GPU), and the precision the network ran in
-(``--precision``, resolved by :mod:`microsr_core.precision`). The LR image is the sample
+(``--precision``, resolved by :mod:`microsr_core.models.precision`). The LR image is the sample
 micrograph tiled to HR size and downscaled (MATLAB bicubic), so that a case run in reduced
 precision also reports its Y-PSNR against that HR minus the same method's fp32 Y-PSNR
 (``psnr_delta_vs_fp32``; HR over 16 MP is skipped, and those cases tile the sample at LR size).
@@ -18,7 +18,7 @@ counted by ``torch.utils.flop_counter``, over its time) is reported as a fractio
 in the precision it ran in. A reference run of VDSR in plain PyTorch (fp32, NCHW, untiled,
 model built per call) gives the baseline that VDSR's speed-up is measured against in the same
 run. ``--backends pytorch,openvino`` times each network in both CPU runtimes
-(:mod:`microsr_core.runtime`; ``auto`` is what the app uses). ``--one-image`` times every
+(:mod:`microsr_core.models.runtime`; ``auto`` is what the app uses). ``--one-image`` times every
 method on one image of that size and scale and reports the total (fastest backend). Cases whose estimated time exceeds ``--budget`` seconds are listed as skipped, with the
 estimate. ``--json`` writes everything as
 ``{"machine": {...}, "probe": {...}, "cases": [{...}], "one_image": {...}}``.
@@ -62,7 +62,7 @@ def _image(height: int, width: int, as_uint8: bool = False):
 
 def _lr_and_hr(height: int, width: int, scale: int):
     """An LR image of the size and the HR it was made from (None when the HR would be too big)."""
-    from microsr_core.degrade import Degradation
+    from microsr_core.imaging.degrade import Degradation
 
     if height * width * scale * scale > MAX_HR_PIXELS:
         return _image(height, width), None
@@ -74,7 +74,7 @@ def _flops_per_output_pixel(method: str, scale: int, device: str) -> float:
     """Convolution FLOPs per output pixel, counted on a small tile."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from microsr_core.inference import upscale
+    from microsr_core.models.inference import upscale
 
     lr = _image(48, 48)
     with FlopCounterMode(display=False) as counter:
@@ -87,8 +87,8 @@ def run_case(method: str, scale: int, height: int, width: int, device: str, repe
     import numpy as np
     import torch
 
-    from microsr_core.inference import get_method, upscale
-    from microsr_core.metrics import psnr_y
+    from microsr_core.models.inference import get_method, upscale
+    from microsr_core.imaging.metrics import psnr_y
 
     # Huge images travel as uint8 in and out, as the command line does for 8-bit files: a
     # float32 copy of a 16384² output alone would be 3.2 GB.
@@ -130,10 +130,10 @@ def _reference_case(scale: int, lr, hr, device: str, repeats: int) -> dict:
     import numpy as np
     import torch
 
-    from microsr_core.color import rgb_to_ycbcr, ycbcr_to_rgb
-    from microsr_core.degrade import bicubic_upscale
-    from microsr_core.device import resolve_device
-    from microsr_core.weights import build_model
+    from microsr_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+    from microsr_core.imaging.degrade import bicubic_upscale
+    from microsr_core.models.device import resolve_device
+    from microsr_core.models.weights import build_model
 
     dev = resolve_device(device)
 
@@ -166,8 +166,8 @@ def roofline(device: str, precision: str = "fp32") -> float:
     """GFLOP/s of one 64→64 3×3 convolution on a 1×64×512×512 channels-last input (best of 5)."""
     import torch
 
-    from microsr_core.device import resolve_device
-    from microsr_core.precision import DTYPES
+    from microsr_core.models.device import resolve_device
+    from microsr_core.models.precision import DTYPES
 
     dev = resolve_device(device)
     dtype = DTYPES[precision]
@@ -188,8 +188,8 @@ def roofline(device: str, precision: str = "fp32") -> float:
 
 def probe(device: str) -> dict:
     """The roofline probe in fp32 and bf16 (and fp16 on CUDA), and what ``auto`` picks here."""
-    from microsr_core.device import resolve_device
-    from microsr_core.precision import cpu_probe, resolve_precision
+    from microsr_core.models.device import resolve_device
+    from microsr_core.models.precision import cpu_probe, resolve_precision
 
     dev = resolve_device(device)
     result = {f"{p}_gflops": roofline(device, p) for p in ["fp32", "bf16"] + (["fp16"] if dev.type == "cuda" else [])}
@@ -203,7 +203,7 @@ def probe(device: str) -> dict:
 def machine(device: str) -> dict:
     import torch
 
-    from microsr_core.precision import has_native_bf16
+    from microsr_core.models.precision import has_native_bf16
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -260,13 +260,13 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from microsr_core.catalog import method_scales
-    from microsr_core.device import resolve_device
+    from microsr_core.models.catalog import method_scales
+    from microsr_core.models.device import resolve_device
     from microsr_core.errors import ParameterError, WeightsError
-    from microsr_core.inference import get_method
-    from microsr_core.precision import resolve_precision
-    from microsr_core.registry import method_class, method_names
-    from microsr_core.runtime import BACKEND_CHOICES
+    from microsr_core.models.inference import get_method
+    from microsr_core.models.precision import resolve_precision
+    from microsr_core.models.registry import method_class, method_names
+    from microsr_core.models.runtime import BACKEND_CHOICES
 
     # This process only lists methods and counts FLOPs, which needs the PyTorch graph; every case
     # runs in a subprocess with its own backend.

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from microsr_core.configs import coerce_params  # noqa: E402
+from microsr_core.train.configs import coerce_params  # noqa: E402
 from microsr_core.train import TRAINERS  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     trainer = TRAINERS[args.trainer]
 
     def parse(name: str, text: str):
-        """``text`` as every entry point reads field ``name`` (microsr_core.configs); tuples written
+        """``text`` as every entry point reads field ``name`` (microsr_core.train.configs); tuples written
         2/3/4 (numbers only, so that a path such as ../shared/data/bccd stays a path)."""
         is_tuple = all(part.isdigit() for part in text.split("/"))
         return coerce_params(trainer.config_cls, {name: text.replace("/", ",") if is_tuple else text})[name]

@@ -26,8 +26,8 @@ PRECISION_HELP = "network precision (auto: bf16 on CPUs that run it faster, fp32
 
 
 def _cmd_upscale(args) -> int:
-    from .inference import upscale
-    from .io import load_image, output_format, save_image
+    from .models.inference import upscale
+    from .imaging.io import load_image, output_format, save_image
 
     output_format(args.output)
     image = load_image(args.input)
@@ -42,8 +42,8 @@ def _cmd_upscale(args) -> int:
 
 
 def _cmd_align(args) -> int:
-    from .align import align_reference
-    from .io import load_image
+    from .imaging.align import align_reference
+    from .imaging.io import load_image
 
     lr = load_image(args.lr).pixels
     hr = load_image(args.hr).pixels
@@ -53,7 +53,7 @@ def _cmd_align(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_folder, format_table
+    from .comparison.evaluate import evaluate_folder, format_table
 
     report = evaluate_folder(
         hr_dir=args.hr,
@@ -99,9 +99,9 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_publish(args) -> int:
-    from .evaluate import record_bf16
-    from .serving import check_unambiguous
-    from .weights import publish, update_card, weights_dir
+    from .models.bf16_gate import record_bf16
+    from .models.serving import check_unambiguous
+    from .models.weights import publish, update_card, weights_dir
 
     fields = {key: value for key, value in (("lr_kind", args.lr_kind), ("role", args.role)) if value is not None}
     if fields.get("role") == "none":
@@ -131,7 +131,7 @@ def _cmd_publish(args) -> int:
 
 
 def _cmd_models_add(args) -> int:
-    from .imports import add_model
+    from .models.imports import add_model
 
     card = add_model(args.file, args.name, args.scale, args.replace)
     measured = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in card.get("bf16_delta_db", {}).items())
@@ -141,8 +141,8 @@ def _cmd_models_add(args) -> int:
 
 
 def _cmd_models_list(args) -> int:
-    from .imports import list_models
-    from .serving import bf16_auto
+    from .models.imports import list_models
+    from .models.serving import bf16_auto
 
     cards = list_models()
     if not cards:
@@ -154,7 +154,7 @@ def _cmd_models_list(args) -> int:
 
 
 def _cmd_models_remove(args) -> int:
-    from .imports import remove_model
+    from .models.imports import remove_model
 
     card = remove_model(args.name)
     print(f"removed import@{args.name} ({card['source_file']}, sha256 {card['sha256'][:12]}…)")
@@ -162,7 +162,7 @@ def _cmd_models_remove(args) -> int:
 
 
 def _cmd_cells(args) -> int:
-    from .cells import save_cells
+    from .imaging.cells import save_cells
 
     boxes = save_cells(args.image, args.outdir, pad=args.pad)
     print(f"{args.image}: {len(boxes)} cells written to {args.outdir} (boxes in cells.json)")
@@ -170,7 +170,7 @@ def _cmd_cells(args) -> int:
 
 
 def _cmd_export_bioimageio(args) -> int:
-    from .bioimageio_export import export_bioimageio
+    from .models.bioimageio_export import export_bioimageio
 
     result = export_bioimageio(args.name, args.out)
     print(f"{result.path}: bioimage.io package of {args.name} ({result.size_bytes / 1e6:.1f} MB); "
@@ -179,12 +179,12 @@ def _cmd_export_bioimageio(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .configs import add_config_flags
-    from .data import SPLITS
-    from .degrade import DEGRADATIONS
-    from .device import DEVICE_CHOICES
-    from .precision import PRECISION_CHOICES
-    from .serving import ANY_KIND, DEFAULT_KIND, FALLBACK, LR_KINDS
+    from .train.configs import add_config_flags
+    from .imaging.data import SPLITS
+    from .imaging.degrade import DEGRADATIONS
+    from .models.device import DEVICE_CHOICES
+    from .models.precision import PRECISION_CHOICES
+    from .models.serving import ANY_KIND, DEFAULT_KIND, FALLBACK, LR_KINDS
     from .train import TRAINERS
 
     parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")

@@ -5,10 +5,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from microsr_core.catalog import method_catalog, served_entries
-from microsr_core.compare import BASELINE
-from microsr_core.display import BASELINE_COLOUR, method_colours
-from microsr_core.reports import find_reports, latest_speed_run, leaderboard, mark_served
+from microsr_core.models.catalog import method_catalog, served_entries
+from microsr_core.comparison.compare import BASELINE
+from microsr_core.comparison.display import BASELINE_COLOUR, method_colours
+from microsr_core.comparison.reports import find_reports, latest_speed_run, leaderboard, mark_served
 
 st.title("Benchmarks")
 st.caption(

@@ -3,7 +3,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
-from microsr_core.catalog import default_lr_kind, method_catalog
+from microsr_core.models.catalog import default_lr_kind, method_catalog
 from microsr_core.ui import inputs, links, running, views
 
 st.title("Compare super-resolution methods")

@@ -5,13 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from microsr_core.errors import MicroSRError, WeightsError
-from microsr_core.imports import add_upload, list_models, remove_model
-from microsr_core.model_files import MAX_BYTES, SUFFIXES
-from microsr_core.papers import cite
+from microsr_core.models.imports import add_upload, list_models, remove_model
+from microsr_core.models.model_files import MAX_BYTES, SUFFIXES
+from microsr_core.models.papers import cite
 from microsr_core.paths import imports_dir, promoted_models_dir
-from microsr_core.precision import TOLERANCE_DB
-from microsr_core.catalog import SHORT_SHA, method_catalog, serving_rows
-from microsr_core.weights import card_heading, read_manifest, render_card, weights_dir
+from microsr_core.models.precision import TOLERANCE_DB
+from microsr_core.models.catalog import SHORT_SHA, method_catalog, serving_rows
+from microsr_core.models.weights import card_heading, read_manifest, render_card, weights_dir
 
 st.title("Models")
 st.caption("Methods come from the registry; weights and their model cards from weights/manifest.json, "

@@ -15,7 +15,7 @@ WBC = SHARED / "data" / "wbc_seg"
 @pytest.fixture(scope="session")
 def sample() -> np.ndarray:
     """The built-in sample micrograph (512×512 RGB float32)."""
-    from microsr_core.io import sample_image
+    from microsr_core.imaging.io import sample_image
 
     return sample_image()
 

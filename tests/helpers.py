@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from microsr_core.archs import build_architecture
-from microsr_core.weights import sha256_of
+from microsr_core.models.archs import build_architecture
+from microsr_core.models.weights import sha256_of
 
 
 def publish_random(folder: Path, name: str, method: str, architecture: str, scales, seed: int = 0, card_fields: dict | None = None,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ..data import IMAGE_SUFFIXES, list_images
+from ..imaging.data import IMAGE_SUFFIXES, list_images
 from ..errors import ParameterError
 from ..paths import data_root, home_dir, resolve_inside
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..configs import coerce_params
+from ..train.configs import coerce_params
 from ..errors import ParameterError
 from ..paths import PROJECT_ROOT, home_dir, promoted_models_dir
 from .datasets import inspect_dataset
@@ -135,7 +135,7 @@ def submit(
         the data root, without images or without the masks the method needs, a device that is
         not available. Nothing is stored then.
     """
-    from ..device import resolve_device
+    from ..models.device import resolve_device
     from ..train import TRAINERS
 
     if method not in TRAINERS:
@@ -401,10 +401,10 @@ def promote(job_id: int, name: str, *, replace: bool = False, store: JobStore | 
     """Publish a succeeded job's model into the promoted models; it becomes method ``<method>@<name>``.
 
     Returns the model card as published (with the weights' file name and sha256, and bf16
-    measured against fp32 at each scale, :func:`~microsr_core.evaluate.record_bf16`).
+    measured against fp32 at each scale, :func:`~microsr_core.models.bf16_gate.record_bf16`).
     """
-    from ..evaluate import record_bf16
-    from ..weights import publish, read_manifest
+    from ..models.bf16_gate import record_bf16
+    from ..models.weights import publish, read_manifest
 
     store = _store(store)
     job = store.get(job_id)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError
-from ..io import load_image, sample_image
+from ..imaging.io import load_image, sample_image
 
 FOLDER = Path(__file__).resolve().parent
 

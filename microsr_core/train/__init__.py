@@ -58,7 +58,7 @@ def resume_run(run_dir: str | Path, changes: dict[str, Any] | None = None, **loo
     ``changes`` may set fields that do not shape the networks (``steps``, ``threads``, ``device``…);
     ``loop_options`` pass to :func:`~.loop.run_training`.
     """
-    from ..configs import coerce_params
+    from .configs import coerce_params
 
     checkpoint = Path(run_dir) / "checkpoint.pt"
     state = load_checkpoint(checkpoint)

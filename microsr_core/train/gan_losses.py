@@ -7,7 +7,7 @@
 - :class:`VGGContentLoss`: the paper's perceptual loss, the mean squared difference of VGG19
   feature maps (``conv3_3`` by default, as in DeblurGAN, whose λ = 100 MicroGAN takes). The
   ImageNet weights cannot be downloaded here, so they are read from a local file the user
-  names (:func:`microsr_core.weights.load_vgg19_features`).
+  names (:func:`microsr_core.models.weights.load_vgg19_features`).
 - :class:`PixelContentLoss`: the content loss used when no VGG file is given:
   ``L1 + (1 − SSIM)`` on RGB in [0, 1], SSIM as Wang et al. 2004 (11×11 Gaussian window,
   σ = 1.5). L1 keeps colours and brightness exact, SSIM rewards local structure and contrast;

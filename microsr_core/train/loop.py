@@ -31,14 +31,14 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from ..archs import parameter_count
-from ..color import rgb_to_y
-from ..degrade import CaptureRanges, Degradation, modcrop
-from ..device import resolve_device
+from ..models.archs import parameter_count
+from ..imaging.color import rgb_to_y
+from ..imaging.degrade import CaptureRanges, Degradation, modcrop
+from ..models.device import resolve_device
 from ..errors import ParameterError
-from ..network_input import upscale_ycbcr
-from ..precision import PRECISION_CHOICES, autocast, describe_precision, resolve_precision
-from ..weights import build_model
+from ..models.network_input import upscale_ycbcr
+from ..models.precision import PRECISION_CHOICES, autocast, describe_precision, resolve_precision
+from ..models.weights import build_model
 
 
 #: The LR a trainer can learn: ``bicubic`` (as each method's paper makes it) or ``microscope``.

@@ -36,15 +36,15 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..archs.microgan import FixedSizeCritic, MicroGANCritic, MicroGANGenerator
-from ..cells import CellSettings, extract_cells
-from ..data import folder_list, list_images, split
-from ..degrade import Degradation, imresize, modcrop
+from ..models.archs.microgan import FixedSizeCritic, MicroGANCritic, MicroGANGenerator
+from ..imaging.cells import CellSettings, extract_cells
+from ..imaging.data import folder_list, list_images, split
+from ..imaging.degrade import Degradation, imresize, modcrop
 from ..errors import ParameterError
-from ..io import load_image
-from ..metrics import psnr_y, ssim_y
-from ..network_input import degrade_batch, upscale_rgb
-from ..weights import VGG19_LAYERS, load_vgg19_features
+from ..imaging.io import load_image
+from ..imaging.metrics import psnr_y, ssim_y
+from ..models.network_input import degrade_batch, upscale_rgb
+from ..models.weights import VGG19_LAYERS, load_vgg19_features
 from .gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty
 from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config
 VARIANTS = ("microgan", "fs")

@@ -2,7 +2,7 @@
 
 - **Data**: whole images with expert masks (``wbc_seg``: 0 background, 128 cytoplasm, 255
   nucleus), never patches, so that a cell is seen whole (structural consistency, §2.4). The
-  validation images are held out by name hash (:func:`microsr_core.data.split`). LR images are
+  validation images are held out by name hash (:func:`microsr_core.imaging.data.split`). LR images are
   made with the MATLAB bicubic degradation (rounded to 8 bit) and upsampled bicubically; the
   networks see Y only (§2.4).
 - **Batches**: ``batch`` images of one source folder and one scale (drawn from ``scales`` per
@@ -19,12 +19,12 @@
 - **Optimiser**: Adam, learning rate 1e-4 (§2.5), halved at regular intervals (§3.4: "decayed
   by a factor of 2 every 10 epochs" of 100).
 - ``--prior false`` trains the "none-prior" ablation (§3.2) the same way, without the BCE term.
-- ``--arch vdsr`` (the CPU variant, :class:`~microsr_core.archs.prior.PriorVDSR`): the parsing
+- ``--arch vdsr`` (the CPU variant, :class:`~microsr_core.models.archs.prior.PriorVDSR`): the parsing
   map guides a VDSR trunk; ``--init-parts vdsr_x4,prior`` starts every tensor whose name and
   shape match from those shipped weights (the trunk from a trained VDSR, the prior network from
   the shipped prior). ``--sr-data`` adds folders without masks (BCCD fields) whose batches train
   the SR loss only, and ``--source-weights`` says how often each folder is drawn.
-- ``--arch lr_vdsr`` (:class:`~microsr_core.archs.prior.PriorLRVDSR`, one scale per run): the
+- ``--arch lr_vdsr`` (:class:`~microsr_core.models.archs.prior.PriorLRVDSR`, one scale per run): the
   same design at LR resolution (space-to-depth), about 1/s² of the cost; crops then start on
   the LR grid, so that the pixel phases the network reads are those it meets at inference.
 """
@@ -40,14 +40,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..archs.prior import PriorLRVDSR, PriorSRNet, PriorVDSR
-from ..data import IMAGE_SUFFIXES, folder_list, interleave, list_images, split_of
-from ..degrade import modcrop
+from ..models.archs.prior import PriorLRVDSR, PriorSRNet, PriorVDSR
+from ..imaging.data import IMAGE_SUFFIXES, folder_list, interleave, list_images, split_of
+from ..imaging.degrade import modcrop
 from ..errors import ParameterError
-from ..io import load_image
-from ..metrics import mean_iou, psnr
-from ..weights import load_weights
-from ..parsing import CLASSES, mask_to_labels
+from ..imaging.io import load_image
+from ..imaging.metrics import mean_iou, psnr
+from ..models.weights import load_weights
+from ..imaging.parsing import CLASSES, mask_to_labels
 from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
 
 
@@ -422,7 +422,7 @@ class PriorTask(TrainTask):
             + ("Also returns the parsing map (nucleus, cytoplasm, background)." if c.prior else ""),
             **extra,
             data=folders,
-            validation=f"{len(self.val_samples)} images held out by name hash (microsr_core.data.split, fraction {c.val_fraction})",
+            validation=f"{len(self.val_samples)} images held out by name hash (microsr_core.imaging.data.split, fraction {c.val_fraction})",
             batches=(
                 f"{c.batch} random {c.crop}x{c.crop} HR crops of one folder and one scale, {c.cell_fraction:.0%} centred on a cell pixel of the expert mask"
                 if c.crop

@@ -19,14 +19,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..archs.vdsr import VDSR
-from ..data import folder_list, interleave, list_images, split
+from ..models.archs.vdsr import VDSR
+from ..imaging.data import folder_list, interleave, list_images, split
 from ..errors import ParameterError
-from ..color import rgb_to_y
-from ..degrade import CaptureRanges, modcrop
-from ..io import load_image
-from ..metrics import psnr
-from ..network_input import upscale_ycbcr
+from ..imaging.color import rgb_to_y
+from ..imaging.degrade import CaptureRanges, modcrop
+from ..imaging.io import load_image
+from ..imaging.metrics import psnr
+from ..models.network_input import upscale_ycbcr
 from .loop import CAPTURE_MARGIN, RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
 
 

@@ -11,7 +11,7 @@
 - :mod:`.train_widgets`: the Train page: launch form, job list, live curves, log tail,
   cancel / resume / promote (the jobs themselves run in :mod:`microsr_core.jobs`).
 
-The numerics behind them are pure functions in :mod:`microsr_core.compare` (and
-:mod:`~microsr_core.share`, :mod:`~microsr_core.html_report`, :mod:`~microsr_core.reports`). Nothing in
+The numerics behind them are pure functions in :mod:`microsr_core.comparison.compare` (and
+:mod:`~microsr_core.comparison.share`, :mod:`~microsr_core.comparison.html_report`, :mod:`~microsr_core.comparison.reports`). Nothing in
 ``microsr_core`` outside this package imports Streamlit.
 """

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from ..catalog import MethodInfo, default_lr_kind
-from ..degrade import DEGRADATIONS, Degradation, modcrop
+from ..models.catalog import MethodInfo, default_lr_kind
+from ..imaging.degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import MicroSRError
-from ..io import LoadedImage, image_hash, load_image
-from ..lr_facts import lr_facts
+from ..imaging.io import LoadedImage, image_hash, load_image
+from ..imaging.lr_facts import lr_facts
 from ..samples import DEFAULT, SAMPLES, Sample
-from ..serving import LR_KINDS, lr_kind_of
+from ..models.serving import LR_KINDS, lr_kind_of
 from . import state
 from .loaders import sample_pixels
 
@@ -50,7 +50,7 @@ class Inputs:
     ``key`` identifies the LR pixels (content hash plus how they were made) for the result
     cache; ``reference`` is the HR reference (``None`` without one); ``degradation`` is how
     the LR was made (teaching mode) or assumed to be made (for the LR-consistency check);
-    ``lr_kind`` is the kind of LR image (:data:`~microsr_core.serving.LR_KINDS`), which picks
+    ``lr_kind`` is the kind of LR image (:data:`~microsr_core.models.serving.LR_KINDS`), which picks
     the weights.
     """
 

@@ -1,13 +1,13 @@
 """Shareable views: the Compare page's sample, methods, scale, LR kind, region, panel size,
-teaching mode and whether an HR reference was uploaded live in the URL's query string (:mod:`microsr_core.share`), so opening a copied link restores the view."""
+teaching mode and whether an HR reference was uploaded live in the URL's query string (:mod:`microsr_core.comparison.share`), so opening a copied link restores the view."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ..catalog import MethodInfo, default_lr_kind, unavailable_reason
-from ..roi import Roi
-from ..share import UPLOAD, View, from_query, to_query
+from ..models.catalog import MethodInfo, default_lr_kind, unavailable_reason
+from ..imaging.roi import Roi
+from ..comparison.share import UPLOAD, View, from_query, to_query
 from . import state
 from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE, Inputs
 from .loaders import default_scale, scale_choices

@@ -1,7 +1,7 @@
 """Things loaded once per process and shared by every session (``st.cache_resource``).
 
 Models are shared per (method, device, LR kind, weights checksums): the first session pays for loading
-one, every other session reuses it. The method catalogue (:mod:`microsr_core.catalog`) is read
+one, every other session reuses it. The method catalogue (:mod:`microsr_core.models.catalog`) is read
 fresh on every run, because training can publish new weights at any time.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ..catalog import MethodInfo
-from ..device import resolve_device
-from ..registry import SRMethod, create
+from ..models.catalog import MethodInfo
+from ..models.device import resolve_device
+from ..models.registry import SRMethod, create
 from ..samples import get_sample
 
 
@@ -21,7 +21,7 @@ def shared_method(name: str, device: str, lr_kind: str, fingerprint: tuple) -> S
     """Method ``name`` on ``device`` for ``lr_kind`` LR, loaded once per process and shared by every session.
 
     ``fingerprint`` (the sha256 of every weights file serving that kind,
-    :meth:`~microsr_core.catalog.MethodInfo.fingerprint`) is part of the key, so weights
+    :meth:`~microsr_core.models.catalog.MethodInfo.fingerprint`) is part of the key, so weights
     published while the app runs are picked up instead of serving the old ones. Raises
     WeightsError when missing.
     """

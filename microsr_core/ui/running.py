@@ -1,6 +1,6 @@
 """The controls (scale, methods, device, tiling) and running the methods with progress.
 
-Before running, every method's weights are resolved (:mod:`microsr_core.serving`, through the
+Before running, every method's weights are resolved (:mod:`microsr_core.models.serving`, through the
 catalog). Results are cached per user in ``st.session_state`` under (input, method, the
 serving weights' sha256, LR kind, scale, device, tile), so moving the region of interest or
 changing a plot never recomputes, and republished weights never reuse an old result. The models
@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..catalog import MethodInfo, unavailable_reason
-from ..device import DEVICE_CHOICES, available_devices, resolve_device
-from ..display import crop, method_colours
+from ..models.catalog import MethodInfo, unavailable_reason
+from ..models.device import DEVICE_CHOICES, available_devices, resolve_device
+from ..comparison.display import crop, method_colours
 from ..errors import MicroSRError, WeightsError
-from ..inference import SRResult, upscale
-from ..io import to_uint
-from ..roi import Roi
-from ..serving import DEFAULT_KIND, ServedWeights
-from .. import timings
+from ..models.inference import SRResult, upscale
+from ..imaging.io import to_uint
+from ..imaging.roi import Roi
+from ..models.serving import DEFAULT_KIND, ServedWeights
+from ..models import timings
 from . import state
 from .inputs import Inputs
 from .loaders import default_scale, scale_choices, shared_method

@@ -73,7 +73,7 @@ def parse_extra(text: str) -> dict[str, str]:
 
 def launch_form() -> None:
     """The form that submits a training job; errors are shown, nothing is queued then."""
-    from ..device import available_devices
+    from ..models.device import available_devices
 
     trainers = _trainers()
     folders = jobs.list_dataset_folders()

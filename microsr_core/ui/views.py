@@ -1,6 +1,6 @@
 """What the comparison page shows once there are results: the overview with the region of
 interest and the pixel size, the zoom grid with scale bars, the before/after view, metrics and
-their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report. Numbers come from :mod:`microsr_core.compare` and :mod:`microsr_core.metrics`; each
+their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report. Numbers come from :mod:`microsr_core.comparison.compare` and :mod:`microsr_core.imaging.metrics`; each
 table carries its convention in a caption.
 """
 
@@ -17,19 +17,20 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from .. import compare, display, export
-from ..compare import Reference
+from ..comparison import compare, display
+from ..comparison.compare import Reference
+from ..comparison.downloads import build_zip
 from ..errors import AlignmentError
-from ..html_report import Bars, Column, Figure, Figures, Table, build_report
-from ..inference import SRResult
-from ..io import encode_image, to_uint
-from ..metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
-from ..precision import TOLERANCE_DB
-from ..papers import cite
-from ..parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_classes, parsing_labels, parsing_overlay
-from ..registry import method_class
-from ..roi import Roi, default_roi, region_in_um, roi_from_box
-from ..share import PANEL_SIZES
+from ..comparison.html_report import Bars, Column, Figure, Figures, Table, build_report
+from ..models.inference import SRResult
+from ..imaging.io import encode_image, to_uint
+from ..imaging.metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
+from ..models.precision import TOLERANCE_DB
+from ..models.papers import cite
+from ..imaging.parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_classes, parsing_labels, parsing_overlay
+from ..models.registry import method_class
+from ..imaging.roi import Roi, default_roi, region_in_um, roi_from_box
+from ..comparison.share import PANEL_SIZES
 from . import state
 from .inputs import Inputs
 from .running import Settings, result_key
@@ -514,7 +515,7 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
         images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
         if reference is not None:
             images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
-        return export.build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
+        return build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
 
     with st.container(horizontal=True, key="all_downloads"):
         st.download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
@@ -540,7 +541,7 @@ REPORT_COLUMNS = [
 
 def report_html(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings,
                 rows: list[dict], zoomed: dict[str, Zoomed], extras: ReportExtras | None = None) -> str:
-    """The one-click report (:func:`microsr_core.html_report.build_report`) of what the page shows;
+    """The one-click report (:func:`microsr_core.comparison.html_report.build_report`) of what the page shows;
     each method's weights are those that computed its result."""
     record = _settings_record(inputs, results, reference, roi, settings)
     models = []

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from microsr_core.runtime import missing_packages
-from microsr_core.weights import read_manifest
+from microsr_core.models.runtime import missing_packages
+from microsr_core.models.weights import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["pytorch"] + ([] if missing_packages() else ["openvino"])

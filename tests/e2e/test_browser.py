@@ -39,11 +39,11 @@ from pathlib import Path
 
 import pytest
 
-from microsr_core.degrade import Degradation
-from microsr_core.io import encode_image
+from microsr_core.imaging.degrade import Degradation
+from microsr_core.imaging.io import encode_image
 from microsr_core.samples import SAMPLES
-from microsr_core.serving import served
-from microsr_core.weights import card_heading, read_manifest
+from microsr_core.models.serving import served
+from microsr_core.models.weights import card_heading, read_manifest
 from tests.helpers import save_foreign_model, tiny_foreign_model
 
 ROOT = Path(__file__).resolve().parents[2]

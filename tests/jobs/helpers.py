@@ -11,8 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from microsr_core.data import split_of
-from microsr_core.io import save_image
+from microsr_core.imaging.data import split_of
+from microsr_core.imaging.io import save_image
 
 #: A VDSR small enough for a CPU shared with other work: a few milliseconds per step.
 TINY = {
@@ -23,7 +23,7 @@ TINY = {
 
 def make_dataset(folder: Path, pixels: np.ndarray, train: int = 5, size: int = 64) -> Path:
     """``train`` + 1 crops of a real micrograph as PNGs in ``folder``, one of them in the
-    held-out split of :func:`microsr_core.data.split` (names are picked so that it is)."""
+    held-out split of :func:`microsr_core.imaging.data.split` (names are picked so that it is)."""
     folder.mkdir(parents=True, exist_ok=True)
     names, index = {"train": [], "val": []}, 0
     while len(names["train"]) < train or not names["val"]:

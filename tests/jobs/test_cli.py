@@ -7,7 +7,7 @@ import json
 import pytest
 
 from microsr_core.cli import main
-from microsr_core.registry import method_names
+from microsr_core.models.registry import method_names
 
 
 def test_jobs_command_line_end_to_end(job_env, capsys):

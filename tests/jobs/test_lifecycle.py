@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from microsr_core import jobs
 from microsr_core.errors import ParameterError
-from microsr_core.inference import upscale
-from microsr_core.registry import method_names
+from microsr_core.models.inference import upscale
+from microsr_core.models.registry import method_names
 from microsr_core.train.loop import load_checkpoint
 
 from .helpers import TINY, wait_for, wait_status

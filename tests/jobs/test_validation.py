@@ -14,7 +14,7 @@ import torch
 
 from microsr_core import jobs
 from microsr_core.errors import ParameterError
-from microsr_core.io import encode_image
+from microsr_core.imaging.io import encode_image
 from microsr_core.train import TRAINERS, Trainer
 
 from .helpers import TINY, make_dataset

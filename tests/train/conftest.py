@@ -1,6 +1,6 @@
 import pytest
 
-from microsr_core.io import save_image
+from microsr_core.imaging.io import save_image
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import torch
 from safetensors.torch import load_file
 from skimage.metrics import structural_similarity
 
-from microsr_core.archs import build_architecture
+from microsr_core.models.archs import build_architecture
 from microsr_core.cli import build_parser
 from microsr_core.errors import ParameterError, WeightsError
-from microsr_core.io import save_image
+from microsr_core.imaging.io import save_image
 from microsr_core.train import TRAINERS
 from microsr_core.train.gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty, ssim
-from microsr_core.weights import load_vgg19_features, truncate_vgg19_state
+from microsr_core.models.weights import load_vgg19_features, truncate_vgg19_state
 from microsr_core.train.loop import TrainingCancelled, load_checkpoint
 from microsr_core.train.microgan import (
     CellSampler,

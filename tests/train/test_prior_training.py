@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from microsr_core.cli import main
-from microsr_core.data import list_images, split_of
+from microsr_core.imaging.data import list_images, split_of
 from microsr_core.errors import ParameterError
-from microsr_core.io import load_image, save_image
-from microsr_core.parsing import CLASSES
+from microsr_core.imaging.io import load_image, save_image
+from microsr_core.imaging.parsing import CLASSES
 from microsr_core.train import TRAINERS
 from microsr_core.train.loop import TrainingCancelled, load_checkpoint
 from microsr_core.train.prior import UNLABELLED, PriorConfig, PriorTask, charbonnier, parsing_bce, train_prior, training_samples

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from microsr_core.imports import add_model, list_models
+from microsr_core.models.imports import add_model, list_models
 from tests.helpers import save_foreign_model, tiny_foreign_model
 
 APP = Path(__file__).resolve().parents[2] / "app.py"

@@ -1,9 +1,9 @@
 """Every output names the weights that computed it: for every served (method, scale, LR kind),
 the metrics rows, the ZIP's settings.json and the HTML report carry the file and sha256 of
-``result.served``, which is what :func:`~microsr_core.serving.served` resolves; republished
+``result.served``, which is what :func:`~microsr_core.models.serving.served` resolves; republished
 weights change the result key and the model-cache key.
 
-Registry-driven over :func:`~microsr_core.serving.serving_table` on tiny random weights.
+Registry-driven over :func:`~microsr_core.models.serving.serving_table` on tiny random weights.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from microsr_core.catalog import method_catalog
-from microsr_core.degrade import Degradation
+from microsr_core.models.catalog import method_catalog
+from microsr_core.imaging.degrade import Degradation
 from microsr_core.errors import WeightsError
-from microsr_core.export import build_zip
-from microsr_core.inference import upscale
+from microsr_core.comparison.downloads import build_zip
+from microsr_core.models.inference import upscale
 from microsr_core.paths import promoted_models_dir
-from microsr_core.registry import create
-from microsr_core.roi import Roi
-from microsr_core.serving import served, serving_table
+from microsr_core.models.registry import create
+from microsr_core.imaging.roi import Roi
+from microsr_core.models.serving import served, serving_table
 from microsr_core.ui import running, views
 from microsr_core.ui.inputs import Inputs
 from microsr_core.ui.loaders import shared_method

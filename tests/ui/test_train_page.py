@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from microsr_core.jobs import JobStore
-from microsr_core.registry import method_names
+from microsr_core.models.registry import method_names
 from tests.jobs.helpers import kill_workers, make_dataset
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -86,7 +86,7 @@ def test_submit_watch_progress_reach_100_percent_and_promote(train_page):
     assert any("vdsr@from-browser" in s.value for s in at.success)
     assert "vdsr@from-browser" in method_names()
     # The comparison page builds its method list from the registry.
-    from microsr_core.catalog import method_catalog
+    from microsr_core.models.catalog import method_catalog
 
     promoted = {info.name: info for info in method_catalog()}["vdsr@from-browser"]
     assert promoted.available and promoted.scales == (2,)

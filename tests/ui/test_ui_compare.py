@@ -18,18 +18,18 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from microsr_core.catalog import method_catalog
-from microsr_core.compare import class_metrics, match_reference, region_metrics
-from microsr_core.degrade import Degradation, modcrop
-from microsr_core.display import method_colours, scale_bar
-from microsr_core.inference import upscale
-from microsr_core.io import encode_image, sample_image
-from microsr_core.metrics import measure, stain_fidelity
-from microsr_core.parsing import CLASSES, implausible_parsing, parsing_labels
-from microsr_core.registry import create
-from microsr_core.roi import Roi, default_roi, region_in_um
+from microsr_core.models.catalog import method_catalog
+from microsr_core.comparison.compare import class_metrics, match_reference, region_metrics
+from microsr_core.imaging.degrade import Degradation, modcrop
+from microsr_core.comparison.display import method_colours, scale_bar
+from microsr_core.models.inference import upscale
+from microsr_core.imaging.io import encode_image, sample_image
+from microsr_core.imaging.metrics import measure, stain_fidelity
+from microsr_core.imaging.parsing import CLASSES, implausible_parsing, parsing_labels
+from microsr_core.models.registry import create
+from microsr_core.imaging.roi import Roi, default_roi, region_in_um
 from microsr_core.samples import DEFAULT, SAMPLES
-from microsr_core.serving import no_weights
+from microsr_core.models.serving import no_weights
 from microsr_core.ui import state, views
 from tests.helpers import publish_random
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from microsr_core import reports
-from microsr_core.catalog import SHORT_SHA
-from microsr_core.display import method_colours
-from microsr_core.model_files import MAX_BYTES
+from microsr_core.comparison import reports
+from microsr_core.models.catalog import SHORT_SHA
+from microsr_core.comparison.display import method_colours
+from microsr_core.models.model_files import MAX_BYTES
 from microsr_core.ui.inputs import IMAGE_UPLOAD_MB
-from microsr_core.registry import method_names
-from microsr_core.serving import serving_table
-from microsr_core.weights import read_manifest
+from microsr_core.models.registry import method_names
+from microsr_core.models.serving import serving_table
+from microsr_core.models.weights import read_manifest
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 

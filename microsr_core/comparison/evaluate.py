@@ -1,0 +1,167 @@
+"""The project's quality benchmark: methods × a folder of HR images -> PSNR/SSIM and speed.
+
+LR images are made from the HR ones with a :class:`~microsr_core.imaging.degrade.Degradation`, or
+read from a folder of real LR images with the same names. Every method runs on every image;
+metrics follow :mod:`microsr_core.imaging.metrics` (Y, border = scale) and are averaged per image.
+
+The JSON written by ``python -m microsr_core evaluate --json`` is
+``{"<method>": {"psnr_y": …, "ssim_y": …, "seconds_per_image": …, "n": …, "weights_entry": …,
+"weights_sha256": …, "lr_kind": …, …}}`` (the weights that computed it, :mod:`microsr_core.models.serving`;
+``null`` entry and checksum for a method without a network); keep it stable.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..models.catalog import method_scales
+from ..imaging.data import list_images, split_of
+from ..imaging.degrade import Degradation, MicroscopeCapture, modcrop
+from ..errors import ParameterError
+from ..models.inference import upscale
+from ..imaging.io import load_image
+from ..imaging.metrics import convention, gradient_energy_ratio, iou_per_class, measure
+from ..imaging.parsing import CLASSES, labels_of, mask_to_labels
+from ..models.serving import DEFAULT_KIND, ServedWeights, checked_kind
+
+
+def _find_companion(folder: Path, stem: str, what: str) -> Path:
+    matches = [p for p in folder.glob(stem + ".*") if p.is_file()]
+    if not matches:
+        raise ParameterError(f"{folder}: no {what} named {stem}.*")
+    return matches[0]
+
+
+def _pair(hr_path: Path, scale: int, degradation: Degradation, lr_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    hr = load_image(hr_path).pixels
+    if lr_dir is None:
+        return degradation.apply(hr), modcrop(hr, scale)
+    lr = load_image(_find_companion(lr_dir, hr_path.stem, "LR image")).pixels
+    need = (lr.shape[0] * scale, lr.shape[1] * scale)
+    if hr.shape[0] < need[0] or hr.shape[1] < need[1]:
+        raise ParameterError(f"{hr_path.name}: HR {hr.shape[1]}x{hr.shape[0]} is smaller than LR x{scale}")
+    return lr, hr[: need[0], : need[1]]
+
+
+def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
+    """The mask's grey levels in [0, 1], cropped like the HR image (nonzero = the cell).
+
+    Masks in the ``wbc_seg`` coding (0 background, 128 cytoplasm, 255 nucleus) also serve as
+    the reference for methods that return a parsing map (:mod:`microsr_core.imaging.parsing`).
+    """
+    mask = load_image(_find_companion(mask_dir, stem, "mask")).pixels[:, :, 0]
+    return mask[: shape[0], : shape[1]]
+
+
+def evaluate_folder(
+    hr_dir: str | Path,
+    scale: int,
+    methods: list[str],
+    *,
+    degradation: str = "bicubic",
+    capture: str | None = None,
+    lr_dir: str | Path | None = None,
+    mask_dir: str | Path | None = None,
+    limit: int | None = None,
+    split: str = "all",
+    device: str = "auto",
+    tile: int | None = None,
+    precision: str = "auto",
+    lr_kind: str = DEFAULT_KIND,
+    show_bar: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
+
+    ``split`` selects ``all`` images or one part of :func:`microsr_core.imaging.data.split_of`:
+    ``test`` (what results report), ``val`` (what trainers select on) or ``train``.
+    ``precision`` is the networks' (:func:`~microsr_core.models.inference.upscale`); each method's
+    entry records the one it ran in. ``lr_kind`` picks the weights (:data:`~microsr_core.models.serving.LR_KINDS`);
+    each entry records the weights that computed it. ``capture`` sets the ``microscope``
+    degradation's parameters (:meth:`~microsr_core.imaging.degrade.MicroscopeCapture.from_text`); its
+    noise is seeded by each file's name, so every image has its own and a rerun the same.
+    """
+    checked_kind(lr_kind)
+    for name in methods:
+        scales = method_scales(name, lr_kind)  # what the app offers too
+        if scale not in scales:
+            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
+            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
+    files = list_images(hr_dir)
+    if split != "all":
+        files = [f for f in files if split_of(f) == split]
+    files = files[:limit] if limit else files
+    if not files:
+        raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")
+    if capture and degradation != "microscope":
+        raise ParameterError("capture parameters need the microscope degradation")
+    deg = Degradation(degradation, scale, capture=MicroscopeCapture.from_text(capture))
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+    precisions: dict[str, str] = {}
+    served: dict[str, ServedWeights] = {}
+    iterator = files
+    if show_bar:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, unit="image", desc="evaluate")
+    for path in iterator:
+        lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
+        mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
+        for name in methods:
+            result = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
+            precisions[name], served[name] = result.precision, result.served
+            row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
+            row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
+            if mask is not None and "parsing" in result.maps:
+                ious = iou_per_class(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
+                row["miou"] = float(np.nanmean(ious))
+                row.update({f"iou_{name}": float(value) for name, value in zip(CLASSES, ious)})
+            row["seconds"] = result.seconds
+            rows[name].append(row)
+    lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe().replace("(seed 0)", "(seed: CRC32 of each file name)")
+    report = {}
+    for name, values in rows.items():
+        mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}
+        report[name] = {
+            "psnr_y": mean["psnr_y"],
+            "ssim_y": mean["ssim_y"],
+            "seconds_per_image": mean.pop("seconds"),
+            "precision": precisions[name],
+            "n": len(values),
+            "weights_entry": served[name].entry,
+            "weights_sha256": served[name].sha256,
+            "lr_kind": lr_kind,
+            "psnr_rgb": mean["psnr_rgb"],
+            "ssim_rgb": mean["ssim_rgb"],
+            **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if mask_dir else {}),
+            "sharpness": mean["sharpness"],
+            **{key: mean[key] for key in ("miou", *(f"iou_{name}" for name in CLASSES)) if key in mean},
+            "scale": scale,
+            "lr": lr_source,
+            "convention": convention(scale),
+        }
+    return report
+
+
+def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:
+    """A plain-text table of an :func:`evaluate_folder` report."""
+    masked = any("psnr_y_mask" in row for row in report.values())
+    parsed = any("miou" in row for row in report.values())
+    header = f"{'method':<14}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}" + (f"{'PSNR-Y cell':>12}" if masked else "")
+    header += (f"{'mIoU':>7}" if parsed else "") + f"{'s/image':>10}{'n':>5}"
+    lines = [header, "-" * len(header)]
+    for name, row in report.items():
+        line = f"{name:<14}{row['psnr_y']:>9.3f}{row['ssim_y']:>9.4f}{row['psnr_rgb']:>10.3f}"
+        if masked:
+            line += f"{row['psnr_y_mask']:>12.3f}"
+        if parsed:
+            line += f"{row['miou']:>7.3f}" if "miou" in row else f"{'-':>7}"
+        lines.append(line + f"{row['seconds_per_image']:>10.3f}{row['n']:>5}")
+    first = next(iter(report.values()))
+    lines += ["", f"LR: {first['lr']}", f"metrics: {first['convention']}"]
+    return "\n".join(lines)

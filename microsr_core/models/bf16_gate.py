@@ -1,0 +1,86 @@
+"""The publishing precision gate: how far bf16 moves a card's Y-PSNR from fp32, per scale.
+
+``publish``, ``publish --recheck``, ``jobs promote`` and a model import measure it
+(:func:`record_bf16`, :func:`measure_bf16`) and write it on the card as ``bf16_delta_db``; ``auto``
+precision runs bf16 only where it stays within :data:`~microsr_core.models.precision.TOLERANCE_DB`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..imaging.data import list_images, split_of
+from ..imaging.degrade import Degradation, modcrop
+from ..imaging.io import load_image
+from ..imaging.metrics import psnr_y
+from ..paths import data_root
+from .inference import upscale
+from .registry import SRMethod, method_class
+from .runtime import ExportMismatch, forced_backend, usable_backends
+from .serving import DEFAULT_KIND, card_weights, split_name
+from .weights import model_card, update_card
+
+
+#: HR side of a bf16 check crop: a few cells, well inside every network's receptive field reach.
+CHECK_CROP = 192
+
+
+def check_crops() -> list[np.ndarray]:
+    """The HR crops bf16 is measured on: the built-in sample, and two held-out (test split) BCCD
+    fields where ``$MICROSR_DATA_ROOT/bccd`` is present."""
+    from ..imaging.io import sample_image
+
+    crops = [sample_image()[100 : 100 + CHECK_CROP, 100 : 100 + CHECK_CROP]]
+    folder = data_root() / "bccd" / "images"
+    fields = [path for path in list_images(folder) if split_of(path) == "test"][:2] if folder.is_dir() else []
+    for path in fields:
+        image = load_image(path).pixels
+        top, left = (image.shape[0] - CHECK_CROP) // 2, (image.shape[1] - CHECK_CROP) // 2
+        crops.append(image[top : top + CHECK_CROP, left : left + CHECK_CROP])
+    return crops
+
+
+def bf16_delta(method: SRMethod, scale: int, crops: list[np.ndarray]) -> float:
+    """The worst (largest in size) Y-PSNR change, in dB, of ``method``'s bf16 output against its
+    fp32 output at ``scale`` over the HR ``crops`` (x1: MicroGAN's Gaussian blur; else bicubic LR)."""
+    degradation = Degradation("gaussian" if scale == 1 else "bicubic", scale)
+    worst = 0.0
+    for crop in crops:
+        lr, hr = degradation.apply(crop), modcrop(crop, scale)
+        exact = upscale(lr, method, scale, precision="fp32").image
+        reduced = upscale(lr, method, scale, precision="bf16").image
+        delta = psnr_y(reduced, hr, scale) - psnr_y(exact, hr, scale)
+        worst = max(worst, delta, key=abs)
+    return worst
+
+
+def measure_bf16(name: str, entry: str, card: dict[str, Any] | None = None) -> dict[str, float]:
+    """``{scale: Δ dB}`` of card ``entry`` of method ``name`` on the CPU: :func:`bf16_delta` on
+    :func:`check_crops`, the worst over every CPU backend that may run it here (the card's
+    ``bf16_delta_db``). ``card``: one not yet in the manifest (a model being imported)."""
+    rows = card_weights(name, entry, card)
+    crops = check_crops()
+    cls, model = method_class(name), split_name(name)[1]
+    worst: dict[str, float] = {}
+    for backend in usable_backends():
+        try:
+            with forced_backend(backend):
+                method = cls(torch.device("cpu"), model, rows[0].lr_kind, weights=rows)
+        except ExportMismatch:  # U-Nets pad in Python: auto runs them in PyTorch only
+            continue
+        for row in rows:
+            delta = bf16_delta(method, row.scale, crops)
+            worst[str(row.scale)] = max(worst.get(str(row.scale), 0.0), delta, key=abs)
+    return worst
+
+
+def record_bf16(name: str, entry: str, folder: Path) -> dict[str, Any]:
+    """Measure card ``entry`` of method ``name`` (:func:`measure_bf16`) and write the result,
+    ``bf16_delta_db``, on the card in ``folder`` (with ``lr_kind``, bicubic where the card has none)."""
+    card = model_card(entry, folder)
+    fields = {"bf16_delta_db": measure_bf16(name, entry), "lr_kind": card.get("lr_kind", DEFAULT_KIND)}
+    return update_card(entry, fields, folder)

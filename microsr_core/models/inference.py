@@ -1,0 +1,209 @@
+"""Running a method on an image: device, model cache, tiling, timing.
+
+:func:`upscale` is the one entry point used by the CLI, ``evaluate``, the app and the
+benchmark. Images of any size run in bounded memory: the LR image is cut into overlapping tiles
+(:mod:`microsr_core.imaging.tiling`) and only the tile being computed is on the device. A CUDA
+out-of-memory error retries with tiles half the size. Networks run in the precision of
+:mod:`microsr_core.models.precision` (``auto``: bf16 autocast on CPUs that run it faster, fp32 on
+the others); the result records which one was used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .device import resolve_device
+from ..errors import ParameterError
+from .precision import autocast, checked_choice, resolve_precision
+from .registry import SRMethod, create, method_class
+from .serving import DEFAULT_KIND, ServedWeights, checked_kind, serving_table
+from ..imaging.tiling import Blender, make_tiles
+
+#: Smallest LR tile side :func:`upscale` will shrink to after CUDA out-of-memory errors.
+MIN_TILE = 32
+
+#: (name, device, LR kind) -> (the sha256 of the weights serving that kind, the instance holding them).
+_cache: dict[tuple[str, str, str], tuple[tuple, SRMethod]] = {}
+_cache_lock = threading.Lock()
+
+
+def get_method(name: str, device: str | torch.device = "auto", lr_kind: str = DEFAULT_KIND) -> SRMethod:
+    """The shared instance of method ``name`` on ``device`` for ``lr_kind`` LR (weights loaded once
+    per process, and again once they are republished, replaced or removed)."""
+    dev = resolve_device(device)
+    key = (name, str(dev), checked_kind(lr_kind))
+    fingerprint = tuple(row.sha256 for row in serving_table(name) if row.lr_kind == lr_kind) if method_class(name).runs_network else ()
+    with _cache_lock:
+        if key not in _cache or _cache[key][0] != fingerprint:
+            _cache[key] = (fingerprint, create(name, dev, lr_kind))
+        return _cache[key][1]
+
+
+#: Output tile side that bounds memory: a 64-channel float32 activation of 1024² pixels is
+#: 256 MB, and a network holds a few at once.
+OUTPUT_TILE = {"cpu": 1024, "cuda": 2048}
+#: A tile is at least this many margins wide, so that the overlap between neighbours (three
+#: margins) stays under 40 % of it: U-Nets reach ~40 LR pixels at x4, and 192-pixel tiles
+#: made the prior compute 35 tiles for one 640x480 field (issue 26).
+TILE_MARGINS = 8
+
+
+def default_tile(device: torch.device, scale: int, margin: int = 0, feature_stride: int = 1) -> int:
+    """LR tile side from a memory bound (``OUTPUT_TILE`` output pixels, times the network's
+    ``feature_stride``: its activations are that much smaller per side) and the network's
+    reach (at least ``TILE_MARGINS`` margins)."""
+    return max(64, OUTPUT_TILE.get(device.type, OUTPUT_TILE["cpu"]) * feature_stride // scale, TILE_MARGINS * margin)
+
+
+@dataclass
+class SRResult:
+    """A super-resolved image with its extras and how it was made."""
+
+    image: np.ndarray
+    method: str
+    scale: int
+    device: str
+    seconds: float
+    tiles: int
+    #: The weights that computed it (:mod:`microsr_core.models.serving`; source ``none`` without a network).
+    served: ServedWeights
+    #: ``fp32``, ``bf16`` or ``fp16``: what the network's forward pass ran in.
+    precision: str = "fp32"
+    #: ``numpy``, ``pytorch`` or ``openvino``: what computed it.
+    backend: str = "numpy"
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress, dtype) -> tuple[dict[str, np.ndarray], int]:
+    height, width = lr.shape[:2]
+    margin = method.margin(scale)
+    tiles = make_tiles(height, width, max(tile, 3 * margin + 2), margin)  # the smallest tile make_tiles takes
+    blender = Blender(height, width, scale, margin, dtype)
+    for index, t in enumerate(tiles):
+        window = lr[t.top : t.bottom, t.left : t.right]
+        output = method.process(np.asarray(window, dtype=np.float32) / (255.0 if lr.dtype == np.uint8 else 1.0), scale)
+        blender.add(t, {"sr": output.sr, **output.maps})
+        if progress:
+            progress(index + 1, len(tiles))
+    return blender.result(), len(tiles)
+
+
+def _precision(method: SRMethod, served: ServedWeights, choice: str) -> str:
+    """The precision ``method`` runs in at ``served``'s scale for the user's ``choice``.
+
+    A card may list the ``precisions`` its network runs in (an imported architecture without
+    bf16 or fp16 support): asking for another is a :class:`ParameterError`; auto falls back to fp32.
+    """
+    choice = checked_choice(choice)  # a wrong value is an error even where it changes nothing
+    if not method.runs_network:
+        return "fp32"
+    if choice == "auto" and not served.bf16_auto:
+        return "fp32"  # auto never trades accuracy: bf16 was not measured within the tolerance for these weights here
+    used = resolve_precision(choice, method.device)
+    allowed = served.card.get("precisions")
+    if allowed is not None and used not in allowed:
+        if choice == "auto":
+            return "fp32"
+        raise ParameterError(f"'{served.method}' cannot run in {used}: its architecture ({served.card.get('architecture')}) "
+                             f"supports {', '.join(allowed)}")
+    return used
+
+
+def upscale(
+    image: np.ndarray,
+    method: str | SRMethod,
+    scale: int,
+    *,
+    device: str | torch.device = "auto",
+    tile: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    show_bar: bool = False,
+    output_dtype=np.float32,
+    precision: str = "auto",
+    lr_kind: str = DEFAULT_KIND,
+) -> SRResult:
+    """Super-resolve ``image`` by ``scale`` with ``method``.
+
+    ``image`` is float32 (H, W, 3) in [0, 1], or uint8 (H, W, 3) for very large images (each
+    tile is converted on its own, so no float copy of the whole input is made).
+
+    Parameters
+    ----------
+    method : str or SRMethod
+        A registered name (the shared instance for ``device`` is used) or an instance.
+    tile : int, optional
+        LR tile side; ``None`` picks :func:`default_tile` for the device, ``0`` disables tiling.
+    progress : callable(done, total), optional
+        Called after every tile.
+    show_bar : bool
+        Show a tqdm bar on stderr (command line).
+    output_dtype : float32, float16 or uint8
+        Type of the returned arrays (uint8: 0..255). Smaller types bound the memory of huge
+        outputs: only a band of rows is ever held in float32.
+    precision : auto, fp32, bf16 or fp16
+        Precision of the network's forward pass (:func:`~microsr_core.models.precision.resolve_precision`);
+        ``auto`` runs fp32 where the serving weights' card does not measure bf16 within
+        :data:`~microsr_core.models.precision.TOLERANCE_DB`; methods without a network always compute in float32.
+    lr_kind : bicubic or real
+        The kind of LR image (:data:`~microsr_core.models.serving.LR_KINDS`), which picks the weights
+        when ``method`` is a name; an instance serves the kind it was created for.
+
+    Returns
+    -------
+    SRResult
+        ``image`` is (H·s, W·s, 3) in [0, 1] (0..255 for uint8); ``maps`` holds method extras.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ParameterError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+    scale = int(scale)
+    sr_method = method if isinstance(method, SRMethod) else get_method(method, device, lr_kind)
+    served = sr_method.served(scale)
+    used = _precision(sr_method, served, precision)
+    if tile is not None and tile < 0:
+        raise ParameterError(f"tile size must be >= 0, got {tile}")
+    size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale), sr_method.feature_stride(scale))
+    if size == 0:
+        size = max(image.shape[:2])
+    notes: list[str] = []
+    bar = None
+    if show_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="tile", desc=f"{sr_method.name} x{scale}", leave=False)
+
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+            if progress:
+                progress(done, total)
+    else:
+        report = progress
+    lr = image if image.dtype == np.uint8 else np.ascontiguousarray(image, dtype=np.float32)
+    start = time.perf_counter()
+    while True:
+        try:
+            with torch.inference_mode(), autocast(used, sr_method.device):
+                outputs, count = _run_tiled(sr_method, lr, scale, size, report, output_dtype)
+            break
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if size // 2 < MIN_TILE:
+                raise
+            size //= 2
+            notes.append(f"CUDA out of memory: retried with {size}-pixel tiles")
+    if sr_method.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    sr = outputs.pop("sr")
+    return SRResult(sr, sr_method.full_name, scale, str(sr_method.device), seconds, count, served, used, sr_method.backend,
+                    outputs, notes)

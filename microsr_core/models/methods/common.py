@@ -1,0 +1,112 @@
+"""Shared machinery of the methods that super-resolve with a network from the weights manifest."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils._pytree import tree_map
+
+from ..archs.padding import pad_to_multiple
+from ...imaging.color import ycbcr_to_rgb
+from ...errors import WeightsError
+from ..precision import image_convs_in_fp32
+from ..runtime import cpu_runtime
+from ..serving import DEFAULT_KIND, ServedWeights, folder_of, serving_table
+from ..weights import build_model
+from .base import SRMethod
+
+
+class NetworkMethod(SRMethod):
+    """A method run by networks from model cards: for its LR kind, every row of
+    :func:`~microsr_core.models.serving.serving_table` (shipped cards, or the promoted or imported ``model``'s).
+
+    One network is loaded per distinct weights file (a multi-scale card serves several scales).
+    The networks sit on ``device`` in inference layout (channels-last), with the convolutions
+    that read the image kept in float32 (:func:`~microsr_core.models.precision.image_convs_in_fp32`);
+    :func:`~microsr_core.models.inference.upscale` runs them under the chosen precision's autocast. On
+    the CPU, :meth:`forward` runs them in OpenVINO where :func:`~microsr_core.models.runtime.cpu_runtime`
+    provides it (``backend`` says which).
+    """
+
+    runs_network = True
+
+    def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
+                 weights: Sequence[ServedWeights] | None = None):
+        """``weights`` pins the rows to load instead of what serving resolves (to measure one card)."""
+        super().__init__(device, model, lr_kind)
+        rows = list(weights) if weights is not None else [row for row in serving_table(self.full_name) if row.lr_kind == self.lr_kind]
+        if not rows:
+            raise WeightsError(f"no weights for '{self.full_name}' with {self.lr_kind} LR are installed")
+        #: The weights serving each scale.
+        self.table = {row.scale: row for row in rows}
+        nets = {}
+        for row in rows:
+            if row.sha256 not in nets:
+                nets[row.sha256] = self._load(row)
+        self.nets = {row.scale: nets[row.sha256] for row in rows}
+        self.scales = tuple(sorted(self.nets))
+        if device.type == "cuda":
+            # Tiles come in a few fixed sizes, so cuDNN's per-shape autotuning pays off.
+            torch.backends.cudnn.benchmark = True
+        runtimes = {sha: self._runtime(net, sha) for sha, net in nets.items()}
+        self.runtime = {row.scale: runtimes[row.sha256] for row in rows}
+        self.backend = "openvino" if any(r is not None for r in self.runtime.values()) else "pytorch"
+
+    def served(self, scale: int) -> ServedWeights:
+        self.check_scale(scale)
+        return self.table[scale]
+
+    def _load(self, row: ServedWeights) -> torch.nn.Module:
+        """The network of ``row``'s weights, ready for inference (built from the card's architecture)."""
+        net, card = build_model(row.entry, folder_of(row.source))
+        if card["sha256"] != row.sha256:  # republished between resolving and loading
+            raise WeightsError(f"weights '{row.entry}' changed while loading ({card['sha256'][:12]}…, not {row.sha256[:12]}…): try again")
+        return self._prepare(net)
+
+    def _runtime(self, net: torch.nn.Module, sha256: str):
+        """What runs ``net`` instead of PyTorch (OpenVINO on the CPU where available), or None."""
+        return cpu_runtime(net, sha256) if self.device.type == "cpu" else None
+
+    def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
+        return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))
+
+    def network(self, scale: int) -> torch.nn.Module:
+        """The (PyTorch) network serving ``scale``."""
+        return self.nets[scale]
+
+    def forward(self, x: torch.Tensor, scale: int):
+        """The output for ``x`` of the network serving ``scale`` (same structure in either runtime).
+
+        The input is padded here to the side multiple the network needs and every output
+        cropped back, so that an exported graph (traced at such a size) takes any tile.
+        """
+        net, runtime = self.nets[scale], self.runtime.get(scale)
+        height, width = x.shape[-2:]
+        padded = pad_to_multiple(x, getattr(net, "size_multiple", 1), getattr(net, "pad_mode", "replicate"))
+        out = net(padded) if runtime is None else runtime(padded)
+        if padded is x:
+            return out
+        return tree_map(lambda t: t[..., :height, :width] if isinstance(t, torch.Tensor) else t, out)
+
+    def margin(self, scale: int) -> int:
+        # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.
+        return math.ceil(self.network(scale).receptive_radius / scale) + 3
+
+    def feature_stride(self, scale: int) -> int:
+        return getattr(self.network(scale), "feature_stride", 1)
+
+
+def to_tensor(plane: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(H, W) float32 -> (1, 1, H, W) on ``device``, channels-last."""
+    tensor = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32))[None, None]
+    return tensor.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+
+def merge_y(y: torch.Tensor, ycbcr_up: np.ndarray) -> np.ndarray:
+    """Put a network's Y (1, 1, H, W) back with bicubic Cb/Cr and return clipped RGB."""
+    ycbcr = ycbcr_up.copy()
+    ycbcr[:, :, 0] = y[0, 0].float().cpu().numpy()
+    return np.clip(ycbcr_to_rgb(ycbcr), 0.0, 1.0)

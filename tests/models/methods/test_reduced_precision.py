@@ -1,0 +1,58 @@
+"""Accuracy claim: every served weights file's card says whether bf16 stays within
+``TOLERANCE_DB`` Y-PSNR of fp32 at that scale (``bf16_delta_db``, measured at publish time), and
+re-measuring gives the same decision, which is the one ``auto`` precision follows.
+
+Parametrised over :func:`~microsr_core.models.serving.serving_table`, so weights that ship later are
+covered without editing this file. The measurement is the package's
+(:func:`~microsr_core.models.bf16_gate.measure_bf16`: the built-in sample and two held-out BCCD fields,
+every CPU backend that may run the network); ``bench/run.py`` reports the same delta on
+full-size images.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from microsr_core.models.bf16_gate import check_crops, measure_bf16
+from microsr_core.models.inference import upscale
+from microsr_core.models.precision import TOLERANCE_DB, has_native_bf16
+from microsr_core.models.registry import create
+from microsr_core.models.serving import serving_table, split_name
+
+SERVED = [row for row in serving_table() if split_name(row.method)[1] is None]  # the shipped weights
+_measured = {}
+
+
+def _deltas(row) -> dict[str, float]:
+    """The card's measurement redone, once per weights file for the whole module."""
+    if row.entry not in _measured:
+        _measured[row.entry] = measure_bf16(row.method, row.entry)
+    return _measured[row.entry]
+
+
+@pytest.mark.skipif(not SERVED, reason="no shipped weights in weights/manifest.json")
+@pytest.mark.parametrize("row", SERVED, ids=[f"{r.method}-x{r.scale}-{r.lr_kind}-{r.entry}" for r in SERVED])
+def test_each_card_claims_the_bf16_decision_it_measures(row, monkeypatch, one_torch_thread):
+    monkeypatch.delenv("MICROSR_CPU_BACKEND")  # measure in every backend auto may use, as publish does
+    if len(check_crops()) < 3:
+        pytest.skip("the BCCD test fields the cards were measured on are absent (../shared data)")
+    if not has_native_bf16():
+        # auto never runs bf16 here, and bf16 is emulated with other rounding (and ~8x slower):
+        # a card's decision is measured, and applies, where the CPU runs bf16 natively.
+        pytest.skip("this CPU has no native bf16 (AVX-512 BF16 / AMX): the cards' bf16 decisions do not apply here")
+    claimed = row.card["bf16_delta_db"][str(row.scale)]
+    assert row.bf16_auto == (abs(claimed) <= TOLERANCE_DB)
+    measured = _deltas(row)[str(row.scale)]
+    assert measured != 0.0, f"{row.entry} x{row.scale}: bf16 did not change the output (did it run?)"
+    assert (abs(measured) <= TOLERANCE_DB) == row.bf16_auto, (
+        f"{row.entry} x{row.scale}: bf16 changes Y-PSNR by {measured:+.4f} dB, the card says {claimed:+.4f} dB")
+
+
+@pytest.mark.parametrize("row", SERVED[:1] + [r for r in SERVED if not r.bf16_auto][:1], ids=lambda r: f"{r.entry}-x{r.scale}")
+def test_auto_follows_the_card(row, sample):
+    method = create(row.method, torch.device("cpu"), row.lr_kind)
+    lr = np.ascontiguousarray(sample[:24, :24])
+    result = upscale(lr, method, row.scale, precision="auto")
+    assert result.served == row
+    if not row.bf16_auto:
+        assert result.precision == "fp32"  # even where the CPU runs bf16 faster

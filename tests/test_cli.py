@@ -1,0 +1,121 @@
+"""The command line: real files in, real files out, one-line errors (no tracebacks)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microsr_core.cli import main
+from microsr_core.imaging.degrade import bicubic_downscale
+from microsr_core.imaging.io import load_image, save_image
+from microsr_core.models.weights import read_manifest
+from tests.helpers import publish_random
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
+    save_image(tmp_path / "in.png", sample[:50, :60])
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "bicubic", "--scale", "3"]) == 0
+    assert load_image(tmp_path / "out.png").pixels.shape == (150, 180, 3)
+    assert "bicubic x3 on cpu (fp32) with bicubic LR" in capsys.readouterr().out
+
+
+def test_upscale_keeps_16_bit(tmp_path, sample):
+    save_image(tmp_path / "in.tif", sample[:20, :20], bit_depth=16)
+    main(["upscale", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"), "--scale", "2"])
+    assert load_image(tmp_path / "out.tif").bit_depth == 16
+
+
+def test_align_prints_offset(tmp_path, sample, capsys):
+    save_image(tmp_path / "lr.png", bicubic_downscale(sample, 2))
+    save_image(tmp_path / "hr.png", sample[64:256, 128:320])
+    assert main(["align", str(tmp_path / "lr.png"), str(tmp_path / "hr.png"), "--scale", "2"]) == 0
+    assert "offset row 32, col 64" in capsys.readouterr().out
+
+
+def test_evaluate_writes_the_stable_json(tmp_path, sample):
+    folder = tmp_path / "hr"
+    for i in range(3):
+        save_image(folder / f"{i}.png", sample[i * 100 : i * 100 + 96, :128])
+    out = tmp_path / "out.json"
+    assert main(["evaluate", "--hr", str(folder), "--scale", "4", "--methods", "bicubic", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    row = report["bicubic"]
+    assert row["n"] == 3 and 20 < row["psnr_y"] < 45 and 0 < row["ssim_y"] < 1 and row["seconds_per_image"] > 0
+    assert row["precision"] == "fp32"
+    assert row["lr_kind"] == "bicubic" and row["weights_entry"] is None and row["weights_sha256"] is None  # no network
+
+
+def test_publish_recheck_measures_bf16_and_refuses_a_tie(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2, 3), seed=1, depth=3, channels=8)
+    publish_random(tmp_path, "vdsr_x2", "vdsr", "VDSR", (2,), seed=2, depth=3, channels=8)
+    assert main(["publish", "--recheck", "vdsr", "--role", "fallback"]) == 0
+    card = read_manifest(tmp_path)["vdsr"]
+    assert card["role"] == "fallback" and card["lr_kind"] == "bicubic" and sorted(card["bf16_delta_db"]) == ["2", "3"]
+    assert all(delta != 0 and abs(delta) < 1 for delta in card["bf16_delta_db"].values())
+    assert "rechecked vdsr" in capsys.readouterr().out and "| bf16_delta_db | x2 " in (tmp_path / "vdsr.md").read_text()
+    assert main(["publish", "--recheck", "vdsr", "--role", "none"]) == 2  # vdsr and vdsr_x2 would tie at x2
+    assert "'vdsr' and 'vdsr_x2'" in capsys.readouterr().err and read_manifest(tmp_path)["vdsr"]["role"] == "fallback"
+
+
+def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
+    out = tmp_path / "out.json"
+    images, masks = wbc_dir / "dataset2" / "images", wbc_dir / "dataset2" / "masks"
+    args = ["evaluate", "--hr", str(images), "--scale", "4", "--methods", "bicubic", "--mask-dir", str(masks), "--limit", "5", "--json", str(out)]
+    assert main(args) == 0
+    row = json.loads(out.read_text())["bicubic"]
+    assert row["n"] == 5 and row["psnr_y_mask"] < row["psnr_y"]  # the cell is harder than the background
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["upscale", "{missing}", "{out}"], "no such file"),
+        (["upscale", "{text}", "{out}"], "not an image"),
+        (["upscale", "{good}", "{out}", "--method", "magic"], "unknown method 'magic'"),
+        (["upscale", "{good}", "{out}", "--scale", "5"], "supports scales"),
+        (["upscale", "{good}", "{tmp}/out.jpg"], "lossless"),
+        (["upscale", "{good}", "{out}", "--method", "vdsr", "--device", "cpu", "--precision", "fp16"], "fp16 is for CUDA"),
+        (["upscale", "{good}", "{out}", "--method", "prior", "--lr-kind", "real"], "no weights for 'prior' with real LR"),
+        (["evaluate", "--hr", "{tmp}/nowhere", "--scale", "2"], "not a folder"),
+        (["evaluate", "--hr", "{tmp}", "--scale", "2", "--methods", "prior", "--lr-kind", "real"], "no weights for real LR are installed"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, sample, args, message):
+    save_image(tmp_path / "good.png", sample[:16, :16])
+    (tmp_path / "text.png").write_text("hello")
+    names = {"missing": tmp_path / "missing.png", "text": tmp_path / "text.png", "good": tmp_path / "good.png", "out": tmp_path / "o.png", "tmp": tmp_path}
+    argv = [a.format(**names) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "microsr_core", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+
+
+def test_models_add_list_upscale_remove(tmp_path, sample, microsr_home, capsys):
+    from tests.helpers import save_foreign_model, tiny_foreign_model
+
+    weights = save_foreign_model(tiny_foreign_model("compact", 2), tmp_path / "realesr-tiny.pth")
+    assert main(["models", "add", str(weights), "--name", "tiny", "--scale", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "as method import@tiny: spandrel:Compact x2, RGB" in out and "bf16 vs fp32: x2 " in out
+    assert main(["models", "list"]) == 0
+    assert capsys.readouterr().out.startswith("import@tiny: spandrel:Compact x2, RGB, 2,292 parameters, from realesr-tiny.pth")
+    save_image(tmp_path / "in.png", sample[:20, :24])
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "import@tiny", "--scale", "2"]) == 0
+    assert load_image(tmp_path / "out.png").pixels.shape == (40, 48, 3)
+    assert "by import@tiny x2 on cpu" in capsys.readouterr().out
+
+    assert main(["models", "add", str(weights), "--name", "tiny"]) == 2  # the name is taken
+    assert main(["models", "add", str(weights), "--name", "other", "--scale", "4"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == ["error: an imported model named 'tiny' exists already (choose another name, or replace it)",
+                      "error: scale x4 disagrees with the file: spandrel:Compact upscales x2"]
+    assert main(["models", "remove", "tiny"]) == 0 and main(["models", "list"]) == 0
+    assert "removed import@tiny (realesr-tiny.pth" in capsys.readouterr().out.splitlines()[0]
+    assert read_manifest(microsr_home / "imports") == {}
