@@ -32,8 +32,11 @@ VGG19_LAYERS = {"relu2_2": 9, "conv3_3": 15, "relu3_4": 18, "relu5_4": 36}
 
 
 def weights_dir() -> Path:
-    """Folder of the shipped weights: ``$MICROSR_WEIGHTS`` or ``<project>/weights``."""
-    return Path(os.environ.get("MICROSR_WEIGHTS", PROJECT_ROOT / "weights"))
+    """Folder of the shipped weights: ``$MICROSR_WEIGHTS``; else ``<project>/weights`` in a checkout;
+    else, installed by ``pip install .``, the data package ``microsr_weights`` beside ``microsr_core``
+    (pyproject.toml maps it to ``weights/``)."""
+    checkout = PROJECT_ROOT / "weights"
+    return Path(os.environ.get("MICROSR_WEIGHTS", checkout if checkout.is_dir() else PROJECT_ROOT / "microsr_weights"))
 
 
 def sha256_of(path: Path) -> str:
