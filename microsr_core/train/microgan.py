@@ -63,7 +63,7 @@ class MicroGANConfig(RunSettings):
     generator alone from shipped weights (the critic starts fresh).
     """
 
-    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "critic_width", "critic_downsamplings", "fs_size")
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "keep_chroma", "critic_width", "critic_downsamplings", "fs_size")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"scales": (1, 2, 3, 4), "steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
         "cpu": {"scales": (1,), "steps": 1350, "critic_steps": 2, "pretrain_steps": 1200, "batch_pixels": 36864, "max_batch": 8},
@@ -111,6 +111,8 @@ class MicroGANConfig(RunSettings):
     levels: int = 4
     width: int = 40
     residual: bool = True
+    #: The generator returns its input's chroma and restores luma alone (no invented stain colour).
+    keep_chroma: bool = False
     critic_width: int = 64
     critic_downsamplings: int = 4
     val_cells: int = 48
@@ -253,7 +255,8 @@ class MicroGANTask(TrainTask):
                 for i, cell in enumerate(self.val_cells)]
             for s in c.scales
         }
-        self.generator = self.build_network(MicroGANGenerator, levels=c.levels, width=c.width, residual=c.residual)
+        chroma = {"keep_chroma": True} if c.keep_chroma else {}  # absent when off: the cards before it stay equal
+        self.generator = self.build_network(MicroGANGenerator, levels=c.levels, width=c.width, residual=c.residual, **chroma)
         critic_cls, size = (FixedSizeCritic, {"size": c.fs_size}) if c.variant == "fs" else (MicroGANCritic, {})
         self.critic = critic_cls(width=c.critic_width, downsamplings=c.critic_downsamplings, **size).to(self.device)
         if c.vgg_weights:
@@ -384,7 +387,10 @@ def card_summary(fs: bool, scales: tuple[int, ...], degradation: str) -> str:
     """What one MicroGAN card is, in words that tell it from its siblings (the cards share an architecture)."""
     tasks = (["x1 deblurring (15x15 Gaussian blur, same size)"] if 1 in scales else []) + (
         [f"{'/'.join(f'x{s}' for s in scales if s > 1)} SR (the LR upscaled bicubic, then restored)"] if max(scales) > 1 else [])
-    kind = "realistic microscope captures (optics blur, noise, JPEG)" if degradation == "microscope" else "MATLAB-bicubic LR"
+    kind = {
+        "microscope": "realistic microscope captures (optics blur, noise, JPEG)",
+        "family": "a family of microscope camera pipelines (PSF shapes, Bayer demosaicing, in-camera denoising and sharpening, JPEG)",
+    }.get(degradation, "MATLAB-bicubic LR")
     return (("MicroGAN-FS ablation (fixed-size critic): " if fs else "MicroGAN: ")
             + f"trimmed U-Net generator trained as a WGAN-GP on single cells for {' and '.join(tasks)}"
             + (f" of {kind}." if max(scales) > 1 else "."))
