@@ -29,7 +29,7 @@ from .degrade import Degradation, MicroscopeCapture, modcrop
 from .errors import ParameterError
 from .inference import upscale
 from .io import load_image
-from .metrics import convention, gradient_energy_ratio, iou_per_class, measure, psnr_y
+from .metrics import convention, gradient_energy_ratio, invented_colour, iou_per_class, measure, psnr_y
 from .parsing import CLASSES, labels_of, mask_to_labels
 from .paths import data_root
 from .registry import SRMethod, method_class
@@ -119,6 +119,8 @@ def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int
         "ssim_rgb": mean["ssim_rgb"],
         **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if masked else {}),
         "sharpness": mean["sharpness"],
+        **({"invented_colour_pct": mean["invented_colour_pct"], "invented_colour_pct_max": max(v["invented_colour_pct"] for v in values)}
+           if "invented_colour_pct" in mean else {}),
         **{key: mean[key] for key in ("miou", *(f"iou_{name}" for name in CLASSES)) if key in mean},
         "scale": scale,
         "lr": lr_source,
@@ -154,8 +156,9 @@ def evaluate_folder(
     :class:`~.degrade.Degradation` or a pipeline of :data:`~.capture_family.PIPELINES`; ``capture``
     sets the ``microscope`` degradation's parameters (:meth:`~microsr_core.degrade.MicroscopeCapture.from_text`).
     Noise is seeded by each file's name, so every image has its own and a rerun the same.
-    With ``per_image`` each entry has ``"per_image": {file name: {psnr_y, ssim_y, gain_db}}``,
-    ``gain_db`` over bicubic on the same LR.
+    With ``per_image`` each entry has ``"per_image": {file name: {psnr_y, ssim_y, gain_db,
+    invented_colour_pct}}`` (``gain_db`` over bicubic on the same LR; invented colour as
+    :func:`~.metrics.invented_colour`), and the mean and worst invented colour.
     """
     files = _checked_files(hr_dir, scale, methods, lr_kind, split, limit)
     deg = _degradation(degradation, scale, capture)
@@ -170,13 +173,15 @@ def evaluate_folder(
     for path in iterator:
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
-        baseline = psnr_y(upscale(lr, "bicubic", scale).image, hr, crop_border=scale) if per_image else None
+        bicubic = upscale(lr, "bicubic", scale).image if per_image else None
         for name in methods:
             last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
             row = _measure(last[name], hr, scale, mask)
-            rows[name].append(row)
             if per_image:
-                images[name][path.name] = {"psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"], "gain_db": row["psnr_y"] - baseline}
+                row["invented_colour_pct"] = invented_colour(last[name].image, bicubic, hr, scale)
+                images[name][path.name] = {"psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"], "gain_db": row["psnr_y"] - psnr_y(bicubic, hr, scale),
+                                           "invented_colour_pct": row["invented_colour_pct"]}
+            rows[name].append(row)
     lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe().replace("(seed 0)", "(seed: CRC32 of each file name)")
     report = {name: _entry(values, last[name], lr_kind, scale, lr_source, bool(mask_dir)) for name, values in rows.items()}
     if per_image:
@@ -185,13 +190,16 @@ def evaluate_folder(
     return report
 
 
+PER_IMAGE_FIELDS = ("psnr_y", "ssim_y", "gain_db", "invented_colour_pct")
+
+
 def per_image_csv(report: dict[str, dict[str, Any]]) -> str:
-    """The ``per_image`` rows of an :func:`evaluate_folder` report as CSV (method, image, psnr_y, ssim_y, gain_db)."""
-    lines = ["method,image,psnr_y,ssim_y,gain_db"]
+    """The ``per_image`` rows of an :func:`evaluate_folder` report as CSV: method, image, then :data:`PER_IMAGE_FIELDS`."""
+    lines = [",".join(("method", "image") + PER_IMAGE_FIELDS)]
     for name, entry in report.items():
         for image, row in entry.get("per_image", {}).items():
             quoted = '"' + image.replace('"', '""') + '"' if any(c in image for c in ',"') else image
-            lines.append(f"{name},{quoted},{row['psnr_y']:.4f},{row['ssim_y']:.5f},{row['gain_db']:.4f}")
+            lines.append(",".join([name, quoted] + [f"{row[field]:.5g}" for field in PER_IMAGE_FIELDS]))
     return "\n".join(lines) + "\n"
 
 
