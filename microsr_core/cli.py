@@ -53,7 +53,7 @@ def _cmd_align(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .comparison.evaluate import evaluate_folder, format_table
+    from .comparison.evaluate import evaluate_folder, format_table, per_image_csv
 
     report = evaluate_folder(
         hr_dir=args.hr,
@@ -69,12 +69,17 @@ def _cmd_evaluate(args) -> int:
         tile=args.tile,
         precision=args.precision,
         lr_kind=args.lr_kind,
+        per_image=args.per_image,
         show_bar=True,
     )
     print(format_table(report, args))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
+        if args.per_image:
+            csv_path = Path(args.json).with_suffix(".per_image.csv")
+            csv_path.write_text(per_image_csv(report))
+            print(f"wrote {csv_path}")
     return 0
 
 
@@ -179,6 +184,7 @@ def _cmd_export_bioimageio(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .imaging.capture_family import PIPELINES
     from .train.configs import add_config_flags
     from .imaging.data import SPLITS
     from .imaging.degrade import DEGRADATIONS
@@ -211,9 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hr", required=True, help="folder of HR images")
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--methods", type=_name_list, default=["bicubic"])
-    p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS)
+    p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS + tuple(PIPELINES),
+                   help="how LR is made from HR: the simple kinds, the training capture family (one seeded draw per image) or a held-out camera pipeline (microsr_core.imaging.capture_family)")
     p.add_argument("--capture", default=None, metavar="KEY=VALUE,...",
-                   help="microscope degradation parameters, e.g. na=0.28,full_well=1500,read_noise=8,jpeg_quality=85 (fields of microsr_core.degrade.MicroscopeCapture)")
+                   help="microscope degradation parameters, e.g. na=0.28,full_well=1500,read_noise=8,jpeg_quality=85 (fields of microsr_core.imaging.degrade.MicroscopeCapture)")
     p.add_argument("--lr", default=None, help="folder of real LR images with the HR images' names")
     p.add_argument("--mask-dir", default=None, help="masks (nonzero = cell) with the HR images' names")
     p.add_argument("--limit", type=int, default=None)
@@ -222,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    p.add_argument("--per-image", action="store_true", help="also each image's PSNR/SSIM and gain over bicubic (in the JSON, and as OUT.per_image.csv beside --json OUT)")
     p.add_argument("--json", default=None)
     p.set_defaults(func=_cmd_evaluate)
 

@@ -50,6 +50,27 @@ def test_evaluate_writes_the_stable_json(tmp_path, sample):
     assert row["lr_kind"] == "bicubic" and row["weights_entry"] is None and row["weights_sha256"] is None  # no network
 
 
+def test_evaluate_per_image_gives_each_file_its_gain_in_json_and_csv(tmp_path, sample):
+    folder = tmp_path / "hr"
+    for i in range(2):
+        save_image(folder / f"field {i}.png", sample[i * 100 : i * 100 + 96, :128])
+    out = tmp_path / "out.json"
+    args = ["evaluate", "--hr", str(folder), "--scale", "2", "--methods", "bicubic,vdsr", "--degradation", "scanner", "--per-image", "--json", str(out)]
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    for name in ("bicubic", "vdsr"):
+        rows = report[name]["per_image"]
+        assert sorted(rows) == ["field 0.png", "field 1.png"]
+        assert np.mean([row["psnr_y"] for row in rows.values()]) == pytest.approx(report[name]["psnr_y"])
+    assert all(row["gain_db"] == 0 for row in report["bicubic"]["per_image"].values())
+    gains = [row["gain_db"] for row in report["vdsr"]["per_image"].values()]
+    assert all(gain != 0 for gain in gains) and "scanner pipeline" in report["vdsr"]["lr"]
+    csv_lines = (tmp_path / "out.per_image.csv").read_text().splitlines()
+    assert csv_lines[0] == "method,image,psnr_y,ssim_y,gain_db,invented_colour_pct" and len(csv_lines) == 5
+    assert csv_lines[3].startswith("vdsr,field 0.png,") and float(csv_lines[3].split(",")[4]) == pytest.approx(gains[0], rel=1e-4)
+    assert 0 <= report["vdsr"]["invented_colour_pct"] <= report["vdsr"]["invented_colour_pct_max"] < 1  # VDSR keeps bicubic's chroma
+
+
 def test_publish_recheck_measures_bf16_and_refuses_a_tie(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
     publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2, 3), seed=1, depth=3, channels=8)

@@ -7,7 +7,8 @@ metrics follow :mod:`microsr_core.imaging.metrics` (Y, border = scale) and are a
 The JSON written by ``python -m microsr_core evaluate --json`` is
 ``{"<method>": {"psnr_y": …, "ssim_y": …, "seconds_per_image": …, "n": …, "weights_entry": …,
 "weights_sha256": …, "lr_kind": …, …}}`` (the weights that computed it, :mod:`microsr_core.models.serving`;
-``null`` entry and checksum for a method without a network); keep it stable.
+``null`` entry and checksum for a method without a network), with ``--per-image`` also
+``"per_image": {"<file name>": {"psnr_y": …, "ssim_y": …, "gain_db": …, "invented_colour_pct": …}}``; keep it stable.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from ..models.catalog import method_scales
-from ..imaging.data import list_images, split_of
-from ..imaging.degrade import Degradation, MicroscopeCapture, modcrop
 from ..errors import ParameterError
-from ..models.inference import upscale
+from ..imaging.capture_family import PIPELINES, pipeline_degradation
+from ..imaging.data import list_images, split_of
+from ..imaging.degrade import Degradation, MicroscopeCapture
 from ..imaging.io import load_image
-from ..imaging.metrics import convention, gradient_energy_ratio, iou_per_class, measure
+from ..imaging.metrics import convention, gradient_energy_ratio, invented_colour, iou_per_class, measure, psnr_y
 from ..imaging.parsing import CLASSES, labels_of, mask_to_labels
-from ..models.serving import DEFAULT_KIND, ServedWeights, checked_kind
+from ..models.catalog import method_scales
+from ..models.inference import upscale
+from ..models.serving import DEFAULT_KIND, checked_kind
 
 
 def _find_companion(folder: Path, stem: str, what: str) -> Path:
@@ -41,7 +43,7 @@ def _find_companion(folder: Path, stem: str, what: str) -> Path:
 def _pair(hr_path: Path, scale: int, degradation: Degradation, lr_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     hr = load_image(hr_path).pixels
     if lr_dir is None:
-        return degradation.apply(hr), modcrop(hr, scale)
+        return degradation.apply(hr), degradation.reference(hr)
     lr = load_image(_find_companion(lr_dir, hr_path.stem, "LR image")).pixels
     need = (lr.shape[0] * scale, lr.shape[1] * scale)
     if hr.shape[0] < need[0] or hr.shape[1] < need[1]:
@@ -53,10 +55,72 @@ def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
     """The mask's grey levels in [0, 1], cropped like the HR image (nonzero = the cell).
 
     Masks in the ``wbc_seg`` coding (0 background, 128 cytoplasm, 255 nucleus) also serve as
-    the reference for methods that return a parsing map (:mod:`microsr_core.imaging.parsing`).
+    the reference for methods that return a parsing map (:mod:`microsr_core.parsing`).
     """
     mask = load_image(_find_companion(mask_dir, stem, "mask")).pixels[:, :, 0]
     return mask[: shape[0], : shape[1]]
+
+
+def _checked_files(hr_dir: str | Path, scale: int, methods: list[str], lr_kind: str, split: str, limit: int | None) -> list[Path]:
+    """The images to evaluate on, after refusing a method that does not serve ``scale`` for ``lr_kind``."""
+    checked_kind(lr_kind)
+    for name in methods:
+        scales = method_scales(name, lr_kind)  # what the app offers too
+        if scale not in scales:
+            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
+            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
+    files = list_images(hr_dir)
+    if split != "all":
+        files = [f for f in files if split_of(f) == split]
+    files = files[:limit] if limit else files
+    if not files:
+        raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")
+    return files
+
+
+def _degradation(name: str, scale: int, capture: str | None) -> Degradation:
+    if capture and name != "microscope":
+        raise ParameterError("capture parameters need the microscope degradation")
+    if name in PIPELINES:
+        return pipeline_degradation(name, scale)
+    return Degradation(name, scale, capture=MicroscopeCapture.from_text(capture))
+
+
+def _measure(result: Any, hr: np.ndarray, scale: int, mask: np.ndarray | None) -> dict[str, float]:
+    """One image's metrics of one method's ``result`` (an :class:`~microsr_core.models.inference.SRResult`)."""
+    row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
+    row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
+    if mask is not None and "parsing" in result.maps:
+        ious = iou_per_class(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
+        row["miou"] = float(np.nanmean(ious))
+        row.update({f"iou_{name}": float(value) for name, value in zip(CLASSES, ious)})
+    row["seconds"] = result.seconds
+    return row
+
+
+def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int, lr_source: str, masked: bool) -> dict[str, Any]:
+    """A method's report entry: its per-image rows averaged, with the weights and precision that ran."""
+    mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}
+    return {
+        "psnr_y": mean["psnr_y"],
+        "ssim_y": mean["ssim_y"],
+        "seconds_per_image": mean.pop("seconds"),
+        "precision": result.precision,
+        "n": len(values),
+        "weights_entry": result.served.entry,
+        "weights_sha256": result.served.sha256,
+        "lr_kind": lr_kind,
+        "psnr_rgb": mean["psnr_rgb"],
+        "ssim_rgb": mean["ssim_rgb"],
+        **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if masked else {}),
+        "sharpness": mean["sharpness"],
+        **({"invented_colour_pct": mean["invented_colour_pct"], "invented_colour_pct_max": max(v["invented_colour_pct"] for v in values)}
+           if "invented_colour_pct" in mean else {}),
+        **{key: mean[key] for key in ("miou", *(f"iou_{name}" for name in CLASSES)) if key in mean},
+        "scale": scale,
+        "lr": lr_source,
+        "convention": convention(scale),
+    }
 
 
 def evaluate_folder(
@@ -74,6 +138,7 @@ def evaluate_folder(
     tile: int | None = None,
     precision: str = "auto",
     lr_kind: str = DEFAULT_KIND,
+    per_image: bool = False,
     show_bar: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
@@ -82,28 +147,19 @@ def evaluate_folder(
     ``test`` (what results report), ``val`` (what trainers select on) or ``train``.
     ``precision`` is the networks' (:func:`~microsr_core.models.inference.upscale`); each method's
     entry records the one it ran in. ``lr_kind`` picks the weights (:data:`~microsr_core.models.serving.LR_KINDS`);
-    each entry records the weights that computed it. ``capture`` sets the ``microscope``
-    degradation's parameters (:meth:`~microsr_core.imaging.degrade.MicroscopeCapture.from_text`); its
-    noise is seeded by each file's name, so every image has its own and a rerun the same.
+    each entry records the weights that computed it. ``degradation`` is a kind of
+    :class:`~microsr_core.imaging.degrade.Degradation` or a pipeline of :data:`~microsr_core.imaging.capture_family.PIPELINES`; ``capture``
+    sets the ``microscope`` degradation's parameters (:meth:`~microsr_core.imaging.degrade.MicroscopeCapture.from_text`).
+    Noise is seeded by each file's name, so every image has its own and a rerun the same.
+    With ``per_image`` each entry has ``"per_image": {file name: {psnr_y, ssim_y, gain_db,
+    invented_colour_pct}}`` (``gain_db`` over bicubic on the same LR; invented colour as
+    :func:`~microsr_core.imaging.metrics.invented_colour`), and the mean and worst invented colour.
     """
-    checked_kind(lr_kind)
-    for name in methods:
-        scales = method_scales(name, lr_kind)  # what the app offers too
-        if scale not in scales:
-            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
-            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
-    files = list_images(hr_dir)
-    if split != "all":
-        files = [f for f in files if split_of(f) == split]
-    files = files[:limit] if limit else files
-    if not files:
-        raise ParameterError(f"{hr_dir}: no images left after split '{split}' and limit {limit}")
-    if capture and degradation != "microscope":
-        raise ParameterError("capture parameters need the microscope degradation")
-    deg = Degradation(degradation, scale, capture=MicroscopeCapture.from_text(capture))
+    files = _checked_files(hr_dir, scale, methods, lr_kind, split, limit)
+    deg = _degradation(degradation, scale, capture)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
-    precisions: dict[str, str] = {}
-    served: dict[str, ServedWeights] = {}
+    images: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods}
+    last: dict[str, Any] = {}
     iterator = files
     if show_bar:
         from tqdm import tqdm
@@ -112,40 +168,34 @@ def evaluate_folder(
     for path in iterator:
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
+        bicubic = upscale(lr, "bicubic", scale).image if per_image else None
         for name in methods:
-            result = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
-            precisions[name], served[name] = result.precision, result.served
-            row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
-            row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
-            if mask is not None and "parsing" in result.maps:
-                ious = iou_per_class(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
-                row["miou"] = float(np.nanmean(ious))
-                row.update({f"iou_{name}": float(value) for name, value in zip(CLASSES, ious)})
-            row["seconds"] = result.seconds
+            last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
+            row = _measure(last[name], hr, scale, mask)
+            if per_image:
+                row["invented_colour_pct"] = invented_colour(last[name].image, bicubic, hr, scale)
+                images[name][path.name] = {"psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"], "gain_db": row["psnr_y"] - psnr_y(bicubic, hr, scale),
+                                           "invented_colour_pct": row["invented_colour_pct"]}
             rows[name].append(row)
     lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe().replace("(seed 0)", "(seed: CRC32 of each file name)")
-    report = {}
-    for name, values in rows.items():
-        mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}
-        report[name] = {
-            "psnr_y": mean["psnr_y"],
-            "ssim_y": mean["ssim_y"],
-            "seconds_per_image": mean.pop("seconds"),
-            "precision": precisions[name],
-            "n": len(values),
-            "weights_entry": served[name].entry,
-            "weights_sha256": served[name].sha256,
-            "lr_kind": lr_kind,
-            "psnr_rgb": mean["psnr_rgb"],
-            "ssim_rgb": mean["ssim_rgb"],
-            **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if mask_dir else {}),
-            "sharpness": mean["sharpness"],
-            **{key: mean[key] for key in ("miou", *(f"iou_{name}" for name in CLASSES)) if key in mean},
-            "scale": scale,
-            "lr": lr_source,
-            "convention": convention(scale),
-        }
+    report = {name: _entry(values, last[name], lr_kind, scale, lr_source, bool(mask_dir)) for name, values in rows.items()}
+    if per_image:
+        for name in methods:
+            report[name]["per_image"] = images[name]
     return report
+
+
+PER_IMAGE_FIELDS = ("psnr_y", "ssim_y", "gain_db", "invented_colour_pct")
+
+
+def per_image_csv(report: dict[str, dict[str, Any]]) -> str:
+    """The ``per_image`` rows of an :func:`evaluate_folder` report as CSV: method, image, then :data:`PER_IMAGE_FIELDS`."""
+    lines = [",".join(("method", "image") + PER_IMAGE_FIELDS)]
+    for name, entry in report.items():
+        for image, row in entry.get("per_image", {}).items():
+            quoted = '"' + image.replace('"', '""') + '"' if any(c in image for c in ',"') else image
+            lines.append(",".join([name, quoted] + [f"{row[field]:.5g}" for field in PER_IMAGE_FIELDS]))
+    return "\n".join(lines) + "\n"
 
 
 def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:

@@ -19,6 +19,7 @@ import io as _io
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -461,9 +462,12 @@ class Degradation:
     #: Round the LR image to 8-bit levels, as MATLAB's uint8 pipeline and a saved LR file do.
     quantize: bool = True
     capture: MicroscopeCapture = MicroscopeCapture()
+    #: With kind ``camera``: a capture pipeline of :mod:`microsr_core.imaging.capture_family` (anything
+    #: with ``apply(hr, scale, seed, quantize)``, ``noiseless()`` and ``describe()``).
+    pipeline: Any = None
 
     def __post_init__(self):
-        if self.kind not in DEGRADATIONS:
+        if self.kind not in DEGRADATIONS and not (self.kind == "camera" and self.pipeline is not None):
             raise ParameterError(f"unknown degradation '{self.kind}' (choose from {', '.join(DEGRADATIONS)})")
         if int(self.scale) != self.scale or self.scale < 1:
             raise ParameterError(f"scale must be a positive integer, got {self.scale}")
@@ -471,8 +475,8 @@ class Degradation:
             raise ParameterError(f"noise sigma must be >= 0, got {self.noise_sigma}")
 
     def describe(self) -> str:
-        if self.kind == "microscope":
-            text = f"{self.capture.describe()}, x{self.scale} (seed {self.seed})"
+        if self.kind in ("microscope", "camera"):
+            text = f"{(self.pipeline or self.capture).describe()}, x{self.scale} (seed {self.seed})"
         else:
             text = (
                 f"MATLAB bicubic downscale x{self.scale}"
@@ -489,8 +493,8 @@ class Degradation:
     def apply(self, hr: np.ndarray) -> np.ndarray:
         """Make the LR image; HR is cropped to a multiple of ``scale`` first."""
         image = modcrop(hr, self.scale)
-        if self.kind == "microscope":
-            lr = self.capture.apply(image, self.scale, self.seed, self.quantize)
+        if self.kind in ("microscope", "camera"):
+            lr = (self.pipeline or self.capture).apply(image, self.scale, self.seed, self.quantize)
         else:
             if self.kind == "gaussian":
                 image = gaussian_blur(image)
@@ -503,10 +507,17 @@ class Degradation:
             lr = np.round(lr * 255.0) / 255.0
         return lr.astype(np.float32)
 
+    def reference(self, hr: np.ndarray) -> np.ndarray:
+        """The HR image an SR result of :meth:`apply`'s LR is measured against: ``hr`` cropped to a
+        multiple of ``scale`` (through a camera pipeline's photometric steps, which no SR undoes)."""
+        image = modcrop(hr, self.scale)
+        return self.pipeline.reference(image, self.seed) if self.pipeline is not None else image
+
     def noiseless(self) -> "Degradation":
         """This degradation without its random and rounding steps: the expected LR of an image,
         which an LR-consistency check compares with the LR input."""
-        return Degradation(kind=self.kind, scale=self.scale, quantize=False, capture=self.capture.noiseless())
+        pipeline = self.pipeline.noiseless() if self.pipeline is not None else None
+        return Degradation(kind=self.kind, scale=self.scale, quantize=False, capture=self.capture.noiseless(), pipeline=pipeline)
 
 
 def degrade(hr: np.ndarray, scale: int, kind: str = "bicubic", **options) -> np.ndarray:

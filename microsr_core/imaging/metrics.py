@@ -145,6 +145,17 @@ STAIN_CONVENTION = ("CIEDE2000 colour difference per pixel (scikit-image deltaE_
                     "about 1 is a just-noticeable difference, lower is truer colour")
 
 
+def delta_e_map(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> np.ndarray:
+    """Per-pixel CIEDE2000 colour difference (:data:`STAIN_CONVENTION`) of two RGB images of one shape."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    if sr_rgb.shape != hr_rgb.shape:
+        raise ValueError(f"images differ in shape: {sr_rgb.shape} vs {hr_rgb.shape}")
+    inner = (slice(crop_border, -crop_border),) * 2 if crop_border else (slice(None),) * 2
+    a, b = (np.clip(np.asarray(x, dtype=np.float64)[inner], 0.0, 1.0) for x in (sr_rgb, hr_rgb))
+    return deltaE_ciede2000(rgb2lab(a), rgb2lab(b)) if a.size else np.empty((0, 0))
+
+
 def stain_fidelity(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> dict[str, float]:
     """Mean and 95th-percentile CIEDE2000 colour difference between two RGB images.
 
@@ -156,16 +167,23 @@ def stain_fidelity(sr_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0)
     -------
     dict with ``delta_e_mean`` and ``delta_e_p95`` (NaN for an empty image).
     """
-    from skimage.color import deltaE_ciede2000, rgb2lab
-
-    if sr_rgb.shape != hr_rgb.shape:
-        raise ValueError(f"images differ in shape: {sr_rgb.shape} vs {hr_rgb.shape}")
-    inner = (slice(crop_border, -crop_border),) * 2 if crop_border else (slice(None),) * 2
-    a, b = (np.clip(np.asarray(x, dtype=np.float64)[inner], 0.0, 1.0) for x in (sr_rgb, hr_rgb))
-    if a.size == 0:
+    difference = delta_e_map(sr_rgb, hr_rgb, crop_border)
+    if difference.size == 0:
         return {"delta_e_mean": math.nan, "delta_e_p95": math.nan}
-    difference = deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
     return {"delta_e_mean": float(difference.mean()), "delta_e_p95": float(np.percentile(difference, 95))}
+
+
+#: ΔE00 above which a pixel's colour is clearly off the reference, and below which bicubic's counts as right.
+INVENTED_COLOUR_DE, FAITHFUL_COLOUR_DE = 6.0, 3.0
+
+
+def invented_colour(sr_rgb: np.ndarray, bicubic_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> float:
+    """Share (%) of pixels whose colour a method put clearly off the HR's (ΔE00 > 6) where
+    bicubic's colour is right (ΔE00 < 3): colour the method invented, not colour the LR lost."""
+    method, baseline = delta_e_map(sr_rgb, hr_rgb, crop_border), delta_e_map(bicubic_rgb, hr_rgb, crop_border)
+    if method.size == 0:
+        return math.nan
+    return float(100 * np.mean((method > INVENTED_COLOUR_DE) & (baseline < FAITHFUL_COLOUR_DE)))
 
 
 def iou_per_class(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:

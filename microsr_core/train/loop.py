@@ -33,6 +33,7 @@ from safetensors.torch import save_file
 
 from ..models.archs import parameter_count
 from ..imaging.color import rgb_to_y
+from ..imaging.capture_family import CaptureFamily
 from ..imaging.degrade import CaptureRanges, Degradation, modcrop
 from ..models.device import resolve_device
 from ..errors import ParameterError
@@ -42,7 +43,7 @@ from ..models.weights import build_model
 
 
 #: The LR a trainer can learn: ``bicubic`` (as each method's paper makes it) or ``microscope``.
-TRAINING_DEGRADATIONS = ("bicubic", "microscope")
+TRAINING_DEGRADATIONS = ("bicubic", "microscope", "family")
 #: LR pixels of context around a training crop when its capture is simulated, so that the
 #: PSF (at most ~2 LR px wide for the ranges we train on) sees image, not a reflected border.
 CAPTURE_MARGIN = 6
@@ -108,12 +109,14 @@ class TrainTask(ABC):
         self.world_size = torch.distributed.get_world_size() if distributed else 1
 
     @cached_property
-    def capture_ranges(self) -> CaptureRanges | None:
-        """The random captures of a ``microscope`` run, else None (the method's own degradation)."""
-        return CaptureRanges.from_text(self.config.capture_ranges) if self.config.degradation == "microscope" else None
+    def capture_ranges(self) -> CaptureRanges | CaptureFamily | None:
+        """The random captures of a ``microscope`` or ``family`` run, else None (the method's own degradation)."""
+        kinds = {"microscope": CaptureRanges, "family": CaptureFamily}
+        kind = kinds.get(self.config.degradation)
+        return kind.from_text(self.config.capture_ranges) if kind else None
 
     def capture_pair(self, hr: np.ndarray, scale: int, rng: np.random.Generator, margin: int = CAPTURE_MARGIN) -> tuple[np.ndarray, np.ndarray]:
-        """(LR, target) of an RGB HR crop under a random capture (``microscope`` runs only):
+        """(LR, target) of an RGB HR crop under a random capture (``microscope`` and ``family`` runs):
         the crop is cut ``margin`` LR px smaller on every side afterwards, LR and target
         alike, so that little of the PSF's border effect is learnt."""
         lr, target = self.capture_ranges.pair(modcrop(hr, scale), scale, rng)
@@ -135,8 +138,13 @@ class TrainTask(ABC):
         net, self.init_card = build_model(name)
         if self.init_card.get("architecture") != self.architecture:
             raise ParameterError(f"init: weights '{name}' are a {self.init_card.get('architecture')}, not a {self.architecture}")
-        if self.init_card.get("arch_kwargs") != arch_kwargs:
+        free = set(getattr(arch_cls, "tensor_free_kwargs", ()))
+        if {k: v for k, v in self.init_card.get("arch_kwargs", {}).items() if k not in free} != {k: v for k, v in arch_kwargs.items() if k not in free}:
             raise ParameterError(f"init: weights '{name}' ({self.init_card.get('arch_kwargs')}) do not fit this run's architecture flags ({arch_kwargs})")
+        if self.init_card.get("arch_kwargs") != arch_kwargs:  # a flag that changes no tensor: same weights, new module
+            fresh = arch_cls(**arch_kwargs)
+            fresh.load_state_dict(net.state_dict())
+            net = fresh
         return net.train().to(self.device)
 
     def data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
@@ -215,7 +223,11 @@ class TrainTask(ABC):
             device += f" x {self.world_size} data-parallel processes"
         ranges = self.capture_ranges
         if ranges is not None:
-            training["degradation"] = f"a random microscope capture per example (microsr_core.degrade.CaptureRanges: {ranges.describe()})"
+            training["degradation"] = (
+                f"a random microscope capture per example (microsr_core.imaging.degrade.CaptureRanges: {ranges.describe()})"
+                if isinstance(ranges, CaptureRanges)
+                else f"a random camera pipeline per example: {ranges.describe()}"
+            )
         return {
             "method": method,
             "lr_kind": "real" if ranges is not None else "bicubic",
@@ -304,7 +316,7 @@ class RunSettings:
     #: errors dominate a multi-scale run and x2 falls behind.
     balance_scales: bool = False
     #: Of the images, held out by name hash for validation, and as many again for the test
-    #: split that reports use (microsr_core.data.split_of).
+    #: split that reports use (microsr_core.imaging.data.split_of).
     val_fraction: float = 0.1
     checkpoint_every: int = 250
     validate_every: int = 500
@@ -313,10 +325,10 @@ class RunSettings:
     precision: str = "auto"
     #: How training LR is made: ``bicubic`` (the MATLAB bicubic downscale; MicroGAN's x1 blurs)
     #: or ``microscope`` (every example its own random real capture: lower objective, camera
-    #: pixel, shot/read noise, JPEG; microsr_core.degrade.CaptureRanges).
+    #: pixel, shot/read noise, JPEG; microsr_core.imaging.degrade.CaptureRanges).
     degradation: str = "bicubic"
     #: With ``microscope``: ranges such as ``na=0.2:0.6,full_well=800:20000`` (unnamed ones keep
-    #: the defaults of microsr_core.degrade.CaptureRanges).
+    #: the defaults of microsr_core.imaging.degrade.CaptureRanges).
     capture_ranges: str | None = None
     seed: int = 0
     threads: int = 0  # 0: torch's default
@@ -369,8 +381,8 @@ def check_config(
         raise ParameterError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got '{config.precision}'")
     if config.degradation not in TRAINING_DEGRADATIONS:
         raise ParameterError(f"degradation must be one of {', '.join(TRAINING_DEGRADATIONS)}, got '{config.degradation}'")
-    if config.capture_ranges and config.degradation != "microscope":
-        raise ParameterError("capture_ranges needs degradation microscope")
+    if config.capture_ranges and config.degradation not in ("microscope", "family"):
+        raise ParameterError("capture_ranges needs degradation microscope or family")
     CaptureRanges.from_text(config.capture_ranges)  # refused here, before any data is read
     if not 0 < config.val_fraction < 0.5:
         raise ParameterError(f"val_fraction must lie in (0, 0.5) (as many images again go to the test split), got {config.val_fraction}")

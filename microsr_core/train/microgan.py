@@ -1,7 +1,7 @@
 """Training MicroGAN (Gautam et al. §2, §3.1–3.3): WGAN-GP on single cells, nothing resized.
 
 Data: single cells cut from the training fields by :func:`microsr_core.cells.extract_cells`
-(§3.1); the validation cells come from fields held out by :func:`microsr_core.data.split`, so
+(§3.1); the validation cells come from fields held out by :func:`microsr_core.imaging.data.split`, so
 no field gives cells to both sides. Each step draws a scale from ``scales``: ``1`` makes the
 paper's pair (15×15 Gaussian blur, same size), ``s >= 2`` the app's (MATLAB bicubic downscale
 by s, LR rounded to 8 bit, then bicubic upscale back); the generator maps the degraded image to
@@ -63,7 +63,7 @@ class MicroGANConfig(RunSettings):
     generator alone from shipped weights (the critic starts fresh).
     """
 
-    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "critic_width", "critic_downsamplings", "fs_size")
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("variant", "levels", "width", "residual", "keep_chroma", "critic_width", "critic_downsamplings", "fs_size")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"scales": (1, 2, 3, 4), "steps": 20000, "critic_steps": 4, "pretrain_steps": 2000, "batch_pixels": 16 * 128 * 128, "max_batch": 32},
         "cpu": {"scales": (1,), "steps": 1350, "critic_steps": 2, "pretrain_steps": 1200, "batch_pixels": 36864, "max_batch": 8},
@@ -111,6 +111,8 @@ class MicroGANConfig(RunSettings):
     levels: int = 4
     width: int = 40
     residual: bool = True
+    #: The generator returns its input's chroma and restores luma alone (no invented stain colour).
+    keep_chroma: bool = False
     critic_width: int = 64
     critic_downsamplings: int = 4
     val_cells: int = 48
@@ -253,7 +255,8 @@ class MicroGANTask(TrainTask):
                 for i, cell in enumerate(self.val_cells)]
             for s in c.scales
         }
-        self.generator = self.build_network(MicroGANGenerator, levels=c.levels, width=c.width, residual=c.residual)
+        chroma = {"keep_chroma": True} if c.keep_chroma else {}  # absent when off: the cards before it stay equal
+        self.generator = self.build_network(MicroGANGenerator, levels=c.levels, width=c.width, residual=c.residual, **chroma)
         critic_cls, size = (FixedSizeCritic, {"size": c.fs_size}) if c.variant == "fs" else (MicroGANCritic, {})
         self.critic = critic_cls(width=c.critic_width, downsamplings=c.critic_downsamplings, **size).to(self.device)
         if c.vgg_weights:
@@ -369,7 +372,7 @@ class MicroGANTask(TrainTask):
             data=f"{c.data}" + (f" + single cells of {c.cells}" if c.cells else "")
             + (f" ({c.cells_share:.0%} of the batches start from those)" if c.cells_share is not None else "")
             + f" ({len(self.train_files)} images, {len(self.sampler.cells)} cells)",
-            validation=(c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.data.split)")
+            validation=(c.val or f"{len(self.val_files)} fields held out by name hash (microsr_core.imaging.data.split)")
             + f", {len(self.val_cells)} whole cells",
             content_loss=self.content.description + self.scale_weights_note(),
             loss=f"-D(G(x)) x {c.adv_weight} + {c.content_weight} x content; critic D(fake) - D(real) + {c.gp_weight} x GP (per-sample norm)",
@@ -384,7 +387,10 @@ def card_summary(fs: bool, scales: tuple[int, ...], degradation: str) -> str:
     """What one MicroGAN card is, in words that tell it from its siblings (the cards share an architecture)."""
     tasks = (["x1 deblurring (15x15 Gaussian blur, same size)"] if 1 in scales else []) + (
         [f"{'/'.join(f'x{s}' for s in scales if s > 1)} SR (the LR upscaled bicubic, then restored)"] if max(scales) > 1 else [])
-    kind = "realistic microscope captures (optics blur, noise, JPEG)" if degradation == "microscope" else "MATLAB-bicubic LR"
+    kind = {
+        "microscope": "realistic microscope captures (optics blur, noise, JPEG)",
+        "family": "a family of microscope camera pipelines (PSF shapes, Bayer demosaicing, in-camera denoising and sharpening, JPEG)",
+    }.get(degradation, "MATLAB-bicubic LR")
     return (("MicroGAN-FS ablation (fixed-size critic): " if fs else "MicroGAN: ")
             + f"trimmed U-Net generator trained as a WGAN-GP on single cells for {' and '.join(tasks)}"
             + (f" of {kind}." if max(scales) > 1 else "."))

@@ -213,7 +213,7 @@ class VDSRTask(TrainTask):
             + ("one multi-scale model." if len(c.scales) > 1 else f"single-scale x{c.scales[0]} model."),
             data=f"{c.data} ({len(self.train_files)} training images)",
             validation=c.val
-            or f"{c.val_fraction:.0%} of the images held out by name hash (microsr_core.data.split), never trained on;"
+            or f"{c.val_fraction:.0%} of the images held out by name hash (microsr_core.imaging.data.split), never trained on;"
             f" {len(self.val_files)} of them score the periodic validation",
             patches=f"{c.patch}x{c.patch} Y, stride {c.stride}, batch {c.batch}",
             degradation="MATLAB bicubic downscale, LR rounded to 8 bit",

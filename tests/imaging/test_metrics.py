@@ -109,3 +109,15 @@ def test_stain_fidelity_mean_and_95th_percentile_and_border():
     assert stain_fidelity(hr, hr) == {"delta_e_mean": 0.0, "delta_e_p95": 0.0}
     with pytest.raises(ValueError, match="differ in shape"):
         stain_fidelity(hr, hr[:5])
+
+
+def test_invented_colour_counts_pixels_a_method_put_off_colour_where_bicubic_was_right():
+    from microsr_core.imaging.metrics import invented_colour
+
+    hr = np.full((20, 20, 3), 0.6, dtype=np.float32)  # a grey background
+    pink = hr.copy()
+    pink[:10, :, 0] += 0.15  # a pink cast over the top half
+    assert invented_colour(pink, hr, hr) == pytest.approx(50.0)
+    assert invented_colour(pink, pink, hr) == 0.0  # bicubic was off there too: lost, not invented
+    assert invented_colour(hr, hr, hr) == 0.0
+    assert invented_colour(pink, hr, hr, crop_border=5) == pytest.approx(50.0)

@@ -53,13 +53,21 @@ class MicroGANGenerator(nn.Module):
     sigmoid, but the last convolution starts at zero so an untrained generator returns its
     input (the bicubic or blurred image) instead of grey, which shortens training a lot on
     smooth micrographs (the same reason VDSR predicts a residual).
+
+    With ``keep_chroma=True`` the output keeps the input's chroma (BT.601 Cb/Cr) and takes only
+    its luma from the network: a generator trained on captures it did not see invented stain
+    colour (a grey fibre painted nucleus-purple), and colour is what clinicians read stains by.
+    VDSR and the geometry prior restore Y alone for the same reason.
     """
 
-    def __init__(self, *, levels: int = 4, width: int = 40, residual: bool = True):
+    #: Constructor arguments that change no tensor: weights trained without them load with them.
+    tensor_free_kwargs = ("keep_chroma",)
+
+    def __init__(self, *, levels: int = 4, width: int = 40, residual: bool = True, keep_chroma: bool = False):
         super().__init__()
         if levels < 2:
             raise ValueError(f"levels must be >= 2, got {levels}")
-        self.levels, self.width, self.residual = levels, width, residual
+        self.levels, self.width, self.residual, self.keep_chroma = levels, width, residual, keep_chroma
         channels = [width * 2**k for k in range(levels)]
         self.down = nn.ModuleList([_double_conv(3, channels[0])])
         self.down.extend(_double_conv(channels[k - 1], channels[k]) for k in range(1, levels))
@@ -115,7 +123,20 @@ class MicroGANGenerator(nn.Module):
         if self.residual:
             eps = 1e-3
             logits = logits + torch.logit(x.clamp(eps, 1 - eps))
-        return torch.sigmoid(logits)
+        out = torch.sigmoid(logits)
+        return with_luma_of(out, x.float()) if self.keep_chroma else out
+
+
+#: BT.601 luma weights of R, G, B (microsr_core.color's Y row, over its 219/255 range).
+_LUMA = (65.481 / 219, 128.553 / 219, 24.966 / 219)
+
+
+def with_luma_of(luma_source: torch.Tensor, chroma_source: torch.Tensor) -> torch.Tensor:
+    """RGB with the BT.601 luma of ``luma_source`` and the chroma of ``chroma_source``: adding the
+    same value to R, G and B moves Y by that value and leaves Cb and Cr unchanged."""
+    weights = torch.tensor(_LUMA, dtype=chroma_source.dtype, device=chroma_source.device).view(1, 3, 1, 1)
+    delta = ((luma_source - chroma_source) * weights).sum(dim=1, keepdim=True)
+    return (chroma_source + delta).clamp(0, 1)
 
 
 def _critic_trunk(width: int, downsamplings: int) -> tuple[nn.Sequential, int]:

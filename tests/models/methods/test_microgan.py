@@ -6,6 +6,7 @@ import torch
 
 from microsr_core.models.archs import parameter_count
 from microsr_core.models.archs.microgan import FixedSizeCritic, MicroGANCritic, MicroGANGenerator
+from microsr_core.imaging.color import rgb_to_ycbcr
 from microsr_core.imaging.degrade import Degradation, modcrop
 from microsr_core.errors import WeightsError
 from microsr_core.models.inference import upscale
@@ -138,3 +139,28 @@ def test_shipped_weights_beat_bicubic_on_a_real_crop(sample):
         baseline = upscale(lr, "bicubic", scale).image
         assert psnr_y(sr, reference, scale) > psnr_y(baseline, reference, scale)
         assert ssim_y(sr, reference, scale) > ssim_y(baseline, reference, scale)
+
+
+def _untrained_generator(keep_chroma: bool) -> MicroGANGenerator:
+    torch.manual_seed(0)
+    generator = MicroGANGenerator(levels=3, width=8, keep_chroma=keep_chroma)
+    torch.nn.init.normal_(generator.head.weight, 0, 0.5)  # a generator that invents, as an untrained one does
+    return generator.eval()
+
+
+def test_keep_chroma_keeps_a_grey_image_grey_where_a_free_generator_tints_it():
+    grey = torch.full((1, 3, 32, 32), 0.5)
+    grey[..., 10:20, :] = 0.56  # a faint, out-of-focus grey fibre across the field
+    with torch.no_grad():
+        free, kept = (_untrained_generator(flag)(grey) for flag in (False, True))
+    chroma = lambda rgb: rgb_to_ycbcr(rgb[0].permute(1, 2, 0).numpy())[..., 1:]  # noqa: E731
+    assert np.abs(chroma(free) - chroma(grey)).max() > 5 / 255  # the free generator paints colour
+    np.testing.assert_allclose(chroma(kept), chroma(grey), atol=1e-5)  # the kept one cannot
+    assert (kept - grey).abs().max().item() > 1e-3  # and still changes luma
+
+
+def test_keep_chroma_changes_no_tensor_so_weights_trained_without_it_load():
+    free = _untrained_generator(False)
+    kept = MicroGANGenerator(levels=3, width=8, keep_chroma=True)
+    kept.load_state_dict(free.state_dict())
+    assert MicroGANGenerator.tensor_free_kwargs == ("keep_chroma",)

@@ -1,0 +1,43 @@
+"""The leave-one-family-out table of docs/results.md from bench/family.sh's reports.
+
+    python bench/family_table.py [RUN ...]     # default: family; several runs side by side
+
+One row per pipeline × stain × scale; per method and run: mean Y-PSNR gain over bicubic (dB),
+the worst image's gain, SSIM-Y difference, sharpness (gradient energy / the HR's) and invented
+colour (% of pixels, mean and worst image).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+EVAL = Path(__file__).resolve().parents[1] / "docs" / "eval"
+PIPES, SETS = ("microscope", "scanner", "phone"), ("bccd", "wbc1", "wbc2")
+
+
+def cell(report: dict, name: str) -> str:
+    entry, base = report[name], report["bicubic"]
+    worst = min(row["gain_db"] for row in entry["per_image"].values())
+    return (f"{entry['psnr_y'] - base['psnr_y']:+.2f} (min {worst:+.2f}), ΔSSIM {entry['ssim_y'] - base['ssim_y']:+.4f}, "
+            f"sharp {entry['sharpness']:.2f}, colour {entry['invented_colour_pct']:.2f}/{entry['invented_colour_pct_max']:.2f} %")
+
+
+def main(runs: list[str]) -> None:
+    print("| LR pipeline | set | scale | bicubic sharp | " + " | ".join(f"{m} [{r}]" for r in runs for m in ("vdsr", "microgan", "import@realesr")) + " |")
+    print("|" + "---|" * (4 + 3 * len(runs)))
+    for pipe in PIPES:
+        for name in SETS:
+            for scale in (2, 3, 4):
+                reports = {run: EVAL / f"{run}_{pipe}_{name}_test_x{scale}.json" for run in runs}
+                if not all(path.is_file() for path in reports.values()):
+                    continue
+                loaded = {run: json.loads(path.read_text()) for run, path in reports.items()}
+                first = next(iter(loaded.values()))
+                cells = [cell(loaded[run], m) if m in loaded[run] else "—" for run in runs for m in ("vdsr", "microgan", "import@realesr")]
+                print(f"| {pipe} | {name} | x{scale} | {first['bicubic']['sharpness']:.2f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["family"])

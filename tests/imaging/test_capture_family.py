@@ -1,0 +1,146 @@
+"""The capture family: physical steps measured, the training family never draws a held-out kind."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from microsr_core.imaging.capture_family import (
+    HELD_OUT,
+    CameraPipeline,
+    CaptureFamily,
+    airy_kernel,
+    bayer_mosaic,
+    demosaic,
+    disc_kernel,
+    encode,
+    line_kernel,
+    pipeline_degradation,
+    unsharp_mask,
+)
+from microsr_core.imaging.color import rgb_to_ycbcr
+from microsr_core.imaging.degrade import MicroscopeCapture, modcrop
+from microsr_core.errors import ParameterError
+from microsr_core.imaging.metrics import psnr_y
+
+
+def _ring_profile(kernel: np.ndarray) -> np.ndarray:
+    """Mean of ``kernel`` over rings of integer radius about its centre."""
+    radius = kernel.shape[0] // 2
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    rings = np.round(np.hypot(y, x)).astype(int)
+    return np.bincount(rings.ravel(), kernel.ravel()) / np.bincount(rings.ravel())
+
+
+def test_airy_kernel_has_its_first_dark_ring_where_optics_puts_it():
+    kernel = airy_kernel(first_zero_px=6.0)
+    profile = _ring_profile(kernel)
+    assert kernel.sum() == pytest.approx(1.0)
+    assert int(np.argmin(profile[:9])) == 6  # 0.61 λ/NA in pixels
+    assert profile[8] > profile[6]  # the first bright ring beyond it
+    assert profile[6] < 0.01 * profile[0]
+
+
+def test_disc_and_line_kernels_cover_their_area():
+    disc = disc_kernel(4.0)
+    assert disc.sum() == pytest.approx(1.0)
+    assert (disc / disc.max()).sum() == pytest.approx(np.pi * 16, rel=0.03)  # covered area, in pixels
+    line = line_kernel(7.0, 0.0)
+    assert line.sum() == pytest.approx(1.0)
+    assert (line.sum(axis=1) > 0.05).sum() == 1  # one row: a horizontal line
+    assert (line.sum(axis=0) > 1e-6).sum() == 7
+
+
+def test_bayer_mosaic_keeps_one_colour_per_site_and_demosaicing_restores_a_flat_colour():
+    colour = np.array([0.7, 0.4, 0.2], dtype=np.float32)
+    flat = np.broadcast_to(colour, (16, 16, 3)).copy()
+    raw = bayer_mosaic(flat, "RGGB")
+    assert raw[0, 0] == pytest.approx(0.7) and raw[0, 1] == pytest.approx(0.4) and raw[1, 1] == pytest.approx(0.2)
+    for algorithm in ("bilinear", "malvar", "menon"):
+        rgb = demosaic(raw, "RGGB", algorithm)
+        np.testing.assert_allclose(rgb[4:-4, 4:-4], flat[4:-4, 4:-4], atol=2e-3, err_msg=algorithm)
+
+
+def test_jpeg_chroma_subsampling_blurs_colour_edges_more_than_444():
+    image = np.zeros((32, 32, 3), dtype=np.float32)
+    image[:, 15:, 0] = 1.0  # a red edge on an odd column: 2x2 chroma blocks straddle it
+    chroma_error = {mode: np.abs(rgb_to_ycbcr(encode(image, "jpeg", 95, mode))[..., 2] - rgb_to_ycbcr(image)[..., 2]).mean() for mode in ("420", "444")}
+    assert chroma_error["420"] > 2 * chroma_error["444"]
+
+
+def test_unsharp_mask_raises_luma_contrast_and_leaves_chroma():
+    image = np.full((16, 16, 3), 0.3, dtype=np.float32)
+    image[:, 8:] = 0.6
+    sharp = unsharp_mask(image, 1.0, 1.0)
+    assert sharp[:, 8].mean() > 0.6 and sharp[:, 7].mean() < 0.3  # overshoot on both sides of the edge
+    np.testing.assert_allclose(rgb_to_ycbcr(sharp)[..., 1:], rgb_to_ycbcr(image)[..., 1:], atol=1e-5)
+
+
+def test_the_training_family_never_draws_a_held_out_kind_of_step():
+    family, rng = CaptureFamily(), np.random.default_rng(0)
+    draws = [family.sample(rng) for _ in range(400)]
+    assert {d.psf for d in draws} == {"gaussian", "airy", "disc"}
+    assert {d.demosaic for d in draws} == {"bilinear", "malvar"}
+    assert {d.denoise for d in draws} == {"gaussian", "median"}
+    assert {d.resample for d in draws} == {"bilinear", "bicubic"}
+    assert {d.codec for d in draws} == {"jpeg", "none"}
+    assert all(d.tone == 0 and d.vignetting == 0 and d.lateral_ca == 0 for d in draws)
+    assert {d.processing for d in draws} >= {("denoise", "sharpen"), ("sharpen", "denoise")}  # both orders
+    assert min(d.capture.full_well for d in draws) < 300  # down to a phone's photon budget
+    # each held-out pipeline has at least one step of a kind the family never drew
+    for name, pipeline in HELD_OUT.items():
+        unseen = (pipeline.psf == "motion", pipeline.demosaic == "menon" and bool(pipeline.cfa), pipeline.denoise == "bilateral" and "denoise" in pipeline.processing,
+                  pipeline.resample == "lanczos" and pipeline.grid != 1, pipeline.codec == "webp", pipeline.tone > 0, pipeline.vignetting > 0, pipeline.lateral_ca > 0)
+        assert sum(unseen) >= 2, name
+
+
+def test_a_family_capture_is_reproducible_from_its_seed_and_differs_between_seeds(sample):
+    hr = modcrop(sample[:96, :96], 4)
+    family = CaptureFamily()
+    first, again, other = family.apply(hr, 4, seed=3), family.apply(hr, 4, seed=3), family.apply(hr, 4, seed=4)
+    assert first.shape == (24, 24, 3)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).mean() > 1e-3
+    lr, target = family.pair(hr, 2, np.random.default_rng(1))
+    assert lr.shape == (48, 48, 3) and target.shape == hr.shape
+
+
+@pytest.mark.parametrize("name", sorted(HELD_OUT))
+def test_held_out_pipelines_make_a_plausible_lr_and_keep_a_grey_field_grey(sample, name):
+    degradation = pipeline_degradation(name, 2)
+    lr = degradation.apply(sample[:120, :160])
+    assert lr.shape == (60, 80, 3) and 0 <= lr.min() and lr.max() <= 1
+    assert name in degradation.describe()
+    grey = np.full((64, 64, 3), 0.55, dtype=np.float32)
+    captured = pipeline_degradation(name, 2).apply(grey)
+    chroma = rgb_to_ycbcr(captured)[..., 1:] - 128 / 255
+    assert np.abs(chroma.mean(axis=(0, 1))).max() < 4 / 255  # no colour cast from the camera chain
+
+
+def test_noiseless_pipeline_drops_sensor_noise_and_file(sample):
+    pipeline = HELD_OUT["phone"]
+    hr = sample[:64, :64]
+    quiet = pipeline.noiseless()
+    np.testing.assert_allclose(quiet.apply(hr, 2, seed=1, quantize=False), quiet.apply(hr, 2, seed=2, quantize=False), atol=1e-4)
+    assert psnr_y(quiet.apply(hr, 2, seed=1), pipeline.apply(hr, 2, seed=1)) < 60
+
+
+def test_bad_pipeline_settings_and_names_are_refused():
+    with pytest.raises(ParameterError, match="psf"):
+        CameraPipeline(psf="square")
+    with pytest.raises(ParameterError, match="quality"):
+        replace(HELD_OUT["phone"], quality=0)
+    with pytest.raises(ParameterError, match="unknown capture pipeline"):
+        pipeline_degradation("microscopy", 2)
+    assert CaptureFamily.from_text("na=0.3:0.4").ranges.na == (0.3, 0.4)
+    assert CaptureFamily.from_text("na=0.3:0.4").ranges.full_well == CaptureFamily().ranges.full_well
+    assert isinstance(CaptureFamily().sample(np.random.default_rng(0)).capture, MicroscopeCapture)
+
+
+def test_the_reference_carries_the_photometric_steps_and_nothing_else(sample):
+    hr = modcrop(sample[:64, :64], 2)
+    phone = pipeline_degradation("phone", 2)
+    reference = phone.reference(hr)
+    assert reference.shape == hr.shape and np.abs(reference - hr).mean() > 0.01  # tone curve and vignetting
+    np.testing.assert_allclose(replace(HELD_OUT["phone"], tone=0.0, vignetting=0.0).reference(hr), hr, atol=2e-6)
+    np.testing.assert_allclose(pipeline_degradation("scanner", 2).reference(hr), hr, atol=2e-6)  # no photometric step
