@@ -20,7 +20,7 @@ from ..imaging.metrics import psnr_y
 from ..paths import data_root
 from .inference import upscale
 from .registry import SRMethod, method_class
-from .runtime import ExportMismatch, forced_backend, usable_backends
+from .runtime import ExportMismatch, usable_backends
 from .serving import DEFAULT_KIND, card_weights, split_name
 from .weights import model_card, update_card
 
@@ -68,8 +68,7 @@ def measure_bf16(name: str, entry: str, card: dict[str, Any] | None = None) -> d
     worst: dict[str, float] = {}
     for backend in usable_backends():
         try:
-            with forced_backend(backend):
-                method = cls(torch.device("cpu"), model, rows[0].lr_kind, weights=rows)
+            method = cls(torch.device("cpu"), model, rows[0].lr_kind, weights=rows, backend=backend)
         except ExportMismatch:  # U-Nets pad in Python: auto runs them in PyTorch only
             continue
         for row in rows:

@@ -20,7 +20,6 @@ also serves CUDA.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib.util
 import os
@@ -51,20 +50,6 @@ def backend_choice() -> str:
     if choice not in BACKEND_CHOICES:
         raise ParameterError(f"MICROSR_CPU_BACKEND is '{choice}'; choose from {', '.join(BACKEND_CHOICES)}")
     return choice
-
-
-@contextlib.contextmanager
-def forced_backend(choice: str):
-    """Create networks inside this block with ``MICROSR_CPU_BACKEND=choice`` (to measure each runtime)."""
-    before = os.environ.get("MICROSR_CPU_BACKEND")
-    os.environ["MICROSR_CPU_BACKEND"] = choice
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("MICROSR_CPU_BACKEND")
-        else:
-            os.environ["MICROSR_CPU_BACKEND"] = before
 
 
 def usable_backends() -> list[str]:
@@ -230,9 +215,13 @@ class OpenVINOModel:
         return self.run(x)[0]
 
 
-def cpu_runtime(net: torch.nn.Module, sha256: str) -> OpenVINONetwork | None:
-    """OpenVINO for ``net`` where the backend choice and the installed packages allow it, else None."""
-    choice = backend_choice()
+def cpu_runtime(net: torch.nn.Module, sha256: str, choice: str | None = None) -> OpenVINONetwork | None:
+    """OpenVINO for ``net`` where the backend ``choice`` (default :func:`backend_choice`) and the
+    installed packages allow it, else None. The choice is an argument, never an environment write:
+    networks are created in app threads, where another session's choice must not leak in."""
+    choice = choice or backend_choice()
+    if choice not in BACKEND_CHOICES:
+        raise ParameterError(f"backend is '{choice}'; choose from {', '.join(BACKEND_CHOICES)}")
     if choice == "pytorch":
         return None
     missing = missing_packages()

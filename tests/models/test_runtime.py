@@ -9,7 +9,7 @@ import torch
 from microsr_core.models import runtime
 from microsr_core.errors import ParameterError
 from microsr_core.models.inference import upscale
-from microsr_core.models.registry import create
+from microsr_core.models.registry import create, method_class
 from microsr_core.models.weights import model_card
 from tests.helpers import publish_random
 
@@ -93,3 +93,40 @@ def test_two_part_convolution_equals_the_convolution():
         # The part bf16 must hold exactly is exact in bf16; the rest is below half a step.
         high = torch.round(x * 256) / 256
         assert torch.equal(high.to(torch.bfloat16).float(), high) and (x - high).abs().max() <= 1 / 512
+
+
+@needs_openvino
+def test_a_backend_chosen_in_one_thread_does_not_reach_a_network_created_in_another(weights, microsr_home):
+    """The bf16 gate measures each backend while the app's other sessions create networks: the
+    choice is an argument, so a method created meanwhile in another thread keeps the environment's."""
+    import threading
+
+    created: dict[str, list[str]] = {"openvino": [], "default": []}
+    start = threading.Barrier(2)
+
+    def make(kind: str) -> None:
+        start.wait()
+        for _ in range(3):
+            method = method_class("vdsr")(CPU, backend="openvino") if kind == "openvino" else create("vdsr", CPU)
+            created[kind].append(method.backend)
+
+    threads = [threading.Thread(target=make, args=(kind,)) for kind in created]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert created == {"openvino": ["openvino"] * 3, "default": ["pytorch"] * 3}  # conftest's environment: pytorch
+
+
+def test_no_package_code_writes_the_environment_or_the_working_directory():
+    import ast
+    from pathlib import Path
+
+    writes = []
+    for path in Path(runtime.__file__).resolve().parents[1].rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.func if isinstance(node, ast.Call) else None
+            text = ast.unparse(target) if target is not None else ""
+            if text.startswith("os.environ[") or text in ("os.environ.pop", "os.environ.update", "os.environ.setdefault", "os.putenv", "os.chdir"):
+                writes.append(f"{path.name}:{node.lineno} {text}")
+    assert writes == []

@@ -34,9 +34,12 @@ class NetworkMethod(SRMethod):
     runs_network = True
 
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
-                 weights: Sequence[ServedWeights] | None = None):
-        """``weights`` pins the rows to load instead of what serving resolves (to measure one card)."""
+                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None):
+        """``weights`` pins the rows to load instead of what serving resolves (to measure one card);
+        ``backend`` the CPU runtime (:data:`~microsr_core.models.runtime.BACKEND_CHOICES`; None: the
+        environment's choice)."""
         super().__init__(device, model, lr_kind)
+        self.backend_choice = backend
         rows = list(weights) if weights is not None else [row for row in serving_table(self.full_name) if row.lr_kind == self.lr_kind]
         if not rows:
             raise WeightsError(f"no weights for '{self.full_name}' with {self.lr_kind} LR are installed")
@@ -68,7 +71,7 @@ class NetworkMethod(SRMethod):
 
     def _runtime(self, net: torch.nn.Module, sha256: str):
         """What runs ``net`` instead of PyTorch (OpenVINO on the CPU where available), or None."""
-        return cpu_runtime(net, sha256) if self.device.type == "cpu" else None
+        return cpu_runtime(net, sha256, self.backend_choice) if self.device.type == "cpu" else None
 
     def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
         return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))

@@ -51,8 +51,8 @@ class ImportedMethod(NetworkMethod):
     model_only = True
 
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
-                 weights: Sequence[ServedWeights] | None = None):
-        super().__init__(device, model, lr_kind, weights)
+                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None):
+        super().__init__(device, model, lr_kind, weights, backend)
         if all(isinstance(net, OpenVINOModel) for net in self.nets.values()):
             self.device = torch.device("cpu")  # OpenVINO runs ONNX files on the CPU whatever device was asked for
 

@@ -44,8 +44,8 @@ class PriorMethod(NetworkMethod):
     with_prior = True
 
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
-                 weights: Sequence[ServedWeights] | None = None):
-        super().__init__(device, model, lr_kind, weights)
+                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None):
+        super().__init__(device, model, lr_kind, weights, backend)
         for scale, net in self.nets.items():
             if getattr(net, "prior", None) is not self.with_prior:
                 row = self.table[scale]
