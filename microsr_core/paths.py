@@ -4,7 +4,6 @@
   promoted and imported models, unpacked uploads.
 - data root: ``$MICROSR_DATA_ROOT`` or ``<project>/../shared/data``: folders training jobs may
   read.
-- papers: ``<project>/../shared/papers``: the text of the papers the model cards name.
 """
 
 from __future__ import annotations
@@ -37,11 +36,6 @@ def imports_dir() -> Path:
 def data_root() -> Path:
     """The only folder tree training jobs may read datasets from."""
     return Path(os.environ.get("MICROSR_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "data")).resolve()
-
-
-def papers_dir() -> Path:
-    """The folder of the papers' text files (a card's ``paper`` starts with a file name in it)."""
-    return PROJECT_ROOT.parent / "shared" / "papers"
 
 
 def resolve_inside(root: Path, user_path: str | Path) -> Path:

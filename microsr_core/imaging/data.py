@@ -29,6 +29,23 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+#: Where a dataset keeps the masks of its images (trainers that need them: the geometry prior).
+MASKS_FOLDER = "masks"
+
+
+def dataset_layout(folder: str | Path) -> tuple[Path, Path | None]:
+    """(images folder, masks folder or None) of a dataset folder, the one layout rule of trainers,
+    jobs and the app: the images are the folder's ``images/`` subfolder when it has one, else the
+    folder itself; the masks are ``<folder>/masks``, or ``../masks`` beside a folder named
+    ``images`` (as in ``shared/data/wbc_seg/dataset1``)."""
+    folder = Path(folder)
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    candidates = [folder / MASKS_FOLDER]
+    if images == folder and folder.name == "images":
+        candidates.append(folder.parent / MASKS_FOLDER)
+    return images, next((c for c in candidates if c.is_dir()), None)
+
+
 def folder_list(text: str | None) -> list[Path]:
     """The folders of a comma-separated list (a trainer's ``data`` may name several)."""
     return [Path(part.strip()) for part in (text or "").split(",") if part.strip()]

@@ -8,7 +8,7 @@
 - :class:`MicroscopeCapture`: a real capture through a lower objective and a camera (PSF,
   pixel integration, shot and read noise, 8-bit sRGB, JPEG); :class:`CaptureRanges` draws
   random ones for training.
-- :func:`degrade`: the named pipelines used by ``evaluate``, the app and the trainers.
+- :class:`Degradation`: the named pipelines used by ``evaluate``, the app and the trainers.
 
 All functions take and return float32 arrays in [0, 1] of shape (H, W) or (H, W, C).
 """
@@ -518,8 +518,3 @@ class Degradation:
         which an LR-consistency check compares with the LR input."""
         pipeline = self.pipeline.noiseless() if self.pipeline is not None else None
         return Degradation(kind=self.kind, scale=self.scale, quantize=False, capture=self.capture.noiseless(), pipeline=pipeline)
-
-
-def degrade(hr: np.ndarray, scale: int, kind: str = "bicubic", **options) -> np.ndarray:
-    """Shorthand for ``Degradation(kind, scale, **options).apply(hr)``."""
-    return Degradation(kind=kind, scale=scale, **options).apply(hr)

@@ -118,12 +118,6 @@ def implausible_parsing(parsing: np.ndarray) -> str | None:
     return None
 
 
-def colourise(parsing: np.ndarray) -> np.ndarray:
-    """RGB picture (H, W, 3) float32 of a parsing map or label image, in the paper's colours."""
-    labels = parsing if parsing.ndim == 2 else labels_of(parsing)
-    return COLOURS[labels]
-
-
 def parsing_labels(parsing: np.ndarray) -> np.ndarray:
     """Class label per pixel of a parsing map: argmax over channels of an (H, W, C) map of
     scores (for the prior network: :data:`microsr_core.imaging.parsing.CLASSES` order), or the rounded

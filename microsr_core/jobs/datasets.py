@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ..imaging.data import IMAGE_SUFFIXES, list_images
+from ..imaging.data import IMAGE_SUFFIXES, MASKS_FOLDER, dataset_layout, list_images
 from ..errors import ParameterError
 from ..paths import data_root, home_dir, resolve_inside
 
 UPLOAD_PREFIX = "upload:"
-MASKS_FOLDER = "masks"
 #: Limits for uploaded ZIPs (uncompressed bytes in all, members extracted).
 MAX_UPLOAD_BYTES = int(os.environ.get("MICROSR_MAX_UPLOAD_BYTES", 2 << 30))
 MAX_UPLOAD_FILES = int(os.environ.get("MICROSR_MAX_UPLOAD_FILES", 20000))
@@ -72,13 +71,6 @@ def resolve_dataset_folder(spec: str | Path) -> Path:
     return folder
 
 
-def _mask_folder(folder: Path, images: Path) -> Path | None:
-    candidates = [folder / MASKS_FOLDER]
-    if images == folder and folder.name == "images":
-        candidates.append(folder.parent / MASKS_FOLDER)
-    return next((c for c in candidates if c.is_dir()), None)
-
-
 def inspect_dataset(spec: str | Path, *, needs_masks: bool = False) -> Dataset:
     """Resolve ``spec``, count its images and, when ``needs_masks``, check every image has a mask.
 
@@ -88,12 +80,11 @@ def inspect_dataset(spec: str | Path, *, needs_masks: bool = False) -> Dataset:
     folder = resolve_dataset_folder(spec)
     if folder in (data_root(), uploads_dir()):
         raise ParameterError(f"dataset '{spec}': choose a folder inside {folder}, not the root itself")
-    images = folder / "images" if (folder / "images").is_dir() else folder
+    images, masks = dataset_layout(folder)
     try:
         files = list_images(images)
     except ParameterError as exc:
         raise ParameterError(f"dataset '{spec}': {exc}") from None
-    masks = _mask_folder(folder, images)
     if needs_masks:
         if masks is None:
             raise ParameterError(

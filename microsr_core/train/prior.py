@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from ..models.archs.prior import PriorLRVDSR, PriorSRNet, PriorVDSR
-from ..imaging.data import IMAGE_SUFFIXES, folder_list, interleave, list_images, split_of
+from ..imaging.data import IMAGE_SUFFIXES, MASKS_FOLDER, dataset_layout, folder_list, interleave, list_images, split_of
 from ..imaging.degrade import modcrop
 from ..errors import ParameterError
 from ..imaging.io import load_image
@@ -143,17 +143,13 @@ def _sources(config: PriorConfig) -> list[tuple[Path, Path]]:
         raise ParameterError(f"--masks names {len(masks)} folders but --data names {len(data)}: give one per data folder")
     sources = []
     for index, folder in enumerate(data):
-        images = folder / "images" if (folder / "images").is_dir() else folder
-        if masks:
-            mask_dir = masks[index]
-        else:
-            candidates = [folder / "masks", images.parent / "masks"]
-            mask_dir = next((c for c in candidates if c.is_dir() and c != images), candidates[0])
-        if not mask_dir.is_dir():
-            raise ParameterError(f"{folder}: no masks folder {mask_dir} (the prior network needs a mask for every image)")
+        images, found = dataset_layout(folder)
+        mask_dir = masks[index] if masks else found
+        if mask_dir is None or not mask_dir.is_dir():
+            raise ParameterError(f"{folder}: no masks folder {mask_dir or folder / MASKS_FOLDER} (the prior network needs a mask for every image)")
         sources.append((images, mask_dir))
     for folder in folder_list(config.sr_data):
-        sources.append((folder / "images" if (folder / "images").is_dir() else folder, None))
+        sources.append((dataset_layout(folder)[0], None))
     return sources
 
 
