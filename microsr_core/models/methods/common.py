@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_map
 
-from ..archs.padding import pad_to_multiple
+from ..archs.padding import SizeRule
 from ...imaging.color import ycbcr_to_rgb
 from ...errors import WeightsError
 from ..precision import image_convs_in_fp32
@@ -80,19 +80,31 @@ class NetworkMethod(SRMethod):
         """The (PyTorch) network serving ``scale``."""
         return self.nets[scale]
 
+    def size_rule(self, scale: int) -> SizeRule:
+        """What input sides the network serving ``scale`` takes."""
+        return SizeRule.of_network(self.nets[scale])
+
     def forward(self, x: torch.Tensor, scale: int):
         """The output for ``x`` of the network serving ``scale`` (same structure in either runtime).
 
-        The input is padded here to the side multiple the network needs and every output
-        cropped back, so that an exported graph (traced at such a size) takes any tile.
+        The one place inputs are padded to the network's :class:`SizeRule` and every output
+        cropped back (by its own ratio to the input: 1 for networks on an upscaled image, the
+        scale for those on the LR), so that an exported graph (traced at such a size) takes any tile.
         """
         net, runtime = self.nets[scale], self.runtime.get(scale)
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, getattr(net, "size_multiple", 1), getattr(net, "pad_mode", "replicate"))
+        padded = self.size_rule(scale).pad(x)
         out = net(padded) if runtime is None else runtime(padded)
         if padded is x:
             return out
-        return tree_map(lambda t: t[..., :height, :width] if isinstance(t, torch.Tensor) else t, out)
+
+        def crop(t):
+            if not isinstance(t, torch.Tensor) or t.ndim < 2 or t.shape[-1] < padded.shape[-1]:
+                return t
+            ratio = t.shape[-1] // padded.shape[-1]
+            return t[..., : height * ratio, : width * ratio]
+
+        return tree_map(crop, out)
 
     def margin(self, scale: int) -> int:
         # Receptive radius in output pixels, brought back to LR pixels, plus the bicubic support.

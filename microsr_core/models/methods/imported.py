@@ -6,8 +6,10 @@ trained on is unknown). The network comes from spandrel (``.safetensors``/``.pth
 (``.onnx``, :mod:`microsr_core.models.model_files`) instead of an architecture of
 :mod:`microsr_core.models.archs`; the rest is :class:`NetworkMethod`'s: tiled, timed, in the precision
 policy's dtype. A network takes the LR image itself (not a bicubic upscale), RGB or, for a
-one-channel model, Y with bicubic Cb/Cr. Each tile is padded (mirrored) to the card's size
-requirements and its output cropped back.
+one-channel model, Y with bicubic Cb/Cr. Each tile is padded to the card's size requirements
+and its output cropped back by :meth:`NetworkMethod.forward` (the one size rule of
+:class:`~microsr_core.models.archs.padding.SizeRule`); the tile margin is the network's reach,
+measured from its response to an impulse.
 """
 
 from __future__ import annotations
@@ -25,23 +27,18 @@ from ...paths import imports_dir
 from ..runtime import OpenVINOModel
 from ..serving import DEFAULT_KIND, IMPORTED, ServedWeights
 from .base import TileOutput, register
+from ..archs.padding import SizeRule
 from .common import NetworkMethod, merge_y
 
-#: LR pixels of context per tile side: a guess at the receptive radius of common SR networks
-#: (ESRGAN's is larger, but its weight far out is negligible); twice that where spandrel
-#: discourages tiling (window attention), so the seams fall further from the kept pixels.
-MARGIN = 16
-MARGIN_TILING_DISCOURAGED = 32
+#: Side (LR px) of the grey probe image whose response to a centre impulse measures an imported
+#: network's reach; reaches beyond half of it are cut there (a global-attention network's tiles
+#: then overlap by that much, which :mod:`microsr_core.models.inference` makes tiles at least 3x of).
+IMPULSE_SIDE = 96
+#: A response below this share of the impulse's own output change counts as no reach.
+IMPULSE_THRESHOLD = 1e-3
 #: Studio-swing Y (:mod:`microsr_core.imaging.color`) is ``Y_BLACK + Y_SPAN · g`` for a grey pixel of value g:
 #: a grayscale model gets g, the range it was trained on.
 Y_BLACK, Y_SPAN = 16 / 255, 219 / 255
-
-
-def padded_size(height: int, width: int, card) -> tuple[int, int]:
-    """The smallest (height, width) >= the given one that meets the card's size requirements."""
-    multiple = card.get("size_multiple", 1)
-    height, width = (-(-max(side, card.get("size_minimum", 0)) // multiple) * multiple for side in (height, width))
-    return (max(height, width),) * 2 if card.get("size_square") else (height, width)
 
 
 @register
@@ -53,6 +50,7 @@ class ImportedMethod(NetworkMethod):
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
                  weights: Sequence[ServedWeights] | None = None, backend: str | None = None):
         super().__init__(device, model, lr_kind, weights, backend)
+        self._margins: dict[int, int] = {}
         if all(isinstance(net, OpenVINOModel) for net in self.nets.values()):
             self.device = torch.device("cpu")  # OpenVINO runs ONNX files on the CPU whatever device was asked for
 
@@ -63,23 +61,41 @@ class ImportedMethod(NetworkMethod):
     def _runtime(self, net, sha256: str):
         return net if isinstance(net, OpenVINOModel) else super()._runtime(net, sha256)
 
-    def margin(self, scale: int) -> int:
-        return MARGIN_TILING_DISCOURAGED if self.table[scale].card.get("tiling") == "discouraged" else MARGIN
+    def size_rule(self, scale: int) -> SizeRule:
+        return SizeRule.of_card(self.table[scale].card)
 
-    def process(self, lr: np.ndarray, scale: int) -> TileOutput:
-        card = self.table[scale].card
-        gray = card["input_channels"] == 1
-        image = ((rgb_to_y(lr) - Y_BLACK) / Y_SPAN)[:, :, None] if gray else lr
-        height, width = lr.shape[:2]
-        padded_height, padded_width = padded_size(height, width, card)
-        image = np.pad(image, ((0, padded_height - height), (0, padded_width - width), (0, 0)), mode="symmetric")
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+    def margin(self, scale: int) -> int:
+        """LR pixels of context a tile needs: the reach measured from the network's response to an
+        impulse (once per network), not a guess per architecture."""
+        if scale not in self._margins:
+            self._margins[scale] = self._impulse_reach(scale) + 1
+        return self._margins[scale]
+
+    def _impulse_reach(self, scale: int) -> int:
+        """How far (LR px) from a pixel the network's output changes when that pixel does."""
+        side, channels = IMPULSE_SIDE, self.table[scale].card["input_channels"]
+        flat = torch.full((1, channels, side, side), 0.5)
+        bumped = flat.clone()
+        bumped[..., side // 2, side // 2] += 0.25
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # fp32: bf16 rounding would read as reach
+            change = (self._run(bumped, scale) - self._run(flat, scale)).abs().amax(dim=(0, 1))
+        rows, cols = torch.nonzero(change > IMPULSE_THRESHOLD * change.max().clamp_min(1e-12), as_tuple=True)
+        reach = max((rows // scale - side // 2).abs().max().item(), (cols // scale - side // 2).abs().max().item())  # in LR pixels
+        return min(side // 2, int(reach))
+
+    def _run(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+        """The network's x``scale`` output for ``x`` (1, C, H, W), refused unless it is one image ``scale`` times larger."""
         out = self.forward(x.to(self.device).contiguous(memory_format=torch.channels_last), scale)
-        expected = (1, image.shape[2], padded_height * scale, padded_width * scale)
+        expected = (1, x.shape[1], x.shape[2] * scale, x.shape[3] * scale)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise WeightsError(f"imported model '{self.model}' returned {got} for a {tuple(x.shape)} input, not x{scale} {expected}")
-        out = out[:, :, : height * scale, : width * scale]
+        return out.float()
+
+    def process(self, lr: np.ndarray, scale: int) -> TileOutput:
+        gray = self.table[scale].card["input_channels"] == 1
+        image = ((rgb_to_y(lr) - Y_BLACK) / Y_SPAN)[:, :, None] if gray else lr
+        out = self._run(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None], scale)
         if gray:
             return TileOutput(merge_y(out.float() * Y_SPAN + Y_BLACK, upscale_ycbcr(lr, scale)))
         return TileOutput(np.ascontiguousarray(out[0].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)))
