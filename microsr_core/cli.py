@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,36 @@ LR_KIND_HELP = "the kind of LR image, which picks the weights: bicubic (a synthe
 PRECISION_HELP = "network precision (auto: bf16 on CPUs that run it faster, fp32 on other CPUs, bf16/fp16 on CUDA)"
 
 
+class _Bar:
+    """A tqdm bar on stderr, fed by a core function's ``progress(done, total)`` callback: progress
+    bars are the command line's, so the package's functions stay silent for the app and the jobs.
+    Only the first process of a multi-process (torchrun) run draws one."""
+
+    def __init__(self, unit: str, desc: str | None = None):
+        self.unit, self.desc, self.bar = unit, desc, None
+
+    def __call__(self, done: int, total: int, postfix: dict[str, float] | None = None) -> None:
+        if self.bar is None:  # drawn from the first progress on: an early error prints alone
+            from tqdm import tqdm
+
+            self.bar = tqdm(unit=self.unit, desc=self.desc, leave=False, dynamic_ncols=True, disable=os.environ.get("RANK", "0") != "0")
+        self.bar.total, self.bar.n = total, done
+        if postfix:
+            self.bar.set_postfix({key: f"{value:.4g}" for key, value in postfix.items()}, refresh=False)
+        self.bar.refresh()
+
+    def training(self, progress) -> None:
+        """The callback of :func:`~microsr_core.train.loop.run_training` (a ``Progress`` per step)."""
+        self(progress.step, progress.total, progress.validation or progress.losses)
+
+    def __enter__(self) -> "_Bar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _cmd_upscale(args) -> int:
     from .models.inference import upscale
     from .imaging.io import load_image, output_format, save_image
@@ -33,8 +64,9 @@ def _cmd_upscale(args) -> int:
     image = load_image(args.input)
     # 8-bit inputs are written as 8-bit: producing uint8 directly keeps huge outputs small.
     dtype = np.uint8 if image.bit_depth == 8 else np.float32
-    result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, show_bar=True,
-                     output_dtype=dtype, precision=args.precision, lr_kind=args.lr_kind)
+    with _Bar("tile", f"{args.method} x{args.scale}") as bar:
+        result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, progress=bar,
+                         output_dtype=dtype, precision=args.precision, lr_kind=args.lr_kind)
     save_image(args.output, result.image, bit_depth=image.bit_depth)
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
           f"on {result.device} ({result.precision}) with {result.served.label()} in {result.seconds:.2f} s ({result.tiles} tile(s))")
@@ -52,10 +84,10 @@ def _cmd_align(args) -> int:
     return 0 if result.reliable else 1
 
 
-def _cmd_evaluate(args) -> int:
-    from .comparison.evaluate import evaluate_folder, format_table, per_image_csv
+def _evaluate(args, progress) -> dict:
+    from .comparison.evaluate import evaluate_folder
 
-    report = evaluate_folder(
+    return evaluate_folder(
         hr_dir=args.hr,
         scale=args.scale,
         methods=args.methods,
@@ -70,8 +102,15 @@ def _cmd_evaluate(args) -> int:
         precision=args.precision,
         lr_kind=args.lr_kind,
         per_image=args.per_image,
-        show_bar=True,
+        progress=progress,
     )
+
+
+def _cmd_evaluate(args) -> int:
+    from .comparison.evaluate import format_table, per_image_csv
+
+    with _Bar("image", "evaluate") as bar:
+        report = _evaluate(args, bar)
     print(format_table(report, args))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -89,7 +128,8 @@ def _cmd_train(args) -> int:
     trainer = TRAINERS[args.method]
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(trainer.config_cls) if hasattr(args, f.name)}
     config = trainer.config_cls(**values)
-    result = trainer.run(config, resume=args.resume, show_bar=True)
+    with _Bar("step") as bar:
+        result = trainer.run(config, resume=args.resume, progress=bar.training)
     print(f"finished {result.steps} steps in {result.wall_seconds:.0f} s; weights and card in {result.out_dir}")
     return 0
 
@@ -98,7 +138,8 @@ def _cmd_resume(args) -> int:
     from .train import resume_run
 
     changes = {name: getattr(args, name) for name in ("steps", "threads", "device") if getattr(args, name) is not None}
-    result = resume_run(args.run, changes, show_bar=True)
+    with _Bar("step") as bar:
+        result = resume_run(args.run, changes, progress=bar.training)
     print(f"finished {result.steps} steps in {result.wall_seconds:.0f} s; weights and card in {result.out_dir}")
     return 0
 

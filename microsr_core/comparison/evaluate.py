@@ -17,7 +17,7 @@ import math
 import zlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -139,7 +139,7 @@ def evaluate_folder(
     precision: str = "auto",
     lr_kind: str = DEFAULT_KIND,
     per_image: bool = False,
-    show_bar: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
 
@@ -154,18 +154,14 @@ def evaluate_folder(
     With ``per_image`` each entry has ``"per_image": {file name: {psnr_y, ssim_y, gain_db,
     invented_colour_pct}}`` (``gain_db`` over bicubic on the same LR; invented colour as
     :func:`~microsr_core.imaging.metrics.invented_colour`), and the mean and worst invented colour.
+    ``progress(done, total)`` is called after each image.
     """
     files = _checked_files(hr_dir, scale, methods, lr_kind, split, limit)
     deg = _degradation(degradation, scale, capture)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     images: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods}
     last: dict[str, Any] = {}
-    iterator = files
-    if show_bar:
-        from tqdm import tqdm
-
-        iterator = tqdm(files, unit="image", desc="evaluate")
-    for path in iterator:
+    for done, path in enumerate(files, 1):
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         bicubic = upscale(lr, "bicubic", scale).image if per_image else None
@@ -177,6 +173,8 @@ def evaluate_folder(
                 images[name][path.name] = {"psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"], "gain_db": row["psnr_y"] - psnr_y(bicubic, hr, scale),
                                            "invented_colour_pct": row["invented_colour_pct"]}
             rows[name].append(row)
+        if progress is not None:
+            progress(done, len(files))
     lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe().replace("(seed 0)", "(seed: CRC32 of each file name)")
     report = {name: _entry(values, last[name], lr_kind, scale, lr_source, bool(mask_dir)) for name, values in rows.items()}
     if per_image:

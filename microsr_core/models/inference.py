@@ -124,7 +124,6 @@ def upscale(
     device: str | torch.device = "auto",
     tile: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    show_bar: bool = False,
     output_dtype=np.float32,
     precision: str = "auto",
     lr_kind: str = DEFAULT_KIND,
@@ -142,8 +141,6 @@ def upscale(
         LR tile side; ``None`` picks :func:`default_tile` for the device, ``0`` disables tiling.
     progress : callable(done, total), optional
         Called after every tile.
-    show_bar : bool
-        Show a tqdm bar on stderr (command line).
     output_dtype : float32, float16 or uint8
         Type of the returned arrays (uint8: 0..255). Smaller types bound the memory of huge
         outputs: only a band of rows is ever held in float32.
@@ -172,26 +169,12 @@ def upscale(
     if size == 0:
         size = max(image.shape[:2])
     notes: list[str] = []
-    bar = None
-    if show_bar:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="tile", desc=f"{sr_method.name} x{scale}", leave=False)
-
-        def report(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-            if progress:
-                progress(done, total)
-    else:
-        report = progress
     lr = image if image.dtype == np.uint8 else np.ascontiguousarray(image, dtype=np.float32)
     start = time.perf_counter()
     while True:
         try:
             with torch.inference_mode(), autocast(used, sr_method.device):
-                outputs, count = _run_tiled(sr_method, lr, scale, size, report, output_dtype)
+                outputs, count = _run_tiled(sr_method, lr, scale, size, progress, output_dtype)
             break
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
@@ -202,8 +185,6 @@ def upscale(
     if sr_method.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
     sr = outputs.pop("sr")
     return SRResult(sr, sr_method.full_name, scale, str(sr_method.device), seconds, count, served, used, sr_method.backend,
                     outputs, notes)

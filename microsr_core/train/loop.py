@@ -8,7 +8,7 @@ validation pass); :func:`run_training` does the rest the same way for all of the
 - validation every ``validate_every`` steps, appended to the history;
 - ``history.jsonl`` in the output folder, one JSON row per logged step;
 - a progress callback after every step (background jobs use it for progress, heartbeat and
-  cancellation), and a tqdm bar on the command line;
+  cancellation), which the command line draws as a tqdm bar;
 - resume from a checkpoint, continuing the step count and the history;
 - at the end, ``model.safetensors`` and ``card.json`` (the model card that
   :func:`microsr_core.weights.publish` completes).
@@ -436,7 +436,6 @@ def run_training(
     log_every: int = 10,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    show_bar: bool = False,
     is_main_process: bool = True,
 ) -> TrainResult:
     """Train ``task`` for ``steps`` steps in total (a resumed run counts its earlier steps).
@@ -459,11 +458,6 @@ def run_training(
     for module in task.modules.values():
         module.train()
     began = time.monotonic()
-    bar = None
-    if show_bar and is_main_process:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}  # per key: a step may leave a loss out (the prior's SR-only batches)
     for step in range(start, steps):
@@ -493,17 +487,10 @@ def run_training(
         if is_main_process and (done % checkpoint_every == 0 or done == steps or stopping):
             _save_checkpoint(task, checkpoint, done, history, wall_before + time.monotonic() - began, config)
             saved = checkpoint
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({key: f"{value:.4g}" for key, value in (validation or losses).items()})
         if progress is not None:
             progress(Progress(done, steps, losses, validation, saved, row))
         if stopping:
-            if bar is not None:
-                bar.close()
             raise TrainingCancelled(f"stopped at step {done}; resume from {checkpoint}")
-    if bar is not None:
-        bar.close()
     wall = wall_before + time.monotonic() - began
     if is_main_process:
         model, card = task.export()
