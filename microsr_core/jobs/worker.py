@@ -168,7 +168,7 @@ def _sync_metrics_with_checkpoint(store: JobStore, job_id: int, checkpoint: Path
     if checkpoint is None:
         store.drop_metrics_after(job_id, 0)
         return 0
-    from ..train.loop import load_checkpoint
+    from ..train.checkpoints import load_checkpoint
 
     state = load_checkpoint(checkpoint)
     step = int(state["step"])

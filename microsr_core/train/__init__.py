@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ParameterError
-from .loop import TrainResult, TrainTask, load_checkpoint
+from .checkpoints import load_checkpoint
+from .loop import TrainResult
+from .task import TrainTask
 from .microgan import MicroGANConfig, MicroGANTask, train_microgan, training_files as microgan_files
 from .prior import PriorConfig, PriorTask, train_prior, training_samples
 from .vdsr import VDSRConfig, VDSRTask, training_files, train_vdsr

@@ -46,7 +46,9 @@ from ..imaging.metrics import psnr_y, ssim_y
 from ..models.network_input import degrade_batch, upscale_rgb
 from ..models.weights import VGG19_LAYERS, load_vgg19_features
 from .gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty
-from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config
+from .loop import train_from_config
+from .settings import RunSettings, check_config
+from .task import TrainTask, dihedral
 VARIANTS = ("microgan", "fs")
 
 

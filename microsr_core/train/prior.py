@@ -48,7 +48,9 @@ from ..imaging.io import load_image
 from ..imaging.metrics import mean_iou, psnr
 from ..models.weights import load_weights
 from ..imaging.parsing import CLASSES, mask_to_labels
-from .loop import RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
+from .loop import train_from_config
+from .settings import RunSettings, check_config
+from .task import TrainTask, dihedral, y_pair
 
 
 @dataclass

@@ -4,7 +4,7 @@
 bicubic degradation; loss ½‖r − f(x)‖² summed over pixels and averaged over the batch
 (eq. 4); SGD with momentum 0.9 and weight decay 1e-4; learning rate 0.1 divided by 10 at fixed
 intervals; adjustable gradient clipping to [−θ/γ, θ/γ]. A multi-scale model draws the scale of
-every patch from ``scales``. Data-parallel runs (:meth:`~.loop.TrainTask.data_parallel`) average
+every patch from ``scales``. Data-parallel runs (:meth:`~.task.TrainTask.data_parallel`) average
 gradients over ranks, so the effective batch is ``batch × world size``.
 """
 
@@ -27,7 +27,9 @@ from ..imaging.degrade import CaptureRanges, modcrop
 from ..imaging.io import load_image
 from ..imaging.metrics import psnr
 from ..models.network_input import upscale_ycbcr
-from .loop import CAPTURE_MARGIN, RunSettings, TrainTask, check_config, dihedral, train_from_config, y_pair
+from .loop import train_from_config
+from .settings import RunSettings, check_config
+from .task import CAPTURE_MARGIN, TrainTask, dihedral, y_pair
 
 
 @dataclass
@@ -101,7 +103,7 @@ class _Residual(torch.nn.Module):
 
 
 def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges | None = None, seed: int = 0) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
-    """For each scale, the (bicubic-upsampled LR Y, HR Y) float32 pair (:func:`~.loop.y_pair`) of
+    """For each scale, the (bicubic-upsampled LR Y, HR Y) float32 pair (:func:`~.task.y_pair`) of
     every file; with ``ranges``, under one random capture per file and scale drawn from ``seed``."""
     pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in scales}
     for index, path in enumerate(files):
@@ -141,7 +143,7 @@ class VDSRTask(TrainTask):
 
     def _capture_patch(self, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(bicubic input Y, target Y) of one ``patch``² crop of a random training image under
-        a random capture (the crop taken with the context :meth:`~.loop.TrainTask.capture_pair` cuts off)."""
+        a random capture (the crop taken with the context :meth:`~.task.TrainTask.capture_pair` cuts off)."""
         patch = self.config.patch
         hr = self.train_hr[rng.integers(len(self.train_hr))]
         margin = min(CAPTURE_MARGIN, (min(hr.shape[:2]) - patch) // (2 * scale))  # less context on small images

@@ -14,7 +14,7 @@ from microsr_core import jobs
 from microsr_core.errors import ParameterError
 from microsr_core.models.inference import upscale
 from microsr_core.models.registry import method_names
-from microsr_core.train.loop import load_checkpoint
+from microsr_core.train.checkpoints import load_checkpoint
 
 from .helpers import TINY, wait_for, wait_status
 

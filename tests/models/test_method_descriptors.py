@@ -11,7 +11,7 @@ from microsr_core.models.methods.vdsr import VDSRMethod
 from microsr_core.models.network_input import degrade_batch
 from microsr_core.models.registry import create, method_class, method_names
 from microsr_core.train import TRAINERS
-from microsr_core.train.loop import y_pair
+from microsr_core.train.task import y_pair
 from microsr_core.train.microgan import make_pair
 from tests.helpers import publish_random
 

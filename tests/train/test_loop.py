@@ -4,7 +4,7 @@ import pytest
 
 from microsr_core.errors import ParameterError
 from microsr_core.train import TRAINERS
-from microsr_core.train.loop import RunSettings
+from microsr_core.train.settings import RunSettings
 
 
 @pytest.mark.parametrize("method", sorted(TRAINERS))

@@ -16,7 +16,8 @@ from microsr_core.imaging.io import save_image
 from microsr_core.train import TRAINERS
 from microsr_core.train.gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty, ssim
 from microsr_core.models.weights import load_vgg19_features, truncate_vgg19_state
-from microsr_core.train.loop import TrainingCancelled, load_checkpoint
+from microsr_core.train.checkpoints import load_checkpoint
+from microsr_core.train.loop import TrainingCancelled
 from microsr_core.train.microgan import (
     CellSampler,
     MicroGANConfig,

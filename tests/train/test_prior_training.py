@@ -12,7 +12,8 @@ from microsr_core.errors import ParameterError
 from microsr_core.imaging.io import load_image, save_image
 from microsr_core.imaging.parsing import CLASSES
 from microsr_core.train import TRAINERS
-from microsr_core.train.loop import TrainingCancelled, load_checkpoint
+from microsr_core.train.checkpoints import load_checkpoint
+from microsr_core.train.loop import TrainingCancelled
 from microsr_core.train.prior import UNLABELLED, PriorConfig, PriorTask, charbonnier, parsing_bce, train_prior, training_samples
 from tests.helpers import publish_random
 

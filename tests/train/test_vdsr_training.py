@@ -6,7 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from microsr_core.train.loop import TrainingCancelled, load_checkpoint
+from microsr_core.train.checkpoints import load_checkpoint
+from microsr_core.train.loop import TrainingCancelled
 from microsr_core.train.vdsr import VDSRConfig, VDSRTask, train_vdsr
 
 
