@@ -58,9 +58,9 @@ FEATURE_WORDS = {
     "change": "it changed the image by {value:.1f} grey levels on average from bicubic",
     "spread": "its flipped runs disagree by {value:.2f} grey levels",
     "departure": "it departs from the other methods by {value:.1f} grey levels",
-    "noise": "the LR's noise is {value:.1f} grey levels",
-    "resolution": "the LR's detail ends at {value:.0%} of Nyquist",
 }
+#: Features of the LR alone: they shift what a method is expected to gain but say nothing of its result.
+LR_FEATURES = ("noise", "resolution")
 
 
 @dataclass
@@ -132,7 +132,7 @@ def _consistency_gain(sr: np.ndarray, bicubic: np.ndarray, lr: np.ndarray, degra
 
 
 def evidence(gathered: Gathered, scale: int) -> dict[str, dict[str, float]]:
-    """{method: {feature: value}} for every method but the baseline (the features of :data:`FEATURE_WORDS`)."""
+    """{method: {feature: value}} for every method but the baseline (:data:`DEFAULT_FEATURES`, and more the calibration may try)."""
     images = {name: result.image for name, result in gathered.results.items()}
     bicubic = images[BASELINE]
     out = {}
@@ -167,9 +167,12 @@ def _fit_for(method: str, lr_kind: str, calibration: dict[str, Any]) -> dict[str
 
 
 def _reason(fit: dict[str, Any], features: dict[str, float], sign: float) -> str:
-    """The feature that pushed the expected gain most in the verdict's direction, in words."""
-    pushes = {f: c * (features[f] - fit["means"][f]) for f, c in fit["coefficients"].items()}
-    feature = max(pushes, key=lambda f: sign * pushes[f])
+    """The evidence about the result that pushed the expected gain most in the verdict's direction,
+    in words; the LR's own facts (noise, resolution) only say what such LR images usually gain."""
+    pushes = {f: sign * c * (features[f] - fit["means"][f]) for f, c in fit["coefficients"].items() if f not in LR_FEATURES}
+    feature = max(pushes, key=pushes.get, default=None)
+    if feature is None or pushes[feature] <= 0:
+        return f"methods like it gained {fit['intercept']:+.1f} dB on average on val images of this LR kind"
     value = features[feature]
     return FEATURE_WORDS[feature].format(value=value, magnitude=abs(value), better="better" if value >= 0 else "worse")
 
