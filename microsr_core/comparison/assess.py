@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import ParameterError
 from ..imaging.data import list_images
 from ..imaging.degrade import Degradation
-from ..imaging.evidence import INVERSES, TRANSFORMS, central_window, chroma_difference, consensus_departure, ensemble_spread, luma_difference
+from ..imaging.evidence import (INVERSES, TRANSFORMS, central_window, chroma_difference, consensus_departure, disagreement_map,
+                                ensemble_spread, luma_difference)
 from ..imaging.io import LoadedImage, load_image
 from ..imaging.lr_facts import LRFacts, lr_facts
 from ..models.inference import upscale
@@ -101,22 +102,35 @@ def self_ensemble(lr: np.ndarray, method: str, scale: int, count: int, **options
 
 def gather(loaded: LoadedImage, scale: int, methods: list[str], *, lr_kind: str = DEFAULT_KIND, ensemble: int = ENSEMBLE,
            **options) -> Gathered:
-    """Run bicubic and ``methods`` on ``loaded`` once each, then the rest of each network's
-    self-ensemble on the central :data:`ENSEMBLE_SIDE` window."""
+    """Run bicubic and ``methods`` on ``loaded`` once each, then :func:`gather_results`."""
+    start = time.perf_counter()
+    names = [BASELINE] + [m for m in methods if m != BASELINE]
+    results = {name: upscale(loaded.pixels, name, scale, lr_kind=lr_kind, **options) for name in names}
+    seconds_methods = time.perf_counter() - start
+    gathered = gather_results(loaded, results, scale, lr_kind=lr_kind, ensemble=ensemble, **options)
+    gathered.seconds_methods, gathered.seconds = seconds_methods, time.perf_counter() - start
+    return gathered
+
+
+def gather_results(loaded: LoadedImage, results: dict[str, Any], scale: int, *, lr_kind: str = DEFAULT_KIND,
+                   ensemble: int = ENSEMBLE, models: dict[str, Any] | None = None, **options) -> Gathered:
+    """The evidence's raw material from results already computed ({name: SRResult}; bicubic is
+    added when missing): the rest of each network's self-ensemble on the central
+    :data:`ENSEMBLE_SIDE` window, run by ``models[name]`` where given (the app's shared instances)."""
     start = time.perf_counter()
     lr = loaded.pixels
-    facts = lr_facts(loaded)
-    names = [BASELINE] + [m for m in methods if m != BASELINE]
-    results = {name: upscale(lr, name, scale, lr_kind=lr_kind, **options) for name in names}
-    seconds_methods = time.perf_counter() - start
+    if BASELINE not in results:
+        results = {BASELINE: upscale(lr, BASELINE, scale), **results}
     rows, cols = central_window(lr.shape, ENSEMBLE_SIDE)
     window = (slice(rows.start * scale, rows.stop * scale), slice(cols.start * scale, cols.stop * scale))
     ensembles = {}
-    for name in names[1:]:
-        extra = self_ensemble(lr[rows, cols], name, scale, ensemble, lr_kind=lr_kind, **options)[1:] if ensemble > 1 else []
-        ensembles[name] = [results[name].image[window]] + extra
-    return Gathered(lr, facts, estimated_degradation(facts, scale), results, ensembles, window, seconds_methods,
-                    time.perf_counter() - start)
+    for name, result in results.items():
+        if name != BASELINE:
+            method = (models or {}).get(name, name)
+            extra = self_ensemble(lr[rows, cols], method, scale, ensemble, lr_kind=lr_kind, **options)[1:] if ensemble > 1 else []
+            ensembles[name] = [result.image[window]] + extra
+    facts = lr_facts(loaded)
+    return Gathered(lr, facts, estimated_degradation(facts, scale), results, ensembles, window, 0.0, time.perf_counter() - start)
 
 
 def _inner(image: np.ndarray, scale: int) -> np.ndarray:
@@ -207,8 +221,31 @@ def assess_image(loaded: LoadedImage, scale: int, methods: list[str], *, lr_kind
     """{method: verdict} for one LR image (bicubic, the baseline, gets none), and what it was based on."""
     calibration = calibration or load_calibration()
     gathered = gather(loaded, scale, methods, lr_kind=lr_kind, ensemble=calibration.get("ensemble", ENSEMBLE), **options)
-    features = evidence(gathered, scale)
-    return {name: predict(name, lr_kind, values, calibration) for name, values in features.items()}, gathered
+    return verdicts(gathered, scale, lr_kind, calibration), gathered
+
+
+def verdicts(gathered: Gathered, scale: int, lr_kind: str, calibration: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """{method: :func:`predict`} over the :func:`evidence` of ``gathered``."""
+    calibration = calibration or load_calibration()
+    return {name: predict(name, lr_kind, values, calibration) for name, values in evidence(gathered, scale).items()}
+
+
+def region_spread(lr: np.ndarray, method: Any, scale: int, rows: slice, cols: slice, *, count: int = ENSEMBLE,
+                  context: int = 2 * WINDOW_MARGIN, **options) -> np.ndarray:
+    """The uncertainty map of ``method`` over LR ``rows`` × ``cols``: its self-ensemble spread (8-bit
+    levels, SR pixels of the region), run on the region with ``context`` LR px around it so that
+    the region's edges see what they see in the whole image."""
+    top, left = max(rows.start - context, 0), max(cols.start - context, 0)
+    bottom, right = min(rows.stop + context, lr.shape[0]), min(cols.stop + context, lr.shape[1])
+    spread = ensemble_spread(self_ensemble(lr[top:bottom, left:right], method, scale, count, **options))
+    row, col = (rows.start - top) * scale, (cols.start - left) * scale
+    return spread[row : row + (rows.stop - rows.start) * scale, col : col + (cols.stop - cols.start) * scale]
+
+
+def disagreement(gathered: Gathered, method: str) -> np.ndarray:
+    """Where ``method`` departs from the other methods' consensus by more than the LR's noise (8-bit levels, 0 elsewhere)."""
+    images = {name: result.image for name, result in gathered.results.items()}
+    return disagreement_map(consensus_departure(images, method), gathered.facts.noise_levels)
 
 
 def assess_paths(path: str | Path, scale: int, methods: list[str], *, lr_kind: str = DEFAULT_KIND,

@@ -68,6 +68,11 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * float(np.logical_and(a, b).sum()) / total
 
 
+#: How :func:`agreement` measures, shown beside its numbers.
+AGREEMENT_CONVENTION = ("nucleus = the darkest of three multi-Otsu classes of 1 - R, cell = the two darker ones (no learned "
+                        "weights; nucleus Dice against wbc_seg experts 0.89-0.98 on val and test); Dice of the nuclei, "
+                        "cells found minus the HR's, and inside each HR cell the |error| of the nucleus area (% of the HR's) "
+                        "and of the nucleus-to-cytoplasm area ratio, averaged over cells.")
 #: Agreement fields, in the order the reports show them.
 AGREEMENT_FIELDS = ("nucleus_dice", "cell_count_diff", "nucleus_area_error_pct", "nc_ratio_error")
 
