@@ -111,7 +111,8 @@ def _measure(result: Any, hr: np.ndarray, scale: int, mask: np.ndarray | None, c
 
 def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int, lr_source: str, masked: bool) -> dict[str, Any]:
     """A method's report entry: its per-image rows averaged, with the weights and precision that ran."""
-    mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}
+    finite = {key: [v[key] for v in values if not math.isnan(v[key])] for key in values[0]}
+    mean = {key: float(np.mean(found)) if found else math.nan for key, found in finite.items()}  # NaN: no image had it (no cell)
     return {
         "psnr_y": mean["psnr_y"],
         "ssim_y": mean["ssim_y"],
