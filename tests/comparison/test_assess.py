@@ -93,3 +93,18 @@ def test_assess_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["assess", "--lr", str(tmp_path / "broken.png"), "--scale", "5", "--methods", "vdsr"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("error: ") for line in lines) and "x5" in lines[1]
+
+
+def test_region_maps_measure_the_region_and_the_consensus(lr):
+    rows, cols = slice(8, 24), slice(4, 20)
+    assert assess.region_spread(lr, "bicubic", 2, rows, cols).shape == (32, 32)
+    assert assess.region_spread(lr, "bicubic", 2, rows, cols).max() < 1e-3  # bicubic commutes with flips
+    spread = assess.region_spread(lr, "vdsr", 2, rows, cols)
+    assert spread.shape == (32, 32) and spread.max() > 0
+    gathered = assess.gather(load_image(encode_image(lr, "png")), 2, ["vdsr"], ensemble=1)
+    threshold = max(3 * gathered.facts.noise_levels, 1.0)
+    image = gathered.results["vdsr"].image
+    image[10:20, 30:40] = np.clip(image[10:20, 30:40] + (threshold + 10) / 219, 0, 1)  # a patch only VDSR "draws"
+    departure = assess.disagreement(gathered, "vdsr")
+    assert departure.shape == (64, 64) and (departure[10:20, 30:40] > threshold).mean() > 0.9
+    assert departure[departure > 0].min() > threshold and (departure > 0).sum() < 200  # nothing else stands above the noise

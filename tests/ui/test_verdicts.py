@@ -45,6 +45,10 @@ def test_an_upload_without_hr_gets_a_verdict_and_maps_under_every_method(lr, one
     assert row["verdict"] == assess.verdict_label(expected["vdsr"]) and row["verdict_reason"] == expected["vdsr"]["reason"]
     at.toggle(key="verdict_maps").set_value(False).run()
     assert not any("uncertainty" in caption for caption in image_captions(at))
+    assert any(c.startswith("×8 self-ensemble (EDSR+)") and "8 × its" in c for c in (c.value for c in at.caption))
+    at.button(key="ensemble_run").click().run()
+    assert not at.exception
+    assert any(caption.startswith("VDSR-residual ×8 self-ensemble mean: ") and "× one run" in caption for caption in image_captions(at))
 
 
 def test_the_zip_and_the_report_carry_verdicts_maps_and_agreement(lr, one_torch_thread):
