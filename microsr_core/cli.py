@@ -198,6 +198,23 @@ def _cmd_export_bioimageio(args) -> int:
     return 0
 
 
+def _add_assess_parser(sub) -> None:
+    from .models.device import DEVICE_CHOICES
+    from .models.precision import PRECISION_CHOICES
+    from .models.serving import DEFAULT_KIND, LR_KINDS
+
+    p = sub.add_parser("assess", help="without an HR reference: did each method help each image? (a verdict, an expected gain "
+                       "over bicubic in dB with an 80%% interval, and the evidence; calibrated on the val split)")
+    p.add_argument("--lr", required=True, help="an LR image or a folder of them")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--methods", type=_name_list, required=True)
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    p.add_argument("--json", default=None, help="write {file name: {method: {verdict, expected_gain_db, interval_db, reason, evidence}}}")
+    p.set_defaults(func=_cmd_assess)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .imaging.capture_family import PIPELINES
     from .train.configs import add_config_flags
@@ -248,16 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("assess", help="without an HR reference: did each method help each image? (a verdict, an expected gain "
-                       "over bicubic in dB with an 80%% interval, and the evidence; calibrated on the val split)")
-    p.add_argument("--lr", required=True, help="an LR image or a folder of them")
-    p.add_argument("--scale", type=int, required=True)
-    p.add_argument("--methods", type=_name_list, required=True)
-    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
-    p.add_argument("--json", default=None, help="write {file name: {method: {verdict, expected_gain_db, interval_db, reason, evidence}}}")
-    p.set_defaults(func=_cmd_assess)
+    _add_assess_parser(sub)
 
     p = sub.add_parser("train", help="train a method's network")
     train_sub = p.add_subparsers(dest="method", required=True)
