@@ -62,6 +62,9 @@ FEATURE_WORDS = {
 }
 #: Features of the LR alone: they shift what a method is expected to gain but say nothing of its result.
 LR_FEATURES = ("noise", "resolution")
+#: The sign of the slope under which a feature reads as it sounds (+: more is better, -: more is worse, absent: either).
+READS_AS = {"consistency_gain_db": 1, "consistency_bicubic_db": 1, "consistency_microscope_db": 1,
+            "chroma_change": -1, "spread": -1, "departure": -1}
 
 
 @dataclass
@@ -182,8 +185,12 @@ def _fit_for(method: str, lr_kind: str, calibration: dict[str, Any]) -> dict[str
 
 def _reason(fit: dict[str, Any], features: dict[str, float], sign: float) -> str:
     """The evidence about the result that pushed the expected gain most in the verdict's direction,
-    in words; the LR's own facts (noise, resolution) only say what such LR images usually gain."""
-    pushes = {f: sign * c * (features[f] - fit["means"][f]) for f, c in fit["coefficients"].items() if f not in LR_FEATURES}
+    in words. Only evidence whose fitted slope reads as it sounds (:data:`READS_AS`) may be the
+    reason: with real-capture weights a worse consistency under a bicubic downscale predicts a gain
+    (the LR was no bicubic downscale), true but no reason a reader can follow. The LR's own facts
+    (noise, resolution) only say what such LR images usually gain."""
+    pushes = {f: sign * c * (features[f] - fit["means"][f]) for f, c in fit["coefficients"].items()
+              if f not in LR_FEATURES and READS_AS.get(f, 0) * c >= 0}
     feature = max(pushes, key=pushes.get, default=None)
     if feature is None or pushes[feature] <= 0:
         return f"methods like it gained {fit['intercept']:+.1f} dB on average on val images of this LR kind"
