@@ -1,4 +1,4 @@
-"""Command line: ``python -m microsr_core {upscale,align,evaluate,train,publish,models,cells,export-bioimageio,jobs} ...``.
+"""Command line: ``python -m microsr_core {upscale,align,evaluate,assess,train,publish,models,cells,export-bioimageio,jobs} ...``.
 
 Errors a user can cause (:class:`~microsr_core.errors.MicroSRError`) are printed as one line
 on stderr with exit status 2, never as a traceback.
@@ -122,6 +122,21 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_assess(args) -> int:
+    from .comparison.assess import assess_paths, verdict_label
+
+    report, gathered = assess_paths(args.lr, args.scale, args.methods, lr_kind=args.lr_kind, device=args.device, precision=args.precision)
+    for (image, verdicts), seen in zip(report.items(), gathered):
+        print(f"{image}: {seen.facts.suggested_kind} capture suggested ({seen.facts.reason}); methods {seen.seconds_methods:.1f} s, "
+              f"assess in all {seen.seconds:.1f} s")
+        for method, row in verdicts.items():
+            print(f"  {method:<14}{verdict_label(row):<36}{row['reason']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_train(args) -> int:
     from .train import TRAINERS
 
@@ -224,6 +239,23 @@ def _cmd_export_bioimageio(args) -> int:
     return 0
 
 
+def _add_assess_parser(sub) -> None:
+    from .models.device import DEVICE_CHOICES
+    from .models.precision import PRECISION_CHOICES
+    from .models.serving import DEFAULT_KIND, LR_KINDS
+
+    p = sub.add_parser("assess", help="without an HR reference: did each method help each image? (a verdict, an expected gain "
+                       "over bicubic in dB with an 80%% interval, and the evidence; calibrated on the val split)")
+    p.add_argument("--lr", required=True, help="an LR image or a folder of them")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--methods", type=_name_list, required=True)
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    p.add_argument("--json", default=None, help="write {file name: {method: {verdict, expected_gain_db, interval_db, reason, evidence}}}")
+    p.set_defaults(func=_cmd_assess)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .imaging.capture_family import PIPELINES
     from .train.configs import add_config_flags
@@ -273,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-image", action="store_true", help="also each image's PSNR/SSIM and gain over bicubic (in the JSON, and as OUT.per_image.csv beside --json OUT)")
     p.add_argument("--json", default=None)
     p.set_defaults(func=_cmd_evaluate)
+
+    _add_assess_parser(sub)
 
     p = sub.add_parser("train", help="train a method's network")
     train_sub = p.add_subparsers(dest="method", required=True)

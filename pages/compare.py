@@ -4,7 +4,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 import streamlit as st
 
 from microsr_core.models.catalog import default_lr_kind, method_catalog
-from microsr_core.ui import inputs, links, running, views
+from microsr_core.ui import inputs, links, running, verdicts, views
 
 st.title("Compare super-resolution methods")
 st.caption(
@@ -35,13 +35,17 @@ if not results:
 
 st.header("Region of interest in every panel")
 panels = views.build_panels(data, results, reference, settings)
-zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size, um_per_px)
+under = verdicts.under_panels(data, results, settings, roi)
+zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size, um_per_px, under.draw)
+if under.assessed is not None:
+    st.caption(verdicts.VERDICT_NOTE + (" " + verdicts.MAPS_NOTE if under.show_maps else ""))
 
 st.header("Before / after")
 views.before_after(zoomed)
 
 st.header("Results")
 rows = views.metric_rows(data, results, reference, roi, settings)
+under.rows(rows)
 views.results_table(rows, data)
 extras = views.ReportExtras()
 if reference is not None:
@@ -49,7 +53,9 @@ if reference is not None:
     views.metrics_section(rows, data, reference, roi, settings)
     extras.classes = views.class_section(data, results, reference, settings)
 with st.expander("Maps: LR consistency" + (", error and SSIM against the HR reference" if reference else "")):
-    extras.maps = views.maps_section(data, results, reference, settings)
+    extras.maps = views.maps_section(data, results, reference, settings) + under.maps
+with st.expander("Self-ensemble ×8 (EDSR+): a method's mean over the 8 flips and rotations"):
+    verdicts.self_ensemble_section(data, results, settings)
 
 st.header("Downloads")
 views.downloads(data, results, reference, roi, settings, rows, zoomed, extras)

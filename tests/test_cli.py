@@ -66,9 +66,12 @@ def test_evaluate_per_image_gives_each_file_its_gain_in_json_and_csv(tmp_path, s
     gains = [row["gain_db"] for row in report["vdsr"]["per_image"].values()]
     assert all(gain != 0 for gain in gains) and "scanner pipeline" in report["vdsr"]["lr"]
     csv_lines = (tmp_path / "out.per_image.csv").read_text().splitlines()
-    assert csv_lines[0] == "method,image,psnr_y,ssim_y,gain_db,invented_colour_pct" and len(csv_lines) == 5
+    assert csv_lines[0] == ("method,image,psnr_y,ssim_y,gain_db,invented_colour_pct,"
+                            "nucleus_dice,cell_count_diff,nucleus_area_error_pct,nc_ratio_error") and len(csv_lines) == 5
     assert csv_lines[3].startswith("vdsr,field 0.png,") and float(csv_lines[3].split(",")[4]) == pytest.approx(gains[0], rel=1e-4)
     assert 0 <= report["vdsr"]["invented_colour_pct"] <= report["vdsr"]["invented_colour_pct_max"] < 1  # VDSR keeps bicubic's chroma
+    for name in ("bicubic", "vdsr"):  # the segmenter on the HR and on each result: the same smear, close to the same nuclei
+        assert 0.5 < report[name]["nucleus_dice"] <= 1 and all(0.5 < row["nucleus_dice"] <= 1 for row in report[name]["per_image"].values())
 
 
 def test_publish_recheck_measures_bf16_and_refuses_a_tie(tmp_path, monkeypatch, capsys):

@@ -19,7 +19,8 @@ def test_every_package_and_its_data_files_are_installed():
     found = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "microsr_core").rglob("__init__.py")}
     assert set(SETUPTOOLS["packages"]) == found | {"microsr_weights"}
     assert SETUPTOOLS["package-dir"] == {"microsr_weights": "weights"}
-    for package, folder in (("microsr_weights", ROOT / "weights"), ("microsr_core.samples", ROOT / "microsr_core" / "samples")):
+    for package, folder in (("microsr_weights", ROOT / "weights"), ("microsr_core.samples", ROOT / "microsr_core" / "samples"),
+                            ("microsr_core.comparison", ROOT / "microsr_core" / "comparison")):  # assess_calibration.json
         data = [path.name for path in folder.iterdir() if path.is_file() and path.suffix not in (".py", ".pyc")]
         assert data and all(any(fnmatch(name, pattern) for pattern in SETUPTOOLS["package-data"][package]) for name in data)
 

@@ -8,7 +8,10 @@ The JSON written by ``python -m microsr_core evaluate --json`` is
 ``{"<method>": {"psnr_y": …, "ssim_y": …, "seconds_per_image": …, "n": …, "weights_entry": …,
 "weights_sha256": …, "lr_kind": …, …}}`` (the weights that computed it, :mod:`microsr_core.models.serving`;
 ``null`` entry and checksum for a method without a network), with ``--per-image`` also
-``"per_image": {"<file name>": {"psnr_y": …, "ssim_y": …, "gain_db": …, "invented_colour_pct": …}}``; keep it stable.
+``"per_image": {"<file name>": {"psnr_y": …, "ssim_y": …, "gain_db": …, "invented_colour_pct": …, "nucleus_dice": …,
+"cell_count_diff": …, "nucleus_area_error_pct": …, "nc_ratio_error": …}}``; every entry also has the mean of those four
+clinical-agreement fields (:func:`microsr_core.imaging.segment.agreement`: the project's segmenter on the HR and on the
+result); keep it stable.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..imaging.degrade import Degradation, MicroscopeCapture
 from ..imaging.io import load_image
 from ..imaging.metrics import convention, gradient_energy_ratio, invented_colour, iou_per_class, measure, psnr_y
 from ..imaging.parsing import CLASSES, labels_of, mask_to_labels
+from ..imaging.segment import AGREEMENT_FIELDS, Segmentation, agreement, segment
 from ..models.catalog import method_scales
 from ..models.inference import upscale
 from ..models.serving import DEFAULT_KIND, checked_kind
@@ -61,14 +65,19 @@ def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
     return mask[: shape[0], : shape[1]]
 
 
-def _checked_files(hr_dir: str | Path, scale: int, methods: list[str], lr_kind: str, split: str, limit: int | None) -> list[Path]:
-    """The images to evaluate on, after refusing a method that does not serve ``scale`` for ``lr_kind``."""
+def check_methods(scale: int, methods: list[str], lr_kind: str) -> None:
+    """Refuse (:class:`ParameterError`) an unknown LR kind or a method that does not serve ``scale`` for ``lr_kind``."""
     checked_kind(lr_kind)
     for name in methods:
         scales = method_scales(name, lr_kind)  # what the app offers too
         if scale not in scales:
             offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
             raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
+
+
+def _checked_files(hr_dir: str | Path, scale: int, methods: list[str], lr_kind: str, split: str, limit: int | None) -> list[Path]:
+    """The images to evaluate on, after :func:`check_methods`."""
+    check_methods(scale, methods, lr_kind)
     files = list_images(hr_dir)
     if split != "all":
         files = [f for f in files if split_of(f) == split]
@@ -86,9 +95,11 @@ def _degradation(name: str, scale: int, capture: str | None) -> Degradation:
     return Degradation(name, scale, capture=MicroscopeCapture.from_text(capture))
 
 
-def _measure(result: Any, hr: np.ndarray, scale: int, mask: np.ndarray | None) -> dict[str, float]:
-    """One image's metrics of one method's ``result`` (an :class:`~microsr_core.models.inference.SRResult`)."""
+def _measure(result: Any, hr: np.ndarray, scale: int, mask: np.ndarray | None, cells: Segmentation) -> dict[str, float]:
+    """One image's metrics of one method's ``result`` (an :class:`~microsr_core.models.inference.SRResult`),
+    with its clinical agreement with the HR's segmentation ``cells`` (:func:`~microsr_core.imaging.segment.agreement`)."""
     row = measure(result.image, hr, crop_border=scale, mask=None if mask is None else mask > 0)
+    row.update(agreement(result.image, hr, cells))
     row["sharpness"] = gradient_energy_ratio(result.image, hr, scale)
     if mask is not None and "parsing" in result.maps:
         ious = iou_per_class(labels_of(result.maps["parsing"]), mask_to_labels(mask), len(CLASSES))
@@ -100,7 +111,8 @@ def _measure(result: Any, hr: np.ndarray, scale: int, mask: np.ndarray | None) -
 
 def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int, lr_source: str, masked: bool) -> dict[str, Any]:
     """A method's report entry: its per-image rows averaged, with the weights and precision that ran."""
-    mean = {key: float(np.mean([v[key] for v in values if not math.isnan(v[key])])) for key in values[0]}
+    finite = {key: [v[key] for v in values if not math.isnan(v[key])] for key in values[0]}
+    mean = {key: float(np.mean(found)) if found else math.nan for key, found in finite.items()}  # NaN: no image had it (no cell)
     return {
         "psnr_y": mean["psnr_y"],
         "ssim_y": mean["ssim_y"],
@@ -114,6 +126,7 @@ def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int
         "ssim_rgb": mean["ssim_rgb"],
         **({"psnr_y_mask": mean["psnr_y_mask"], "ssim_y_mask": mean["ssim_y_mask"]} if masked else {}),
         "sharpness": mean["sharpness"],
+        **{key: mean[key] for key in AGREEMENT_FIELDS},
         **({"invented_colour_pct": mean["invented_colour_pct"], "invented_colour_pct_max": max(v["invented_colour_pct"] for v in values)}
            if "invented_colour_pct" in mean else {}),
         **{key: mean[key] for key in ("miou", *(f"iou_{name}" for name in CLASSES)) if key in mean},
@@ -151,8 +164,9 @@ def evaluate_folder(
     :class:`~microsr_core.imaging.degrade.Degradation` or a pipeline of :data:`~microsr_core.imaging.capture_family.PIPELINES`; ``capture``
     sets the ``microscope`` degradation's parameters (:meth:`~microsr_core.imaging.degrade.MicroscopeCapture.from_text`).
     Noise is seeded by each file's name, so every image has its own and a rerun the same.
-    With ``per_image`` each entry has ``"per_image": {file name: {psnr_y, ssim_y, gain_db,
-    invented_colour_pct}}`` (``gain_db`` over bicubic on the same LR; invented colour as
+    Every entry has the clinical agreement of the results with the HR (:data:`~microsr_core.imaging.segment.AGREEMENT_FIELDS`,
+    the segmenter run on both). With ``per_image`` each entry has ``"per_image": {file name: {field: value}}``
+    (:data:`PER_IMAGE_FIELDS`: ``gain_db`` over bicubic on the same LR; invented colour as
     :func:`~microsr_core.imaging.metrics.invented_colour`), and the mean and worst invented colour.
     ``progress(done, total)`` is called after each image.
     """
@@ -165,13 +179,14 @@ def evaluate_folder(
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         bicubic = upscale(lr, "bicubic", scale).image if per_image else None
+        cells = segment(hr)
         for name in methods:
             last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
-            row = _measure(last[name], hr, scale, mask)
+            row = _measure(last[name], hr, scale, mask, cells)
             if per_image:
                 row["invented_colour_pct"] = invented_colour(last[name].image, bicubic, hr, scale)
-                images[name][path.name] = {"psnr_y": row["psnr_y"], "ssim_y": row["ssim_y"], "gain_db": row["psnr_y"] - psnr_y(bicubic, hr, scale),
-                                           "invented_colour_pct": row["invented_colour_pct"]}
+                row["gain_db"] = row["psnr_y"] - psnr_y(bicubic, hr, scale)
+                images[name][path.name] = {field: row[field] for field in PER_IMAGE_FIELDS}
             rows[name].append(row)
         if progress is not None:
             progress(done, len(files))
@@ -183,7 +198,9 @@ def evaluate_folder(
     return report
 
 
-PER_IMAGE_FIELDS = ("psnr_y", "ssim_y", "gain_db", "invented_colour_pct")
+#: The columns of a per-image row: quality, gain over bicubic, invented colour, then the clinical
+#: agreement with the HR (:data:`~microsr_core.imaging.segment.AGREEMENT_FIELDS`).
+PER_IMAGE_FIELDS = ("psnr_y", "ssim_y", "gain_db", "invented_colour_pct", *AGREEMENT_FIELDS)
 
 
 def per_image_csv(report: dict[str, dict[str, Any]]) -> str:
@@ -201,7 +218,7 @@ def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:
     masked = any("psnr_y_mask" in row for row in report.values())
     parsed = any("miou" in row for row in report.values())
     header = f"{'method':<14}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}" + (f"{'PSNR-Y cell':>12}" if masked else "")
-    header += (f"{'mIoU':>7}" if parsed else "") + f"{'s/image':>10}{'n':>5}"
+    header += (f"{'mIoU':>7}" if parsed else "") + f"{'Dice-N':>8}{'s/image':>10}{'n':>5}"
     lines = [header, "-" * len(header)]
     for name, row in report.items():
         line = f"{name:<14}{row['psnr_y']:>9.3f}{row['ssim_y']:>9.4f}{row['psnr_rgb']:>10.3f}"
@@ -209,7 +226,8 @@ def format_table(report: dict[str, dict[str, Any]], args: Any = None) -> str:
             line += f"{row['psnr_y_mask']:>12.3f}"
         if parsed:
             line += f"{row['miou']:>7.3f}" if "miou" in row else f"{'-':>7}"
-        lines.append(line + f"{row['seconds_per_image']:>10.3f}{row['n']:>5}")
+        lines.append(line + f"{row['nucleus_dice']:>8.3f}{row['seconds_per_image']:>10.3f}{row['n']:>5}")
     first = next(iter(report.values()))
-    lines += ["", f"LR: {first['lr']}", f"metrics: {first['convention']}"]
+    lines += ["", f"LR: {first['lr']}", f"metrics: {first['convention']}",
+              "Dice-N: nucleus Dice of the project's segmenter on the result against on the HR (microsr_core.imaging.segment)"]
     return "\n".join(lines)

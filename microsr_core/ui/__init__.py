@@ -8,6 +8,8 @@
 - :mod:`.views`: the overview with the region of interest and pixel size, zoom grid with
   scale bars, before/after view, metrics and gain charts, maps, LR-consistency check, downloads
   and the HTML report;
+- :mod:`.verdicts`: under every result panel, the verdict without an HR reference, the uncertainty and
+  disagreement maps; the ×8 self-ensemble mean;
 - :mod:`.train_widgets`: the Train page: launch form, job list, live curves, log tail,
   cancel / resume / promote (the jobs themselves run in :mod:`microsr_core.jobs`).
 

@@ -68,6 +68,7 @@ class Inputs:
     sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
     source_key: str = ""  # the image the LR comes from (the same with teaching mode on or off, at any scale)
     teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
+    jpeg_quality: int | None = None  # an uploaded JPEG's quality (its file, not its pixels, tells it; the LR facts use it)
 
     def pixel_size(self) -> tuple[float | None, str]:
         """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
@@ -165,7 +166,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
         what = "uploaded LR image" if source == UPLOAD else "built-in sample used as the LR image"
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
-                        lr_kind, sample=sample, source_key=key)
+                        lr_kind, sample=sample, source_key=key, jpeg_quality=image.jpeg_quality if source == UPLOAD else None)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference", max_upload_size=IMAGE_UPLOAD_MB)
         if reference is not None:

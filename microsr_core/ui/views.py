@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from ..imaging.io import encode_image, to_uint
 from ..imaging.metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
 from ..models.precision import TOLERANCE_DB
 from ..models.papers import cite
+from ..imaging.segment import AGREEMENT_CONVENTION, agreement, segment
 from ..imaging.parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_classes, parsing_labels, parsing_overlay
 from ..models.registry import method_class
 from ..imaging.roi import Roi, default_roi, region_in_um, roi_from_box
@@ -52,6 +55,7 @@ class Panel:
     offset: tuple[int, int] = (0, 0)
     labels: np.ndarray | None = None  # parsing-map labels, same size as image
     colour: str | None = None  # the method's colour (None for the LR input and the HR reference)
+    method: str | None = None  # the method that made it (None for the LR input and the HR reference)
 
 
 #: Beside the panels: what a super-resolved image is not.
@@ -207,7 +211,7 @@ def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Refere
     for method, result in results.items():
         labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: _labels(r))
         panels.append(Panel(panel_title(settings.titles[method], result), result.image, settings.scale, labels=labels,
-                            colour=settings.colours[method]))
+                            colour=settings.colours[method], method=method))
     if reference is not None:
         window = reference.window.scaled(settings.scale)
         panels.append(Panel("HR reference", reference.hr, settings.scale, (window.row, window.col)))
@@ -230,9 +234,11 @@ class Zoomed:
     colour: str | None
 
 
-def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None) -> dict[str, Zoomed]:
+def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None,
+              beneath: Callable[[Any, Panel, int], None] | None = None) -> dict[str, Zoomed]:
     """Every panel at the same place, enlarged by integer nearest-neighbour factors, with a scale
-    bar when the pixel size is known (every panel shows the same µm per screen pixel)."""
+    bar when the pixel size is known (every panel shows the same µm per screen pixel); ``beneath(column,
+    panel, zoom)`` draws what goes under a panel (the verdict and maps, :mod:`.verdicts`)."""
     zoom = display.zoom_factor(roi, scale, size)
     bar = None if um_per_px is None else display.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
     overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
@@ -255,6 +261,8 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
                                                f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
             column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
             _show(view.image, view.caption, column, width=view.image.shape[1])
+            if beneath is not None:
+                beneath(column, panel, zoom * scale // panel.factor)
     st.caption(NOT_FOR_DIAGNOSIS)
     return views
 
@@ -288,6 +296,9 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
         if reference is not None:
             key = ("metrics", inputs.reference_key) + result_key(inputs, settings, method)
             row.update(state.cached(state.DERIVED, key, lambda r=result: compare.reference_metrics(r.image, reference)))
+            cells = state.cached(state.DERIVED, ("cells", inputs.reference_key, settings.scale), lambda: segment(reference.hr))
+            row.update(state.cached(state.DERIVED, ("agreement",) + key,
+                                    lambda r=result: agreement(compare.sr_window(r.image, reference), reference.hr, cells)))
             region = compare.region_metrics(result.image, reference, roi)
             row.update({f"roi_{name}": value for name, value in region.items()})
         rows.append(row)
@@ -296,8 +307,10 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
 
 def results_table(rows: list[dict], inputs: Inputs) -> None:
     """Timings and the LR-consistency check (no HR reference needed)."""
-    frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
+    columns = ["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]
+    frame = pd.DataFrame(rows).set_index("title")[columns + [c for c in ("verdict", "verdict_reason") if any(c in row for row in rows)]]
     st.dataframe(frame, column_config={
+        "verdict": st.column_config.TextColumn("verdict without HR"), "verdict_reason": st.column_config.TextColumn("because"),
         "seconds": st.column_config.NumberColumn("time (s)", format="%.3f"),
         "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-consistency PSNR-Y (dB)", format="%.2f"),
         "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY| (8-bit levels)", format="%.1f"),
@@ -329,7 +342,13 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
     st.dataframe(frame[[f"roi_{key}" for key in region_keys]], column_config={
         f"roi_{key}": st.column_config.NumberColumn(formats[key][0], format=formats[key][1]) for key in region_keys},
         key="region_table")
+    st.markdown("**Clinical agreement** (the project's nucleus and cell segmenter on the result and on the HR reference)")
+    clinical = {"nucleus_dice": ("nucleus Dice", "%.3f"), "cell_count_diff": ("cells found − HR's", "%+d"),
+                "nucleus_area_error_pct": ("nucleus area error (%)", "%.1f"), "nc_ratio_error": ("N:C ratio error", "%.3f")}
+    st.dataframe(frame[list(clinical)], column_config={
+        key: st.column_config.NumberColumn(label, format=fmt) for key, (label, fmt) in clinical.items()}, key="clinical_table")
     st.caption(
+        f"Clinical agreement: {AGREEMENT_CONVENTION} "
         f"Against the HR reference over {region}: {convention(settings.scale)}; RGB columns on all channels. "
         f"Stain fidelity (ΔE00): {STAIN_CONVENTION}, same border. "
         f"Region of interest: where the reference covers it, no border shaved. "
@@ -511,10 +530,7 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
                                key=f"png_{method}", width="content")
 
     def archive() -> bytes:
-        images = {"lr_input.png": encode_image(inputs.lr, "png", depth)}
-        images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
-        if reference is not None:
-            images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
+        images = archive_images(inputs, results, reference, settings, extras.maps)
         return build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
 
     with st.container(horizontal=True, key="all_downloads"):
@@ -527,6 +543,20 @@ def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference
                            "opens offline in any browser.")
 
 
+def archive_images(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings,
+                   maps: list[Zoomed]) -> dict[str, bytes]:
+    """The ZIP's images: the LR, every result and the reference losslessly at the input's depth, and
+    every map the page drew (verdict maps included) as shown, under ``maps/`` in page order."""
+    depth = inputs.bit_depth
+    images = {"lr_input.png": encode_image(inputs.lr, "png", depth)}
+    images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
+    if reference is not None:
+        images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
+    images.update({f"maps/{index:02d}_{re.sub(r'[^A-Za-z0-9]+', '_', view.caption)[:60].strip('_')}.png": encode_image(view.image, "png", 8)
+                   for index, view in enumerate(maps)})
+    return images
+
+
 #: The metrics table of the report: row key, heading, format.
 REPORT_COLUMNS = [
     Column("title", "method"), Column("weights", "weights"), Column("lr_kind", "LR kind"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
@@ -536,6 +566,9 @@ REPORT_COLUMNS = [
     Column("roi_psnr_y", "PSNR-Y region (dB)", "{:.3f}"), Column("roi_ssim_y", "SSIM-Y region", "{:.4f}"),
     Column("roi_delta_e_mean", "ΔE00 mean region", "{:.2f}"), Column("roi_delta_e_p95", "ΔE00 95th pct region", "{:.2f}"),
     Column("lr_consistency_psnr_y", "LR-consistency PSNR-Y (dB)", "{:.2f}"),
+    Column("verdict", "verdict without HR"), Column("verdict_reason", "because"),
+    Column("nucleus_dice", "nucleus Dice vs HR", "{:.3f}"), Column("cell_count_diff", "cells found − HR's", "{:+.0f}"),
+    Column("nucleus_area_error_pct", "nucleus area error (%)", "{:.1f}"), Column("nc_ratio_error", "N:C ratio error", "{:.3f}"),
 ]
 
 
