@@ -240,7 +240,7 @@ def _layer_end(layer: str) -> int:
     return VGG19_LAYERS[layer]
 
 
-def load_vgg19_features(path: str | Path, layer: str = "conv3_3") -> nn.Sequential:
+def load_vgg19_features(path: str | Path, layer: str = "conv3_3") -> torch.nn.Sequential:
     """torchvision's VGG19 ``features`` up to ``layer``, weights read from a local file.
 
     ``path`` holds a state dict of ``torchvision.models.vgg19`` (for example
