@@ -1,8 +1,10 @@
 """A shipped model as a bioimage.io model package (format 0.5; ``bioimageio.spec``/``bioimageio.core`` 0.11).
 
-The package holds the network as TorchScript, traced through :class:`PackagedNetwork` so that
-it takes the package's one input tensor and returns one plain tensor: the SR image (the prior
-network's parsing map is left out). Beside it: ``rdf.yaml`` (name, description from the card's
+The package holds the network twice: as a PyTorch state dict whose architecture is
+:func:`packaged_network` of this module (``pip install microsr`` makes it importable), and as
+TorchScript traced from it, both through :class:`PackagedNetwork` so that it takes the package's
+one input tensor and returns one plain tensor: the SR image (the prior network's parsing map is
+left out). Beside it: ``rdf.yaml`` (name, description from the card's
 summary, authors, the card's paper as citation, licence, axes, the card's figures under
 ``config.microsr``), the rendered model card as documentation, test tensors computed from a
 crop of the default gallery sample, and a cover showing them side by side.
@@ -45,6 +47,7 @@ from .papers import paper_of
 from ..imaging.roi import default_roi
 from .runtime import input_channels
 from ..samples import DEFAULT, get_sample
+from .archs import build_architecture
 from .weights import build_model, render_card
 
 #: Side in LR pixels of the sample crop the test tensors are made from (x4: a 128x128 input).
@@ -64,6 +67,12 @@ def license_of(card: dict) -> str:
     return GPL_DATA_LICENSE if "wbc_seg" in str(card.get("training", {}).get("data", "")) else LICENSE
 AUTHORS = ("MicroSR maintainers",)
 TAGS = ("super-resolution", "transmission-light-microscopy", "2d", "cells", "image-restoration", "pytorch", "microsr")
+
+
+def packaged_network(architecture: str, arch_kwargs: dict[str, Any]) -> "PackagedNetwork":
+    """The package's network, untrained: what the ``pytorch_state_dict`` weights entry names as its
+    architecture (a consumer with ``pip install microsr`` builds it, then loads the state dict)."""
+    return PackagedNetwork(build_architecture(architecture, **arch_kwargs))
 
 
 class PackagedNetwork(torch.nn.Module):
@@ -203,6 +212,7 @@ def describe(name: str, card: dict[str, Any], net: PackagedNetwork, cite: dict[s
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; test_model checks the trace at three sizes
         traced = torch.jit.trace(net, torch.from_numpy(test_input), check_trace=False)
     traced.save(str(folder / "model.pt"))
+    torch.save({key: value.contiguous() for key, value in net.state_dict().items()}, folder / "state_dict.pt")
     np.save(folder / "test_input.npy", test_input)
     np.save(folder / "test_output.npy", test_output)
     cover = np.concatenate([test_input[0], test_output[0]], axis=2).transpose(1, 2, 0)  # input | output, 2:1
@@ -236,9 +246,18 @@ def describe(name: str, card: dict[str, Any], net: PackagedNetwork, cite: dict[s
             test_tensor=v0_5.FileDescr(source=folder / "test_output.npy"),
             data=v0_5.IntervalOrRatioDataDescr(type="float32"),
         )],
-        weights=v0_5.WeightsDescr(torchscript=v0_5.TorchscriptWeightsDescr(
-            source=folder / "model.pt", pytorch_version=v0_5.Version(torch.__version__),
-        )),
+        weights=v0_5.WeightsDescr(
+            pytorch_state_dict=v0_5.PytorchStateDictWeightsDescr(
+                source=folder / "state_dict.pt", pytorch_version=v0_5.Version(torch.__version__),
+                architecture=v0_5.ArchitectureFromLibraryDescr(
+                    callable=v0_5.Identifier("packaged_network"), import_from=__name__,
+                    kwargs={"architecture": card["architecture"], "arch_kwargs": dict(card.get("arch_kwargs", {}))},
+                ),
+            ),
+            torchscript=v0_5.TorchscriptWeightsDescr(
+                source=folder / "model.pt", pytorch_version=v0_5.Version(torch.__version__), parent="pytorch_state_dict",
+            ),
+        ),
         config=v0_5.Config(
             bioimageio=v0_5.BioimageioConfig(model_parameter_count=card.get("parameters")),
             microsr={

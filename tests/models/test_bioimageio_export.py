@@ -62,7 +62,25 @@ def test_the_package_describes_axes_paper_licence_and_metrics(package, network_a
     assert "bicubic-upsampled" in rdf["description"] and "Y-PSNR 47.32 dB (bicubic 46.46 dB)" in rdf["description"]
     assert rdf["config"]["microsr"]["metrics"] == read_manifest()[NAME]["metrics"]
     assert {rdf["weights"]["torchscript"]["source"], rdf["documentation"]["source"], *(c["source"] for c in rdf["covers"])} <= files
+    state_dict = rdf["weights"]["pytorch_state_dict"]
+    assert state_dict["source"] in files and state_dict["architecture"]["import_from"] == "microsr_core.models.bioimageio_export"
+    assert state_dict["architecture"]["kwargs"] == {"architecture": "VDSR", "arch_kwargs": read_manifest()[NAME]["arch_kwargs"]}
     assert network_attempts == []
+
+
+def test_the_state_dict_entry_rebuilds_the_network_that_was_traced(package):
+    import torch
+
+    with zipfile.ZipFile(package) as archive:
+        rdf = YAML(typ="safe").load(archive.read("rdf.yaml"))
+        entry = rdf["weights"]["pytorch_state_dict"]
+        state = torch.load(io.BytesIO(archive.read(entry["source"])), weights_only=True)
+        test_input = np.load(io.BytesIO(archive.read(rdf["inputs"][0]["test_tensor"]["source"])))
+        test_output = np.load(io.BytesIO(archive.read(rdf["outputs"][0]["test_tensor"]["source"])))
+    net = getattr(bioimageio_export, entry["architecture"]["callable"])(**entry["architecture"]["kwargs"]).eval()
+    net.load_state_dict(state)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(torch.from_numpy(test_input)).numpy(), test_output, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
