@@ -127,7 +127,7 @@ def upscale_item(item: BatchItem, scale: int, lr_kind: str, precision: str, prov
             metrics = _metrics(loaded.pixels, result.image, item.image, hr_dir, scale)
     except (ImageError, ParameterError) as exc:  # this input only: report it, the others go on
         return BatchRecord(item.image.name, item.method, str(item.output), "failed", str(exc), worker=os.getpid())
-    text = {**provenance, "precision": result.precision, **{key: f"{value:.6g}" for key, value in (metrics or {}).items()}}
+    text = {**provenance, "precision": result.precision, **{key: repr(float(value)) for key, value in (metrics or {}).items()}}
     with writing(item.output):
         save_image(item.output, result.image, loaded.bit_depth, text)
     return BatchRecord(item.image.name, item.method, str(item.output), "done", None, metrics, os.getpid(),
