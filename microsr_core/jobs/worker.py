@@ -25,6 +25,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import MicroSRError
+from .batch import BATCH
 from .store import JobStore
 
 #: Minimum seconds between progress writes (history rows and checkpoints are always written).
@@ -66,7 +67,7 @@ def run_worker(job_id: int) -> int:
 
     from ..train import TRAINERS
     from ..train.loop import TrainingCancelled
-    from .manager import HEARTBEAT_SECONDS, build_config, schedule
+    from .manager import HEARTBEAT_SECONDS, build_config
 
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -78,6 +79,8 @@ def run_worker(job_id: int) -> int:
     if job.status != "running":
         print(f"job {job_id} is {job.status}, not claimed for running; nothing to do", flush=True)
         return 1
+    if job.method == BATCH:
+        return _run_batch(job, store)
     heartbeat = None
     status, error = "failed", None
     try:
@@ -150,10 +153,46 @@ def run_worker(job_id: int) -> int:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     if main:
-        store.update(job_id, status=status, error=error if status == "failed" else None,
-                     finished=time.time(), heartbeat=time.time(), cancel_requested=0)
-        print(f"job {job_id}: {status}", flush=True)
-        schedule(store)  # a slot is free: start the next queued job
+        _finish(store, job_id, status, error)
+    store.close()
+    return 0 if status == "succeeded" else (3 if status == "cancelled" else 1)
+
+
+def _finish(store: JobStore, job_id: int, status: str, error: str | None) -> None:
+    """Record how a job ended and start the next queued one (a slot is free)."""
+    from .manager import schedule
+
+    store.update(job_id, status=status, error=error if status == "failed" else None,
+                 finished=time.time(), heartbeat=time.time(), cancel_requested=0)
+    print(f"job {job_id}: {status}", flush=True)
+    schedule(store)
+
+
+def _run_batch(job, store: JobStore) -> int:
+    """A batch job (:mod:`.batch`) in this process, with the heartbeat and the ending of a training job."""
+    from .batch import BatchCancelled, run_batch_job
+    from .manager import HEARTBEAT_SECONDS
+
+    store.update(job.id, worker_pid=os.getpid(), step=0, heartbeat=time.time())
+    print(f"job {job.id}: batch of {', '.join(job.params['methods'])} x{job.params['scale']} on {job.dataset}", flush=True)
+    heartbeat = _Heartbeat(store.path, job.id, HEARTBEAT_SECONDS)
+    heartbeat.start()
+    status, error = "failed", None
+    try:
+        run_batch_job(job, store)
+        status = "succeeded"
+    except BatchCancelled as exc:
+        status, error = "cancelled", str(exc)
+    except MicroSRError as exc:
+        error = str(exc)
+        print(f"job {job.id}: error: {exc}", flush=True)
+    except BaseException as exc:  # the job must end marked failed, whatever happened
+        error = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()
+    _finish(store, job.id, status, error)
     store.close()
     return 0 if status == "succeeded" else (3 if status == "cancelled" else 1)
 

@@ -116,6 +116,7 @@ def run_tasks(client, function: Callable, calls: list[tuple], progress: Callable
     try:
         for done, future in enumerate(as_completed(futures), 1):
             results[order[future.key]] = future.result()
+            future.release()  # the result is here: a worker dying later must not make Dask redo the task
             if progress:
                 progress(done, len(futures), results[order[future.key]])
     except MicroSRError:
