@@ -123,14 +123,14 @@ def jobs_panel() -> None:
     """The job list and the selected job; polls while any job is queued or running."""
     store = jobs.JobStore()
     jobs.refresh(store)
-    active = tuple(job.id for job in store.list(jobs.ACTIVE))
+    active = tuple(job.id for job in store.list(jobs.ACTIVE) if job.method != jobs.BATCH)
     st.fragment(_panel, run_every=REFRESH_SECONDS if active else None)(active)
 
 
 def _panel(active_at_start: tuple[int, ...]) -> None:
     store = jobs.JobStore()
     jobs.refresh(store)
-    listed = store.list(limit=50)
+    listed = [job for job in store.list(limit=50) if job.method != jobs.BATCH]  # batch jobs: the Batch page
     if tuple(job.id for job in listed if job.active) != active_at_start:
         st.rerun()  # a job started or ended: redraw the page (and stop polling when idle)
     st.subheader("Jobs")
