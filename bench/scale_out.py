@@ -5,8 +5,8 @@
 
 (a) ``--size`` N: an N×N RGB OME-TIFF (the sample micrograph tiled, 512-px tiles, a 2× pyramid)
 super-resolved ×2 by VDSR with ``upscale-large`` at each ``--workers`` count (1 thread each);
-peak memory is the summed resident memory of this process and all its children (client,
-scheduler, nannies, workers), sampled every 0.2 s; throughput (LR megapixels per second per
+peak memory of the client (this process) and of its children (nannies and workers, summed),
+sampled every 0.2 s; throughput (LR megapixels per second per
 core) against the single-image path (:func:`microsr_core.upscale` on the whole image in this
 process, torch on one thread); a 160-px cut-out of the output against ``upscale`` on the same
 cut-out with its margin (float32 output, so the check is ≤ 1e-4 and not a rounding level).
@@ -35,11 +35,13 @@ sys.path.insert(0, str(PROJECT))
 
 
 class PeakMemory(threading.Thread):
-    """Samples the summed RSS of this process and every descendant (the Dask processes)."""
+    """Samples the resident memory of this process (the client) and the summed resident memory of
+    its descendants (the Dask scheduler's nannies and workers), every 0.2 s; keeps the peaks."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak, self.stopped = 0, threading.Event()
+        self.client = self.cluster = 0
+        self.stopped = threading.Event()
 
     def run(self) -> None:
         import psutil
@@ -47,17 +49,18 @@ class PeakMemory(threading.Thread):
         me = psutil.Process()
         while not self.stopped.wait(0.2):
             total = 0
-            for proc in [me, *me.children(recursive=True)]:
+            for proc in me.children(recursive=True):
                 try:
                     total += proc.memory_info().rss
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
+            self.client, self.cluster = max(self.client, me.memory_info().rss), max(self.cluster, total)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[float, float]:
+        """(client, cluster) peaks in GiB."""
         self.stopped.set()
         self.join()
-        return self.peak
+        return self.client / 2**30, self.cluster / 2**30
 
 
 def make_slide(path: Path, size: int) -> None:
@@ -93,7 +96,7 @@ def single_image_rate(path: Path) -> tuple[float, float]:
     start = time.perf_counter()
     upscale(image, "vdsr", 2, output_dtype=np.uint8)
     seconds = time.perf_counter() - start
-    return image.shape[0] * image.shape[1] / 1e6 / seconds, monitor.stop() / 2**30
+    return image.shape[0] * image.shape[1] / 1e6 / seconds, monitor.stop()[0]
 
 
 def large_case(path: Path, workers: int, block: int, work: Path) -> dict:
@@ -107,8 +110,8 @@ def large_case(path: Path, workers: int, block: int, work: Path) -> dict:
         start = time.perf_counter()
         report = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32")
         seconds = time.perf_counter() - start
-    peak = monitor.stop()
-    return {"workers": workers, "seconds": seconds, "peak_gib": peak / 2**30, "blocks": report.blocks, "out": out}
+    client_peak, cluster_peak = monitor.stop()
+    return {"workers": workers, "seconds": seconds, "client_gib": client_peak, "cluster_gib": cluster_peak, "blocks": report.blocks, "out": out}
 
 
 def cutout_error(path: Path, out: Path, margin: int = 16, side: int = 160) -> float:
@@ -202,17 +205,19 @@ def main() -> None:
 
 
 def large_lines(args, counts: list[int], work: Path) -> list[str]:
+    """The large-image cases first (so the client's peak is not the single-image run's), then the baseline."""
     slide = work / "slide.ome.tif"
     make_slide(slide, args.size)
+    cases = [large_case(slide, workers, args.block, work) for workers in counts]
     rate, single_peak = single_image_rate(slide)
     lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2, blocks of {args.block}, float32 OME-Zarr out",
-             f"  - single-image path (`upscale`, 1 torch thread): {rate:.4f} LR MP/s per core, peak {single_peak:.2f} GiB"]
-    for workers in counts:
-        case = large_case(slide, workers, args.block, work)
-        per_core = args.size**2 / 1e6 / case["seconds"] / workers
-        lines.append(f"  - upscale-large, {workers} worker(s) x 1 thread: {case['seconds']:.1f} s, {per_core:.4f} LR MP/s per core "
-                     f"({per_core / rate:.2f}x the single-image path), peak {case['peak_gib']:.2f} GiB (all processes), {case['blocks']} blocks")
-    lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, case['out']):.2e}")
+             f"  - single-image path (`upscale` on the whole image, 1 torch thread): {rate:.4f} LR MP/s per core, peak {single_peak:.2f} GiB"]
+    for case in cases:
+        per_core = args.size**2 / 1e6 / case["seconds"] / case["workers"]
+        lines.append(f"  - upscale-large, {case['workers']} worker(s) x 1 thread: {case['seconds']:.1f} s, {per_core:.4f} LR MP/s per core "
+                     f"({per_core / rate:.2f}x the single-image path); peak memory: client {case['client_gib']:.2f} GiB, "
+                     f"cluster processes {case['cluster_gib']:.2f} GiB; {case['blocks']} blocks")
+    lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out']):.2e}")
     return lines
 
 

@@ -15,8 +15,8 @@ import streamlit as st
 from .. import jobs
 from ..errors import MicroSRError, ParameterError
 from ..paths import data_root
+from .train_widgets import chosen_dataset, polled_panel, queue_job
 
-REFRESH_SECONDS = 2.0
 SELECTED = "batch_job"
 #: Outputs shown in the gallery (the ZIP has all).
 GALLERY = 12
@@ -43,27 +43,20 @@ def launch_form() -> None:
         submitted = st.form_submit_button("Start batch", type="primary", key="batch_submit")
     if not submitted:
         return
-    try:
-        dataset = jobs.unpack_zip(upload.getvalue(), upload.name) if upload is not None else folder
-        if not dataset:
-            raise ParameterError("choose a folder of images or upload a ZIP of them")
+
+    def make_job() -> jobs.Job:
+        dataset = chosen_dataset(upload, folder, "choose a folder of images or upload a ZIP of them")
         unserved = [m for m in methods if scale not in method_scales(m, lr_kind)]
         if unserved:
             raise ParameterError(f"{', '.join(unserved)} cannot run x{scale} for {lr_kind} LR")
-        job = jobs.submit_batch(dataset, list(methods), int(scale), lr_kind=lr_kind, hr=hr or None, workers=int(workers))
-    except MicroSRError as exc:
-        st.error(str(exc))
-        return
-    st.session_state[SELECTED] = job.id
-    st.success(f"Batch job {job.id} is {job.status}.")
+        return jobs.submit_batch(dataset, list(methods), int(scale), lr_kind=lr_kind, hr=hr or None, workers=int(workers))
+
+    queue_job(make_job, SELECTED, "Batch job")
 
 
 def jobs_panel() -> None:
     """The batch jobs and the selected one; polls while one is queued or running."""
-    store = jobs.JobStore()
-    jobs.refresh(store)
-    active = tuple(job.id for job in store.list(jobs.ACTIVE) if job.method == jobs.BATCH)
-    st.fragment(_panel, run_every=REFRESH_SECONDS if active else None)(active)
+    polled_panel(_panel, lambda job: job.method == jobs.BATCH)
 
 
 def _panel(active_at_start: tuple[int, ...]) -> None:
