@@ -243,6 +243,33 @@ def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
 
 
+def _add_scale_out_parsers(sub) -> None:
+    """``upscale-batch`` and ``upscale-large`` (:mod:`microsr_core.scale_out`)."""
+    from .models.serving import DEFAULT_KIND, LR_KINDS
+
+    p = sub.add_parser("upscale-batch", help="every image of a folder or ZIP x every method, on Dask")
+    p.add_argument("source", help="a folder of images or a .zip of them")
+    p.add_argument("--methods", type=_name_list, required=True)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--out", required=True, help="output folder (<stem>.<method>.x<scale>.png)")
+    p.add_argument("--hr", default=None, help="HR references with the inputs' names: writes OUT/per_image.csv")
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    _add_cluster_flags(p)
+    p.set_defaults(func=_cmd_upscale_batch)
+
+    p = sub.add_parser("upscale-large", help="one image larger than memory, block by block on Dask, into OME-Zarr")
+    p.add_argument("source", help="OME-Zarr folder, OME-TIFF/SVS/TIFF file, or a PNG/JPEG")
+    p.add_argument("--method", required=True)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--out", required=True, help="the OME-Zarr to write (OUT.ome.zarr)")
+    p.add_argument("--block", type=int, default=1024, help="LR block side; output chunks are block x scale")
+    p.add_argument("--level", type=int, default=0, help="pyramid level of the source")
+    p.add_argument("--keep-background", action="store_true", help="run the method on slide background too")
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    _add_cluster_flags(p)
+    p.set_defaults(func=_cmd_upscale_large)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .imaging.capture_family import PIPELINES
     from .train.configs import add_config_flags
@@ -267,27 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     p.set_defaults(func=_cmd_upscale)
 
-    p = sub.add_parser("upscale-batch", help="every image of a folder or ZIP x every method, on Dask")
-    p.add_argument("source", help="a folder of images or a .zip of them")
-    p.add_argument("--methods", type=_name_list, required=True)
-    p.add_argument("--scale", type=int, required=True)
-    p.add_argument("--out", required=True, help="output folder (<stem>.<method>.x<scale>.png)")
-    p.add_argument("--hr", default=None, help="HR references with the inputs' names: writes OUT/per_image.csv")
-    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
-    _add_cluster_flags(p)
-    p.set_defaults(func=_cmd_upscale_batch)
-
-    p = sub.add_parser("upscale-large", help="one image larger than memory, block by block on Dask, into OME-Zarr")
-    p.add_argument("source", help="OME-Zarr folder, OME-TIFF/SVS/TIFF file, or a PNG/JPEG")
-    p.add_argument("--method", required=True)
-    p.add_argument("--scale", type=int, required=True)
-    p.add_argument("--out", required=True, help="the OME-Zarr to write (OUT.ome.zarr)")
-    p.add_argument("--block", type=int, default=1024, help="LR block side; output chunks are block x scale")
-    p.add_argument("--level", type=int, default=0, help="pyramid level of the source")
-    p.add_argument("--keep-background", action="store_true", help="run the method on slide background too")
-    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
-    _add_cluster_flags(p)
-    p.set_defaults(func=_cmd_upscale_large)
+    _add_scale_out_parsers(sub)
 
     p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
     p.add_argument("lr")

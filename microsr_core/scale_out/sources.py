@@ -53,13 +53,13 @@ class LargeImage:
         return _contract(_read(self.array, self.axes, slice(*rows), slice(*cols)), self.path)
 
     def thumbnail(self) -> tuple[np.ndarray, float]:
-        """A view at most about :data:`THUMBNAIL_SIDE` a side and how many times smaller it is per side."""
-        if self.overview is not None:
-            height = self.overview.shape[self.overview_axes.index("y")]
-            return _contract(_read(self.overview, self.overview_axes, slice(None), slice(None)), self.path), self.height / height
-        stride = max(1, -(-max(self.height, self.width) // THUMBNAIL_SIDE))
-        view = _read(self.array, self.axes, slice(None, None, stride), slice(None, None, stride))
-        return _contract(view, self.path), float(stride)
+        """A view at most about :data:`THUMBNAIL_SIDE` a side (every n-th pixel of the smallest
+        level) and how many times smaller than this level it is per side."""
+        array, axes = (self.overview, self.overview_axes) if self.overview is not None else (self.array, self.axes)
+        height, width = (int(array.shape[axes.index(a)]) for a in "yx")
+        stride = max(1, -(-max(height, width) // THUMBNAIL_SIDE))
+        view = _read(array, axes, slice(None, None, stride), slice(None, None, stride))
+        return _contract(view, self.path), self.height / height * stride
 
 
 def _read(array: Any, axes: str, rows: slice, cols: slice) -> np.ndarray:
