@@ -4,6 +4,13 @@ are not redone, and a worker killed mid-run still leaves every chunk written."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
@@ -18,6 +25,7 @@ from microsr_core.scale_out.outputs import done_marker
 
 from .conftest import kill_busy_worker
 
+PROJECT = Path(__file__).resolve().parents[2]
 LR_SHAPE = (96, 128)
 BLOCK = 40  # 3 x 4 blocks
 
@@ -103,3 +111,23 @@ def test_a_worker_killed_mid_run_still_writes_every_chunk(client, slide, whole, 
     report = upscale_large(client, slide[0], "vdsr", 2, out, block=32, skip_background=False, output_dtype="float32", progress=progress)
     assert killed and report.computed == report.blocks == 12
     assert np.abs(level0(out) - whole).max() <= 1e-4
+
+
+def test_resume_after_the_whole_command_was_killed_redoes_no_finished_chunk(client, slide, tmp_path):
+    out = tmp_path / "sr.ome.zarr"
+    command = [sys.executable, "-m", "microsr_core", "upscale-large", str(slide[0]), "--method", "vdsr", "--scale", "2",
+               "--out", str(out), "--block", "32", "--workers", "1", "--keep-background"]
+    process = subprocess.Popen(command, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)}, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    markers = out / ".microsr-done" / "0"
+    deadline = time.monotonic() + 120
+    while not (markers.is_dir() and any(markers.iterdir())) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # the command, its cluster and its worker
+    process.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in markers.iterdir()}
+    assert 1 <= len(before) < 12
+    report = upscale_large(client, slide[0], "vdsr", 2, out, block=32, resume=True, skip_background=False)
+    assert report.skipped == len(before) and report.computed == 12 - len(before)
+    assert all((markers / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
+    assert len(list(markers.iterdir())) == 12
