@@ -17,7 +17,8 @@ Nothing here imports streamlit; the Train page's widgets live in :mod:`microsr_c
 """
 
 from .batch import BATCH, read_table, result_files, results_zip, submit_batch
-from .datasets import Dataset, inspect_dataset, list_dataset_folders, unpack_zip, uploads_dir
+from ..uploads import unpack_zip, uploads_dir
+from .datasets import Dataset, inspect_dataset, list_dataset_folders
 from .manager import (
     cancel,
     get_job,

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..imaging.data import IMAGE_SUFFIXES, list_images
 from ..errors import ParameterError
 from ..paths import data_root, resolve_inside
-from ..uploads import UPLOAD_PREFIX, unpack_zip, uploads_dir  # noqa: F401 (unpack_zip: jobs' public API)
+from ..uploads import UPLOAD_PREFIX, uploads_dir
 
 MASKS_FOLDER = "masks"
 
