@@ -198,9 +198,12 @@ def _bar(unit: str):
 
 
 def _cmd_upscale_batch(args) -> int:
-    from .scale_out.batch import run_batch
+    from .comparison.evaluate import check_methods
+    from .scale_out.batch import batch_inputs, run_batch
     from .scale_out.cluster import open_client
 
+    check_methods(args.methods, args.scale, args.lr_kind)  # a bad request costs no cluster start
+    batch_inputs(args.source)
     with open_client(args.workers, args.threads, args.scheduler) as client:
         bar, report = _bar("image")
         with bar:
@@ -219,9 +222,13 @@ def _cmd_upscale_batch(args) -> int:
 
 
 def _cmd_upscale_large(args) -> int:
+    from .comparison.evaluate import check_methods
     from .scale_out.cluster import open_client
     from .scale_out.large import upscale_large
+    from .scale_out.sources import open_large
 
+    open_large(args.source, args.level)  # a bad request costs no cluster start
+    check_methods([args.method], args.scale, args.lr_kind)
     with open_client(args.workers, args.threads, args.scheduler) as client:
         bar, report = _bar("chunk")
         with bar:

@@ -29,11 +29,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..comparison.evaluate import check_methods
 from ..errors import ParameterError
 from ..imaging.foreground import is_background, region_view
 from ..imaging.tiling import Block, block_grid
 from ..models.inference import upscale
-from ..models.serving import DEFAULT_KIND, checked_kind
+from ..models.serving import DEFAULT_KIND
 from .cluster import run_tasks, served_weights, worker_method
 from .outputs import done_marker, mark_done, writing
 from .sources import describe, open_large
@@ -174,7 +175,7 @@ def upscale_large(client, source: str | Path, method: str, scale: int, out: str 
     ``uint16``, ``float32``) defaults to the input's bit depth. ``progress(done, total, what)``
     is called per chunk of every level.
     """
-    checked_kind(lr_kind)
+    check_methods([method], scale, lr_kind)
     if block < 16:
         raise ParameterError(f"--block must be at least 16 LR pixels, got {block}")
     start = time.perf_counter()
