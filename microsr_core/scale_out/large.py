@@ -58,6 +58,9 @@ class LargeJob:
     precision: str
     margin: int
     dtype: str
+    #: When the output was created (ns): a worker's open arrays are kept per output and this stamp,
+    #: so an output deleted and made again at the same path is never written through a stale handle.
+    created: int
 
 
 @dataclass
@@ -78,7 +81,7 @@ def _to_dtype(pixels: np.ndarray, dtype: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _output_level(out: str, level: int):
+def _output_level(out: str, level: int, created: int):
     import zarr
 
     return zarr.open_array(f"{out}/{level}", mode="r+")
@@ -98,15 +101,16 @@ def upscale_block(job: LargeJob, block: Block, background: bool) -> str:
     rows, cols = block.core_in_window(job.scale)
     s = job.scale
     with writing(job.out):
-        _output_level(job.out, 0)[:, block.core.top * s : block.core.bottom * s, block.core.left * s : block.core.right * s] = \
+        _output_level(job.out, 0, job.created)[:, block.core.top * s : block.core.bottom * s, block.core.left * s : block.core.right * s] = \
             np.moveaxis(_to_dtype(sr[rows, cols], job.dtype), -1, 0)
         mark_done(done_marker(job.out, 0, block.row, block.col))
     return "background" if background else "computed"
 
 
-def downsample_chunk(out: str, level: int, row: int, col: int, chunk: int, dtype: str) -> str:
+def downsample_chunk(job: LargeJob, level: int, row: int, col: int, chunk: int) -> str:
     """The task: chunk (row, col) of pyramid ``level`` as the 2×2 mean of ``level - 1``."""
-    previous, target = _output_level(out, level - 1), _output_level(out, level)
+    out, dtype = job.out, job.dtype
+    previous, target = _output_level(out, level - 1, job.created), _output_level(out, level, job.created)
     top, left = row * chunk, col * chunk
     bottom, right = min(target.shape[1], top + chunk), min(target.shape[2], left + chunk)
     source = np.asarray(previous[:, 2 * top : 2 * bottom, 2 * left : 2 * right], dtype=np.float32)
@@ -185,16 +189,17 @@ def upscale_large(client, source: str | Path, method: str, scale: int, out: str 
     dtype = output_dtype or DTYPES[image.bit_depth]
     provenance = {"method": method, "scale": scale, "lr_kind": lr_kind, "weights_entry": weights.entry,
                   "weights_sha256": weights.sha256, "block": block, "source": Path(source).name, "source_level": level,
-                  "background_fill": "bicubic"}
+                  "background_fill": "bicubic", "dtype": dtype}
     chunk = block * scale
     shapes = level_shapes(image.height * scale, image.width * scale, chunk)
     out = Path(out)
     _create_output(out, shapes, chunk, dtype, ngff_attributes(shapes, image.pixel_size, scale, provenance), resume)
-    job = LargeJob(str(Path(source).resolve()), level, str(out.resolve()), method, scale, lr_kind, weights.sha256, precision, margin, dtype)
+    job = LargeJob(str(Path(source).resolve()), level, str(out.resolve()), method, scale, lr_kind, weights.sha256, precision, margin, dtype,
+                   (out / "zarr.json").stat().st_mtime_ns)
     blocks = block_grid(image.height, image.width, block, max(margin, 1))
     todo = [b for b in blocks if not done_marker(out, 0, b.row, b.col).exists()]
     background = _background_blocks(image, todo, skip_background)
-    levels = [[(job.out, index, r, c, chunk, dtype) for r in range(-(-height // chunk)) for c in range(-(-width // chunk))
+    levels = [[(job, index, r, c, chunk) for r in range(-(-height // chunk)) for c in range(-(-width // chunk))
                if not done_marker(out, index, r, c).exists()] for index, (height, width) in enumerate(shapes) if index]
     total = len(todo) + sum(map(len, levels))
     offset = 0
