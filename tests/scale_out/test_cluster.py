@@ -21,7 +21,7 @@ def test_every_worker_runs_torch_on_the_threads_it_was_given(client):
 
     assert set(client.run(_torch_threads).values()) == {1}
     # Dask starts workers with OMP_NUM_THREADS=1: two threads only come from the worker plugin.
-    with open_client(workers=1, threads=2, memory_limit="512MiB") as two:
+    with open_client(workers=1, threads=2, memory_limit="1GiB") as two:
         assert list(two.run(_torch_threads).values()) == [2]
 
 
