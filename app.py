@@ -12,5 +12,6 @@ pages = [
     st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
     st.Page("pages/models.py", title="Models", icon=":material/memory:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/batch.py", title="Batch", icon=":material/photo_library:"),
 ]
 st.navigation(pages).run()

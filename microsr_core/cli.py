@@ -1,4 +1,4 @@
-"""Command line: ``python -m microsr_core {upscale,align,evaluate,assess,train,publish,models,cells,export-bioimageio,jobs} ...``.
+"""Command line: ``python -m microsr_core {upscale,upscale-batch,upscale-large,align,evaluate,assess,train,publish,models,cells,export-bioimageio,jobs} ...``.
 
 Errors a user can cause (:class:`~microsr_core.errors.MicroSRError`) are printed as one line
 on stderr with exit status 2, never as a traceback.
@@ -40,7 +40,7 @@ class _Bar:
 
             self.bar = tqdm(unit=self.unit, desc=self.desc, leave=False, dynamic_ncols=True, disable=os.environ.get("RANK", "0") != "0")
         self.bar.total, self.bar.n = total, done
-        if postfix:
+        if isinstance(postfix, dict):  # a training step's losses (a batch reports the item it finished)
             self.bar.set_postfix({key: f"{value:.4g}" for key, value in postfix.items()}, refresh=False)
         self.bar.refresh()
 
@@ -256,6 +256,84 @@ def _add_assess_parser(sub) -> None:
     p.set_defaults(func=_cmd_assess)
 
 
+def _cmd_upscale_batch(args) -> int:
+    from .comparison.evaluate import check_methods
+    from .scale_out.batch import batch_inputs, run_batch
+    from .scale_out.cluster import open_client
+
+    check_methods(args.methods, args.scale, args.lr_kind)  # a bad request costs no cluster start
+    batch_inputs(args.source)
+    with open_client(args.workers, args.threads, args.scheduler) as client:
+        with _Bar("image") as bar:
+            result = run_batch(client, args.source, args.methods, args.scale, args.out, hr_dir=args.hr, lr_kind=args.lr_kind,
+                               precision=args.precision, resume=args.resume, progress=bar)
+    for record in result.records:
+        if record.status == "failed":
+            print(f"failed: {record.image} ({record.method}): {record.error}", file=sys.stderr)
+    if args.hr:
+        csv_path = Path(args.out) / "per_image.csv"
+        csv_path.write_text(result.per_image_csv())
+        print(f"wrote {csv_path}")
+    print(f"{args.out}: {result.count('done')} made, {result.count('skipped')} already done, {result.count('failed')} failed "
+          f"({len(result.records)} = images x {len(args.methods)} method(s))")
+    return 1 if result.count("failed") else 0
+
+
+def _cmd_upscale_large(args) -> int:
+    from .comparison.evaluate import check_methods
+    from .scale_out.cluster import open_client
+    from .scale_out.large import upscale_large
+    from .scale_out.sources import open_large
+
+    open_large(args.source, args.level)  # a bad request costs no cluster start
+    check_methods([args.method], args.scale, args.lr_kind)
+    with open_client(args.workers, args.threads, args.scheduler) as client:
+        with _Bar("chunk") as bar:
+            result = upscale_large(client, args.source, args.method, args.scale, args.out, block=args.block, level=args.level,
+                                   lr_kind=args.lr_kind, precision=args.precision, resume=args.resume,
+                                   skip_background=not args.keep_background, progress=bar)
+    print(f"{result.out}: {result.source} x{args.scale} by {args.method}; {result.blocks} blocks: {result.computed} computed, "
+          f"{result.background} background (bicubic), {result.skipped} already done; {result.levels} level(s) in {result.seconds:.1f} s")
+    return 0
+
+
+def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    from .models.precision import PRECISION_CHOICES
+
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster")
+    p.add_argument("--threads", type=int, default=1, help="threads per worker (torch uses as many)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on this existing Dask cluster instead")
+    p.add_argument("--resume", action="store_true", help="skip what an earlier (also a killed) run finished")
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+
+
+def _add_scale_out_parsers(sub) -> None:
+    """``upscale-batch`` and ``upscale-large`` (:mod:`microsr_core.scale_out`)."""
+    from .models.serving import DEFAULT_KIND, LR_KINDS
+
+    p = sub.add_parser("upscale-batch", help="every image of a folder or ZIP x every method, on Dask")
+    p.add_argument("source", help="a folder of images or a .zip of them")
+    p.add_argument("--methods", type=_name_list, required=True)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--out", required=True, help="output folder (<stem>.<method>.x<scale>.png)")
+    p.add_argument("--hr", default=None, help="HR references with the inputs' names: writes OUT/per_image.csv")
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    _add_cluster_flags(p)
+    p.set_defaults(func=_cmd_upscale_batch)
+
+    p = sub.add_parser("upscale-large", help="one image larger than memory, block by block on Dask, into OME-Zarr")
+    p.add_argument("source", help="OME-Zarr folder, OME-TIFF/SVS/TIFF file, or a PNG/JPEG")
+    p.add_argument("--method", required=True)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--out", required=True, help="the OME-Zarr to write (OUT.ome.zarr)")
+    p.add_argument("--block", type=int, default=1024, help="LR block side; output chunks are block x scale")
+    p.add_argument("--level", type=int, default=0, help="pyramid level of the source")
+    p.add_argument("--keep-background", action="store_true", help="run the method on slide background too")
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    _add_cluster_flags(p)
+    p.set_defaults(func=_cmd_upscale_large)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .imaging.capture_family import PIPELINES
     from .train.configs import add_config_flags
@@ -279,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     p.set_defaults(func=_cmd_upscale)
+
+    _add_scale_out_parsers(sub)
 
     p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
     p.add_argument("lr")

@@ -28,3 +28,8 @@ class ParameterError(MicroSRError):
 
 class ExportError(MicroSRError):
     """A model package cannot be made, or the one made fails its validation."""
+
+
+class StorageError(MicroSRError):
+    """An output cannot be written (the disk is full, or the folder is not writable); what was
+    written before stays and a resumed run continues from it."""

@@ -73,6 +73,8 @@ WING_RULES = [
     ("train does not import comparison", lambda module: _under(module, "microsr_core.train"), ("microsr_core.comparison",), ()),
     ("models imports none of comparison, train, jobs, ui", lambda module: _under(module, "microsr_core.models"),
      ("microsr_core.comparison", "microsr_core.train", "microsr_core.jobs", "microsr_core.ui"), ()),
+    ("scale_out imports none of train, jobs, ui", lambda module: _under(module, "microsr_core.scale_out"),
+     ("microsr_core.train", "microsr_core.jobs", "microsr_core.ui"), ()),
 ]
 
 
@@ -99,6 +101,7 @@ VIOLATIONS = {
     "train, comparison": (3, "train/loop.py", "from ..comparison.compare import BASELINE\n"),
     "models, comparison": (4, "models/imports.py", "from ..comparison.evaluate import measure_bf16\n"),
     "models, jobs": (4, "models/methods/base.py", "from ...jobs import JobStore\n"),
+    "scale_out, jobs (deferred)": (5, "scale_out/batch.py", "def run():\n    from ..jobs.datasets import unpack_zip\n"),
 }
 
 

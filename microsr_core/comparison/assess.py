@@ -258,7 +258,7 @@ def disagreement(gathered: Gathered, method: str) -> np.ndarray:
 def assess_paths(path: str | Path, scale: int, methods: list[str], *, lr_kind: str = DEFAULT_KIND,
                  **options) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Gathered]]:
     """:func:`assess_image` of one LR file or every image in a folder: {file name: {method: verdict}}."""
-    check_methods(scale, [BASELINE] + list(methods), lr_kind)
+    check_methods([BASELINE] + list(methods), scale, lr_kind)
     path = Path(path)
     files = list_images(path) if path.is_dir() else [path]
     calibration = load_calibration()

@@ -37,7 +37,8 @@ from ..models.inference import upscale
 from ..models.serving import DEFAULT_KIND, checked_kind
 
 
-def _find_companion(folder: Path, stem: str, what: str) -> Path:
+def find_companion(folder: Path, stem: str, what: str) -> Path:
+    """The file named ``stem.*`` in ``folder`` (an image's LR, HR or mask twin)."""
     matches = [p for p in folder.glob(stem + ".*") if p.is_file()]
     if not matches:
         raise ParameterError(f"{folder}: no {what} named {stem}.*")
@@ -48,11 +49,16 @@ def _pair(hr_path: Path, scale: int, degradation: Degradation, lr_dir: Path | No
     hr = load_image(hr_path).pixels
     if lr_dir is None:
         return degradation.apply(hr), degradation.reference(hr)
-    lr = load_image(_find_companion(lr_dir, hr_path.stem, "LR image")).pixels
-    need = (lr.shape[0] * scale, lr.shape[1] * scale)
+    lr = load_image(find_companion(lr_dir, hr_path.stem, "LR image")).pixels
+    return lr, reference_crop(hr, lr.shape, scale, hr_path.name)
+
+
+def reference_crop(hr: np.ndarray, lr_shape: tuple[int, ...], scale: int, name: str) -> np.ndarray:
+    """The HR reference of a real LR image: its top-left LR × ``scale`` pixels (refused when smaller)."""
+    need = (lr_shape[0] * scale, lr_shape[1] * scale)
     if hr.shape[0] < need[0] or hr.shape[1] < need[1]:
-        raise ParameterError(f"{hr_path.name}: HR {hr.shape[1]}x{hr.shape[0]} is smaller than LR x{scale}")
-    return lr, hr[: need[0], : need[1]]
+        raise ParameterError(f"{name}: HR {hr.shape[1]}x{hr.shape[0]} is smaller than LR x{scale}")
+    return hr[: need[0], : need[1]]
 
 
 def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
@@ -61,12 +67,12 @@ def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
     Masks in the ``wbc_seg`` coding (0 background, 128 cytoplasm, 255 nucleus) also serve as
     the reference for methods that return a parsing map (:mod:`microsr_core.parsing`).
     """
-    mask = load_image(_find_companion(mask_dir, stem, "mask")).pixels[:, :, 0]
+    mask = load_image(find_companion(mask_dir, stem, "mask")).pixels[:, :, 0]
     return mask[: shape[0], : shape[1]]
 
 
-def check_methods(scale: int, methods: list[str], lr_kind: str) -> None:
-    """Refuse (:class:`ParameterError`) an unknown LR kind or a method that does not serve ``scale`` for ``lr_kind``."""
+def check_methods(methods: list[str], scale: int, lr_kind: str) -> None:
+    """Refuse (:class:`ParameterError`) a method that does not serve ``scale`` for ``lr_kind``."""
     checked_kind(lr_kind)
     for name in methods:
         scales = method_scales(name, lr_kind)  # what the app offers too
@@ -76,8 +82,8 @@ def check_methods(scale: int, methods: list[str], lr_kind: str) -> None:
 
 
 def _checked_files(hr_dir: str | Path, scale: int, methods: list[str], lr_kind: str, split: str, limit: int | None) -> list[Path]:
-    """The images to evaluate on, after :func:`check_methods`."""
-    check_methods(scale, methods, lr_kind)
+    """The images to evaluate on, after refusing a method that does not serve ``scale`` for ``lr_kind``."""
+    check_methods(methods, scale, lr_kind)
     files = list_images(hr_dir)
     if split != "all":
         files = [f for f in files if split_of(f) == split]
@@ -184,9 +190,8 @@ def evaluate_folder(
             last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
             row = _measure(last[name], hr, scale, mask, cells)
             if per_image:
-                row["invented_colour_pct"] = invented_colour(last[name].image, bicubic, hr, scale)
-                row["gain_db"] = row["psnr_y"] - psnr_y(bicubic, hr, scale)
-                images[name][path.name] = {field: row[field] for field in PER_IMAGE_FIELDS}
+                images[name][path.name] = per_image_row(row, last[name].image, bicubic, hr, scale)
+                row["invented_colour_pct"] = images[name][path.name]["invented_colour_pct"]
             rows[name].append(row)
         if progress is not None:
             progress(done, len(files))
@@ -201,6 +206,15 @@ def evaluate_folder(
 #: The columns of a per-image row: quality, gain over bicubic, invented colour, then the clinical
 #: agreement with the HR (:data:`~microsr_core.imaging.segment.AGREEMENT_FIELDS`).
 PER_IMAGE_FIELDS = ("psnr_y", "ssim_y", "gain_db", "invented_colour_pct", *AGREEMENT_FIELDS)
+
+
+def per_image_row(measured: dict[str, float], sr: np.ndarray, bicubic: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float]:
+    """One image's :data:`PER_IMAGE_FIELDS`: its ``measured`` PSNR/SSIM on Y (:func:`~microsr_core.imaging.metrics.measure`),
+    the gain over ``bicubic`` on the same LR, the colour ``sr`` invents (:func:`~microsr_core.imaging.metrics.invented_colour`)
+    and the clinical agreement with the HR (``measured``'s where it has them, else :func:`~microsr_core.imaging.segment.agreement`)."""
+    agreed = {key: measured[key] for key in AGREEMENT_FIELDS} if all(key in measured for key in AGREEMENT_FIELDS) else agreement(sr, hr)
+    return {"psnr_y": measured["psnr_y"], "ssim_y": measured["ssim_y"], "gain_db": measured["psnr_y"] - psnr_y(bicubic, hr, scale),
+            "invented_colour_pct": invented_colour(sr, bicubic, hr, scale), **agreed}
 
 
 def per_image_csv(report: dict[str, dict[str, Any]]) -> str:

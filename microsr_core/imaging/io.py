@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import io as _io
+import json
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -91,8 +93,9 @@ def _read_bytes(source: Source, name: str | None) -> tuple[bytes, str]:
     return data, name or getattr(source, "name", "uploaded image")
 
 
-def _to_rgb(channels: np.ndarray, label: str, notes: list[str]) -> np.ndarray:
-    """(H, W) or (H, W, C) float array -> (H, W, 3), dropping alpha with a warning."""
+def to_rgb(channels: np.ndarray, label: str, notes: list[str]) -> np.ndarray:
+    """(H, W) or (H, W, C) float array -> (H, W, 3), dropping alpha with a warning (also for
+    windows of images too large to load whole, :mod:`microsr_core.scale_out.sources`)."""
     if channels.ndim == 2:
         notes.append("grayscale replicated to RGB")
         return np.repeat(channels[:, :, None], 3, axis=2)
@@ -171,6 +174,8 @@ def _decode_pillow(data: bytes, label: str, max_pixels: int, notes: list[str]) -
         raise ImageError(f"{label}: not an image file (or a format MicroSR cannot read)") from exc
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{label}: refused as a possible decompression bomb ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # a damaged header (a PNG cut inside a chunk)
+        raise ImageError(f"{label}: file is truncated or damaged ({exc})") from exc
     width, height = image.size
     _check_size(height, width, label, max_pixels)
     try:
@@ -240,7 +245,7 @@ def load_image(source: Source, *, name: str | None = None, max_pixels: int = DEF
         channels, bit_depth, mode = _decode_tiff(data, label, max_pixels)
     else:
         channels, bit_depth, mode = _decode_pillow(data, label, max_pixels, notes)
-    pixels = _to_rgb(channels, label, notes)
+    pixels = to_rgb(channels, label, notes)
     quality = None
     if data[:2] == b"\xff\xd8":  # JPEG: its tables were read with the header, no second decode
         tables = getattr(Image.open(_io.BytesIO(data)), "quantization", None) or {}
@@ -274,13 +279,34 @@ def output_format(path_or_suffix: str | Path) -> str:
     return fmt
 
 
-def encode_image(pixels: np.ndarray, fmt: str = "png", bit_depth: int = 8) -> bytes:
-    """Encode (H, W, 3) or (H, W) [0, 1] pixels losslessly as PNG or TIFF bytes."""
+def _png_text_chunk(key: str, value: str) -> bytes:
+    """One PNG ``tEXt`` chunk (keyword, NUL, Latin-1 text; PNG spec 11.3.4.3)."""
+    body = key.encode("latin-1") + b"\x00" + value.encode("latin-1", errors="replace")
+    return len(body).to_bytes(4, "big") + b"tEXt" + body + zlib.crc32(b"tEXt" + body).to_bytes(4, "big")
+
+
+def _with_png_text(data: bytes, metadata: dict[str, str]) -> bytes:
+    """PNG bytes with ``metadata`` as ``tEXt`` chunks right after IHDR (before the pixels, so a
+    reader finds them without decoding the image). Done on the bytes, so 8- and 16-bit PNGs
+    (Pillow and pypng) get the same chunks."""
+    header_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
+    chunks = b"".join(_png_text_chunk(key, str(value)) for key, value in metadata.items())
+    return data[:header_end] + chunks + data[header_end:]
+
+
+def encode_image(pixels: np.ndarray, fmt: str = "png", bit_depth: int = 8, metadata: dict[str, str] | None = None) -> bytes:
+    """Encode (H, W, 3) or (H, W) [0, 1] pixels losslessly as PNG or TIFF bytes.
+
+    ``metadata`` (text keys and values: what made the image) goes into PNG ``tEXt`` chunks, or
+    as JSON into the TIFF ImageDescription tag; :func:`read_metadata` reads either back.
+    """
     fmt = output_format(fmt)
     array = to_uint(pixels, bit_depth)
     buffer = _io.BytesIO()
     if fmt in ("tif", "tiff"):
-        tifffile.imwrite(buffer, array, photometric="rgb" if array.ndim == 3 else "minisblack")
+        description = json.dumps(metadata) if metadata else None
+        tifffile.imwrite(buffer, array, photometric="rgb" if array.ndim == 3 else "minisblack",
+                         description=description, metadata=None if description else {})
     else:
         if bit_depth == 16:
             height, width = array.shape[:2]
@@ -289,16 +315,37 @@ def encode_image(pixels: np.ndarray, fmt: str = "png", bit_depth: int = 8) -> by
             writer.write(buffer, array.reshape(height, width * planes))
         else:
             Image.fromarray(array).save(buffer, format="PNG")
+        if metadata:
+            return _with_png_text(buffer.getvalue(), metadata)
     return buffer.getvalue()
 
 
-def save_image(path: str | Path, pixels: np.ndarray, bit_depth: int = 8) -> Path:
-    """Write pixels to ``path`` (``.png`` or ``.tif``/``.tiff``) losslessly.
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata`` :func:`save_image` wrote into a PNG or TIFF (``{}`` when it has none).
 
-    The file is written to a temporary name and renamed, so a reader never sees half a file.
+    Raises :class:`ImageError` for a file that is not a readable PNG or TIFF.
     """
     path = Path(path)
-    data = encode_image(pixels, output_format(path), bit_depth)
+    try:
+        if output_format(path) == "png":
+            with Image.open(path) as image:
+                return dict(getattr(image, "text", {}))
+        with tifffile.TiffFile(path) as tif:
+            description = tif.pages[0].description
+        return json.loads(description) if description.startswith("{") else {}
+    except (OSError, ValueError, SyntaxError, tifffile.TiffFileError) as exc:
+        raise ImageError(f"{path}: cannot read its metadata ({exc})") from exc
+
+
+def save_image(path: str | Path, pixels: np.ndarray, bit_depth: int = 8, metadata: dict[str, str] | None = None) -> Path:
+    """Write pixels to ``path`` (``.png`` or ``.tif``/``.tiff``) losslessly, with ``metadata``
+    as in :func:`encode_image`.
+
+    The file is written to a temporary name and renamed, so a reader never sees half a file
+    (and a run killed while writing never leaves one that counts as finished).
+    """
+    path = Path(path)
+    data = encode_image(pixels, output_format(path), bit_depth, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(data)

@@ -145,3 +145,41 @@ class Blender:
         """The blended arrays (after the last tile)."""
         self._flush(self.shape[0])
         return self.outputs
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of a fixed grid, for images processed block by block by separate tasks.
+
+    ``core`` is the block's own LR rows/cols (its output lands in one output chunk, aligned to
+    the grid times the scale); ``window`` is the core grown by ``margin`` LR pixels on every
+    side that has a neighbour, clipped to the image: the context that makes the core's output
+    equal the untiled one (the same margin, and so the same exactness, as :func:`make_tiles`).
+    """
+
+    row: int
+    col: int
+    core: Tile
+    window: Tile
+
+    def core_in_window(self, scale: int) -> tuple[slice, slice]:
+        """Output rows and columns of the core inside the window's SR output."""
+        top, left = (self.core.top - self.window.top) * scale, (self.core.left - self.window.left) * scale
+        return (slice(top, top + (self.core.bottom - self.core.top) * scale),
+                slice(left, left + (self.core.right - self.core.left) * scale))
+
+
+def block_grid(height: int, width: int, block: int, margin: int) -> list[Block]:
+    """The ``block``×``block`` grid over an LR image (the last row and column may be smaller),
+    row-major, each block with its ``margin``-wide window."""
+    if block < 1:
+        raise ValueError(f"block must be positive, got {block}")
+    blocks = []
+    for row, top in enumerate(range(0, height, block)):
+        for col, left in enumerate(range(0, width, block)):
+            bottom, right = min(top + block, height), min(left + block, width)
+            core = Tile(top, bottom, left, right, top > 0, bottom < height, left > 0, right < width)
+            window = Tile(max(0, top - margin), min(height, bottom + margin), max(0, left - margin), min(width, right + margin),
+                          top > 0, bottom < height, left > 0, right < width)
+            blocks.append(Block(row, col, core, window))
+    return blocks

@@ -10,12 +10,15 @@ most the steps since its last checkpoint.
 - :mod:`.manager`: submit (validation), schedule (per-device slots), launch (detached
   processes, ``torchrun`` for several processes or nodes), recover, cancel, resume, promote.
 - :mod:`.worker`: the process that runs a job's trainer with progress, heartbeat and cancel.
+- :mod:`.batch`: batch super-resolution (:mod:`microsr_core.scale_out`) as a job kind.
 - :mod:`.cli`: the ``jobs`` subcommand.
 
 Nothing here imports streamlit; the Train page's widgets live in :mod:`microsr_core.ui`.
 """
 
-from .datasets import Dataset, inspect_dataset, list_dataset_folders, unpack_zip, uploads_dir
+from .batch import BATCH, read_table, result_files, results_zip, submit_batch
+from ..uploads import unpack_zip, uploads_dir
+from .datasets import Dataset, inspect_dataset, list_dataset_folders
 from .manager import (
     cancel,
     get_job,
@@ -35,6 +38,7 @@ from .manager import (
 from .store import ACTIVE, FINISHED, STATUSES, Job, JobStore
 
 __all__ = [
+    "BATCH", "read_table", "result_files", "results_zip", "submit_batch",
     "ACTIVE", "FINISHED", "STATUSES", "Dataset", "Job", "JobStore", "cancel", "get_job",
     "inspect_dataset", "job_metrics", "jobs_dir", "list_dataset_folders", "list_jobs", "promote",
     "read_log", "recover", "refresh", "resume", "schedule", "slot_limit", "submit", "unpack_zip",

@@ -76,7 +76,7 @@ def add_jobs_parser(sub) -> None:
 
 
 def _cmd_submit(args) -> int:
-    from .datasets import unpack_zip
+    from ..uploads import unpack_zip
     from .manager import refresh, submit
 
     refresh()

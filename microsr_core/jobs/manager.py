@@ -170,26 +170,21 @@ def submit(
         raise ParameterError(f"steps must be positive, got {config.steps}")
     if trainer.check is not None:
         trainer.check(config)
-    stored = dataclasses.asdict(config)
-    store = _store(store)
+    return queue(_store(store), start, method=method, dataset=data.label, data_dir=str(data.images),
+                 mask_dir=str(data.masks) if data.masks else None, params=dataclasses.asdict(config), device=device_kind,
+                 nproc=nproc, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, log_every=log_every,
+                 total=int(getattr(config, "steps", 0)))
+
+
+def queue(store: JobStore, start: bool, **columns: Any) -> Job:
+    """Store a validated job as queued with its own folder (``params["out"]`` names it) and, with
+    ``start``, schedule it: what every kind of job (training, batch) does after its checks."""
+    params = dict(columns.pop("params"))
     with store.transaction():
-        job_id = store.insert(
-            method=method,
-            dataset=data.label,
-            data_dir=str(data.images),
-            mask_dir=str(data.masks) if data.masks else None,
-            params=stored,
-            device=device_kind,
-            nproc=nproc,
-            nnodes=nnodes,
-            rdzv_endpoint=rdzv_endpoint,
-            log_every=log_every,
-            status="queued",
-            total=int(getattr(config, "steps", 0)),
-        )
+        job_id = store.insert(**columns, params=params, status="queued")
         folder = jobs_dir() / str(job_id)
-        stored["out"] = str(folder)
-        store.update(job_id, params=stored, out_dir=str(folder), log_path=str(folder / "worker.log"))
+        params["out"] = str(folder)
+        store.update(job_id, params=params, out_dir=str(folder), log_path=str(folder / "worker.log"))
     folder.mkdir(parents=True, exist_ok=True)
     if start:
         schedule(store)

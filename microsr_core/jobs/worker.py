@@ -25,6 +25,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import MicroSRError
+from .batch import BATCH
 from .store import JobStore
 
 #: Minimum seconds between progress writes (history rows and checkpoints are always written).
@@ -61,101 +62,148 @@ def parameter_checksum(module) -> str:
 
 def run_worker(job_id: int) -> int:
     """Run job ``job_id`` (claimed by :func:`~microsr_core.jobs.manager.schedule`); returns an exit status."""
-    import torch
     import torch.distributed as dist
 
-    from ..train import TRAINERS
     from ..train.loop import TrainingCancelled
-    from .manager import HEARTBEAT_SECONDS, build_config, schedule
 
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    main = rank == 0
     signal.signal(signal.SIGTERM, _terminate)
     store = JobStore()
     job = store.get(job_id)
     if job.status != "running":
         print(f"job {job_id} is {job.status}, not claimed for running; nothing to do", flush=True)
         return 1
-    heartbeat = None
-    status, error = "failed", None
+    if job.method == BATCH:
+        return _run_batch(job, store)
+    heartbeats: list[_Heartbeat] = []
     try:
-        if world > 1:
-            backend = "nccl" if job.device == "cuda" else "gloo"
-            if job.device == "cuda":
-                torch.cuda.set_device(local_rank)
-            dist.init_process_group(backend=backend)
-        trainer = TRAINERS[job.method]
-        params = dict(job.params)
-        if job.device == "cuda":
-            params["device"] = f"cuda:{local_rank}"
-        config = build_config(trainer, params)
-        checkpoint = Path(job.out_dir) / "checkpoint.pt"
-        resume = checkpoint if job.resume and checkpoint.is_file() else None
-        if main:
-            start_step = _sync_metrics_with_checkpoint(store, job_id, resume)
-            store.update(job_id, worker_pid=os.getpid(), step=start_step, heartbeat=time.time())
-            heartbeat = _Heartbeat(store.path, job_id, HEARTBEAT_SECONDS)
-            heartbeat.start()
-            where = f"from checkpoint step {start_step}" if resume else "from scratch"
-            print(f"job {job_id}: {job.method} on {job.dataset}, {job.total} steps, {job.device}, "
-                  f"{world} process(es), {where}", flush=True)
-        last_write = [0.0]
-
-        def progress(p) -> None:
-            if not main:
-                return
-            now = time.time()
-            if p.row is not None:
-                store.add_metrics(job_id, p.row)
-                values = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.row.items() if k != "step")
-                print(f"step {p.step}/{p.total} {values}", flush=True)
-            if p.checkpoint is not None:
-                store.update(job_id, checkpoint=str(p.checkpoint), checkpoint_step=p.step)
-            if p.row is not None or p.checkpoint is not None or p.step == p.total or now - last_write[0] >= PROGRESS_INTERVAL:
-                store.update(job_id, step=p.step, heartbeat=now)
-                last_write[0] = now
-
-        def should_stop() -> bool:
-            flag = store.cancel_requested(job_id) if main else False
-            if world > 1:
-                tensor = torch.tensor([int(flag)], device=f"cuda:{local_rank}" if job.device == "cuda" else "cpu")
-                dist.broadcast(tensor, src=0)
-                flag = bool(tensor.item())
-            return flag
-
-        result = trainer.run(
-            config, resume=resume, progress=progress, should_stop=should_stop,
-            is_main_process=main, log_every=job.log_every,
-        )
-        if world > 1:
-            _check_ranks_in_sync(result.modules, rank, world)
-        if main:
-            _complete_card(job, world)
-        status = "succeeded"
-    except TrainingCancelled as exc:
-        status, error = "cancelled", str(exc)
-        print(f"job {job_id}: cancelled ({exc})", flush=True)
-    except MicroSRError as exc:
-        error = str(exc)
-        print(f"job {job_id}: error: {exc}", flush=True)
-    except BaseException as exc:  # the job must end marked failed, whatever happened
-        error = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
+        status, error = _outcome(job_id, lambda: _train(job, store, rank, world, heartbeats), TrainingCancelled)
     finally:
-        if heartbeat is not None:
+        for heartbeat in heartbeats:
             heartbeat.stopped.set()
             heartbeat.join()
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    if main:
-        store.update(job_id, status=status, error=error if status == "failed" else None,
-                     finished=time.time(), heartbeat=time.time(), cancel_requested=0)
-        print(f"job {job_id}: {status}", flush=True)
-        schedule(store)  # a slot is free: start the next queued job
+    if rank == 0:
+        _finish(store, job_id, status, error)
     store.close()
-    return 0 if status == "succeeded" else (3 if status == "cancelled" else 1)
+    return EXIT_CODES[status]
+
+
+#: The worker's exit status for each way a job ends.
+EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 3}
+
+
+def _outcome(job_id: int, work, cancelled: type[BaseException]) -> tuple[str, str | None]:
+    """Run ``work()``; how the job ended (succeeded, cancelled when ``cancelled`` was raised, or
+    failed, whatever else happened) and the error to record."""
+    try:
+        work()
+        return "succeeded", None
+    except cancelled as exc:
+        print(f"job {job_id}: cancelled ({exc})", flush=True)
+        return "cancelled", str(exc)
+    except MicroSRError as exc:
+        print(f"job {job_id}: error: {exc}", flush=True)
+        return "failed", str(exc)
+    except BaseException as exc:  # the job must end marked failed, whatever happened
+        traceback.print_exc()
+        return "failed", f"{type(exc).__name__}: {exc}"
+
+
+def _train(job, store: JobStore, rank: int, world: int, heartbeats: list) -> None:
+    """A training job's trainer with progress, cancel and (under torchrun) the process group;
+    rank 0 starts the heartbeat (appended to ``heartbeats`` for the caller to stop)."""
+    import torch
+    import torch.distributed as dist
+
+    from ..train import TRAINERS
+    from .manager import HEARTBEAT_SECONDS, build_config
+
+    job_id, main = job.id, rank == 0
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1:
+        backend = "nccl" if job.device == "cuda" else "gloo"
+        if job.device == "cuda":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    trainer = TRAINERS[job.method]
+    params = dict(job.params)
+    if job.device == "cuda":
+        params["device"] = f"cuda:{local_rank}"
+    config = build_config(trainer, params)
+    checkpoint = Path(job.out_dir) / "checkpoint.pt"
+    resume = checkpoint if job.resume and checkpoint.is_file() else None
+    if main:
+        start_step = _sync_metrics_with_checkpoint(store, job_id, resume)
+        store.update(job_id, worker_pid=os.getpid(), step=start_step, heartbeat=time.time())
+        heartbeats.append(_Heartbeat(store.path, job_id, HEARTBEAT_SECONDS))
+        heartbeats[-1].start()
+        where = f"from checkpoint step {start_step}" if resume else "from scratch"
+        print(f"job {job_id}: {job.method} on {job.dataset}, {job.total} steps, {job.device}, "
+              f"{world} process(es), {where}", flush=True)
+    last_write = [0.0]
+
+    def progress(p) -> None:
+        if not main:
+            return
+        now = time.time()
+        if p.row is not None:
+            store.add_metrics(job_id, p.row)
+            values = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.row.items() if k != "step")
+            print(f"step {p.step}/{p.total} {values}", flush=True)
+        if p.checkpoint is not None:
+            store.update(job_id, checkpoint=str(p.checkpoint), checkpoint_step=p.step)
+        if p.row is not None or p.checkpoint is not None or p.step == p.total or now - last_write[0] >= PROGRESS_INTERVAL:
+            store.update(job_id, step=p.step, heartbeat=now)
+            last_write[0] = now
+
+    def should_stop() -> bool:
+        flag = store.cancel_requested(job_id) if main else False
+        if world > 1:
+            tensor = torch.tensor([int(flag)], device=f"cuda:{local_rank}" if job.device == "cuda" else "cpu")
+            dist.broadcast(tensor, src=0)
+            flag = bool(tensor.item())
+        return flag
+
+    result = trainer.run(
+        config, resume=resume, progress=progress, should_stop=should_stop,
+        is_main_process=main, log_every=job.log_every,
+    )
+    if world > 1:
+        _check_ranks_in_sync(result.modules, rank, world)
+    if main:
+        _complete_card(job, world)
+
+
+def _finish(store: JobStore, job_id: int, status: str, error: str | None) -> None:
+    """Record how a job ended and start the next queued one (a slot is free)."""
+    from .manager import schedule
+
+    store.update(job_id, status=status, error=error if status == "failed" else None,
+                 finished=time.time(), heartbeat=time.time(), cancel_requested=0)
+    print(f"job {job_id}: {status}", flush=True)
+    schedule(store)
+
+
+def _run_batch(job, store: JobStore) -> int:
+    """A batch job (:mod:`.batch`) in this process, with the heartbeat and the ending of a training job."""
+    from .batch import BatchCancelled, run_batch_job
+    from .manager import HEARTBEAT_SECONDS
+
+    store.update(job.id, worker_pid=os.getpid(), step=0, heartbeat=time.time())
+    print(f"job {job.id}: batch of {', '.join(job.params['methods'])} x{job.params['scale']} on {job.dataset}", flush=True)
+    heartbeat = _Heartbeat(store.path, job.id, HEARTBEAT_SECONDS)
+    heartbeat.start()
+    try:
+        status, error = _outcome(job.id, lambda: run_batch_job(job, store), BatchCancelled)
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()
+    _finish(store, job.id, status, error)
+    store.close()
+    return EXIT_CODES[status]
 
 
 def _sync_metrics_with_checkpoint(store: JobStore, job_id: int, checkpoint: Path | None) -> int:

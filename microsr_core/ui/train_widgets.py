@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -104,33 +104,54 @@ def launch_form() -> None:
         submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
     if not submitted:
         return
-    try:
-        dataset = jobs.unpack_zip(upload.getvalue(), upload.name) if upload is not None else folder
-        if not dataset:
-            raise ParameterError("choose a dataset folder or upload a ZIP of images")
+
+    def make_job() -> jobs.Job:
+        dataset = chosen_dataset(upload, folder, "choose a dataset folder or upload a ZIP of images")
         names = {f.name for f in dataclasses.fields(trainers[method].config_cls)}
         params = {"scales": list(scales), "steps": int(steps), "batch": int(batch), "lr": float(lr)}
         params = {k: v for k, v in params.items() if k in names} | parse_extra(extra or "")
-        job = jobs.submit(method, dataset, params, device=device, nproc=int(nproc))
+        return jobs.submit(method, dataset, params, device=device, nproc=int(nproc))
+
+    queue_job(make_job, SELECTED)
+
+
+def chosen_dataset(upload, folder: str | None, missing: str) -> str:
+    """The dataset name of an uploaded ZIP (unpacked safely) or of the chosen data-root folder."""
+    dataset = jobs.unpack_zip(upload.getvalue(), upload.name) if upload is not None else folder
+    if not dataset:
+        raise ParameterError(missing)
+    return dataset
+
+
+def queue_job(make_job: Callable[[], jobs.Job], selected_key: str, noun: str = "Job") -> None:
+    """Submit with ``make_job``: show its error (nothing is queued then), or select the new job."""
+    try:
+        job = make_job()
     except MicroSRError as exc:
         st.error(str(exc))
         return
-    st.session_state[SELECTED] = job.id
-    st.success(f"Job {job.id} is {job.status}.")
+    st.session_state[selected_key] = job.id
+    st.success(f"{noun} {job.id} is {job.status}.")
+
+
+def polled_panel(panel: Callable[[tuple[int, ...]], None], kind: Callable[[jobs.Job], bool]) -> None:
+    """Draw ``panel`` as a fragment that reruns every :data:`REFRESH_SECONDS` while a job of this
+    ``kind`` is queued or running (and stops polling when none is); ``panel`` gets their ids."""
+    store = jobs.JobStore()
+    jobs.refresh(store)
+    active = tuple(job.id for job in store.list(jobs.ACTIVE) if kind(job))
+    st.fragment(panel, run_every=REFRESH_SECONDS if active else None)(active)
 
 
 def jobs_panel() -> None:
-    """The job list and the selected job; polls while any job is queued or running."""
-    store = jobs.JobStore()
-    jobs.refresh(store)
-    active = tuple(job.id for job in store.list(jobs.ACTIVE))
-    st.fragment(_panel, run_every=REFRESH_SECONDS if active else None)(active)
+    """The training jobs and the selected one; polls while any is queued or running."""
+    polled_panel(_panel, lambda job: job.method != jobs.BATCH)
 
 
 def _panel(active_at_start: tuple[int, ...]) -> None:
     store = jobs.JobStore()
     jobs.refresh(store)
-    listed = store.list(limit=50)
+    listed = [job for job in store.list(limit=50) if job.method != jobs.BATCH]  # batch jobs: the Batch page
     if tuple(job.id for job in listed if job.active) != active_at_start:
         st.rerun()  # a job started or ended: redraw the page (and stop polling when idle)
     st.subheader("Jobs")

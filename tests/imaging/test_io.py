@@ -130,3 +130,21 @@ def test_no_warning_for_plain_rgb(rgb8):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_image(_png(rgb8))
+
+
+def test_saved_metadata_reads_back_from_png_16_bit_png_and_tiff(tmp_path):
+    from microsr_core.imaging.io import read_metadata
+
+    pixels = np.random.default_rng(2).random((12, 9, 3)).astype(np.float32)
+    text = {"method": "vdsr", "weights_sha256": "ab" * 32, "psnr_y": "31.5"}
+    for name, depth in (("a.png", 8), ("b.png", 16), ("c.tif", 8)):
+        path = save_image(tmp_path / name, pixels, depth, text)
+        assert read_metadata(path) == text
+        np.testing.assert_allclose(load_image(path).pixels, pixels, atol=0.5 / (255 if depth == 8 else 65535) + 1e-7)
+
+
+def test_a_png_damaged_inside_a_header_chunk_is_an_image_error(tmp_path):
+    path = tmp_path / "cut.png"
+    path.write_bytes(save_image(tmp_path / "ok.png", np.zeros((4, 4, 3), np.float32)).read_bytes()[:20])
+    with pytest.raises(ImageError, match="cut.png"):
+        load_image(path)

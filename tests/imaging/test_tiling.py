@@ -52,3 +52,16 @@ def test_uint8_input_and_output_match_float(sample):
     small = upscale(as_bytes, "bicubic", 2, tile=100, output_dtype=np.uint8)
     assert small.image.dtype == np.uint8 and small.tiles > 1
     np.testing.assert_array_equal(small.image, to_uint(floats.image))
+
+
+def test_block_grid_cores_partition_the_image_and_windows_add_the_margin():
+    from microsr_core.imaging.tiling import block_grid
+
+    blocks = block_grid(100, 70, 32, 5)
+    covered = np.zeros((100, 70), int)
+    for b in blocks:
+        covered[b.core.top : b.core.bottom, b.core.left : b.core.right] += 1
+        assert b.window.top == max(0, b.core.top - 5) and b.window.right == min(70, b.core.right + 5)
+        rows, cols = b.core_in_window(2)
+        assert rows.stop - rows.start == 2 * (b.core.bottom - b.core.top) and cols.start == 2 * (b.core.left - b.window.left)
+    assert (covered == 1).all() and len(blocks) == 4 * 3

@@ -1,0 +1,39 @@
+"""Writing outputs so that a killed or failed run can be resumed: a full disk is one clear
+error, and each finished piece is marked only after it is complete."""
+
+from __future__ import annotations
+
+import errno
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import StorageError
+
+#: errno values that mean the output cannot be written at all (full disk, quota, read-only, denied).
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+
+
+@contextmanager
+def writing(target: str | Path) -> Iterator[None]:
+    """Turn an OS error that no retry can fix (disk full, quota, read-only, permission) while
+    writing ``target`` into a one-line :class:`StorageError` that says the partial output is kept."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise
+        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+        raise StorageError(f"cannot write {target}: {reason}; what finished is kept: free space and rerun with --resume") from None
+
+
+def done_marker(root: str | Path, level: int, row: int, col: int) -> Path:
+    """The file that says output chunk (``row``, ``col``) of pyramid ``level`` is complete
+    (written after the chunk, so a chunk cut short by a kill is recomputed on resume)."""
+    return Path(root) / ".microsr-done" / str(level) / f"{row}.{col}"
+
+
+def mark_done(marker: Path) -> None:
+    with writing(marker):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
