@@ -19,7 +19,7 @@ DATA=../shared/data
 OUT=${OUT:-docs/eval}
 RUN=${RUN:-family}
 REALISTIC="na=0.27,defocus=0.4,anisotropy=1.25,angle_deg=35,full_well=1500,read_noise=8,jpeg_quality=85"
-PEER=../shared/peers/realesr-general-x4v3.safetensors
+PEER=${PEER-../shared/peers/realesr-general-x4v3.safetensors}  # PEER= leaves the peer out
 export MICROSR_HOME=${MICROSR_HOME:-$(mktemp -d)}
 peer=""
 if [ -f "$PEER" ]; then
@@ -30,6 +30,7 @@ for s in ${SCALES:-2 3 4}; do
   for set in ${SETS:-bccd wbc1 wbc2}; do
     case $set in bccd) hr=$DATA/bccd/images ;; wbc*) hr=$DATA/wbc_seg/dataset${set#wbc}/images ;; esac
     for pipe in ${PIPES:-microscope scanner phone}; do
+      [ -n "${SKIP_DONE:-}" ] && [ -f $OUT/${RUN}_${pipe}_${set}_test_x$s.json ] && continue
       methods=bicubic,vdsr,microgan; [ $s = 4 ] && methods=$methods$peer
       capture=(); [ $pipe = microscope ] && capture=(--capture $REALISTIC)
       python3 -m microsr_core evaluate --split test --hr $hr --scale $s --degradation $pipe "${capture[@]}" --lr-kind real \
