@@ -334,18 +334,10 @@ def _add_scale_out_parsers(sub) -> None:
     p.set_defaults(func=_cmd_upscale_large)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .imaging.capture_family import PIPELINES
-    from .train.configs import add_config_flags
-    from .imaging.data import SPLITS
-    from .imaging.degrade import DEGRADATIONS
+def _add_upscale_parser(sub) -> None:
     from .models.device import DEVICE_CHOICES
     from .models.precision import PRECISION_CHOICES
-    from .models.serving import ANY_KIND, DEFAULT_KIND, FALLBACK, LR_KINDS
-    from .train import TRAINERS
-
-    parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .models.serving import DEFAULT_KIND, LR_KINDS
 
     p = sub.add_parser("upscale", help="super-resolve one image")
     p.add_argument("input")
@@ -358,13 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     p.set_defaults(func=_cmd_upscale)
 
-    _add_scale_out_parsers(sub)
 
-    p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
-    p.add_argument("lr")
-    p.add_argument("hr")
-    p.add_argument("--scale", type=float, default=None, help="magnification ratio (estimated when omitted)")
-    p.set_defaults(func=_cmd_align)
+def _add_evaluate_parser(sub) -> None:
+    from .imaging.capture_family import PIPELINES
+    from .imaging.data import SPLITS
+    from .imaging.degrade import DEGRADATIONS
+    from .models.device import DEVICE_CHOICES
+    from .models.precision import PRECISION_CHOICES
+    from .models.serving import DEFAULT_KIND, LR_KINDS
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM and speed of methods over a folder of HR images")
     p.add_argument("--hr", required=True, help="folder of HR images")
@@ -386,7 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.set_defaults(func=_cmd_evaluate)
 
-    _add_assess_parser(sub)
+
+def _add_train_parsers(sub) -> None:
+    from .models.device import DEVICE_CHOICES
+    from .train import TRAINERS
+    from .train.configs import add_config_flags
 
     p = sub.add_parser("train", help="train a method's network")
     train_sub = p.add_subparsers(dest="method", required=True)
@@ -403,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--threads", type=int, default=None)
     tp.add_argument("--device", default=None, choices=DEVICE_CHOICES)
     tp.set_defaults(func=_cmd_resume)
+
+
+def _add_weights_parsers(sub) -> None:
+    """``publish`` (shipped weights) and ``models`` (imported ones)."""
+    from .models.serving import ANY_KIND, FALLBACK, LR_KINDS
 
     p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest; "
                        "both measure bf16 against fp32 for the card")
@@ -428,19 +430,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=_cmd_models_remove)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    from .jobs.cli import add_jobs_parser
+
+    parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_upscale_parser(sub)
+    _add_scale_out_parsers(sub)
+
+    p = sub.add_parser("align", help="find an HR reference inside an LR image by normalised cross-correlation")
+    p.add_argument("lr")
+    p.add_argument("hr")
+    p.add_argument("--scale", type=float, default=None, help="magnification ratio (estimated when omitted)")
+    p.set_defaults(func=_cmd_align)
+
+    _add_evaluate_parser(sub)
+    _add_assess_parser(sub)
+    _add_train_parsers(sub)
+    _add_weights_parsers(sub)
+
     p = sub.add_parser("cells", help="cut every cell of a field into its own image (MicroGAN section 3.1)")
     p.add_argument("image")
     p.add_argument("outdir")
     p.add_argument("--pad", type=int, default=0, help="context pixels kept around every cell")
     p.set_defaults(func=_cmd_cells)
 
-    p = sub.add_parser("export-bioimageio", help="write a shipped model as a bioimage.io model package (TorchScript), "
-                       "refused unless bioimageio.core's test_model passes on it")
+    p = sub.add_parser("export-bioimageio", help="write a shipped model as a bioimage.io model package (PyTorch state dict "
+                       "and TorchScript), refused unless bioimageio.core's test_model passes on it")
     p.add_argument("name", help="weights entry in weights/manifest.json")
     p.add_argument("out", help="the package to write (.zip)")
     p.set_defaults(func=_cmd_export_bioimageio)
-
-    from .jobs.cli import add_jobs_parser
 
     add_jobs_parser(sub)
     return parser

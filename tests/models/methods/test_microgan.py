@@ -11,7 +11,7 @@ from microsr_core.imaging.degrade import Degradation, modcrop
 from microsr_core.errors import WeightsError
 from microsr_core.models.inference import upscale
 from microsr_core.models.methods.microgan import MicroGANMethod
-from microsr_core.imaging.metrics import psnr_y, ssim_y
+from microsr_core.imaging.metrics import invented_colour, psnr_y, ssim_y
 from microsr_core.models.weights import read_manifest
 from tests.helpers import publish_random
 
@@ -164,3 +164,22 @@ def test_keep_chroma_changes_no_tensor_so_weights_trained_without_it_load():
     kept = MicroGANGenerator(levels=3, width=8, keep_chroma=True)
     kept.load_state_dict(free.state_dict())
     assert MicroGANGenerator.tensor_free_kwargs == ("keep_chroma",)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_the_shipped_real_capture_microgan_paints_no_colour_on_a_faint_grey_fibre(scale):
+    """Issue 37's case: an out-of-focus grey fibre over a bluish smear background must not turn
+    into nucleus purple, and a grey image must stay grey (the real-capture card keeps chroma)."""
+    assert read_manifest()["microgan_upscale_real"]["arch_kwargs"].get("keep_chroma") is True
+    rng = np.random.default_rng(0)
+    field = np.empty((48, 64, 3), dtype=np.float32)
+    field[:] = (0.80, 0.78, 0.86)  # the bluish background of a stained smear
+    field[20:25] -= 0.06  # the fibre: faint, grey (the same drop in every channel)
+    field = np.clip(field + rng.normal(0, 0.01, field.shape).astype(np.float32), 0, 1)
+    grey = np.full((32, 32, 3), 0.5, dtype=np.float32)
+    for lr in (field, grey):
+        result = upscale(lr, "microgan", scale, tile=0, precision="fp32", lr_kind="real")
+        bicubic = upscale(lr, "bicubic", scale).image
+        chroma = lambda rgb: rgb_to_ycbcr(rgb)[..., 1:]  # noqa: E731
+        assert np.abs(chroma(result.image) - chroma(bicubic)).max() < 2 / 255  # within clipping: the input's colour
+        assert invented_colour(result.image, bicubic, bicubic) == 0.0
