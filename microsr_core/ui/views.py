@@ -259,15 +259,22 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
     return views
 
 
-def before_after(views: dict[str, Zoomed]) -> None:
-    """A wipe between any two panels of the zoom grid."""
+def pair_view(views: dict[str, Zoomed]) -> None:
+    """Two panels of the zoom grid on one screen: side by side (the default) in one image, which a
+    phone shrinks to its width instead of stacking the two, or as a wipe."""
     names = list(views)
-    left, middle, right = st.columns([2, 3, 2])
-    before = left.selectbox("Before", names, index=0, key="wipe_before")
-    after = right.selectbox("After", names, index=min(1, len(names) - 1), key="wipe_after")
-    position = middle.slider("Split (% of the width from the left shows Before)", 0, 100, 50, key="wipe_split")
-    _, centre, _ = st.columns([1, 2, 1])
-    _show(display.wipe(views[before].image, views[after].image, position / 100), f"{before} | {after}", centre)
+    left, right = st.columns(2)
+    first = left.selectbox("Left (before)", names, index=0, key="wipe_before")
+    second = right.selectbox("Right (after)", names, index=min(1, len(names) - 1), key="wipe_after")
+    mode = st.radio("Show them", PAIR_MODES, horizontal=True, key="pair_mode")
+    if mode == PAIR_MODES[0]:
+        _show(display.side_by_side(views[first].image, views[second].image), f"{first} | {second}")
+        return
+    position = st.slider("Split (% of the width from the left shows the left panel)", 0, 100, 50, key="wipe_split")
+    _show(display.wipe(views[first].image, views[second].image, position / 100), f"{first} | {second}")
+
+
+PAIR_MODES = ("side by side", "wipe")
 
 
 def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
@@ -294,14 +301,35 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
     return rows
 
 
+#: Width of a method's card of figures (px): fits a phone's 390-px screen, wraps three abreast on a desktop.
+CARD_WIDTH = 320
+
+
+def result_cards(rows: list[dict], settings: Settings) -> None:
+    """One card per method with every figure of its metrics row, the key figure first: the cards
+    wrap to the screen's width, so a phone reads every figure without scrolling sideways."""
+    with st.container(horizontal=True, key="result_cards"):
+        for row in rows:
+            with st.container(border=True, width=CARD_WIDTH):
+                st.markdown(swatch(row["title"], settings.colours[row["method"]]), unsafe_allow_html=True)
+                st.markdown("  \n".join(f"{label}: **{value}**" for label, value in display.method_figures(row)))
+
+
 def results_table(rows: list[dict], inputs: Inputs) -> None:
-    """Timings and the LR-consistency check (no HR reference needed)."""
+    """Timings and the LR-consistency check (no HR reference needed) as one table, in an expander
+    (the cards show the same figures); short headings so that every column fits a 1280-px desktop."""
     frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
-    st.dataframe(frame, column_config={
-        "seconds": st.column_config.NumberColumn("time (s)", format="%.3f"),
-        "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-consistency PSNR-Y (dB)", format="%.2f"),
-        "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY| (8-bit levels)", format="%.1f"),
-    })
+    with st.expander("The same figures as one table"):
+        st.dataframe(frame, key="results_table", column_config={
+            "weights": st.column_config.TextColumn("weights", width="medium"),
+            "seconds": st.column_config.NumberColumn("time (s)", format="%.3f", width="small"),
+            "device": st.column_config.TextColumn("device", width="small"),
+            "tiles": st.column_config.NumberColumn("tiles", width="small"),
+            "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-cons. (dB)", format="%.2f", width="small",
+                                                                   help="LR-consistency PSNR-Y (dB)"),
+            "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY|", format="%.1f", width="small",
+                                                                       help="max |ΔY| (8-bit levels)"),
+        })
     consistency = {row["method"]: row["lr_consistency_psnr_y"] for row in rows}
     titles = {row["method"]: row["title"] for row in rows}
     for method, drop in compare.inconsistent_with_the_lr(consistency).items():

@@ -406,7 +406,7 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
             page.get_by_role("button", name=f"Remove {hr_path.name}").wait_for()
             page.get_by_text("HR reference used directly").wait_for()
             page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()
-            titles = {f"Imported model [{name}]" for name in files} | {"Bicubic", "VDSR-residual"}
+            titles = {f"import@{name}" for name in files} | {"Bicubic", "VDSR-residual"}
             wait_for_page(page, lambda v: titles <= set(v["panels"]), "the imported models' panels beside ours")
             page.get_by_text("Against the HR reference", exact=True).wait_for()
             with page.expect_download() as download:
@@ -415,6 +415,6 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
             download.value.save_as(report)
             text = report.read_text()
             for name, path in files.items():
-                assert f"Imported model [{name}]" in text and hashlib.sha256(path.read_bytes()).hexdigest() in text, name
+                assert f"import@{name}" in text and hashlib.sha256(path.read_bytes()).hexdigest() in text, name
         finally:
             browser.close()
