@@ -320,14 +320,15 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
     (the cards show the same figures); short headings so that every column fits a 1280-px desktop."""
     frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
     with st.expander("The same figures as one table"):
-        st.dataframe(frame, key="results_table", column_config={
-            "weights": st.column_config.TextColumn("weights", width="medium"),
-            "seconds": st.column_config.NumberColumn("time (s)", format="%.3f", width="small"),
-            "device": st.column_config.TextColumn("device", width="small"),
-            "tiles": st.column_config.NumberColumn("tiles", width="small"),
-            "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-cons. (dB)", format="%.2f", width="small",
+        st.dataframe(frame, key="results_table", column_config={  # widths in px: 700 in all, under the 880 px a 1280-px desktop leaves
+            "_index": st.column_config.TextColumn("method", width=180),
+            "weights": st.column_config.TextColumn("weights", width=180),
+            "seconds": st.column_config.NumberColumn("time (s)", format="%.3f", width=70),
+            "device": st.column_config.TextColumn("device", width=60),
+            "tiles": st.column_config.NumberColumn("tiles", width=50),
+            "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-cons. (dB)", format="%.2f", width=90,
                                                                    help="LR-consistency PSNR-Y (dB)"),
-            "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY|", format="%.1f", width="small",
+            "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY|", format="%.1f", width=70,
                                                                        help="max |ΔY| (8-bit levels)"),
         })
     consistency = {row["method"]: row["lr_consistency_psnr_y"] for row in rows}

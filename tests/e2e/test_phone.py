@@ -1,0 +1,80 @@
+"""The Compare page on a phone's screen (390×844) and on a 1280-px desktop, in Chromium.
+
+On the phone: scale, methods and LR kind are in the page (the sidebar stays closed), every
+figure of the results is inside the screen's width, and two panels fit one screen side by side.
+On the desktop: with every method selected the results table shows every column (a good
+upload, a refused one and the same good one again: tests/ui/test_ui_compare.py, AppTest).
+Screenshots as in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, images, server, sync_api, upload, wait_for_page, wait_until, whole_page_screenshot  # noqa: F401
+from microsr_core.models.weights import read_manifest
+
+PHONE = {"width": 390, "height": 844}
+#: Boxes (left, right, bottom) of what the phone must show without the sidebar or sideways scrolling.
+LAYOUT = """() => {
+  const main = document.querySelector("[data-testid='stMain']");
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.width, r.height]; };
+  const labels = [...main.querySelectorAll("[data-testid='stWidgetLabel']")].map(e => e.innerText.trim());
+  const cards = [...document.querySelectorAll(".st-key-result_cards [data-testid='stMarkdownContainer']")]
+    .filter(e => e.innerText.includes("LR-consistency"));
+  const pair = [...document.querySelectorAll("[data-testid='stImage']")].find(f => f.innerText.includes(" | "));
+  return {labels, page: document.documentElement.scrollWidth, cards: cards.map(c => [box(c), c.innerText]),
+          pair: pair ? box(pair.querySelector("img")) : null,
+          sidebar: box(document.querySelector("[data-testid='stSidebar']"))};
+}"""
+
+
+def test_a_phone_reaches_the_settings_and_reads_every_figure(server, tmp_path):  # noqa: F811
+    if "vdsr" not in read_manifest():
+        pytest.skip("weights/manifest.json has no 'vdsr' entry")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+            page.goto(server + "/?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=120,200,40,40&panel=192")
+            page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
+            wait_for_page(page, lambda v: {"Bicubic", "VDSR-residual"} <= {t.split(" · ")[0] for t in v["panels"]}, "the panels")
+            layout = page.evaluate(LAYOUT)
+            assert {"Scale", "Methods", "This LR image is"} <= set(layout["labels"]), layout["labels"]
+            assert layout["sidebar"][1] <= 0 or layout["sidebar"][2] == 0, layout["sidebar"]  # closed: the settings are in the page
+            assert layout["page"] <= PHONE["width"], layout["page"]  # nothing scrolls sideways
+            assert len(layout["cards"]) == 2 and all(right <= PHONE["width"] for (left, right, *_), _ in layout["cards"]), layout["cards"]
+            text = " ".join(card for _, card in layout["cards"])
+            assert "LR-consistency PSNR-Y" in text and "max |ΔY|" in text and "time" in text and "weights" in text and "nan" not in text
+            left, right, width, height = layout["pair"]
+            assert right <= PHONE["width"] and height < PHONE["height"] / 2, layout["pair"]  # both panels, side by side, on one screen
+            whole_page_screenshot(page, tmp_path, "compare_phone")
+        finally:
+            browser.close()
+
+
+#: Whether the results table's grid scrolls sideways (its columns wider than its box).
+TABLE_OVERFLOW = """() => [...document.querySelectorAll(".st-key-results_table .dvn-scroller, [data-testid='stDataFrame'] .dvn-scroller")]
+  .map(s => s.scrollWidth - s.clientWidth)"""
+
+
+def test_the_desktop_results_table_shows_every_column_at_1280_px(server, images):  # noqa: F811
+    if "vdsr" not in read_manifest():
+        pytest.skip("weights/manifest.json has no 'vdsr' entry")
+    lr_path, _ = images
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server)
+            page.get_by_text("Upload an image").click()
+            upload(page, "Image", lr_path)
+            page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()  # every usable method: the default
+            wait_for_page(page, lambda v: len(v["panels"]) > 2, "the panels")
+            page.get_by_text("The same figures as one table").click()
+            wait_until(lambda: page.evaluate(TABLE_OVERFLOW), what="the results table")
+            assert all(overflow <= 1 for overflow in page.evaluate(TABLE_OVERFLOW)), page.evaluate(TABLE_OVERFLOW)
+        finally:
+            browser.close()
