@@ -12,7 +12,6 @@ from microsr_core.paths import imports_dir, promoted_models_dir
 from microsr_core.models.precision import TOLERANCE_DB
 from microsr_core.models.catalog import SHORT_SHA, method_catalog, serving_rows
 from microsr_core.models.weights import card_heading, read_manifest, render_card, weights_dir
-from microsr_core.ui.inputs import upload_limit_mib
 
 st.title("Models")
 st.caption("Methods come from the registry; weights and their model cards from weights/manifest.json, "
@@ -23,7 +22,7 @@ with st.expander("Import a model trained elsewhere", expanded=False):
     st.caption(f"It becomes method import@NAME on every page. {', '.join(SUFFIXES[:-1])}: an architecture spandrel detects "
                f"(ESRGAN, Real-ESRGAN Compact, SwinIR, ...); .onnx: run by OpenVINO. The file is read without running any code, "
                f"at most {MAX_MB} MB; it is run once and bf16 is measured before it is added.")
-    upload = st.file_uploader("Model file", type=[suffix.lstrip(".") for suffix in SUFFIXES], max_upload_size=upload_limit_mib(MAX_MB),
+    upload = st.file_uploader("Model file", type=[suffix.lstrip(".") for suffix in SUFFIXES], max_upload_size=MAX_MB,
                               key="import_file")
     name = st.text_input("Name (a-z, 0-9, _ and -)", max_chars=40, key="import_name")
     scale = st.number_input("Expected scale (optional: refused if the file's differs)", min_value=2, value=None, step=1, key="import_scale")

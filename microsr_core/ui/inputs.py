@@ -6,7 +6,6 @@ on (the caller stops drawing what needs an image); nothing here raises to the pa
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -38,12 +37,6 @@ FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 #: Largest image upload in MB (a 16 MP 16-bit TIFF is ~96 MB); the server allows more only for model files (Models page).
 IMAGE_UPLOAD_MB = 200
 
-
-def upload_limit_mib(megabytes: int) -> int:
-    """The ``max_upload_size`` (MiB, as Streamlit counts) whose upload box states ``megabytes`` MB:
-    the browser shows the limit in units of 10^6 bytes, rounded (512 MiB showed as "1GB"), so
-    the box, the captions and the refusals state one number."""
-    return math.ceil(megabytes * 10**6 / 2**20)
 SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
 DEGRADATION_LABELS = {
     "bicubic": "bicubic downscale (MATLAB imresize)",
@@ -151,7 +144,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
     if source == UPLOAD:
         uploaded = st.file_uploader("Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)", type=FILE_TYPES, key="upload_image",
-                                    max_upload_size=upload_limit_mib(IMAGE_UPLOAD_MB))
+                                    max_upload_size=IMAGE_UPLOAD_MB)
         if uploaded is None:
             st.info("Upload a microscope image, or choose the built-in sample.")
             return None
@@ -192,7 +185,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
                         lr_kind, sample=sample, source_key=key)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
-                                     type=FILE_TYPES, key="upload_reference", max_upload_size=upload_limit_mib(IMAGE_UPLOAD_MB))
+                                     type=FILE_TYPES, key="upload_reference", max_upload_size=IMAGE_UPLOAD_MB)
         if reference is not None:
             decoded = decode(reference, "HR reference")
             if decoded is not None:

@@ -193,6 +193,6 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read():
         def read(self, *_):
             raise AssertionError("the upload was read")
 
-    with pytest.raises(WeightsError, match=r"big.pth is 1074 MB, over the 500 MB limit"):
+    with pytest.raises(WeightsError, match=r"big.pth is 1024 MB, over the 500 MB limit"):
         add_upload(Unreadable(), "big.pth", 2**30, "big")
     assert list_models() == {}
