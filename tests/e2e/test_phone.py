@@ -2,8 +2,9 @@
 
 On the phone: scale, methods and LR kind are in the page (the sidebar stays closed), every
 figure of the results is inside the screen's width, and two panels fit one screen side by side.
-On the desktop: with every method selected the results table shows every column (a good
-upload, a refused one and the same good one again: tests/ui/test_ui_compare.py, AppTest).
+On the desktop: with every method selected the results table shows every column. A good upload,
+a refused upload and the same good upload again: the LR kind, the methods and the panel titles
+are the same before and after (without state.keep_settings the LR kind fell back to the default).
 Screenshots as in test_browser.py.
 """
 
@@ -76,5 +77,38 @@ def test_the_desktop_results_table_shows_every_column_at_1280_px(server, images)
             page.get_by_text("The same figures as one table").click()
             wait_until(lambda: page.evaluate(TABLE_OVERFLOW), what="the results table")
             assert all(overflow <= 1 for overflow in page.evaluate(TABLE_OVERFLOW)), page.evaluate(TABLE_OVERFLOW)
+        finally:
+            browser.close()
+
+
+def test_a_refused_upload_changes_no_setting(server, images, tmp_path):  # noqa: F811
+    """Good upload, refused upload, the same good upload: the LR kind, the methods and the panel
+    titles (which name the weights) are the same before and after."""
+    if "vdsr" not in read_manifest():
+        pytest.skip("weights/manifest.json has no 'vdsr' entry")
+    lr_path, _ = images
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a micrograph\n" * 40)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+            page.goto(server + "/?methods=bicubic,vdsr&scale=2&lr_kind=bicubic")
+            page.get_by_text("Upload an image").click()
+
+            def settings() -> tuple:
+                view = wait_for_page(page, lambda v: len(v["panels"]) == 3, "the panels")
+                kind = page.locator("[data-testid='stRadio']", has_text="This LR image is").locator("label:has(input:checked)")
+                return kind.inner_text(), page.locator("[data-testid='stMultiSelect']").first.inner_text(), sorted(view["panels"])
+
+            upload(page, "Image", lr_path)
+            page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
+            before = settings()
+            page.get_by_role("button", name=f"Remove {lr_path.name}").click()
+            upload(page, "Image", bad)
+            page.locator("[data-testid='stAlert']", has_text="save it again as PNG").wait_for()
+            page.get_by_role("button", name=f"Remove {bad.name}").click()
+            upload(page, "Image", lr_path)
+            assert settings() == before  # the results are still cached for them: no Run needed
         finally:
             browser.close()
