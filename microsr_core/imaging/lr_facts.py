@@ -179,7 +179,7 @@ class LRFacts:
         """The facts in words, each with its error bar or "can't tell", and the suggestion last."""
         small = f"can't tell (the image is under {MIN_SIDE} px on a side)"
         lines = [
-            f"noise: ~{self.noise_levels:.1f} ± {self.noise_error:.1f} grey levels (8 bit; in the flattest areas)" if self.noise_levels is not None else f"noise: {small}",
+            f"noise: ~{self.noise_levels:.2f} ± {self.noise_error:.2f} grey levels (8 bit; in the flattest areas)" if self.noise_levels is not None else f"noise: {small}",
             f"file: JPEG, quality ~{self.jpeg_quality} (read from the file)" if self.jpeg_quality else "file: lossless",
             f"JPEG block grid in the pixels: {self.blockiness:.2f} (1 = none)" if self.blockiness is not None else f"JPEG block grid: {small}",
             f"effective resolution: {self.resolution:.0%} ± {1 / _BINS:.0%} of Nyquist (power above the noise)" if self.resolution is not None else f"effective resolution: {small}",

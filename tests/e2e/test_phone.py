@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, images, server, sync_api, upload, wait_for_page, wait_until, whole_page_screenshot  # noqa: F401
-from microsr_core.models.weights import read_manifest
+from tests.e2e.test_browser import browser_page, images, server, upload, wait_for_page, wait_until, whole_page_screenshot  # noqa: F401
 
 PHONE = {"width": 390, "height": 844}
 #: Boxes (left, right, bottom) of what the phone must show without the sidebar or sideways scrolling.
@@ -33,27 +30,20 @@ LAYOUT = """() => {
 
 
 def test_a_phone_reaches_the_settings_and_reads_every_figure(server, tmp_path):  # noqa: F811
-    if "vdsr" not in read_manifest():
-        pytest.skip("weights/manifest.json has no 'vdsr' entry")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
-            page.goto(server + "/?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=120,200,40,40&panel=192")
-            page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
-            wait_for_page(page, lambda v: {"Bicubic", "VDSR-residual"} <= {t.split(" · ")[0] for t in v["panels"]}, "the panels")
-            layout = page.evaluate(LAYOUT)
-            assert {"Scale", "Methods", "This LR image is"} <= set(layout["labels"]), layout["labels"]
-            assert layout["sidebar"][1] <= 0 or layout["sidebar"][2] == 0, layout["sidebar"]  # closed: the settings are in the page
-            assert layout["page"] <= PHONE["width"], layout["page"]  # nothing scrolls sideways
-            assert len(layout["cards"]) == 2 and all(right <= PHONE["width"] for (left, right, *_), _ in layout["cards"]), layout["cards"]
-            text = " ".join(card for _, card in layout["cards"])
-            assert "LR-consistency PSNR-Y" in text and "max |ΔY|" in text and "time" in text and "weights" in text and "nan" not in text
-            left, right, width, height = layout["pair"]
-            assert right <= PHONE["width"] and height < PHONE["height"] / 2, layout["pair"]  # both panels, side by side, on one screen
-            whole_page_screenshot(page, tmp_path, "compare_phone")
-        finally:
-            browser.close()
+    with browser_page(PHONE, is_mobile=True, has_touch=True) as page:
+        page.goto(server + "/?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=120,200,40,40&panel=192")
+        page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
+        wait_for_page(page, lambda v: {"Bicubic", "VDSR-residual"} <= {t.split(" · ")[0] for t in v["panels"]}, "the panels")
+        layout = page.evaluate(LAYOUT)
+        assert {"Scale", "Methods", "This LR image is"} <= set(layout["labels"]), layout["labels"]
+        assert layout["sidebar"][1] <= 0 or layout["sidebar"][2] == 0, layout["sidebar"]  # closed: the settings are in the page
+        assert layout["page"] <= PHONE["width"], layout["page"]  # nothing scrolls sideways
+        assert len(layout["cards"]) == 2 and all(right <= PHONE["width"] for (left, right, *_), _ in layout["cards"]), layout["cards"]
+        text = " ".join(card for _, card in layout["cards"])
+        assert "LR-consistency PSNR-Y" in text and "max |ΔY|" in text and "time" in text and "weights" in text and "nan" not in text
+        left, right, width, height = layout["pair"]
+        assert right <= PHONE["width"] and height < PHONE["height"] / 2, layout["pair"]  # both panels, side by side, on one screen
+        whole_page_screenshot(page, tmp_path, "compare_phone")
 
 
 #: Whether the results table's grid scrolls sideways (its columns wider than its box).
@@ -62,53 +52,39 @@ TABLE_OVERFLOW = """() => [...document.querySelectorAll(".st-key-results_table .
 
 
 def test_the_desktop_results_table_shows_every_column_at_1280_px(server, images):  # noqa: F811
-    if "vdsr" not in read_manifest():
-        pytest.skip("weights/manifest.json has no 'vdsr' entry")
     lr_path, _ = images
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server)
-            page.get_by_text("Upload an image").click()
-            upload(page, "Image", lr_path)
-            page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()  # every usable method: the default
-            wait_for_page(page, lambda v: len(v["panels"]) > 2, "the panels")
-            page.get_by_text("The same figures as one table").click()
-            wait_until(lambda: page.evaluate(TABLE_OVERFLOW), what="the results table")
-            assert all(overflow <= 1 for overflow in page.evaluate(TABLE_OVERFLOW)), page.evaluate(TABLE_OVERFLOW)
-        finally:
-            browser.close()
+    with browser_page({"width": 1280, "height": 900}) as page:
+        page.goto(server)
+        page.get_by_text("Upload an image").click()
+        upload(page, "Image", lr_path)
+        page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()  # every usable method: the default
+        wait_for_page(page, lambda v: len(v["panels"]) > 2, "the panels")
+        page.get_by_text("The same figures as one table").click()
+        wait_until(lambda: page.evaluate(TABLE_OVERFLOW), what="the results table")
+        assert all(overflow <= 1 for overflow in page.evaluate(TABLE_OVERFLOW)), page.evaluate(TABLE_OVERFLOW)
 
 
 def test_a_refused_upload_changes_no_setting(server, images, tmp_path):  # noqa: F811
     """Good upload, refused upload, the same good upload: the LR kind, the methods and the panel
     titles (which name the weights) are the same before and after."""
-    if "vdsr" not in read_manifest():
-        pytest.skip("weights/manifest.json has no 'vdsr' entry")
     lr_path, _ = images
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"not a micrograph\n" * 40)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
-            page.goto(server + "/?methods=bicubic,vdsr&scale=2&lr_kind=bicubic")
-            page.get_by_text("Upload an image").click()
+    with browser_page(PHONE, is_mobile=True, has_touch=True) as page:
+        page.goto(server + "/?methods=bicubic,vdsr&scale=2&lr_kind=bicubic")
+        page.get_by_text("Upload an image").click()
 
-            def settings() -> tuple:
-                view = wait_for_page(page, lambda v: len(v["panels"]) == 3, "the panels")
-                kind = page.locator("[data-testid='stRadio']", has_text="This LR image is").locator("label:has(input:checked)")
-                return kind.inner_text(), page.locator("[data-testid='stMultiSelect']").first.inner_text(), sorted(view["panels"])
+        def settings() -> tuple:
+            view = wait_for_page(page, lambda v: len(v["panels"]) == 3, "the panels")
+            kind = page.locator("[data-testid='stRadio']", has_text="This LR image is").locator("label:has(input:checked)")
+            return kind.inner_text(), page.locator("[data-testid='stMultiSelect']").first.inner_text(), sorted(view["panels"])
 
-            upload(page, "Image", lr_path)
-            page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
-            before = settings()
-            page.get_by_role("button", name=f"Remove {lr_path.name}").click()
-            upload(page, "Image", bad)
-            page.locator("[data-testid='stAlert']", has_text="save it again as PNG").wait_for()
-            page.get_by_role("button", name=f"Remove {bad.name}").click()
-            upload(page, "Image", lr_path)
-            assert settings() == before  # the results are still cached for them: no Run needed
-        finally:
-            browser.close()
+        upload(page, "Image", lr_path)
+        page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
+        before = settings()
+        page.get_by_role("button", name=f"Remove {lr_path.name}").click()
+        upload(page, "Image", bad)
+        page.locator("[data-testid='stAlert']", has_text="save it again as PNG").wait_for()
+        page.get_by_role("button", name=f"Remove {bad.name}").click()
+        upload(page, "Image", lr_path)
+        assert settings() == before  # the results are still cached for them: no Run needed
