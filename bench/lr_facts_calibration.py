@@ -8,7 +8,8 @@ Families (each at x2 and x4, from fields of bccd and both wbc_seg datasets): ``b
 downscale: truth "bicubic"), ``microscope`` (the default MicroscopeCapture, its JPEG included),
 ``family`` (a random camera pipeline of capture_family.CaptureFamily per image), and the held-out
 ``scanner`` and ``phone`` pipelines (truth "real"). Every LR is saved as PNG and as JPEG quality
-90 and 95, and read back as a user's upload would be. "can't tell" counts as wrong.
+90 and 95, and read back as a user's upload would be. Each cell: % right of all, (% "can't tell":
+the facts point both ways, or the LR is under 32 px, as wbc_seg dataset1 fields are at x4).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ FOLDERS = ("bccd/images", "wbc_seg/dataset2/images", "wbc_seg/dataset1/images")
 FAMILIES = ("bicubic", "microscope", "family", "scanner", "phone")
 FORMATS = ("PNG", "JPEG q90", "JPEG q95")
 #: The pixel facts the score weighs.
-SCORED = ("fine_detail_db", "top_band_db", "log_noise", "blockiness")
+SCORED = ("fine_detail_db", "top_band_db", "log_noise", "blockiness", "resolution")
 
 
 def degradation(family: str, scale: int, seed: int) -> Degradation:
@@ -86,16 +87,25 @@ def fit(rows: list[tuple[bool, dict]]) -> None:
     print(")")
 
 
-def report(outcomes: dict[tuple[str, str], list[bool]], kinds: dict[tuple, dict[str, str | None]]) -> None:
-    """The Markdown table: % right per family and format, and how often PNG and JPEG agree."""
-    print("| LR family (truth) | " + " | ".join(FORMATS) + " | PNG = JPEG q90 = q95 | n |")
-    print("| --- | " + " | ".join("---:" for _ in FORMATS) + " | ---: | ---: |")
+CANT_TELL = "can't tell"
+
+
+def share(outcomes: list[str], which: str) -> str:
+    return f"{100 * outcomes.count(which) / len(outcomes):.0f} %"
+
+
+def report(outcomes: dict[tuple[str, str], list[str | None]], kinds: dict[tuple, dict[str, str | None]]) -> None:
+    """The Markdown table per family and format: % right, and in brackets % "can't tell"; then
+    how often the suggestion is right when it makes one, and how often PNG and JPEG agree."""
+    print("| LR family (truth) | " + " | ".join(FORMATS) + " | right when it suggests | PNG = JPEG q90 = q95 | n |")
+    print("| --- | " + " | ".join("---:" for _ in FORMATS) + " | ---: | ---: | ---: |")
     for family in FAMILIES + ("all",):
         cells = [outcomes[family, f] for f in FORMATS]
+        told = [outcome for cell in cells for outcome in cell if outcome != CANT_TELL]
         same = [len(set(k.values())) == 1 for key, k in kinds.items() if family in ("all", key[0])]
         truth = "bicubic" if family == "bicubic" else "real" if family != "all" else "both"
-        print(f"| {family} ({truth}) | " + " | ".join(f"{100 * np.mean(c):.0f} %" for c in cells)
-              + f" | {100 * np.mean(same):.0f} % | {len(cells[0])} |")
+        print(f"| {family} ({truth}) | " + " | ".join(f"{share(c, 'right')} ({share(c, CANT_TELL)})" for c in cells)
+              + f" | {100 * told.count('right') / max(len(told), 1):.0f} % | {100 * np.mean(same):.0f} % | {len(cells[0])} |")
 
 
 def main() -> None:
@@ -107,13 +117,14 @@ def main() -> None:
         rows = [(family != "bicubic", lr_facts.pixel_facts(image.pixels)) for family, _, _, image in uploads("train", args.images)]
         fit([(real, facts) for real, facts in rows if facts is not None])
         return
-    outcomes: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    outcomes: dict[tuple[str, str], list[str]] = defaultdict(list)
     kinds: dict[tuple, dict[str, str | None]] = defaultdict(dict)
     for family, file_format, number, image in uploads("val", args.images):
         facts = lr_facts.lr_facts(image)
-        right = facts.suggested_kind == ("bicubic" if family == "bicubic" else "real")
+        truth = "bicubic" if family == "bicubic" else "real"
+        outcome = CANT_TELL if facts.suggested_kind is None else "right" if facts.suggested_kind == truth else "wrong"
         for key in ((family, file_format), ("all", file_format)):
-            outcomes[key].append(right)
+            outcomes[key].append(outcome)
         kinds[(family,) + number][file_format] = facts.suggested_kind
         assert facts.noise_levels is None or math.isfinite(facts.noise_levels)
     report(outcomes, kinds)

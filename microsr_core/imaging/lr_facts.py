@@ -12,16 +12,20 @@ to measure it (:data:`MIN_SIDE`):
 - **Effective resolution**: the highest spatial frequency whose power stands above the noise
   (SNR 1 on the radially averaged, Hann-windowed power spectrum of Y, the white noise floor
   taken from the noise estimate), as a fraction of Nyquist, ± one spectrum bin.
-- **Fine detail**: the power of the top band (0.6-0.9 of Nyquist) against the low band
-  (0.1-0.3), in dB: a lower objective's PSF takes detail out of the top band.
+- **Fine detail**: the power of the band 0.6-0.9 of Nyquist against 0.1-0.3, and of 0.85-1.0
+  against 0.4-0.6, in dB: a lower objective's PSF takes detail out of the upper bands, a
+  sensor's noise, a camera's sharpening and JPEG put power back near Nyquist (so captures often
+  read "up to Nyquist": no single fact separates the kinds, their weighted sum does better).
 
 The LR kind (a real capture or a bicubic downscale) is suggested from these facts alone: a
 JPEG file below quality :data:`JPEG_FILE_REAL` was saved as cameras save; otherwise a logistic
 score of the pixel facts (:data:`SCORE_WEIGHTS`, fit on train-split images by
 ``python bench/lr_facts_calibration.py --fit``, never on the test split) decides, with its
-confidence; the reason names the facts that weighed most. A JPEG of quality 90 or more decides
-nothing by itself, so saving a field as PNG or as a high-quality JPEG gives the same facts to
-the score. Below :data:`MIN_SIDE` nothing is suggested.
+confidence, or says "can't tell" under :data:`MIN_CONFIDENCE`; the reason names the two facts that
+weighed most towards it. A JPEG file of quality 90 or more decides nothing by itself: only its
+pixels speak, which differ little from a PNG's of the same field (``docs/results.md`` measures how
+often the suggestion is right, and the same for PNG and JPEG q90/q95). Below :data:`MIN_SIDE`
+nothing is suggested.
 """
 
 from __future__ import annotations
@@ -39,20 +43,18 @@ MIN_SIDE = 32
 #: A JPEG file below this quality was saved as a camera saves; at or above it the file format
 #: decides nothing (a PNG and a quality-90 JPEG of the same field must get the same suggestion).
 JPEG_FILE_REAL = 90
-#: Below this effective resolution (fraction of Nyquist) the detail ends well before a bicubic
-#: downscale's would (shown; the score weighs the same spectrum through ``fine_detail_db``).
-RESOLUTION_REAL = 0.6
 #: Below this confidence the suggestion is "can't tell" and the LR kind is left as it is.
 MIN_CONFIDENCE = 0.6
 #: The logistic score of "real capture": (fact, centre, scale, weight) per fact; score =
 #: bias + Σ weight × (value − centre) / scale. Fit with class-balanced logistic regression on
 #: train-split fields (bench/lr_facts_calibration.py --fit); the val split reports how often it is right.
-SCORE_BIAS = 1.209
+SCORE_BIAS = 1.554
 SCORE_WEIGHTS = (
-    ("fine_detail_db", -25.89, 5.178, -1.336),
-    ("top_band_db", -13.02, 4.267, 1.157),
-    ("log_noise", -0.05596, 0.8434, 0.294),
-    ("blockiness", 1.22, 0.1259, 2.122),
+    ("fine_detail_db", -25.89, 5.178, -2.441),
+    ("top_band_db", -13.02, 4.267, 1.232),
+    ("log_noise", -0.05596, 0.8434, 0.865),
+    ("blockiness", 1.22, 0.1259, 1.991),
+    ("resolution", 0.9062, 0.1279, 1.541),
 )
 #: What each fact of the score says when it is above (first) or below (second) the score's centre.
 _SAYS = {
@@ -60,6 +62,7 @@ _SAYS = {
     "fine_detail_db": ("much fine detail", "little fine detail"),
     "top_band_db": ("power near Nyquist (noise, sharpening or JPEG)", "little power near Nyquist"),
     "log_noise": ("more noise than most fields", "little noise"),
+    "resolution": ("power up to Nyquist (noise, sharpening or JPEG)", "power ending below Nyquist"),
 }
 
 

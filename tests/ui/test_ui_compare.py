@@ -269,6 +269,7 @@ def test_bad_image_shows_an_error_and_the_page_stays_usable(case):
     assert any(expected in e.value for e in at.error), [e.value for e in at.error]
     next_steps = (inputs.TOO_LARGE_NEXT_STEP, inputs.UNREADABLE_NEXT_STEP, "upload a larger image")
     assert all(any(step in e.value for step in next_steps) for e in at.error), [e.value for e in at.error]  # every refusal says what to do
+    assert not [c.value for c in at.caption if re.search(r"\bnan\b", c.value)]  # a 1x1 image's facts say "can't tell"
     upload(at, "upload_image", "good.png", png(GOOD))
     assert not at.error
     choose(at, 2, ["bicubic"])
