@@ -301,6 +301,9 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
     return rows
 
 
+#: The tables' widths in px: the method (index) column and each figure's, so that every column of
+#: the widest table (six figures) fits the 880 px a 1280-px desktop leaves beside the sidebar.
+METHOD_COLUMN, METHOD_WIDTH, FIGURE_WIDTH = "_index", 180, 100
 #: Width of a method's card of figures (px): fits a phone's 390-px screen, wraps three abreast on a desktop.
 CARD_WIDTH = 320
 
@@ -321,7 +324,7 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
     frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
     with st.expander("The same figures as one table"):
         st.dataframe(frame, key="results_table", column_config={  # widths in px: 700 in all, under the 880 px a 1280-px desktop leaves
-            "_index": st.column_config.TextColumn("method", width=180),
+            METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
             "weights": st.column_config.TextColumn("weights", width=180),
             "seconds": st.column_config.NumberColumn("time (s)", format="%.3f", width=70),
             "device": st.column_config.TextColumn("device", width=60),
@@ -352,11 +355,14 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
     region = "the whole image" if reference.mode == "direct" else f"the matched region {reference.window.describe()}"
     st.markdown(f"**Whole image** ({region})")
     st.dataframe(frame[list(formats)], column_config={
-        key: st.column_config.NumberColumn(label, format=fmt) for key, (label, fmt) in formats.items()}, key="metrics_table")
+        METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
+        **{key: st.column_config.NumberColumn(label, format=fmt, width=FIGURE_WIDTH) for key, (label, fmt) in formats.items()}},
+        key="metrics_table")
     st.markdown(f"**Region of interest** ({roi.describe()})")
     region_keys = ("psnr_y", "ssim_y", "delta_e_mean", "delta_e_p95")
     st.dataframe(frame[[f"roi_{key}" for key in region_keys]], column_config={
-        f"roi_{key}": st.column_config.NumberColumn(formats[key][0], format=formats[key][1]) for key in region_keys},
+        METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
+        **{f"roi_{key}": st.column_config.NumberColumn(formats[key][0], format=formats[key][1], width=FIGURE_WIDTH) for key in region_keys}},
         key="region_table")
     st.caption(
         f"Against the HR reference over {region}: {convention(settings.scale)}; RGB columns on all channels. "

@@ -2,7 +2,7 @@
 
 On the phone: scale, methods and LR kind are in the page (the sidebar stays closed), every
 figure of the results is inside the screen's width, and two panels fit one screen side by side.
-On the desktop: with every method selected the results table shows every column. A good upload,
+On the desktop: with every method selected and an HR reference, every table shows every column. A good upload,
 a refused upload and the same good upload again: the LR kind, the methods and the panel titles
 are the same before and after (without state.keep_settings the LR kind fell back to the default).
 Screenshots as in test_browser.py.
@@ -47,20 +47,23 @@ def test_a_phone_reaches_the_settings_and_reads_every_figure(server, tmp_path): 
 
 
 #: Whether the results table's grid scrolls sideways (its columns wider than its box).
-TABLE_OVERFLOW = """() => [...document.querySelectorAll(".st-key-results_table .dvn-scroller, [data-testid='stDataFrame'] .dvn-scroller")]
+TABLE_OVERFLOW = """() => [...document.querySelectorAll("[data-testid='stDataFrame'] .dvn-scroller")]
   .map(s => s.scrollWidth - s.clientWidth)"""
 
 
-def test_the_desktop_results_table_shows_every_column_at_1280_px(server, images):  # noqa: F811
-    lr_path, _ = images
+def test_the_desktop_tables_show_every_column_at_1280_px(server, images):  # noqa: F811
+    lr_path, hr_path = images
     with browser_page({"width": 1280, "height": 900}) as page:
         page.goto(server)
         page.get_by_text("Upload an image").click()
         upload(page, "Image", lr_path)
+        page.get_by_role("button", name=f"Remove {lr_path.name}").wait_for()  # uploaded before the next one starts
+        upload(page, "HR reference", hr_path)
+        page.get_by_text("HR reference used directly").wait_for()
         page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()  # every usable method: the default
-        wait_for_page(page, lambda v: len(v["panels"]) > 2, "the panels")
+        wait_for_page(page, lambda v: len(v["panels"]) > 3, "the panels")
         page.get_by_text("The same figures as one table").click()
-        wait_until(lambda: page.evaluate(TABLE_OVERFLOW), what="the results table")
+        wait_until(lambda: len(page.evaluate(TABLE_OVERFLOW)) >= 3, what="the results, whole-image and region tables")
         assert all(overflow <= 1 for overflow in page.evaluate(TABLE_OVERFLOW)), page.evaluate(TABLE_OVERFLOW)
 
 
