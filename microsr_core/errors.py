@@ -14,6 +14,10 @@ class ImageError(MicroSRError):
     """An input file is not a readable image, is truncated, or is too large."""
 
 
+class ImageTooLarge(ImageError):
+    """An image has more pixels than the reader was allowed to decode."""
+
+
 class WeightsError(MicroSRError):
     """A weights file is missing, has the wrong checksum, or does not fit its architecture."""
 

@@ -3,20 +3,21 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
-from microsr_core.models.catalog import default_lr_kind, method_catalog
-from microsr_core.ui import inputs, links, running, verdicts, views
+from microsr_core.models.catalog import method_catalog
+from microsr_core.ui import inputs, links, running, state, verdicts, views
 
 st.title("Compare super-resolution methods")
 st.caption(
-    "Upload a low-resolution micrograph (or use the sample), pick methods and press Run. Add an HR "
+    "Upload a low-resolution micrograph (or use the sample), pick the scale and methods below and press Run. Add an HR "
     "reference of the same field to get PSNR/SSIM, or use teaching mode to make the LR from an HR image."
 )
 
 catalog = method_catalog()
+state.keep_settings()
 links.restore(catalog)
 scale = running.scale_control(catalog)
 data = inputs.input_section(scale, catalog)
-settings = running.controls(catalog, scale, data.lr_kind if data else default_lr_kind(catalog))
+settings = running.controls(catalog, scale, data.lr_kind if data else inputs.chosen_lr_kind(catalog))
 if data is None:
     st.stop()
 
@@ -25,7 +26,7 @@ roi, panel_size, um_per_px = views.roi_section(data, reference)
 links.publish(data, settings, roi, panel_size)
 
 if not settings.methods:
-    st.warning("No method is selected, or none supports this scale: choose methods in the sidebar.")
+    st.warning("No method is selected, or none supports this scale: choose methods above.")
     st.stop()
 running.run_section(data, settings, roi)
 results = running.current_results(data, settings)
@@ -40,12 +41,13 @@ zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size, um_per_px, und
 if under.assessed is not None:
     st.caption(verdicts.VERDICT_NOTE + (" " + verdicts.MAPS_NOTE if under.show_maps else ""))
 
-st.header("Before / after")
-views.before_after(zoomed)
+st.header("Two panels side by side")
+views.pair_view(zoomed)
 
 st.header("Results")
 rows = views.metric_rows(data, results, reference, roi, settings)
 under.rows(rows)
+views.result_cards(rows, settings)
 views.results_table(rows, data)
 extras = views.ReportExtras()
 if reference is not None:

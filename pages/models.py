@@ -6,7 +6,7 @@ import streamlit as st
 
 from microsr_core.errors import MicroSRError, WeightsError
 from microsr_core.models.imports import add_upload, list_models, remove_model
-from microsr_core.models.model_files import MAX_BYTES, SUFFIXES
+from microsr_core.models.model_files import MAX_MB, SUFFIXES
 from microsr_core.models.papers import cite
 from microsr_core.paths import imports_dir, promoted_models_dir
 from microsr_core.models.precision import TOLERANCE_DB
@@ -21,8 +21,8 @@ st.caption("Methods come from the registry; weights and their model cards from w
 with st.expander("Import a model trained elsewhere", expanded=False):
     st.caption(f"It becomes method import@NAME on every page. {', '.join(SUFFIXES[:-1])}: an architecture spandrel detects "
                f"(ESRGAN, Real-ESRGAN Compact, SwinIR, ...); .onnx: run by OpenVINO. The file is read without running any code, "
-               f"at most {MAX_BYTES // 2**20} MB; it is run once and bf16 is measured before it is added.")
-    upload = st.file_uploader("Model file", type=[suffix.lstrip(".") for suffix in SUFFIXES], max_upload_size=MAX_BYTES // 2**20,
+               f"at most {MAX_MB} MB; it is run once and bf16 is measured before it is added.")
+    upload = st.file_uploader("Model file", type=[suffix.lstrip(".") for suffix in SUFFIXES], max_upload_size=MAX_MB,
                               key="import_file")
     name = st.text_input("Name (a-z, 0-9, _ and -)", max_chars=40, key="import_name")
     scale = st.number_input("Expected scale (optional: refused if the file's differs)", min_value=2, value=None, step=1, key="import_scale")

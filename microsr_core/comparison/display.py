@@ -105,6 +105,42 @@ _COLORMAPS = {
 }
 
 
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4, fill: float = 0.09) -> np.ndarray:
+    """``left`` and ``right`` in one image, ``gap`` columns of ``fill`` between them (the shorter
+    padded at the bottom): shown at the screen's width, two panels stay side by side on a phone,
+    where Streamlit stacks columns."""
+    height = max(left.shape[0], right.shape[0])
+
+    def padded(image: np.ndarray) -> np.ndarray:
+        return np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0)), constant_values=fill)
+
+    return np.concatenate([padded(left), np.full((height, gap, 3), fill, dtype=np.float32), padded(right)], axis=1)
+
+
+#: The figures of a metrics row as shown per method: (row key, label, format), the key figure of
+#: each group first (PSNR-Y against the reference; LR-consistency without one).
+REFERENCE_FIGURES = (("psnr_y", "PSNR-Y", "{:.3f} dB"), ("ssim_y", "SSIM-Y", "{:.4f}"), ("delta_e_mean", "ΔE00 mean", "{:.2f}"),
+                     ("delta_e_p95", "ΔE00 95th pct", "{:.2f}"), ("psnr_rgb", "PSNR-RGB", "{:.3f} dB"), ("ssim_rgb", "SSIM-RGB", "{:.4f}"),
+                     ("roi_psnr_y", "PSNR-Y region", "{:.3f} dB"), ("roi_ssim_y", "SSIM-Y region", "{:.4f}"),
+                     ("roi_delta_e_mean", "ΔE00 mean region", "{:.2f}"), ("roi_delta_e_p95", "ΔE00 95th pct region", "{:.2f}"))
+RUN_FIGURES = (("verdict", "without HR", "{}"), ("lr_consistency_psnr_y", "LR-consistency PSNR-Y", "{:.2f} dB"), ("lr_consistency_max_abs_dy", "max |ΔY|", "{:.1f} levels"),
+               ("seconds", "time", "{:.3f} s"), ("device", "device", "{}"), ("tiles", "tiles", "{}"), ("weights", "weights", "{}"))
+
+
+def method_figures(row: dict) -> list[tuple[str, str]]:
+    """(label, value in words) of every figure of a metrics row that it holds, the key figure first;
+    a value that could not be measured (NaN: no pixels of the reference in the region) reads
+    "not measured", never "nan"."""
+    figures = []
+    for key, label, fmt in (REFERENCE_FIGURES if "psnr_y" in row else ()) + RUN_FIGURES:
+        value = row.get(key)
+        if value is None:
+            continue
+        missing = isinstance(value, float) and not math.isfinite(value)
+        figures.append((label, "not measured" if missing else fmt.format(value)))
+    return figures
+
+
 def colormap(values: np.ndarray, vmin: float, vmax: float, name: str = "magma") -> np.ndarray:
     """Map a 2-D array to RGB float32 in [0, 1] with a perceptual colour map (NaN -> grey)."""
     anchors = np.asarray(_COLORMAPS[name], dtype=np.float32)

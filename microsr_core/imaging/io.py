@@ -24,7 +24,7 @@ import png  # pypng: Pillow cannot read or write 16-bit colour PNG without losin
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError
+from ..errors import ImageError, ImageTooLarge
 
 #: Default largest number of pixels MicroSR accepts in one input image (64 Mi ≈ 67 MP:
 #: an 8192×8192 whole-slide tile fits, a 30000×30000 scan does not).
@@ -123,7 +123,7 @@ def _check_size(height: int, width: int, label: str, max_pixels: int) -> None:
     if height < 1 or width < 1:
         raise ImageError(f"{label}: image has no pixels ({width}x{height})")
     if height * width > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"{label}: {width}x{height} = {height * width / 1e6:.1f} MP exceeds the limit of "
             f"{max_pixels / 1e6:.1f} MP"
         )

@@ -43,10 +43,17 @@ class MethodInfo:
         return self.scales_for(DEFAULT_KIND)
 
 
+def display_name(name: str) -> str:
+    """The one name a method goes by on every page: a registered method's title ("VDSR-residual");
+    a promoted or imported model's own name ("vdsr@mine", "import@realesr"), which is what the
+    command line and the Models page call it and the only thing telling two imports apart."""
+    return name if "@" in name else (method_class(name).title or name)
+
+
 def _info(name: str, problems: list[str]) -> MethodInfo:
     cls = method_class(name)
-    _, model = name.partition("@")[::2]
-    title = (cls.title or cls.name) + (f" [{model}]" if model else "")
+    model = name.partition("@")[2]
+    title = display_name(name)
     scales = tuple(cls.scales)
     if not cls.runs_network:
         served = {(scale, kind): no_weights(name, scale, kind) for scale in scales for kind in LR_KINDS}

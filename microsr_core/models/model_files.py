@@ -26,8 +26,10 @@ from ..errors import WeightsError
 from .runtime import OpenVINOModel, missing_packages
 from .weights import sha256_of
 
-#: Largest model file accepted (checked before reading it).
-MAX_BYTES = 512 * 2**20
+#: Largest model file accepted (checked before reading it), in MB as Streamlit counts them (2^20
+#: bytes). At most 500: the browser's upload box writes a larger limit in GB, rounded (512 read "1GB").
+MAX_MB = 500
+MAX_BYTES = MAX_MB * 2**20
 STATE_DICT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
 ONNX_SUFFIX = ".onnx"
 SUFFIXES = (*STATE_DICT_SUFFIXES, ONNX_SUFFIX)
@@ -61,7 +63,8 @@ def checked_file(path: Path) -> str:
 
 def checked_size(name: str, size: int) -> None:
     if size > MAX_BYTES:
-        raise WeightsError(f"{name} is {math.ceil(size / 2**20)} MB, over the {MAX_BYTES // 2**20} MB limit for imported models")
+        raise WeightsError(f"{name} is {math.ceil(size / 2**20)} MB, over the {MAX_MB} MB limit for imported models: "
+                           "export a smaller model (fp16 weights, or fewer blocks) and import that")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from ..models.catalog import MethodInfo, default_lr_kind
 from ..imaging.degrade import DEGRADATIONS, Degradation, modcrop
-from ..errors import MicroSRError
+from ..errors import ImageTooLarge, MicroSRError
 from ..imaging.io import LoadedImage, image_hash, load_image
 from ..imaging.lr_facts import lr_facts
 from ..samples import DEFAULT, SAMPLES, Sample
@@ -27,11 +27,16 @@ from .loaders import sample_pixels
 APP_MAX_PIXELS = int(os.environ.get("MICROSR_APP_MAX_PIXELS", 16_000_000))
 #: Largest SR result the app computes (LR pixels × scale²), to bound memory per user.
 MAX_OUTPUT_PIXELS = int(os.environ.get("MICROSR_APP_MAX_OUTPUT_PIXELS", 64_000_000))
+#: What to do about an image over a limit of this app: every refusal names the next step.
+TOO_LARGE_NEXT_STEP = ("crop it to the field you need, or use the command line (python -m microsr_core upscale), "
+                       "which tiles without this limit")
+UNREADABLE_NEXT_STEP = "save it again as PNG or TIFF (8 or 16 bit) and upload that"
 #: Smallest LR side the app runs: below it the metrics' shaved border leaves nothing to measure.
 MIN_LR_SIDE = 8
 FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 #: Largest image upload in MB (a 16 MP 16-bit TIFF is ~96 MB); the server allows more only for model files (Models page).
 IMAGE_UPLOAD_MB = 200
+
 SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
 DEGRADATION_LABELS = {
     "bicubic": "bicubic downscale (MATLAB imresize)",
@@ -90,11 +95,14 @@ def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
             warnings.simplefilter("always")
             try:
                 found = load_image(data, name=uploaded.name, max_pixels=APP_MAX_PIXELS)
+            except ImageTooLarge as exc:
+                st.error(f"{what}: {exc} in this app; {TOO_LARGE_NEXT_STEP}")
+                return None
             except MicroSRError as exc:
-                st.error(f"{what}: {exc}")
+                st.error(f"{what}: {exc}; {UNREADABLE_NEXT_STEP}")
                 return None
             except Exception as exc:  # noqa: BLE001 - a decoder failing on odd bytes is bad input, not a crash
-                st.error(f"{what}: {uploaded.name} could not be read ({type(exc).__name__}: {exc})")
+                st.error(f"{what}: {uploaded.name} could not be read ({type(exc).__name__}: {exc}); {UNREADABLE_NEXT_STEP}")
                 return None
         found.notes.extend(str(w.message) for w in caught if str(w.message) not in found.notes)
         state.remember(state.DECODED, key, found)
@@ -105,12 +113,21 @@ def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
 
 
 def _suggest_lr_kind(image: LoadedImage, key: str) -> None:
-    """Show an uploaded LR image's no-reference facts; for a new upload, preselect the LR kind they suggest."""
+    """Show an uploaded LR image's no-reference facts; for a new upload, preselect the LR kind
+    they suggest and say so (facts that cannot tell leave the kind as it was)."""
     facts = state.recall(state.DERIVED, ("facts", key)) or state.remember(state.DERIVED, ("facts", key), lr_facts(image))
     if st.session_state.get(FACTS_APPLIED) != key:  # a later choice by the user stands
         st.session_state[FACTS_APPLIED] = key
-        st.session_state["lr_kind"] = facts.suggested_kind
-    st.caption("About this image (no reference needed): " + "; ".join(facts.lines()) + ".")
+        if facts.suggested_kind is not None:
+            st.session_state["lr_kind"] = facts.suggested_kind
+    applied = facts.suggested_kind is not None and st.session_state.get("lr_kind") == facts.suggested_kind
+    st.caption("About this image (no reference needed): " + "; ".join(facts.lines()) + "."
+               + (" The LR kind below follows this suggestion; change it if you know how the image was made." if applied else ""))
+
+
+def chosen_lr_kind(catalog: list[MethodInfo]) -> str:
+    """The LR kind as last chosen (kept while a refused upload hides its widget), else the default."""
+    return st.session_state.get("lr_kind", default_lr_kind(catalog))
 
 
 def lr_kind_choice(catalog: list[MethodInfo], upload: bool) -> str:
@@ -155,7 +172,8 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     degradation = Degradation(kind=kind, scale=scale)
     if teaching:
         if min(pixels.shape[:2]) < 4 * scale:
-            st.error(f"{name}: {pixels.shape[1]}x{pixels.shape[0]} is too small to make an LR image at x{scale}")
+            st.error(f"{name}: {pixels.shape[1]}x{pixels.shape[0]} is too small to make an LR image at x{scale}; "
+                     "choose a smaller scale or a larger image")
             return None
         lr = degradation.apply(pixels)
         hr = modcrop(pixels, scale)
@@ -175,13 +193,12 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
                 inputs.reference, inputs.reference_name, inputs.reference_key = decoded[0].pixels, decoded[0].name, decoded[1]
     height, width = inputs.lr.shape[:2]
     if min(height, width) < MIN_LR_SIDE:
-        st.error(f"{name}: the LR image is {width}x{height} px; at least {MIN_LR_SIDE}x{MIN_LR_SIDE} px are needed to super-resolve and measure it")
+        st.error(f"{name}: the LR image is {width}x{height} px; at least {MIN_LR_SIDE}x{MIN_LR_SIDE} px are needed to super-resolve and measure it: upload a larger image")
         return None
     if height * width * scale * scale > MAX_OUTPUT_PIXELS:
         st.error(
             f"{name}: the x{scale} result would be {width * scale}x{height * scale} = {height * width * scale**2 / 1e6:.0f} MP, "
-            f"over this app's limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP; crop the image or use the command line "
-            "(python -m microsr_core upscale), which tiles without this limit"
+            f"over this app's limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP; {TOO_LARGE_NEXT_STEP}"
         )
         return None
     st.caption(f"LR input: {name}, {width}x{height} px, {inputs.bit_depth}-bit. {inputs.origin}.")

@@ -1,5 +1,9 @@
 """The controls (scale, methods, device, tiling) and running the methods with progress.
 
+Scale and methods sit in the page flow (with the LR kind of :mod:`.inputs`), where a phone shows
+them without opening the sidebar: Streamlit cannot read the viewport's width on the server, so
+one layout serves every screen; the sidebar keeps the device and the advanced settings.
+
 Before running, every method's weights are resolved (:mod:`microsr_core.models.serving`, through the
 catalog). Results are cached per user in ``st.session_state`` under (input, method, the
 serving weights' sha256, LR kind, scale, device, tile), so moving the region of interest or
@@ -53,26 +57,27 @@ def methods_key(scale: int, lr_kind: str) -> str:
 
 
 def scale_control(catalog: list[MethodInfo]) -> int:
-    """The sidebar's first widget: the scale, which the input widgets need."""
-    st.sidebar.header("Settings")
+    """The page's first widget: the scale, which the input widgets need."""
     scales = scale_choices(catalog) or [2]
-    return int(st.sidebar.selectbox("Scale", scales, index=scales.index(default_scale(scales)), format_func=lambda s: f"x{s}", key="scale"))
+    return int(st.selectbox("Scale", scales, index=scales.index(default_scale(scales)), format_func=lambda s: f"x{s}", key="scale"))
 
 
 def controls(catalog: list[MethodInfo], scale: int, lr_kind: str) -> Settings:
-    """Sidebar widgets below the scale; methods that cannot serve this scale or LR kind are
-    listed with the reason, as are unavailable devices."""
-    sidebar = st.sidebar
+    """The methods (in the page) and, in the sidebar, the device and advanced settings; methods
+    that cannot serve this scale or LR kind are listed with the reason, as are unavailable devices.
+    A selection made for another scale or LR kind keeps its own key, so it comes back with them."""
     usable = [info for info in catalog if unavailable_reason(info, scale, lr_kind) is None]
     titles = {info.name: info.title for info in catalog}
-    methods = sidebar.multiselect(
-        "Methods", [info.name for info in usable], default=[info.name for info in usable],
-        format_func=titles.get, key=methods_key(scale, lr_kind),
-    )
+    key = methods_key(scale, lr_kind)
+    if key not in st.session_state:  # every usable method at first; set here, not as the widget's default (state.keep)
+        st.session_state[key] = [info.name for info in usable]
+    methods = st.multiselect("Methods", [info.name for info in usable], format_func=titles.get, key=key)
     for info in catalog:
         reason = unavailable_reason(info, scale, lr_kind)
         if reason:
-            sidebar.caption(f"{info.title}: {reason}")
+            st.caption(f"{info.title}: {reason}")
+    sidebar = st.sidebar
+    sidebar.header("Settings")
     present = available_devices()
     choice = sidebar.radio(
         "Device", DEVICE_CHOICES, horizontal=True, key="device",

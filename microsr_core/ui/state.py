@@ -30,6 +30,13 @@ ROI_BOX_SEEN = "roi_box_seen"  # last box selection applied from the overview
 ROI_SHARED = "roi_shared"  # region from a shared link, applied to the first image shown
 LINK_READ = "link_read"  # the URL's view has been applied in this session
 
+#: Compare settings whose widgets a run may not draw (a refused upload stops the page before the
+#: LR kind and teaching mode; the sample box is not drawn while an upload is chosen; only the
+#: current scale and LR kind's methods box is drawn). Streamlit forgets a widget's value after a
+#: run that did not draw it; :func:`keep_settings` writes these back so they come back unchanged.
+KEPT_SETTINGS = ("lr_kind", "teaching", "degradation", "sample")
+KEPT_PREFIX = "methods_x"
+
 LIMITS = {RESULTS: 12, DERIVED: 64, DECODED: 4}
 
 
@@ -65,3 +72,13 @@ def cached(name: str, key: Any, compute: Callable[[], Any]) -> Any:
         store.move_to_end(key)
         return store[key]
     return remember(name, key, compute())
+
+
+def keep_settings() -> None:
+    """Keep the Compare settings of :data:`KEPT_SETTINGS` (and every methods selection) across runs
+    that do not draw their widgets: a setting changes only when the user, or a suggestion that says
+    so on the page, changes it. Their widgets take no default argument (Streamlit would warn that
+    a value was set both ways)."""
+    for key in list(st.session_state):
+        if key in KEPT_SETTINGS or str(key).startswith(KEPT_PREFIX):
+            st.session_state[key] = st.session_state[key]

@@ -267,15 +267,22 @@ def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: f
     return views
 
 
-def before_after(views: dict[str, Zoomed]) -> None:
-    """A wipe between any two panels of the zoom grid."""
+def pair_view(views: dict[str, Zoomed]) -> None:
+    """Two panels of the zoom grid on one screen: side by side (the default) in one image, which a
+    phone shrinks to its width instead of stacking the two, or as a wipe."""
     names = list(views)
-    left, middle, right = st.columns([2, 3, 2])
-    before = left.selectbox("Before", names, index=0, key="wipe_before")
-    after = right.selectbox("After", names, index=min(1, len(names) - 1), key="wipe_after")
-    position = middle.slider("Split (% of the width from the left shows Before)", 0, 100, 50, key="wipe_split")
-    _, centre, _ = st.columns([1, 2, 1])
-    _show(display.wipe(views[before].image, views[after].image, position / 100), f"{before} | {after}", centre)
+    left, right = st.columns(2)
+    first = left.selectbox("Left (before)", names, index=0, key="wipe_before")
+    second = right.selectbox("Right (after)", names, index=min(1, len(names) - 1), key="wipe_after")
+    mode = st.radio("Show them", PAIR_MODES, horizontal=True, key="pair_mode")
+    if mode == PAIR_MODES[0]:
+        _show(display.side_by_side(views[first].image, views[second].image), f"{first} | {second}")
+        return
+    position = st.slider("Split (% of the width from the left shows the left panel)", 0, 100, 50, key="wipe_split")
+    _show(display.wipe(views[first].image, views[second].image, position / 100), f"{first} | {second}")
+
+
+PAIR_MODES = ("side by side", "wipe")
 
 
 def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
@@ -305,16 +312,39 @@ def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Referen
     return rows
 
 
+#: The tables' widths in px: the method (index) column and each figure's, so that every column of
+#: the widest table (six figures) fits the 880 px a 1280-px desktop leaves beside the sidebar.
+METHOD_COLUMN, METHOD_WIDTH, FIGURE_WIDTH = "_index", 180, 100
+#: Width of a method's card of figures (px): fits a phone's 390-px screen, wraps three abreast on a desktop.
+CARD_WIDTH = 320
+
+
+def result_cards(rows: list[dict], settings: Settings) -> None:
+    """One card per method with every figure of its metrics row, the key figure first: the cards
+    wrap to the screen's width, so a phone reads every figure without scrolling sideways."""
+    with st.container(horizontal=True, key="result_cards"):
+        for row in rows:
+            with st.container(border=True, width=CARD_WIDTH):
+                st.markdown(swatch(row["title"], settings.colours[row["method"]]), unsafe_allow_html=True)
+                st.markdown("  \n".join(f"{label}: **{value}**" for label, value in display.method_figures(row)))
+
+
 def results_table(rows: list[dict], inputs: Inputs) -> None:
-    """Timings and the LR-consistency check (no HR reference needed)."""
-    columns = ["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]
-    frame = pd.DataFrame(rows).set_index("title")[columns + [c for c in ("verdict", "verdict_reason") if any(c in row for row in rows)]]
-    st.dataframe(frame, column_config={
-        "verdict": st.column_config.TextColumn("verdict without HR"), "verdict_reason": st.column_config.TextColumn("because"),
-        "seconds": st.column_config.NumberColumn("time (s)", format="%.3f"),
-        "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-consistency PSNR-Y (dB)", format="%.2f"),
-        "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY| (8-bit levels)", format="%.1f"),
-    })
+    """Timings and the LR-consistency check (no HR reference needed) as one table, in an expander
+    (the cards show the same figures); short headings so that every column fits a 1280-px desktop."""
+    frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
+    with st.expander("The same figures as one table"):
+        st.dataframe(frame, key="results_table", column_config={  # widths in px: 700 in all, under the 880 px a 1280-px desktop leaves
+            METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
+            "weights": st.column_config.TextColumn("weights", width=180),
+            "seconds": st.column_config.NumberColumn("time (s)", format="%.3f", width=70),
+            "device": st.column_config.TextColumn("device", width=60),
+            "tiles": st.column_config.NumberColumn("tiles", width=50),
+            "lr_consistency_psnr_y": st.column_config.NumberColumn("LR-cons. (dB)", format="%.2f", width=90,
+                                                                   help="LR-consistency PSNR-Y (dB)"),
+            "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY|", format="%.1f", width=70,
+                                                                       help="max |ΔY| (8-bit levels)"),
+        })
     consistency = {row["method"]: row["lr_consistency_psnr_y"] for row in rows}
     titles = {row["method"]: row["title"] for row in rows}
     for method, drop in compare.inconsistent_with_the_lr(consistency).items():
@@ -336,11 +366,14 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
     region = "the whole image" if reference.mode == "direct" else f"the matched region {reference.window.describe()}"
     st.markdown(f"**Whole image** ({region})")
     st.dataframe(frame[list(formats)], column_config={
-        key: st.column_config.NumberColumn(label, format=fmt) for key, (label, fmt) in formats.items()}, key="metrics_table")
+        METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
+        **{key: st.column_config.NumberColumn(label, format=fmt, width=FIGURE_WIDTH) for key, (label, fmt) in formats.items()}},
+        key="metrics_table")
     st.markdown(f"**Region of interest** ({roi.describe()})")
     region_keys = ("psnr_y", "ssim_y", "delta_e_mean", "delta_e_p95")
     st.dataframe(frame[[f"roi_{key}" for key in region_keys]], column_config={
-        f"roi_{key}": st.column_config.NumberColumn(formats[key][0], format=formats[key][1]) for key in region_keys},
+        METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
+        **{f"roi_{key}": st.column_config.NumberColumn(formats[key][0], format=formats[key][1], width=FIGURE_WIDTH) for key in region_keys}},
         key="region_table")
     st.markdown("**Clinical agreement** (the project's nucleus and cell segmenter on the result and on the HR reference)")
     clinical = {"nucleus_dice": ("nucleus Dice", "%.3f"), "cell_count_diff": ("cells found − HR's", "%+d"),

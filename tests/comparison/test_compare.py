@@ -264,3 +264,23 @@ def test_methods_far_less_consistent_with_the_lr_than_bicubic_are_named():
     db = {"bicubic": 48.0, "vdsr": 45.0, "microgan": 41.5, "prior": float("nan")}
     assert compare.inconsistent_with_the_lr(db) == {"microgan": 6.5}  # 3 dB is a normal difference; NaN is not a drop
     assert compare.inconsistent_with_the_lr({"vdsr": 10.0}) == {}  # nothing to compare with
+
+
+def test_side_by_side_keeps_both_panels_whole_with_a_gap():
+    left, right = np.full((4, 3, 3), 0.2, np.float32), np.full((6, 5, 3), 0.8, np.float32)
+    pair = display.side_by_side(left, right, gap=2, fill=0.0)
+    assert pair.shape == (6, 10, 3)
+    assert np.array_equal(pair[:4, :3], left) and np.array_equal(pair[:, 5:], right)
+    assert not pair[:, 3:5].any() and not pair[4:, :3].any()
+
+
+def test_method_figures_put_the_key_figure_first_and_never_read_nan():
+    run = {"weights": "vdsr_x2 (bicubic LR)", "seconds": 0.25, "device": "cpu", "tiles": 1,
+           "lr_consistency_psnr_y": 41.234, "lr_consistency_max_abs_dy": 3.0}
+    assert display.method_figures(run)[0] == ("LR-consistency PSNR-Y", "41.23 dB")
+    with_reference = {**run, "psnr_y": 33.1234, "ssim_y": 0.91, "delta_e_mean": 1.5, "delta_e_p95": 3.0, "psnr_rgb": 32.0,
+                      "ssim_rgb": 0.9, "roi_psnr_y": float("nan"), "roi_ssim_y": 0.8, "roi_delta_e_mean": 1.0, "roi_delta_e_p95": 2.0}
+    figures = dict(display.method_figures(with_reference))
+    assert display.method_figures(with_reference)[0] == ("PSNR-Y", "33.123 dB")
+    assert figures["PSNR-Y region"] == "not measured" and figures["time"] == "0.250 s" and len(figures) == 16
+    assert "nan" not in " ".join(figures.values())

@@ -26,6 +26,7 @@ Skips, saying why, when Chromium, Playwright or the VDSR weights are missing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -205,6 +206,22 @@ def whole_page_screenshot(page, folder: Path, name: str) -> Path:
         DOCS_SCREENSHOTS.mkdir(exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
     return path
+
+
+@contextlib.contextmanager
+def browser_page(viewport: dict, **options):
+    """A page of a fresh Chromium at ``viewport`` (``options``: Playwright's, e.g. ``is_mobile``);
+    skips where the VDSR weights are missing; the browser is always closed."""
+    if "vdsr" not in read_manifest():
+        pytest.skip("weights/manifest.json has no 'vdsr' entry: train and publish VDSR first")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=viewport, **options)
+            page.set_default_timeout(TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
 
 
 def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path):
@@ -406,7 +423,7 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
             page.get_by_role("button", name=f"Remove {hr_path.name}").wait_for()
             page.get_by_text("HR reference used directly").wait_for()
             page.get_by_role("button", name=re.compile(r"^Run \d+ method")).click()
-            titles = {f"Imported model [{name}]" for name in files} | {"Bicubic", "VDSR-residual"}
+            titles = {f"import@{name}" for name in files} | {"Bicubic", "VDSR-residual"}
             wait_for_page(page, lambda v: titles <= set(v["panels"]), "the imported models' panels beside ours")
             page.get_by_text("Against the HR reference", exact=True).wait_for()
             with page.expect_download() as download:
@@ -415,6 +432,6 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
             download.value.save_as(report)
             text = report.read_text()
             for name, path in files.items():
-                assert f"Imported model [{name}]" in text and hashlib.sha256(path.read_bytes()).hexdigest() in text, name
+                assert f"import@{name}" in text and hashlib.sha256(path.read_bytes()).hexdigest() in text, name
         finally:
             browser.close()

@@ -164,7 +164,7 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
     big = tmp_path / "huge.safetensors"
     with open(big, "wb") as handle:
         handle.truncate(MAX_BYTES + 1)  # sparse: the limit must refuse it from its size alone
-    files["too big"] = (big, {}, WeightsError, r"huge.safetensors is 513 MB, over the 512 MB limit")
+    files["too big"] = (big, {}, WeightsError, r"huge.safetensors is 501 MB, over the 500 MB limit")
     torch.save({"conv.weight": torch.zeros(1), "hook": _RunsCode(tmp_path / "ran.txt")}, tmp_path / "trojan.pth")
     files["pickle with code"] = (tmp_path / "trojan.pth", {}, WeightsError,
                                  r"trojan.pth holds pickled Python code \(it calls exec\), which is refused")
@@ -196,6 +196,6 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read():
         def read(self, *_):
             raise AssertionError("the upload was read")
 
-    with pytest.raises(WeightsError, match=r"big.pth is 1024 MB, over the 512 MB limit"):
+    with pytest.raises(WeightsError, match=r"big.pth is 1024 MB, over the 500 MB limit"):
         add_upload(Unreadable(), "big.pth", 2**30, "big")
     assert list_models() == {}

@@ -41,12 +41,12 @@ def test_the_compare_page_lists_and_runs_an_imported_model_with_metrics(tmp_path
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     at.toggle(key="teaching").set_value(True).run()  # the LR is made from the sample, which is the HR reference
     at.selectbox(key="scale").set_value(2).run()
-    assert "Imported model [tiny]" in at.multiselect(key="methods_x2").options
+    assert "import@tiny" in at.multiselect(key="methods_x2").options
     at.multiselect(key="methods_x2").set_value(["bicubic", "import@tiny"]).run()
     at.button(key="run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     frames = [frame.value for frame in at.dataframe]
     results = next(frame for frame in frames if "lr_consistency_psnr_y" in frame.columns)
-    assert results.loc["Imported model [tiny]", "weights"] == "tiny (bicubic LR)" and results.loc["Imported model [tiny]", "seconds"] > 0
+    assert results.loc["import@tiny", "weights"] == "tiny (bicubic LR)" and results.loc["import@tiny", "seconds"] > 0
     metrics = next(frame for frame in frames if "psnr_y" in frame.columns)
-    assert np.isfinite(metrics.loc["Imported model [tiny]", "psnr_y"]) and 15 < metrics.loc["Imported model [tiny]", "psnr_y"] < 60
+    assert np.isfinite(metrics.loc["import@tiny", "psnr_y"]) and 15 < metrics.loc["import@tiny", "psnr_y"] < 60

@@ -23,14 +23,15 @@ from microsr_core.comparison.compare import class_metrics, match_reference, regi
 from microsr_core.imaging.degrade import Degradation, modcrop
 from microsr_core.comparison.display import method_colours, scale_bar
 from microsr_core.models.inference import upscale
-from microsr_core.imaging.io import encode_image, sample_image
+from microsr_core.imaging.io import encode_image, load_image, sample_image
+from microsr_core.imaging.lr_facts import lr_facts
 from microsr_core.imaging.metrics import measure, stain_fidelity
 from microsr_core.imaging.parsing import CLASSES, implausible_parsing, parsing_labels
 from microsr_core.models.registry import create
 from microsr_core.imaging.roi import Roi, default_roi, region_in_um
 from microsr_core.samples import DEFAULT, SAMPLES
 from microsr_core.models.serving import no_weights
-from microsr_core.ui import state, views
+from microsr_core.ui import inputs, state, views
 from tests.helpers import publish_random
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -266,6 +267,9 @@ def test_bad_image_shows_an_error_and_the_page_stays_usable(case):
     upload(at, "upload_image", f"{case.replace(' ', '_')}.png", data)
     assert not at.exception, [e.value for e in at.exception]
     assert any(expected in e.value for e in at.error), [e.value for e in at.error]
+    next_steps = (inputs.TOO_LARGE_NEXT_STEP, inputs.UNREADABLE_NEXT_STEP, "upload a larger image")
+    assert all(any(step in e.value for step in next_steps) for e in at.error), [e.value for e in at.error]  # every refusal says what to do
+    assert not [c.value for c in at.caption if re.search(r"\bnan\b", c.value)]  # a 1x1 image's facts say "can't tell"
     upload(at, "upload_image", "good.png", png(GOOD))
     assert not at.error
     choose(at, 2, ["bicubic"])
@@ -345,7 +349,7 @@ def test_missing_weights_are_reported_and_the_page_stays_usable(tmp_path, monkey
     at = start()
     networks = [info for info in method_catalog() if not info.available]
     assert networks == [] or all("not installed" in info.reason for info in networks)
-    shown = " ".join(c.value for c in at.sidebar.caption)
+    shown = " ".join(c.value for c in at.caption)
     for info in networks:
         assert f"{info.title}: not available" in shown
     at.toggle(key="teaching").set_value(True).run()
@@ -523,9 +527,11 @@ def test_an_upload_shows_its_facts_and_preselects_the_lr_kind_they_suggest():
     at.radio(key="lr_kind").set_value("bicubic").run()  # the user's choice stands on reruns
     at.run()
     assert at.radio(key="lr_kind").value == "bicubic"
-    upload(at, "upload_image", "downscale.png", png(Degradation("bicubic", 2).apply(smear)))
-    assert at.radio(key="lr_kind").value == "bicubic"
-    assert any("suggested: a bicubic downscale" in c.value for c in at.caption)
+    downscale = png(Degradation("bicubic", 2).apply(smear))
+    upload(at, "upload_image", "downscale.png", downscale)
+    facts = lr_facts(load_image(downscale))  # a new upload: its own facts speak, and where they cannot tell the kind stays
+    assert at.radio(key="lr_kind").value == (facts.suggested_kind or "bicubic")
+    assert any(facts.lines()[-1] in c.value for c in at.caption)
 
 
 def test_the_lr_kind_picks_the_weights_and_shows_in_titles_and_link(tmp_path, monkeypatch, microsr_home):
@@ -535,10 +541,10 @@ def test_the_lr_kind_picks_the_weights_and_shows_in_titles_and_link(tmp_path, mo
     publish_random(tmp_path, "microgan", "microgan", "MicroGANGenerator", (2,), seed=3, levels=2, width=4)
     at = use_upload(start())
     buffer = io.BytesIO()
-    Image.fromarray(np.round(GOOD * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=90)
+    Image.fromarray(np.round(GOOD * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=80)
     upload(at, "upload_image", "capture.jpg", buffer.getvalue())
-    assert at.radio(key="lr_kind").value == "real"  # a JPEG: its facts preselect a real capture, for which weights are installed
-    assert "MicroGAN: no weights for real LR installed" in " ".join(c.value for c in at.sidebar.caption)
+    assert at.radio(key="lr_kind").value == "real"  # a JPEG below quality 90: its facts preselect a real capture, for which weights are installed
+    assert "MicroGAN: no weights for real LR installed" in " ".join(c.value for c in at.caption)
     assert at.multiselect(key="methods_x2_real").value == ["bicubic", "vdsr"]
     run_methods(at)
     shown = captions(at)
@@ -552,3 +558,32 @@ def test_the_lr_kind_picks_the_weights_and_shows_in_titles_and_link(tmp_path, mo
     run_methods(at)
     assert any(c.startswith("VDSR-residual · vdsr (bicubic LR) · ") for c in captions(at))
     assert at.query_params["lr_kind"] == "bicubic"
+
+
+def test_a_refused_upload_changes_no_setting(tmp_path, monkeypatch, microsr_home):
+    """Good upload, refused upload, the same good upload: the LR kind, the methods, the weights
+    that run and the panel titles are the same before and after."""
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2,), seed=1, depth=3, channels=8)
+    publish_random(tmp_path, "vdsr_x2_real", "vdsr", "VDSR", (2,), seed=2, card_fields={"lr_kind": "real"}, depth=3, channels=8)
+    at = use_upload(start())
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(GOOD * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=80)
+    good = buffer.getvalue()
+    upload(at, "upload_image", "capture.jpg", good)
+    assert at.radio(key="lr_kind").value == "real"  # the facts' suggestion, said on the page
+    assert any("The LR kind below follows this suggestion" in c.value for c in at.caption)
+    at.radio(key="lr_kind").set_value("bicubic").run()  # the user knows better
+    at.multiselect(key="methods_x2").set_value(["vdsr"]).run()
+    run_methods(at)
+    before = (at.radio(key="lr_kind").value, at.multiselect(key="methods_x2").value, sorted(captions(at)),
+              table(at, "results_table")["weights"].to_dict())
+    assert before[0] == "bicubic" and before[3] == {"VDSR-residual": "vdsr (bicubic LR)"}
+
+    upload(at, "upload_image", "notes.png", BAD_IMAGES["not an image"][0])
+    assert at.error and not at.exception
+    upload(at, "upload_image", "capture.jpg", good)
+    assert not at.error
+    after = (at.radio(key="lr_kind").value, at.multiselect(key="methods_x2").value, sorted(captions(at)),
+             table(at, "results_table")["weights"].to_dict())
+    assert after == before

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from microsr_core.comparison import reports
 from microsr_core.models.catalog import SHORT_SHA
 from microsr_core.comparison.display import method_colours
-from microsr_core.models.model_files import MAX_BYTES
+from microsr_core.models.model_files import MAX_MB
 from microsr_core.ui.inputs import IMAGE_UPLOAD_MB
 from microsr_core.models.registry import method_names
 from microsr_core.models.serving import serving_table
@@ -124,5 +124,12 @@ def test_the_server_admits_every_uploader_limit_and_images_keep_their_own():
     image_limits = {uploader.proto.label: uploader.proto.max_upload_size_mb for uploader in at.get("file_uploader")}
     assert image_limits == {"Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)": IMAGE_UPLOAD_MB}, image_limits
     models = open_page("pages/models.py")
-    assert [uploader.proto.max_upload_size_mb for uploader in models.get("file_uploader")] == [MAX_BYTES // 2**20] == [server_mb]
+    assert [uploader.proto.max_upload_size_mb for uploader in models.get("file_uploader")] == [MAX_MB] == [server_mb]
     assert IMAGE_UPLOAD_MB < server_mb
+    caption = " ".join(c.value for c in models.caption)
+    assert f"at most {MAX_MB} MB" in caption
+
+
+def test_every_upload_box_states_its_limit_in_mb():
+    """The browser writes a limit over 500 MB as GB, rounded (512 read "1GB" beside a caption saying 512 MB)."""
+    assert max(MAX_MB, IMAGE_UPLOAD_MB) <= 500
