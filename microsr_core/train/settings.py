@@ -63,11 +63,12 @@ class RunSettings:
     device: str = "auto"
     #: auto, fp32, bf16 or fp16 (microsr_core.precision: auto measures the CPU's bf16 speed).
     precision: str = "auto"
-    #: How training LR is made: ``bicubic`` (the MATLAB bicubic downscale; MicroGAN's x1 blurs)
-    #: or ``microscope`` (every example its own random real capture: lower objective, camera
-    #: pixel, shot/read noise, JPEG; microsr_core.imaging.degrade.CaptureRanges).
+    #: How training LR is made: ``bicubic`` (the MATLAB bicubic downscale; MicroGAN's x1 blurs),
+    #: ``microscope`` (every example its own random real capture: lower objective, camera
+    #: pixel, shot/read noise, JPEG; microsr_core.imaging.degrade.CaptureRanges) or ``family``
+    #: (every example its own camera pipeline: microsr_core.imaging.capture_family.CaptureFamily).
     degradation: str = "bicubic"
-    #: With ``microscope``: ranges such as ``na=0.2:0.6,full_well=800:20000`` (unnamed ones keep
+    #: With ``microscope`` or ``family``: optics and noise ranges such as ``na=0.2:0.6,full_well=800:20000`` (unnamed ones keep
     #: the defaults of microsr_core.imaging.degrade.CaptureRanges).
     capture_ranges: str | None = None
     seed: int = 0
