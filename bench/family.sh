@@ -6,7 +6,7 @@
 #   phone       held out: vignetting, Menon demosaicing, S-curve, bilateral denoise, sharpening, JPEG q70
 # (microsr_core/capture_family.py). Real-ESRGAN general-v3 (../shared/peers, imported as
 # import@realesr; x4 only) runs on the same LR at x4. Per-image rows give the worst image and
-# invented colour. Written to docs/eval/${RUN}_<pipeline>_<set>_test_x<scale>.json, summarised by
+# invented colour. Written to docs/eval/family/${RUN}_<pipeline>_<set>_test_x<scale>.json, summarised by
 # bench/family_table.py.
 #
 #   bash bench/family.sh                                   # the shipped weights (RUN=family)
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data
-OUT=${OUT:-docs/eval}
+OUT=${OUT:-docs/eval/family}
 RUN=${RUN:-family}
 REALISTIC="na=0.27,defocus=0.4,anisotropy=1.25,angle_deg=35,full_well=1500,read_noise=8,jpeg_quality=85"
 PEER=${PEER-../shared/peers/realesr-general-x4v3.safetensors}  # PEER= leaves the peer out

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-EVAL = Path(__file__).resolve().parents[1] / "docs" / "eval"
+EVAL = Path(__file__).resolve().parents[1] / "docs" / "eval" / "family"
 PIPES, SETS = ("microscope", "scanner", "phone"), ("bccd", "wbc1", "wbc2")
 
 

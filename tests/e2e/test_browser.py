@@ -299,9 +299,10 @@ def test_upload_run_compare_move_region_and_screenshot(server, images, tmp_path)
             offline.goto(report.as_uri())
             loaded = offline.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
             # Every zoom panel on the page (each shipped method runs by default) plus the LR input, then
-            # the maps: three colour bars and three maps (LR consistency, error, SSIM) per method.
+            # the maps: three colour bars and three maps (LR consistency, error, SSIM) per method, and the
+            # verdict's uncertainty and disagreement maps of every method but bicubic.
             methods = len(view["panels"]) - 2  # not the LR input and the HR reference
-            assert len(loaded) == len(view["panels"]) + 1 + 3 + 3 * methods and all(loaded), (loaded, sorted(view["panels"]))
+            assert len(loaded) == len(view["panels"]) + 1 + 3 + 3 * methods + 2 * (methods - 1) and all(loaded), (loaded, sorted(view["panels"]))
             sections = offline.evaluate("() => [...document.querySelectorAll('h2')].map(h => h.textContent)")
             assert {"PSNR-Y gain over bicubic (dB)", "ΔE00 mean change vs bicubic (below 0: truer colour; 1 = just noticeable)",
                     "Maps", "Settings"} <= set(sections), sections
