@@ -47,4 +47,4 @@ def test_importing_the_package_and_imaging_loads_neither_torch_nor_streamlit():
             "microsr_core.load_image, microsr_core.save_image\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'streamlit'})))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
-    assert len(imaging) == 11 and json.loads(proc.stdout) == []
+    assert len(imaging) >= 11 and json.loads(proc.stdout) == []  # every imaging module, not none
