@@ -123,11 +123,15 @@ def wait_until(condition, timeout: float = TIMEOUT_MS / 1000, what: str = "condi
 
 
 def upload(page, label: str, path: Path) -> None:
+    """Send ``path`` to the uploader ``label`` once the previous action's run is over (a file sent
+    mid-run can be lost on a busy machine), then wait until the uploader holds it."""
+    wait_until(lambda: settled(page) is not None, what=f"the page to settle before uploading {path.name}")
     zone = page.locator(f"[data-testid='stFileUploaderDropzone'][aria-label^='{label}']")
     zone.wait_for(timeout=TIMEOUT_MS)
     with page.expect_file_chooser() as chooser:
         zone.locator("button").click()
     chooser.value.set_files(str(path))
+    page.get_by_role("button", name=f"Remove {path.name}").wait_for()
 
 
 #: One atomic read of the page (a single DOM query, so nothing re-renders between its parts):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.test_browser import browser_page, images, server, settled, upload, wait_for_page, wait_until, whole_page_screenshot  # noqa: F401
+from tests.e2e.test_browser import browser_page, images, server, upload, wait_for_page, wait_until, whole_page_screenshot  # noqa: F401
 
 PHONE = {"width": 390, "height": 844}
 #: Boxes (left, right, bottom) of what the phone must show without the sidebar or sideways scrolling.
@@ -82,19 +82,12 @@ def test_a_refused_upload_changes_no_setting(server, images, tmp_path):  # noqa:
             kind = page.locator("[data-testid='stRadio']", has_text="This LR image is").locator("label:has(input:checked)")
             return kind.inner_text(), page.locator("[data-testid='stMultiSelect']").first.inner_text(), sorted(view["panels"])
 
-        def upload_settled(path) -> None:
-            """Upload once the previous action's run is over (a file sent mid-run can be lost on a busy
-            machine), then wait until the uploader holds it."""
-            wait_until(lambda: settled(page) is not None, what="the page to settle before an upload")
-            upload(page, "Image", path)
-            page.get_by_role("button", name=f"Remove {path.name}").wait_for()
-
-        upload_settled(lr_path)
+        upload(page, "Image", lr_path)
         page.get_by_role("button", name=re.compile(r"^Run 2 method")).click()
         before = settings()
         page.get_by_role("button", name=f"Remove {lr_path.name}").click()
-        upload_settled(bad)
+        upload(page, "Image", bad)
         page.locator("[data-testid='stAlert']", has_text="save it again as PNG").wait_for()
         page.get_by_role("button", name=f"Remove {bad.name}").click()
-        upload_settled(lr_path)
+        upload(page, "Image", lr_path)
         assert settings() == before  # the results are still cached for them: no Run needed
