@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ParameterError
+from .compare import BASELINE
 from ..imaging.capture_family import PIPELINES, pipeline_degradation
 from ..imaging.data import list_images, split_of
 from ..imaging.degrade import Degradation, MicroscopeCapture
@@ -184,10 +185,12 @@ def evaluate_folder(
     for done, path in enumerate(files, 1):
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
-        bicubic = upscale(lr, "bicubic", scale).image if per_image else None
         cells = segment(hr)
         for name in methods:
             last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
+        # the baseline of the per-image gains: the bicubic result when it is one of the methods
+        bicubic = (last[BASELINE] if BASELINE in methods else upscale(lr, BASELINE, scale)).image if per_image else None
+        for name in methods:
             row = _measure(last[name], hr, scale, mask, cells)
             if per_image:
                 images[name][path.name] = per_image_row(row, last[name].image, bicubic, hr, scale)
