@@ -4,7 +4,9 @@
   nucleus), never patches, so that a cell is seen whole (structural consistency, §2.4). The
   validation images are held out by name hash (:func:`microsr_core.imaging.data.split`). LR images are
   made with the MATLAB bicubic degradation (rounded to 8 bit) and upsampled bicubically; the
-  networks see Y only (§2.4).
+  networks see Y only (§2.4). ``--degradation microscope|family`` (real-capture weights, crops
+  only) draws a new capture of every crop instead, from the HR with a little context around it,
+  and validates on one seeded capture of each held-out image.
 - **Batches**: ``batch`` images of one source folder and one scale (drawn from ``scales`` per
   step: one model serves every scale). Images of different sizes are padded by reflection to
   the largest in the batch, and padded pixels are left out of both losses. Optional random
@@ -42,7 +44,8 @@ import torch
 
 from ..models.archs.prior import PriorLRVDSR, PriorSRNet, PriorVDSR
 from ..imaging.data import IMAGE_SUFFIXES, MASKS_FOLDER, dataset_layout, folder_list, interleave, list_images, split_of
-from ..imaging.degrade import modcrop
+from ..imaging.capture_family import CaptureFamily
+from ..imaging.degrade import CaptureRanges, modcrop
 from ..errors import ParameterError
 from ..imaging.io import load_image
 from ..imaging.metrics import mean_iou, psnr
@@ -50,7 +53,7 @@ from ..models.weights import load_weights
 from ..imaging.parsing import CLASSES, mask_to_labels
 from .loop import train_from_config
 from .settings import RunSettings, check_config
-from .task import TrainTask, dihedral, y_pair
+from .task import CAPTURE_MARGIN, TrainTask, captured_y_pair, dihedral, y_pair, y_planes
 
 
 @dataclass
@@ -110,10 +113,9 @@ class PriorConfig(RunSettings):
             positive=("batch", "depth", "channels", "blocks", "decoder_blocks", "unet_base", "unet_depth", "lr", "charbonnier_eps"),
             non_negative=("lr_halve_every", "val_images", "bce_weight", "crop"),
         )
-        if self.degradation != "bicubic":
-            # Its examples (LR, HR, labels) are precomputed once; drawing a capture per crop is
-            # the real-capture recipe still to come with the prior's own recipe (issue 25).
-            raise ParameterError("the prior trainer learns the bicubic degradation only for now")
+        if self.degradation != "bicubic" and not self.crop:
+            # A capture is drawn per crop; whole images would make every batch a full-field capture.
+            raise ParameterError(f"degradation {self.degradation} draws a capture per crop: give --crop (e.g. the cpu recipe's 96)")
         if self.arch not in self.ARCHS:
             raise ParameterError(f"unknown arch '{self.arch}' (choose from {', '.join(self.ARCHS)})")
         if self.arch == "lr_vdsr" and len(self.scales) != 1:
@@ -193,21 +195,29 @@ class Example:
     labels: np.ndarray  # uint8: 0 nucleus, 1 cytoplasm, 2 background, UNLABELLED for SR-only images
 
 
-def load_examples(samples: list[Sample], scales: tuple[int, ...]) -> dict[int, list[Example]]:
-    """For each scale, the :class:`Example` of every sample (HR and mask cropped to a multiple of the scale)."""
+def load_labelled(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB HR float32, labels) of ``sample``; labels :data:`UNLABELLED` where it has no mask."""
+    hr = load_image(sample.image).pixels
+    if sample.mask is None:
+        return hr, np.full(hr.shape[:2], UNLABELLED, np.uint8)
+    labels = mask_to_labels(load_image(sample.mask).pixels)
+    if labels.shape != hr.shape[:2]:
+        raise ParameterError(
+            f"{sample.mask}: mask is {labels.shape[1]}x{labels.shape[0]}, image {sample.image.name} is {hr.shape[1]}x{hr.shape[0]}"
+        )
+    return hr, labels
+
+
+def load_examples(samples: list[Sample], scales: tuple[int, ...], capture: CaptureRanges | CaptureFamily | None = None,
+                  seed: int = 0) -> dict[int, list[Example]]:
+    """For each scale, the :class:`Example` of every sample (HR and mask cropped to a multiple of
+    the scale); with ``capture``, under one random capture per sample and scale drawn from ``seed``."""
     examples: dict[int, list[Example]] = {s: [] for s in scales}
-    for sample in samples:
-        hr = load_image(sample.image).pixels
-        if sample.mask is None:
-            labels = np.full(hr.shape[:2], UNLABELLED, np.uint8)
-        else:
-            labels = mask_to_labels(load_image(sample.mask).pixels)
-        if labels.shape != hr.shape[:2]:
-            raise ParameterError(
-                f"{sample.mask}: mask is {labels.shape[1]}x{labels.shape[0]}, image {sample.image.name} is {hr.shape[1]}x{hr.shape[0]}"
-            )
+    for index, sample in enumerate(samples):
+        hr, labels = load_labelled(sample)
         for s in scales:
-            examples[s].append(Example(*y_pair(hr, s), modcrop(labels, s)))
+            pair = y_pair(hr, s) if capture is None else captured_y_pair(capture, hr, s, np.random.default_rng((seed, index, s)))
+            examples[s].append(Example(*pair, modcrop(labels, s)))
     return examples
 
 
@@ -258,8 +268,13 @@ class PriorTask(TrainTask):
     def __init__(self, config: PriorConfig):
         super().__init__(config)
         self.train_samples, self.val_samples = training_samples(config)
-        self.train = load_examples(self.train_samples, config.scales)
-        self.val_examples = load_examples(self.val_samples, config.scales)
+        if self.capture_ranges is None:
+            self.train = load_examples(self.train_samples, config.scales)
+        else:  # a capture is drawn anew for every crop, from the HR images (uint16: exact for 8 and 16 bit)
+            labelled = [load_labelled(sample) for sample in self.train_samples]
+            self.train_hr = [np.round(hr * 65535).astype(np.uint16) for hr, _ in labelled]
+            self.train_labels = [labels for _, labels in labelled]
+        self.val_examples = load_examples(self.val_samples, config.scales, self.capture_ranges, config.seed)
         # Batches come from one source folder (similar image sizes); folders are drawn in
         # proportion to their images, so every image is equally likely.
         sources = [sample.source for sample in self.train_samples]
@@ -279,8 +294,7 @@ class PriorTask(TrainTask):
             )
         self.init_parts_note = self._init_parts(net, config.init_parts)
         self.net = net.to(memory_format=torch.channels_last)
-        penalty = lambda e: float(np.mean(np.sqrt((e.lr_up - e.hr) ** 2 + config.charbonnier_eps**2)))  # noqa: E731
-        self.weigh_scales(lambda s: float(np.mean([penalty(e) for e in self.train[s]])))
+        self.weigh_scales(lambda s: float(np.mean([self._penalty(e) for e in self._scale_examples(s)])))
         self.modules = {"net": self.net}
         self.forward = self.data_parallel(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
@@ -289,7 +303,19 @@ class PriorTask(TrainTask):
         # Crops start on the LR grid where the network reads pixel phases.
         self.grid = config.scales[0] if config.arch == "lr_vdsr" else 1
         # Cell pixels (row, column) of every training image, where crops are centred.
-        self.cell_pixels = [np.argwhere(e.labels < CLASSES.index("background")) for e in self.train[config.scales[0]]]
+        labels = self.train_labels if self.capture_ranges is not None else [e.labels for e in self.train[config.scales[0]]]
+        self.cell_pixels = [np.argwhere(plane < CLASSES.index("background")) for plane in labels]
+
+    def _penalty(self, e: Example) -> float:
+        """Mean Charbonnier penalty of bicubic itself on ``e`` (a scale's loss weight)."""
+        return float(np.mean(np.sqrt((e.lr_up - e.hr) ** 2 + self.config.charbonnier_eps**2)))
+
+    def _scale_examples(self, scale: int) -> list[Example]:
+        """Training examples of ``scale`` that weigh the scales: every image, or 64 captured crops."""
+        if self.capture_ranges is None:
+            return self.train[scale]
+        rng = np.random.default_rng((self.config.seed, scale))
+        return [Example(*self._captured_crop(int(rng.integers(len(self.train_hr))), scale, rng)) for _ in range(64)]
 
     def _source_weights(self, config: PriorConfig) -> np.ndarray:
         """Draw probability of each source with training images (given weights, or by image count)."""
@@ -340,6 +366,21 @@ class PriorTask(TrainTask):
         top, left = top - top % self.grid, left - left % self.grid
         return slice(top, top + side_y), slice(left, left + side_x)
 
+    def _captured_crop(self, index: int, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(network input, target, labels) of a :meth:`_window` of training image ``index`` under a
+        random capture, drawn with up to :data:`~.task.CAPTURE_MARGIN` LR px of context that
+        :meth:`~.task.TrainTask.capture_pair` cuts off again (less on images with less room)."""
+        hr, labels = modcrop(self.train_hr[index], scale), modcrop(self.train_labels[index], scale)
+        rows, cols = self._window(index, hr.shape[:2], rng)
+        side_y, side_x = rows.stop - rows.start, cols.stop - cols.start
+        margin = max(0, min(CAPTURE_MARGIN, (hr.shape[0] - side_y) // (2 * scale), (hr.shape[1] - side_x) // (2 * scale)))
+        reach = margin * scale
+        top = int(np.clip(rows.start, reach, hr.shape[0] - side_y - reach))
+        left = int(np.clip(cols.start, reach, hr.shape[1] - side_x - reach))
+        context = hr[top - reach : top + side_y + reach, left - reach : left + side_x + reach].astype(np.float32) / 65535
+        lr_up, target = y_planes(*self.capture_pair(context, scale, rng, margin), scale)
+        return lr_up, target, labels[top : top + side_y, left : left + side_x]
+
     def sample_batch(self, rng: np.random.Generator) -> tuple[int, dict[str, torch.Tensor]]:
         """(scale, {"x", "y", "labels", "valid"}) of ``batch`` images (or crops) of one folder and scale."""
         c = self.config
@@ -348,10 +389,14 @@ class PriorTask(TrainTask):
         chosen = rng.choice(pool, size=c.batch, replace=len(pool) < c.batch)
         stacks = []
         for index in chosen:
-            e = self.train[scale][index]
-            stack = np.stack([e.lr_up, e.hr, e.labels.astype(np.float32), np.ones_like(e.hr)])
-            if c.crop:
-                stack = stack[(slice(None), *self._window(index, e.hr.shape, rng))]
+            if self.capture_ranges is not None:
+                lr_up, hr, labels = self._captured_crop(index, scale, rng)
+                stack = np.stack([lr_up, hr, labels.astype(np.float32), np.ones_like(hr)])
+            else:
+                e = self.train[scale][index]
+                stack = np.stack([e.lr_up, e.hr, e.labels.astype(np.float32), np.ones_like(e.hr)])
+                if c.crop:
+                    stack = stack[(slice(None), *self._window(index, e.hr.shape, rng))]
             if c.augment:
                 stack = dihedral(stack, int(rng.integers(8)))
             stacks.append(stack)
@@ -426,7 +471,7 @@ class PriorTask(TrainTask):
                 if c.crop
                 else f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)"
             ),
-            degradation="MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",
+            degradation="MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",  # a capture run's card says its own
             optimizer=f"Adam lr {c.lr}, halved every {self.halve_every} steps",
             loss=f"Charbonnier (eps {c.charbonnier_eps}) on Y"
             + self.scale_weights_note()

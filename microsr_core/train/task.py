@@ -225,4 +225,14 @@ def y_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     bicubic LR as the method upsamples it (:func:`~microsr_core.network_input.upscale_ycbcr`), and itself."""
     hr = modcrop(hr, scale)
     lr = Degradation("bicubic", scale).apply(hr)
-    return np.ascontiguousarray(upscale_ycbcr(lr, scale)[..., 0]), rgb_to_y(hr)
+    return y_planes(lr, hr, scale)
+
+
+def y_planes(lr: np.ndarray, target: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(network input, target) Y planes of an RGB (LR, target) pair: the LR as the method upsamples it."""
+    return np.ascontiguousarray(upscale_ycbcr(lr, scale)[..., 0]), rgb_to_y(target)
+
+
+def captured_y_pair(capture: CaptureRanges | CaptureFamily, hr: np.ndarray, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`y_pair` of an RGB HR image under one random capture of ``capture`` drawn from ``rng``."""
+    return y_planes(*capture.pair(modcrop(hr, scale), scale, rng), scale)

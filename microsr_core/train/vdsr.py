@@ -22,14 +22,12 @@ import torch
 from ..models.archs.vdsr import VDSR
 from ..imaging.data import folder_list, interleave, list_images, split
 from ..errors import ParameterError
-from ..imaging.color import rgb_to_y
-from ..imaging.degrade import CaptureRanges, modcrop
+from ..imaging.degrade import CaptureRanges
 from ..imaging.io import load_image
 from ..imaging.metrics import psnr
-from ..models.network_input import upscale_ycbcr
 from .loop import train_from_config
 from .settings import RunSettings, check_config
-from .task import CAPTURE_MARGIN, TrainTask, dihedral, y_pair
+from .task import CAPTURE_MARGIN, TrainTask, captured_y_pair, dihedral, y_pair, y_planes
 
 
 @dataclass
@@ -112,8 +110,7 @@ def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges
             if ranges is None:
                 pairs[s].append(y_pair(hr, s))
             else:
-                lr, target = ranges.pair(modcrop(hr, s), s, np.random.default_rng((seed, index, s)))
-                pairs[s].append((np.ascontiguousarray(upscale_ycbcr(lr, s)[..., 0]), rgb_to_y(target)))
+                pairs[s].append(captured_y_pair(ranges, hr, s, np.random.default_rng((seed, index, s))))
     return pairs
 
 
@@ -151,8 +148,7 @@ class VDSRTask(TrainTask):
             raise ParameterError(f"training images must be at least {patch} px (the patch size); one is {hr.shape[1]}x{hr.shape[0]}")
         side = patch + 2 * margin * scale
         top, left = (int(rng.integers(length - side + 1)) for length in hr.shape[:2])
-        lr, target = self.capture_pair(hr[top : top + side, left : left + side].astype(np.float32) / 65535, scale, rng, margin)
-        return np.ascontiguousarray(upscale_ycbcr(lr, scale)[..., 0]), rgb_to_y(target)
+        return y_planes(*self.capture_pair(hr[top : top + side, left : left + side].astype(np.float32) / 65535, scale, rng, margin), scale)
 
     def sample_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(bicubic input, HR target, loss weight of each patch's scale) of one batch."""

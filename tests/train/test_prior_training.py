@@ -269,3 +269,22 @@ def test_lr_vdsr_crops_start_on_the_lr_grid_and_a_short_run_learns(cells, tmp_pa
     for step in range(100):
         task.train_step(step)
     assert sr_loss() < 0.9 * before  # 0.80 at this seed (a few other seeds need more steps)
+
+
+def test_a_family_run_draws_a_capture_per_crop_aligned_with_its_labels(cells, tmp_path):
+    config = _config(cells, tmp_path / "run", 6, arch="lr_vdsr", crop=40, degradation="family", precision="fp32",
+                     **{**TINY, "depth": 3, "channels": 16})
+    task = PriorTask(config)
+    _, batch = task.sample_batch(np.random.default_rng(5))
+    _, again = task.sample_batch(np.random.default_rng(5))
+    np.testing.assert_array_equal(batch["x"].numpy(), again["x"].numpy())  # seeded
+    assert batch["x"].shape == batch["y"].shape == (4, 1, 40, 40) and batch["labels"].shape == (4, 40, 40)
+    # the labels are the expert mask's under the crop: the nucleus is where the target is darkest
+    nucleus = batch["labels"] == CLASSES.index("nucleus")
+    assert nucleus.any() and float(batch["y"][:, 0][nucleus].mean()) < float(batch["y"][:, 0][~nucleus].mean()) - 0.1
+    # a capture, not a bicubic downscale: the input is further from the target
+    bicubic = PriorTask(_config(cells, tmp_path / "b", 6, arch="lr_vdsr", crop=40, precision="fp32", **{**TINY, "depth": 3, "channels": 16}))
+    _, plain = bicubic.sample_batch(np.random.default_rng(5))
+    assert float(((batch["x"] - batch["y"]) ** 2).mean()) > float(((plain["x"] - plain["y"]) ** 2).mean())
+    card = json.loads((train_prior(config).out_dir / "card.json").read_text())
+    assert card["lr_kind"] == "real" and "random camera pipeline" in card["training"]["degradation"]

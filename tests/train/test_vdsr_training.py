@@ -143,5 +143,5 @@ def test_degradation_settings_are_refused_before_any_data_is_read(tmp_path):
         VDSRConfig(data="nowhere", out=str(tmp_path), capture_ranges="na=0.2:0.3")
     with pytest.raises(ParameterError, match="above high"):
         VDSRConfig(data="nowhere", out=str(tmp_path), degradation="microscope", capture_ranges="na=0.5:0.3")
-    with pytest.raises(ParameterError, match="bicubic degradation only"):
-        PriorConfig(data="nowhere", out=str(tmp_path), degradation="microscope")
+    with pytest.raises(ParameterError, match="draws a capture per crop: give --crop"):
+        PriorConfig(data="nowhere", out=str(tmp_path), degradation="microscope", crop=0)
