@@ -123,7 +123,8 @@ def render_card(name: str, card: dict[str, Any]) -> str:
             lines.append(f"| {key} | {cite(card[key]) if key == 'paper' else card[key]} |")
     if "bf16_delta_db" in card:
         deltas = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in sorted(card["bf16_delta_db"].items(), key=lambda kv: int(kv[0])))
-        lines.append(f"| bf16_delta_db | {deltas} (worst Y-PSNR change of bf16 against fp32 on the check crops) |")
+        checked_on = "captured at the microscope test point" if card.get("lr_kind") == "real" else "bicubic LR"
+        lines.append(f"| bf16_delta_db | {deltas} (worst Y-PSNR change of bf16 against fp32 on the check crops, {checked_on}) |")
     lines.append(f"| constructor | `{json.dumps(card.get('arch_kwargs', {}))}` |")
     training = card.get("training", {})
     if training:

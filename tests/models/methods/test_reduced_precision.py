@@ -56,3 +56,14 @@ def test_auto_follows_the_card(row, sample):
     assert result.served == row
     if not row.bf16_auto:
         assert result.precision == "fp32"  # even where the CPU runs bf16 faster
+
+
+def test_weights_are_checked_on_the_lr_kind_they_serve(sample):
+    from microsr_core.models.bf16_gate import check_degradation
+
+    crop = sample[:96, :96]
+    assert check_degradation(4, "bicubic").kind == "bicubic" and check_degradation(1, "real").kind == "gaussian"
+    captured = check_degradation(4, "real")
+    assert captured.kind == "microscope"
+    # a capture is blurred and noisy: its LR is not the bicubic downscale of the crop
+    assert float(np.abs(captured.apply(crop) - check_degradation(4, "bicubic").apply(crop)).mean()) > 0.005
