@@ -13,6 +13,9 @@
 #   MICROSR_WEIGHTS=DIR RUN=before bash bench/family.sh     # another weights folder
 #   SCALES="2 4" SETS="bccd wbc1" PIPES=phone bash bench/family.sh
 #   LIMIT=8 bash bench/family.sh     # the first 8 test images of each set (BCCD fields are 640x480: ~1 min an image on 2 busy cores)
+#   METHODS=bicubic,prior,prior_none SCALES=4 bash bench/family.sh       # other methods (the peer still joins at x4)
+#   KIND=bicubic RUN=clean-weights bash bench/family.sh                  # the bicubic-kind weights on the same captures
+#   PIPES=bicubic RUN=on-bicubic bash bench/family.sh                    # the real-capture weights on a bicubic downscale
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data
@@ -31,9 +34,9 @@ for s in ${SCALES:-2 3 4}; do
     case $set in bccd) hr=$DATA/bccd/images ;; wbc*) hr=$DATA/wbc_seg/dataset${set#wbc}/images ;; esac
     for pipe in ${PIPES:-microscope scanner phone}; do
       [ -n "${SKIP_DONE:-}" ] && [ -f $OUT/${RUN}_${pipe}_${set}_test_x$s.json ] && continue
-      methods=bicubic,vdsr,microgan; [ $s = 4 ] && methods=$methods$peer
+      methods=${METHODS:-bicubic,vdsr,microgan}; [ $s = 4 ] && methods=$methods$peer
       capture=(); [ $pipe = microscope ] && capture=(--capture $REALISTIC)
-      python3 -m microsr_core evaluate --split test --hr $hr --scale $s --degradation $pipe "${capture[@]}" --lr-kind real \
+      python3 -m microsr_core evaluate --split test --hr $hr --scale $s --degradation $pipe "${capture[@]}" --lr-kind ${KIND:-real} \
         --methods $methods ${LIMIT:+--limit $LIMIT} --per-image --json $OUT/${RUN}_${pipe}_${set}_test_x$s.json > /dev/null
       echo "done $pipe $set x$s"
     done
