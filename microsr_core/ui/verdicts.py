@@ -18,15 +18,14 @@ import streamlit as st
 
 from ..comparison import assess, display
 from ..comparison.compare import BASELINE
+from ..comparison.inputs import Inputs, Settings, result_key
 from ..imaging.evidence import TRANSFORMS
 from ..errors import MicroSRError
 from ..imaging.io import LoadedImage, encode_image
 from ..imaging.roi import Roi
 from ..models.inference import SRResult
 from . import state
-from .inputs import Inputs
 from .loaders import shared_method
-from .running import Settings, result_key
 from .views import Zoomed
 
 #: 8-bit levels at the top of each map's colour scale.

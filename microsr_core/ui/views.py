@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from ..comparison import compare, display
 from ..comparison.compare import Reference
+from ..comparison.inputs import Inputs, Settings, result_key
 from ..comparison.downloads import build_zip
 from ..errors import AlignmentError
 from ..comparison.html_report import Bars, Column, Figure, Figures, Table, build_report
@@ -35,8 +36,6 @@ from ..models.registry import method_class
 from ..imaging.roi import Roi, default_roi, region_in_um, roi_from_box
 from ..comparison.share import PANEL_SIZES
 from . import state
-from .inputs import Inputs
-from .running import Settings, result_key
 
 ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
 ERROR_RANGE = 20.0  # |ΔY| in 8-bit levels mapped to the top of the error colour map

@@ -20,13 +20,13 @@ from microsr_core.models.catalog import method_catalog
 from microsr_core.imaging.degrade import Degradation
 from microsr_core.errors import WeightsError
 from microsr_core.comparison.downloads import build_zip
+from microsr_core.comparison.inputs import Inputs, Settings, result_key
 from microsr_core.models.inference import upscale
 from microsr_core.paths import promoted_models_dir
 from microsr_core.models.registry import create
 from microsr_core.imaging.roi import Roi
 from microsr_core.models.serving import served, serving_table
 from microsr_core.ui import running, views
-from microsr_core.ui.inputs import Inputs
 from microsr_core.ui.loaders import shared_method
 from tests.helpers import publish_random
 
@@ -55,10 +55,10 @@ def _inputs(lr: np.ndarray, lr_kind: str, scale: int) -> Inputs:
     return Inputs(lr, "crop", 8, f"crop-{lr_kind}", degradation, "test crop", lr_kind)
 
 
-def _settings(scale: int, lr_kind: str, methods: list[str]) -> running.Settings:
+def _settings(scale: int, lr_kind: str, methods: list[str]) -> Settings:
     """What the sidebar's controls build, from the catalog, for ``methods``."""
     catalog = {info.name: info for info in method_catalog()}
-    return running.Settings(scale, lr_kind, methods, {m: catalog[m].title for m in methods},
+    return Settings(scale, lr_kind, methods, {m: catalog[m].title for m in methods},
                             {m: catalog[m].served[scale, lr_kind] for m in methods},
                             {m: catalog[m].fingerprint(lr_kind) for m in methods},
                             {m: "#000000" for m in methods}, "cpu", "cpu", None, False)
@@ -110,14 +110,14 @@ def test_republished_weights_change_the_result_key_and_the_model_cache_key(tiny_
     after = _settings(2, "bicubic", ["vdsr"])
     inputs = _inputs(lr, "bicubic", 2)
     assert after.served["vdsr"].sha256 != before.served["vdsr"].sha256
-    assert running.result_key(inputs, after, "vdsr") != running.result_key(inputs, before, "vdsr")
+    assert result_key(inputs, after, "vdsr") != result_key(inputs, before, "vdsr")
     assert after.fingerprints["vdsr"] != before.fingerprints["vdsr"]
     fresh = shared_method("vdsr", "cpu", "bicubic", after.fingerprints["vdsr"])
     assert fresh is not model and fresh.served(2).sha256 == after.served["vdsr"].sha256
     assert running._upscale(lr, "vdsr", after).served.sha256 == after.served["vdsr"].sha256
 
     # A model loaded before the republish can never be credited with the new weights.
-    stale = running.Settings(**{**after.__dict__, "fingerprints": before.fingerprints})
+    stale = Settings(**{**after.__dict__, "fingerprints": before.fingerprints})
     with pytest.raises(WeightsError, match="the weights changed while loading"):
         running._upscale(lr, "vdsr", stale)
 

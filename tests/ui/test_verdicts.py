@@ -12,11 +12,11 @@ from microsr_core.imaging.degrade import bicubic_downscale
 from microsr_core.imaging.io import encode_image, load_image, sample_image
 from microsr_core.comparison.compare import match_reference
 from microsr_core.comparison.downloads import build_zip
+from microsr_core.comparison.inputs import Inputs
 from microsr_core.imaging.degrade import Degradation
 from microsr_core.imaging.roi import Roi
 from microsr_core.models.inference import upscale
 from microsr_core.ui import verdicts, views
-from microsr_core.ui.inputs import Inputs
 from tests.ui.test_provenance import _settings
 from tests.ui.test_ui_compare import choose, run_methods, start, upload, use_upload
 
