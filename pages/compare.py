@@ -3,6 +3,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 
 import streamlit as st
 
+from microsr_core.comparison.outcome import compute_outcome
 from microsr_core.models.catalog import method_catalog
 from microsr_core.ui import inputs, links, running, state, verdicts, views
 
@@ -45,19 +46,18 @@ st.header("Two panels side by side")
 views.pair_view(zoomed)
 
 st.header("Results")
-rows = views.metric_rows(data, results, reference, roi, settings)
-under.rows(rows)
-views.result_cards(rows, settings)
-views.results_table(rows, data)
-extras = views.ReportExtras()
+outcome = compute_outcome(data, results, reference, roi, settings, verdicts=under.verdicts, panels=zoomed,
+                          region_maps=under.maps, cache=state.derived)
+views.result_cards(outcome)
+views.results_table(outcome)
 if reference is not None:
     st.subheader("Against the HR reference")
-    views.metrics_section(rows, data, reference, roi, settings)
-    extras.classes = views.class_section(data, results, reference, settings)
+    views.metrics_section(outcome)
+    views.class_section(outcome)
 with st.expander("Maps: LR consistency" + (", error and SSIM against the HR reference" if reference else "")):
-    extras.maps = views.maps_section(data, results, reference, settings) + under.maps
+    views.maps_section(outcome)
 with st.expander("Self-ensemble ×8 (EDSR+): a method's mean over the 8 flips and rotations"):
     verdicts.self_ensemble_section(data, results, settings)
 
 st.header("Downloads")
-views.downloads(data, results, reference, roi, settings, rows, zoomed, extras)
+views.downloads(outcome)

@@ -2,7 +2,9 @@
 
 Images are embedded as PNG ``data:`` URIs and the style is inline, so the file opens offline in
 any browser and can be mailed or archived as it is. Every number is shown with the convention it
-was measured under, and every learned method with its weights' checksum.
+was measured under, and every learned method with its weights' checksum. :func:`build_report`
+renders the parts; :func:`report_html` makes the Compare page's report of an
+:class:`~microsr_core.comparison.outcome.Outcome`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import math
 from dataclasses import dataclass
 from html import escape
 from typing import Any, Sequence
+
+from . import display
+from .outcome import CLASS_DIGITS, GAIN_CHARTS, GAINS_CAPTION, MAPS_CAPTION, ClassTable, Outcome, settings_record
+from ..imaging.io import encode_image
+from ..imaging.roi import Roi
+from ..models.papers import cite
+from ..models.registry import method_class
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -170,3 +179,79 @@ def build_report(title: str, created: str, figures: Sequence[Figure], rows: Sequ
         parts.append(f"<table>{_pairs(model)}</table>")
     parts.append(f"<h2>Settings</h2><table>{_pairs(settings)}</table></body></html>")
     return "\n".join(parts) + "\n"
+
+
+#: The metrics table of the report: row key, heading, format.
+REPORT_COLUMNS = [
+    Column("title", "method"), Column("weights", "weights"), Column("lr_kind", "LR kind"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
+    Column("backend", "backend"), Column("precision", "precision"),
+    Column("psnr_y", "PSNR-Y (dB)", "{:.3f}"), Column("ssim_y", "SSIM-Y", "{:.4f}"),
+    Column("delta_e_mean", "ΔE00 mean", "{:.2f}"), Column("delta_e_p95", "ΔE00 95th pct", "{:.2f}"),
+    Column("roi_psnr_y", "PSNR-Y region (dB)", "{:.3f}"), Column("roi_ssim_y", "SSIM-Y region", "{:.4f}"),
+    Column("roi_delta_e_mean", "ΔE00 mean region", "{:.2f}"), Column("roi_delta_e_p95", "ΔE00 95th pct region", "{:.2f}"),
+    Column("lr_consistency_psnr_y", "LR-consistency PSNR-Y (dB)", "{:.2f}"),
+    Column("verdict", "verdict without HR"), Column("verdict_reason", "because"),
+    Column("nucleus_dice", "nucleus Dice vs HR", "{:.3f}"), Column("cell_count_diff", "cells found − HR's", "{:+.0f}"),
+    Column("nucleus_area_error_pct", "nucleus area error (%)", "{:.1f}"), Column("nc_ratio_error", "N:C ratio error", "{:.3f}"),
+]
+REPORT_MAP_SIDE = 256  # the report holds every map of every method
+
+
+def report_html(outcome: Outcome) -> str:
+    """The one-click report (:func:`build_report`) of what the Compare page shows: the zoom
+    panels, the metrics, the gains, the per-class table and the maps; each method's weights are
+    those that computed its result."""
+    inputs, settings, reference = outcome.inputs, outcome.settings, outcome.reference
+    record = settings_record(outcome)
+    models = []
+    for method, result in outcome.results.items():
+        served = result.served
+        models.append({"method": method, "title": settings.titles[method], "paper": cite(method_class(method).paper),
+                       "LR kind": served.lr_kind, "weights": served.ref or "none: no learned weights",
+                       "weights file": served.file or "—", "summary": served.card.get("summary", ""),
+                       "training steps": served.card.get("training", {}).get("steps", ""),
+                       "weights sha256": served.sha256 or "—"})
+    conventions = [f"PSNR/SSIM: {record['metrics_convention']}; region columns: {record['roi_metrics']}",
+                   f"ΔE00: {record['stain_fidelity']}", f"LR consistency: {record['lr_consistency']}",
+                   f"LR input: {inputs.origin}"] + ([f"HR reference: {record['reference']['how']}"] if reference else [])
+    figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in outcome.panels.values()]
+    figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
+    maps = [Figure(encode_image(display.shrink_for_display(view.image, REPORT_MAP_SIDE)[0], "png", 8), view.caption, view.colour)
+            for view in outcome.shown_maps()]
+    sections = [*gain_bars(outcome), *([class_section(outcome.classes)] if outcome.classes else []),
+                *([Figures("Maps", maps, MAPS_CAPTION)] if maps else [])]
+    return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, outcome.rows,
+                        REPORT_COLUMNS, conventions, readable_settings(record, settings.titles), models, sections)
+
+
+def gain_bars(outcome: Outcome) -> list[Bars]:
+    """The gains chart for the report: one bar table per metric (whole image, region)."""
+    gains, settings = outcome.gains, outcome.settings
+    return [Bars(chart.title.replace("<br>", " "), ["whole image", "region"],
+                 [(settings.titles[m], settings.colours[m], [g[chart.metric], g["roi_" + chart.metric]]) for m, g in gains.items()],
+                 f"{{:+.{chart.digits}f}}", chart.min_span, GAINS_CAPTION if chart is GAIN_CHARTS[-1] else "")
+            for chart in GAIN_CHARTS] if gains else []
+
+
+def class_section(classes: ClassTable) -> Table:
+    """The per-class table for the report."""
+    columns = [Column("method", "method")] + [Column(f"{name} {metric}", f"{name} {metric}", f"{{:.{digits}f}}")
+                                              for name in classes.names for metric, digits in CLASS_DIGITS.items()]
+    return Table("Per class of the parsing map", columns, classes.rows, classes.caption)
+
+
+def readable_settings(record: dict, titles: dict[str, str]) -> dict[str, str]:
+    """The settings record (the ZIP's settings.json) as the report's rows, in words, with each
+    method by its title; the weights of each method are in the report's methods table."""
+    height, width = record["lr_size"]
+    reference = record["reference"]
+    return {
+        "input": record["input"], "LR size": f"{width} x {height} px (width x height), {record['bit_depth']}-bit",
+        "LR origin": record["lr_origin"], "LR kind": record["lr_kind"], "scale": f"x{record['scale']}",
+        "methods": ", ".join(titles[m] for m in record["methods"]),
+        "device": f"{record['device']} (chosen: {record['device_choice']})",
+        "tile": "automatic (from each network's memory bound and reach)" if record["tile"] is None
+                else ("whole image at once" if record["tile"] == 0 else f"{record['tile']} LR px"),
+        "precision": record["precision"], "region of interest": Roi(**record["roi_lr_px"]).describe(),
+        "HR reference": "none" if reference is None else "; ".join([f"{reference['name']}: {reference['how']}", *reference["notes"]]),
+    }

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
+from ..comparison.inputs import Inputs
 from ..models.catalog import MethodInfo, default_lr_kind
 from ..imaging.degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import ImageTooLarge, MicroSRError
 from ..imaging.io import LoadedImage, image_hash, load_image
 from ..imaging.lr_facts import lr_facts
-from ..samples import DEFAULT, SAMPLES, Sample
+from ..samples import DEFAULT, SAMPLES
 from ..models.serving import LR_KINDS, lr_kind_of
 from . import state
 from .loaders import sample_pixels
@@ -46,43 +46,6 @@ DEGRADATION_LABELS = {
 LR_KIND_LABELS = {"real": "a real capture (camera, lower objective)", "bicubic": "a bicubic downscale"}
 #: The input key whose no-reference facts last set the LR-kind choice (a later choice by the user stands).
 FACTS_APPLIED = "facts_applied"
-
-
-@dataclass
-class Inputs:
-    """What the comparison works on.
-
-    ``key`` identifies the LR pixels (content hash plus how they were made) for the result
-    cache; ``reference`` is the HR reference (``None`` without one); ``degradation`` is how
-    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check);
-    ``lr_kind`` is the kind of LR image (:data:`~microsr_core.models.serving.LR_KINDS`), which picks
-    the weights.
-    """
-
-    lr: np.ndarray
-    name: str
-    bit_depth: int
-    key: str
-    degradation: Degradation
-    origin: str
-    lr_kind: str
-    reference: np.ndarray | None = None
-    reference_name: str = ""
-    reference_key: str = ""
-    notes: list[str] = field(default_factory=list)
-    sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
-    source_key: str = ""  # the image the LR comes from (the same with teaching mode on or off, at any scale)
-    teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
-    jpeg_quality: int | None = None  # an uploaded JPEG's quality (its file, not its pixels, tells it; the LR facts use it)
-
-    def pixel_size(self) -> tuple[float | None, str]:
-        """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
-        if self.sample is None:
-            return None, "unknown for an upload: enter your microscope's (camera pixel / total magnification)"
-        if self.sample.um_per_px is None:
-            return None, f"{self.sample.um_per_px_note}: enter it if you know it"
-        factor = self.degradation.scale if self.teaching else 1
-        return self.sample.um_per_px * factor, self.sample.um_per_px_note + (f", x{factor} for the LR made from it" if factor > 1 else "")
 
 
 def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:

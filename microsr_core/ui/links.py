@@ -7,11 +7,12 @@ import streamlit as st
 
 from ..models.catalog import MethodInfo, default_lr_kind, unavailable_reason
 from ..imaging.roi import Roi
+from ..comparison.inputs import Inputs, Settings
 from ..comparison.share import UPLOAD, View, from_query, to_query
 from . import state
-from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE, Inputs
+from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE
 from .loaders import default_scale, scale_choices
-from .running import Settings, methods_key
+from .running import methods_key
 
 
 def restore(catalog: list[MethodInfo]) -> None:

@@ -13,42 +13,25 @@ themselves are shared by every session (:func:`.loaders.shared_method`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
 from ..models.catalog import MethodInfo, unavailable_reason
 from ..models.device import DEVICE_CHOICES, available_devices, resolve_device
 from ..comparison.display import crop, method_colours
+from ..comparison.inputs import Inputs, Settings, result_key
 from ..errors import MicroSRError, WeightsError
 from ..models.inference import SRResult, upscale
 from ..imaging.io import to_uint
 from ..imaging.roi import Roi
-from ..models.serving import DEFAULT_KIND, ServedWeights
+from ..models.serving import DEFAULT_KIND
 from ..models import timings
 from . import state
-from .inputs import Inputs
 from .loaders import default_scale, scale_choices, shared_method
 
 #: LR images above this many pixels offer "region first".
 REGION_FIRST_PIXELS = 1_000_000
 #: LR pixels of context around the region when it is computed first.
 REGION_CONTEXT = 16
-
-
-@dataclass
-class Settings:
-    scale: int
-    lr_kind: str  # the kind of LR image (serving.LR_KINDS): picks the weights
-    methods: list[str]
-    titles: dict[str, str]
-    served: dict[str, ServedWeights]  # method -> the weights that will compute it; its sha256 is in the result key
-    fingerprints: dict[str, tuple]  # method -> the shas of all its weights for the kind: the model-cache key
-    colours: dict[str, str]  # method -> its colour in every panel, chart and legend
-    device: str | None  # resolved ("cpu", "cuda"); None when the choice is not available
-    device_choice: str
-    tile: int | None
-    region_first: bool
 
 
 def methods_key(scale: int, lr_kind: str) -> str:
@@ -97,11 +80,6 @@ def controls(catalog: list[MethodInfo], scale: int, lr_kind: str) -> Settings:
     fingerprints = {info.name: info.fingerprint(lr_kind) for info in usable}
     return Settings(scale, lr_kind, list(methods), titles, served, fingerprints, method_colours([info.name for info in catalog]),
                     device, choice, None if tile is None else int(tile), region_first)
-
-
-def result_key(inputs: Inputs, settings: Settings, method: str) -> tuple:
-    served = settings.served[method]
-    return (inputs.key, method, served.sha256, served.lr_kind, settings.scale, settings.device, settings.tile)
 
 
 def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:

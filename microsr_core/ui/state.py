@@ -74,6 +74,12 @@ def cached(name: str, key: Any, compute: Callable[[], Any]) -> Any:
     return remember(name, key, compute())
 
 
+def derived(key: Any, compute: Callable[[], Any]) -> Any:
+    """``cached`` in the store of derived values: the cache that
+    :func:`~microsr_core.comparison.outcome.compute_outcome` takes."""
+    return cached(DERIVED, key, compute)
+
+
 def keep_settings() -> None:
     """Keep the Compare settings of :data:`KEPT_SETTINGS` (and every methods selection) across runs
     that do not draw their widgets: a setting changes only when the user, or a suggestion that says

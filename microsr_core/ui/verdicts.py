@@ -18,16 +18,15 @@ import streamlit as st
 
 from ..comparison import assess, display
 from ..comparison.compare import BASELINE
+from ..comparison.inputs import Inputs, Settings, result_key
+from ..comparison.outcome import Zoomed
 from ..imaging.evidence import TRANSFORMS
 from ..errors import MicroSRError
 from ..imaging.io import LoadedImage, encode_image
 from ..imaging.roi import Roi
 from ..models.inference import SRResult
 from . import state
-from .inputs import Inputs
 from .loaders import shared_method
-from .running import Settings, result_key
-from .views import Zoomed
 
 #: 8-bit levels at the top of each map's colour scale.
 SPREAD_RANGE, DISAGREEMENT_RANGE = 4.0, 20.0
@@ -130,13 +129,10 @@ class UnderPanels:
                 column.image(view.image, caption=view.caption, width=view.image.shape[1])
                 self.maps.append(view)
 
-    def rows(self, rows: list[dict]) -> None:
-        """Add each method's verdict to its metrics row (the table, the ZIP's CSV/JSON, the report)."""
-        for row in rows:
-            verdict = self.assessed.verdicts.get(row["method"]) if self.assessed else None
-            if verdict is not None:
-                row.update({"verdict": assess.verdict_label(verdict), "verdict_reason": verdict["reason"],
-                            "expected_gain_db": verdict["expected_gain_db"], "interval_db": verdict["interval_db"]})
+    @property
+    def verdicts(self) -> dict[str, dict]:
+        """Each judged method's verdict (none without verdicts), for its metrics row (:func:`~microsr_core.comparison.outcome.compute_outcome`)."""
+        return self.assessed.verdicts if self.assessed else {}
 
 
 def under_panels(inputs: Inputs, results: dict[str, SRResult], settings: Settings, roi: Roi) -> UnderPanels:

@@ -1,16 +1,18 @@
 """What the comparison page shows once there are results: the overview with the region of
 interest and the pixel size, the zoom grid with scale bars, the before/after view, metrics and
-their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report. Numbers come from :mod:`microsr_core.comparison.compare` and :mod:`microsr_core.imaging.metrics`; each
-table carries its convention in a caption.
+their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report.
+
+These views only draw: what they show of the results is measured in an
+:class:`~microsr_core.comparison.outcome.Outcome` (:func:`~microsr_core.comparison.outcome.compute_outcome`),
+and the ZIP and the report are built from it (:mod:`microsr_core.comparison.downloads`,
+:mod:`microsr_core.comparison.html_report`); each table carries its convention in a caption.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-import re
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -21,28 +23,21 @@ from plotly.subplots import make_subplots
 
 from ..comparison import compare, display
 from ..comparison.compare import Reference
-from ..comparison.downloads import build_zip
+from ..comparison.downloads import archive
+from ..comparison.html_report import report_html
+from ..comparison.inputs import Inputs, Settings, result_key
+from ..comparison.outcome import CLASS_DIGITS, GAIN_CHARTS, GAINS_CAPTION, MAP_SIDE, MAPS_CAPTION, Outcome, Zoomed, result_labels
 from ..errors import AlignmentError
-from ..comparison.html_report import Bars, Column, Figure, Figures, Table, build_report
 from ..models.inference import SRResult
 from ..imaging.io import encode_image, to_uint
-from ..imaging.metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
-from ..models.precision import TOLERANCE_DB
-from ..models.papers import cite
-from ..imaging.segment import AGREEMENT_CONVENTION, agreement, segment
-from ..imaging.parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_classes, parsing_labels, parsing_overlay
-from ..models.registry import method_class
+from ..imaging.metrics import STAIN_CONVENTION, convention
+from ..imaging.segment import AGREEMENT_CONVENTION
+from ..imaging.parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_overlay
 from ..imaging.roi import Roi, default_roi, region_in_um, roi_from_box
 from ..comparison.share import PANEL_SIZES
 from . import state
-from .inputs import Inputs
-from .running import Settings, result_key
 
 ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
-ERROR_RANGE = 20.0  # |ΔY| in 8-bit levels mapped to the top of the error colour map
-CONSISTENCY_RANGE = 10.0
-MAP_SIDE = 384  # longest side of a map as displayed (maps are computed at full size)
-REPORT_MAP_SIDE = 256  # in the HTML report, which holds every map of every method
 
 
 @dataclass
@@ -195,12 +190,6 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
     return roi, int(size), um_per_px
 
 
-def _labels(result: SRResult) -> np.ndarray | None:
-    if "parsing" not in result.maps:
-        return None
-    return parsing_labels(result.maps["parsing"])
-
-
 def panel_title(title: str, result: SRResult) -> str:
     """``VDSR-residual · vdsr_x2 (bicubic LR)``: the method and the weights that computed it."""
     return f"{title} · {result.served.label()}"
@@ -209,7 +198,7 @@ def panel_title(title: str, result: SRResult) -> str:
 def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Panel]:
     panels = [Panel("LR input", inputs.lr, 1)]
     for method, result in results.items():
-        labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: _labels(r))
+        labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: result_labels(r))
         panels.append(Panel(panel_title(settings.titles[method], result), result.image, settings.scale, labels=labels,
                             colour=settings.colours[method], method=method))
     if reference is not None:
@@ -223,15 +212,6 @@ def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.
     if overlay and panel.labels is not None:
         image = parsing_overlay(image, display.crop(panel.labels[..., None], roi, panel.factor, fill=BACKGROUND)[..., 0])
     return display.nearest_zoom(image, zoom * scale // panel.factor)
-
-
-@dataclass
-class Zoomed:
-    """An image as shown on the page (a zoom panel with its scale bar, a map, a colour bar), its caption and colour."""
-
-    image: np.ndarray
-    caption: str
-    colour: str | None
 
 
 def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None,
@@ -285,33 +265,6 @@ def pair_view(views: dict[str, Zoomed]) -> None:
 PAIR_MODES = ("side by side", "wipe")
 
 
-def _consistency(inputs: Inputs, settings: Settings, method: str, result: SRResult) -> compare.Consistency:
-    key = ("consistency", inputs.degradation) + result_key(inputs, settings, method)
-    return state.cached(state.DERIVED, key, lambda: compare.lr_consistency(result.image, inputs.lr, inputs.degradation))
-
-
-def metric_rows(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings) -> list[dict]:
-    """One row per method: the weights that computed it (their provenance), timing, LR
-    consistency and (with a reference) PSNR/SSIM."""
-    rows = []
-    for method, result in results.items():
-        check = _consistency(inputs, settings, method, result)
-        row = {"method": method, "title": settings.titles[method], "weights": result.served.label(), "seconds": result.seconds,
-               "device": result.device, "backend": result.backend, "precision": result.precision, "tiles": result.tiles,
-               "lr_consistency_psnr_y": check.psnr_y, "lr_consistency_max_abs_dy": check.max_error}
-        row.update({key: value for key, value in result.served.provenance().items() if key not in row})
-        if reference is not None:
-            key = ("metrics", inputs.reference_key) + result_key(inputs, settings, method)
-            row.update(state.cached(state.DERIVED, key, lambda r=result: compare.reference_metrics(r.image, reference)))
-            cells = state.cached(state.DERIVED, ("cells", inputs.reference_key, settings.scale), lambda: segment(reference.hr))
-            row.update(state.cached(state.DERIVED, ("agreement",) + key,
-                                    lambda r=result: agreement(compare.sr_window(r.image, reference), reference.hr, cells)))
-            region = compare.region_metrics(result.image, reference, roi)
-            row.update({f"roi_{name}": value for name, value in region.items()})
-        rows.append(row)
-    return rows
-
-
 #: The tables' widths in px: the method (index) column and each figure's, so that every column of
 #: the widest table (six figures) fits the 880 px a 1280-px desktop leaves beside the sidebar.
 METHOD_COLUMN, METHOD_WIDTH, FIGURE_WIDTH = "_index", 180, 100
@@ -319,20 +272,20 @@ METHOD_COLUMN, METHOD_WIDTH, FIGURE_WIDTH = "_index", 180, 100
 CARD_WIDTH = 320
 
 
-def result_cards(rows: list[dict], settings: Settings) -> None:
+def result_cards(outcome: Outcome) -> None:
     """One card per method with every figure of its metrics row, the key figure first: the cards
     wrap to the screen's width, so a phone reads every figure without scrolling sideways."""
     with st.container(horizontal=True, key="result_cards"):
-        for row in rows:
+        for row in outcome.rows:
             with st.container(border=True, width=CARD_WIDTH):
-                st.markdown(swatch(row["title"], settings.colours[row["method"]]), unsafe_allow_html=True)
+                st.markdown(swatch(row["title"], outcome.settings.colours[row["method"]]), unsafe_allow_html=True)
                 st.markdown("  \n".join(f"{label}: **{value}**" for label, value in display.method_figures(row)))
 
 
-def results_table(rows: list[dict], inputs: Inputs) -> None:
+def results_table(outcome: Outcome) -> None:
     """Timings and the LR-consistency check (no HR reference needed) as one table, in an expander
     (the cards show the same figures); short headings so that every column fits a 1280-px desktop."""
-    frame = pd.DataFrame(rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
+    frame = pd.DataFrame(outcome.rows).set_index("title")[["weights", "seconds", "device", "tiles", "lr_consistency_psnr_y", "lr_consistency_max_abs_dy"]]
     with st.expander("The same figures as one table"):
         st.dataframe(frame, key="results_table", column_config={  # widths in px: 700 in all, under the 880 px a 1280-px desktop leaves
             METHOD_COLUMN: st.column_config.TextColumn("method", width=METHOD_WIDTH),
@@ -345,21 +298,20 @@ def results_table(rows: list[dict], inputs: Inputs) -> None:
             "lr_consistency_max_abs_dy": st.column_config.NumberColumn("max |ΔY|", format="%.1f", width=70,
                                                                        help="max |ΔY| (8-bit levels)"),
         })
-    consistency = {row["method"]: row["lr_consistency_psnr_y"] for row in rows}
-    titles = {row["method"]: row["title"] for row in rows}
-    for method, drop in compare.inconsistent_with_the_lr(consistency).items():
-        st.warning(f"{titles[method]}: its result reproduces the LR {drop:.1f} dB worse than Bicubic's (LR-consistency): "
+    for method, drop in outcome.inconsistent_with_the_lr().items():
+        st.warning(f"{outcome.settings.titles[method]}: its result reproduces the LR {drop:.1f} dB worse than Bicubic's (LR-consistency): "
                    "it changed what the LR shows, or the LR is not of the kind chosen.")
     st.caption(
-        f"LR-consistency: SR degraded by {inputs.degradation.noiseless().describe()} (no rounding), compared with the LR input on "
+        f"LR-consistency: SR degraded by {outcome.inputs.degradation.noiseless().describe()} (no rounding), compared with the LR input on "
         f"Y (BT.601 studio swing), border {compare.CONSISTENCY_BORDER} LR px shaved, data range 255. Low values mean "
         "the result does not reproduce the LR input: detail there was invented or lost. Time: wall clock of the whole image."
     )
 
 
-def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi: Roi, settings: Settings) -> None:
+def metrics_section(outcome: Outcome) -> None:
     """PSNR/SSIM and stain fidelity against the reference: table, chart and the convention of every number."""
-    frame = pd.DataFrame(rows).set_index("title")
+    reference, roi = outcome.reference, outcome.roi
+    frame = pd.DataFrame(outcome.rows).set_index("title")
     formats = {"psnr_y": ("PSNR-Y (dB)", "%.3f"), "ssim_y": ("SSIM-Y", "%.4f"), "delta_e_mean": ("ΔE00 mean", "%.2f"),
                "delta_e_p95": ("ΔE00 95th pct", "%.2f"), "psnr_rgb": ("PSNR-RGB (dB)", "%.3f"), "ssim_rgb": ("SSIM-RGB", "%.4f")}
     # Two tables of a few columns each: one of ten was cut off at the region columns.
@@ -382,40 +334,18 @@ def metrics_section(rows: list[dict], inputs: Inputs, reference: Reference, roi:
         key: st.column_config.NumberColumn(label, format=fmt) for key, (label, fmt) in clinical.items()}, key="clinical_table")
     st.caption(
         f"Clinical agreement: {AGREEMENT_CONVENTION} "
-        f"Against the HR reference over {region}: {convention(settings.scale)}; RGB columns on all channels. "
+        f"Against the HR reference over {region}: {convention(outcome.settings.scale)}; RGB columns on all channels. "
         f"Stain fidelity (ΔE00): {STAIN_CONVENTION}, same border. "
         f"Region of interest: where the reference covers it, no border shaved. "
-        f"LR: {inputs.origin}."
+        f"LR: {outcome.inputs.origin}."
     )
-    gains_chart(rows, settings)
+    gains_chart(outcome)
 
 
-@dataclass(frozen=True)
-class GainChart:
-    """One subplot of the gains chart: the metric, its title, digits, and the least half-height of
-    its axis (ΔE00: 1, the just-noticeable colour difference, so that -0.01 looks as small as it is)."""
-
-    metric: str
-    title: str
-    digits: int
-    min_span: float = 0.0
-
-
-GAIN_CHARTS = (GainChart("psnr_y", "PSNR-Y gain over bicubic (dB)", 2), GainChart("ssim_y", "SSIM-Y gain over bicubic", 4),
-               GainChart("delta_e_mean", "ΔE00 mean change vs bicubic<br>(below 0: truer colour; 1 = just noticeable)", 2, 1.0))
-GAINS_CAPTION = ("Bars: each method minus Bicubic on the same pixels (0 = as good as bicubic), PSNR-Y in dB, SSIM-Y and the "
-                 "mean CIEDE2000 ΔE00 as differences, same conventions as the table; the absolute values are in the table. "
-                 "The ΔE00 axis spans at least ±1, the just-noticeable difference.")
-
-
-def _gains(rows: list[dict]) -> dict[str, dict[str, float]]:
-    return compare.gains_over_baseline(rows, [prefix + chart.metric for chart in GAIN_CHARTS for prefix in ("", "roi_")])
-
-
-def gains_chart(rows: list[dict], settings: Settings) -> None:
+def gains_chart(outcome: Outcome) -> None:
     """Each method's PSNR-Y, SSIM-Y and mean ΔE00 minus Bicubic's on the same image and region, in
     the method's colour: differences of a few tenths of a dB stay visible (absolute values: table)."""
-    gains = _gains(rows)
+    gains, settings = outcome.gains, outcome.settings
     if not gains:
         st.info("Gains are measured against Bicubic on the same image: add Bicubic to the methods to chart them.")
         return
@@ -440,227 +370,45 @@ def gains_chart(rows: list[dict], settings: Settings) -> None:
     st.caption(GAINS_CAPTION)
 
 
-def gain_bars(rows: list[dict], settings: Settings) -> list[Bars]:
-    """The gains chart for the report: one bar table per metric (whole image, region)."""
-    gains = _gains(rows)
-    return [Bars(chart.title.replace("<br>", " "), ["whole image", "region"],
-                 [(settings.titles[m], settings.colours[m], [g[chart.metric], g["roi_" + chart.metric]]) for m, g in gains.items()],
-                 f"{{:+.{chart.digits}f}}", chart.min_span, GAINS_CAPTION if chart is GAIN_CHARTS[-1] else "")
-            for chart in GAIN_CHARTS] if gains else []
-
-
-def class_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference, settings: Settings) -> Table | None:
+def class_section(outcome: Outcome) -> None:
     """Per-class PSNR/SSIM (nucleus, cytoplasm, background) from the first parsing map: one row
-    per method, two columns per class; returned for the report (None without a parsing map)."""
-    source = next((m for m, r in results.items() if "parsing" in r.maps), None)
-    if source is None:
-        return None
-    parsing = results[source].maps["parsing"]
-    names = parsing_classes(parsing, getattr(method_class(source), "parsing_classes", None))
-    labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, source), lambda: _labels(results[source]))
-    rows, shares = [], {}
-    for method, result in results.items():
-        key = ("classes", source, inputs.reference_key) + result_key(inputs, settings, method)
-        values = state.cached(state.DERIVED, key, lambda r=result: compare.class_metrics(r.image, reference, labels, names))
-        row = {"method": settings.titles[method]}
-        for name, value in values.items():
-            row[f"{name} PSNR-Y (dB)"], row[f"{name} SSIM-Y"] = value["psnr_y"], value["ssim_y"]
-            shares[name] = value["fraction"]  # the same masks for every method
-        rows.append(row)
-    digits = {"PSNR-Y (dB)": 3, "SSIM-Y": 4}
-    columns = [Column("method", "method")] + [Column(f"{name} {metric}", f"{name} {metric}", f"{{:.{digits[metric]}f}}")
-                                              for name in names for metric in digits]
-    caption = (f"Per class of the parsing map of {settings.titles[source]} (the same masks for every method; share of the "
-               f"pixels: {', '.join(f'{name} {100 * share:.1f} %' for name, share in shares.items())}): "
-               f"PSNR-Y in dB and SSIM-Y, {convention(settings.scale)}, averaged over the class's pixels.")
-    st.dataframe(pd.DataFrame(rows).set_index("method"), key="class_table", column_config={
+    per method, two columns per class (nothing without a parsing map)."""
+    classes = outcome.classes
+    if classes is None:
+        return
+    st.dataframe(pd.DataFrame(classes.rows).set_index("method"), key="class_table", column_config={
         # Short headings, so that all six columns fit beside the method names (the caption gives the units).
         f"{name} {metric}": st.column_config.NumberColumn(f"{name} {metric.split('-')[0]}", format=f"%.{digit}f", width="small")
-        for name in names for metric, digit in digits.items()})
-    st.caption(caption)
-    return Table("Per class of the parsing map", columns, rows, caption)
+        for name in classes.names for metric, digit in CLASS_DIGITS.items()})
+    st.caption(classes.caption)
 
 
-@dataclass(frozen=True)
-class MapKind:
-    """One column of the maps: what it shows, its colour map and value range."""
-
-    name: str
-    colours: str
-    low: float
-    high: float
-
-    def bar_caption(self) -> str:
-        return f"{self.name}: {self.low:g} (dark) to {self.high:g} (bright)"
-
-
-def _map_kinds(ssim_maps: list[np.ndarray]) -> tuple[MapKind, ...]:
-    """The three map columns. The SSIM range starts at the 1st percentile over every method's map
-    (floored to 0.05), shared by all rows: with 0-1 nearly every pixel of a good result was the
-    same yellow."""
-    low = min((float(np.nanpercentile(m, 1)) for m in ssim_maps), default=0.0)
-    low = max(0.0, min(0.9, math.floor(low / 0.05) * 0.05))
-    return (MapKind("LR-consistency |ΔY| (8-bit levels)", "magma", 0.0, CONSISTENCY_RANGE),
-            MapKind("|ΔY| vs HR (8-bit levels)", "magma", 0.0, ERROR_RANGE), MapKind("SSIM-Y vs HR", "viridis", low, 1.0))
-
-
-def _map_image(values: np.ndarray, kind: MapKind) -> np.ndarray:
-    shown, _ = display.shrink_for_display(display.colormap(values, kind.low, kind.high, kind.colours), MAP_SIDE)
-    return display.nearest_zoom(shown, max(1, MAP_SIDE // max(shown.shape[:2])))
-
-
-MAPS_CAPTION = ("Maps are computed at full resolution and block-averaged (or enlarged by whole pixels) for display; "
-                "bright = large error or high SSIM, on the range of each column's colour bar.")
-
-
-def maps_section(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Zoomed]:
+def maps_section(outcome: Outcome) -> None:
     """Error and SSIM maps against the reference, and LR-consistency maps, per method, each column
-    under its colour bar and every map drawn MAP_SIDE px wide; returned (colour bars first) for the
-    report, which encodes them only when it is asked for."""
-    maps = {}
-    for method, result in results.items():
-        maps[method] = [_consistency(inputs, settings, method, result).error_map]
-        if reference is not None:
-            key = ("maps", inputs.reference_key) + result_key(inputs, settings, method)
-
-            def compute(r=result):
-                part = compare.sr_window(r.image, reference)
-                return error_map_y(part, reference.hr), ssim_map_y(part, reference.hr)
-
-            maps[method] += list(state.cached(state.DERIVED, key, compute))
-    kinds = _map_kinds([values[2] for values in maps.values() if len(values) == 3])[:3 if reference is not None else 1]
-    shown = []
-    for column, kind in zip(st.columns(3), kinds):
-        bar = Zoomed(display.colour_bar(kind.colours, MAP_SIDE, 14), f"Colour bar: {kind.bar_caption()}", None)
+    under its colour bar and every map drawn MAP_SIDE px wide."""
+    maps = outcome.maps
+    for column, kind, bar in zip(st.columns(3), maps.kinds, maps.bars):
         _show(bar.image, kind.bar_caption(), column, width=MAP_SIDE)
-        shown.append(bar)
-    for method, values in maps.items():
-        for column, kind, value in zip(st.columns(3), kinds, values):
-            view = Zoomed(_map_image(value, kind), f"{settings.titles[method]}: {kind.name}", settings.colours[method])
+    for row in maps.rows:
+        for column, view in zip(st.columns(3), row):
             _show(view.image, view.caption, column, width=MAP_SIDE)
-            shown.append(view)
     st.caption(MAPS_CAPTION)
-    return shown
 
 
-@dataclass
-class ReportExtras:
-    """What the page showed beyond the panels and the metrics rows, for the report."""
-
-    classes: Table | None = None
-    maps: list[Zoomed] = field(default_factory=list)
-
-
-def downloads(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings, rows: list[dict],
-              zoomed: dict[str, Zoomed], extras: ReportExtras) -> None:
+def downloads(outcome: Outcome) -> None:
     """Lossless PNG per result, a ZIP with everything plus metrics and settings, and the HTML report."""
-    depth = inputs.bit_depth
+    depth, settings = outcome.inputs.bit_depth, outcome.settings
     # Buttons as wide as their labels, wrapping: in equal columns long titles were cut ("VDSR-residua…").
     with st.container(horizontal=True, key="png_downloads"):
-        for method, result in results.items():
+        for method, result in outcome.results.items():
             st.download_button(f"{settings.titles[method]} (PNG)", lambda r=result: encode_image(r.image, "png", depth),
                                file_name=f"{method}_x{settings.scale}.png", mime="image/png", on_click="ignore",
                                key=f"png_{method}", width="content")
-
-    def archive() -> bytes:
-        images = archive_images(inputs, results, reference, settings, extras.maps)
-        return build_zip(images, rows, _settings_record(inputs, results, reference, roi, settings))
-
     with st.container(horizontal=True, key="all_downloads"):
-        st.download_button("All results (ZIP)", archive, file_name=f"microsr_x{settings.scale}.zip",
+        st.download_button("All results (ZIP)", lambda: archive(outcome), file_name=f"microsr_x{settings.scale}.zip",
                            mime="application/zip", on_click="ignore", key="zip", type="primary")
-        st.download_button("Report (HTML)", lambda: report_html(inputs, results, reference, roi, settings, rows, zoomed, extras),
+        st.download_button("Report (HTML)", lambda: report_html(outcome),
                            file_name=f"microsr_report_x{settings.scale}.html", mime="text/html", on_click="ignore",
                            key="report", help="One self-contained HTML file: the panels, metrics with their "
                            "conventions, gain charts, per-class table and maps, each method's weights checksum, the settings; "
                            "opens offline in any browser.")
-
-
-def archive_images(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings,
-                   maps: list[Zoomed]) -> dict[str, bytes]:
-    """The ZIP's images: the LR, every result and the reference losslessly at the input's depth, and
-    every map the page drew (verdict maps included) as shown, under ``maps/`` in page order."""
-    depth = inputs.bit_depth
-    images = {"lr_input.png": encode_image(inputs.lr, "png", depth)}
-    images.update({f"{m}_x{settings.scale}.png": encode_image(r.image, "png", depth) for m, r in results.items()})
-    if reference is not None:
-        images["hr_reference.png"] = encode_image(reference.hr, "png", depth)
-    images.update({f"maps/{index:02d}_{re.sub(r'[^A-Za-z0-9]+', '_', view.caption)[:60].strip('_')}.png": encode_image(view.image, "png", 8)
-                   for index, view in enumerate(maps)})
-    return images
-
-
-#: The metrics table of the report: row key, heading, format.
-REPORT_COLUMNS = [
-    Column("title", "method"), Column("weights", "weights"), Column("lr_kind", "LR kind"), Column("seconds", "time (s)", "{:.3f}"), Column("device", "device"),
-    Column("backend", "backend"), Column("precision", "precision"),
-    Column("psnr_y", "PSNR-Y (dB)", "{:.3f}"), Column("ssim_y", "SSIM-Y", "{:.4f}"),
-    Column("delta_e_mean", "ΔE00 mean", "{:.2f}"), Column("delta_e_p95", "ΔE00 95th pct", "{:.2f}"),
-    Column("roi_psnr_y", "PSNR-Y region (dB)", "{:.3f}"), Column("roi_ssim_y", "SSIM-Y region", "{:.4f}"),
-    Column("roi_delta_e_mean", "ΔE00 mean region", "{:.2f}"), Column("roi_delta_e_p95", "ΔE00 95th pct region", "{:.2f}"),
-    Column("lr_consistency_psnr_y", "LR-consistency PSNR-Y (dB)", "{:.2f}"),
-    Column("verdict", "verdict without HR"), Column("verdict_reason", "because"),
-    Column("nucleus_dice", "nucleus Dice vs HR", "{:.3f}"), Column("cell_count_diff", "cells found − HR's", "{:+.0f}"),
-    Column("nucleus_area_error_pct", "nucleus area error (%)", "{:.1f}"), Column("nc_ratio_error", "N:C ratio error", "{:.3f}"),
-]
-
-
-def report_html(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings,
-                rows: list[dict], zoomed: dict[str, Zoomed], extras: ReportExtras | None = None) -> str:
-    """The one-click report (:func:`microsr_core.comparison.html_report.build_report`) of what the page shows;
-    each method's weights are those that computed its result."""
-    record = _settings_record(inputs, results, reference, roi, settings)
-    models = []
-    for method, result in results.items():
-        served = result.served
-        models.append({"method": method, "title": settings.titles[method], "paper": cite(method_class(method).paper),
-                       "LR kind": served.lr_kind, "weights": served.ref or "none: no learned weights",
-                       "weights file": served.file or "—", "summary": served.card.get("summary", ""),
-                       "training steps": served.card.get("training", {}).get("steps", ""),
-                       "weights sha256": served.sha256 or "—"})
-    conventions = [f"PSNR/SSIM: {record['metrics_convention']}; region columns: {record['roi_metrics']}",
-                   f"ΔE00: {record['stain_fidelity']}", f"LR consistency: {record['lr_consistency']}",
-                   f"LR input: {inputs.origin}"] + ([f"HR reference: {record['reference']['how']}"] if reference else [])
-    figures = [Figure(encode_image(view.image, "png", 8), view.caption, view.colour) for view in zoomed.values()]
-    figures.append(Figure(encode_image(inputs.lr, "png", 8), f"LR input, whole image: {inputs.name}"))
-    extras = extras or ReportExtras()
-    maps = [Figure(encode_image(display.shrink_for_display(view.image, REPORT_MAP_SIDE)[0], "png", 8), view.caption, view.colour)
-            for view in extras.maps]
-    sections = [*(gain_bars(rows, settings) if reference is not None else []), *([extras.classes] if extras.classes else []),
-                *([Figures("Maps", maps, MAPS_CAPTION)] if maps else [])]
-    return build_report(f"MicroSR comparison: {inputs.name}, x{settings.scale}", record["created"], figures, rows,
-                        REPORT_COLUMNS, conventions, readable_settings(record, settings), models, sections)
-
-
-def readable_settings(record: dict, settings: Settings) -> dict[str, str]:
-    """The settings record (the ZIP's settings.json) as the report's rows, in words; the weights
-    of each method are in the report's methods table."""
-    height, width = record["lr_size"]
-    reference = record["reference"]
-    return {
-        "input": record["input"], "LR size": f"{width} x {height} px (width x height), {record['bit_depth']}-bit",
-        "LR origin": record["lr_origin"], "LR kind": record["lr_kind"], "scale": f"x{record['scale']}",
-        "methods": ", ".join(settings.titles[m] for m in record["methods"]),
-        "device": f"{record['device']} (chosen: {record['device_choice']})",
-        "tile": "automatic (from each network's memory bound and reach)" if record["tile"] is None
-                else ("whole image at once" if record["tile"] == 0 else f"{record['tile']} LR px"),
-        "precision": record["precision"], "region of interest": Roi(**record["roi_lr_px"]).describe(),
-        "HR reference": "none" if reference is None else "; ".join([f"{reference['name']}: {reference['how']}", *reference["notes"]]),
-    }
-
-
-def _settings_record(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, roi: Roi, settings: Settings) -> dict:
-    return {
-        "input": inputs.name, "lr_size": list(inputs.lr.shape[:2]), "bit_depth": inputs.bit_depth,
-        "lr_origin": inputs.origin, "lr_kind": settings.lr_kind, "scale": settings.scale, "methods": list(results),
-        "weights": {method: result.served.provenance() for method, result in results.items()},
-        "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
-        "precision": "per method in the metrics (auto: bf16 where the CPU runs it faster and the weights' card measured it "
-                     f"within {TOLERANCE_DB} dB Y-PSNR of fp32, image-reading convolutions fp32)",
-        "roi_lr_px": asdict(roi), "metrics_convention": convention(settings.scale),
-        "roi_metrics": "region of interest where the reference covers it, no border shaved",
-        "stain_fidelity": STAIN_CONVENTION + f"; whole image with border {settings.scale} px shaved",
-        "lr_consistency": f"SR degraded by {inputs.degradation.noiseless().describe()} (no rounding) vs LR on Y, border {compare.CONSISTENCY_BORDER} LR px",
-        "reference": None if reference is None else {"name": inputs.reference_name, "how": reference.describe(), "notes": reference.notes},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }

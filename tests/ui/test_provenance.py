@@ -19,14 +19,16 @@ import torch
 from microsr_core.models.catalog import method_catalog
 from microsr_core.imaging.degrade import Degradation
 from microsr_core.errors import WeightsError
-from microsr_core.comparison.downloads import build_zip
+from microsr_core.comparison.downloads import archive
+from microsr_core.comparison.html_report import report_html
+from microsr_core.comparison.inputs import Inputs, Settings, result_key
+from microsr_core.comparison.outcome import compute_outcome
 from microsr_core.models.inference import upscale
 from microsr_core.paths import promoted_models_dir
 from microsr_core.models.registry import create
 from microsr_core.imaging.roi import Roi
 from microsr_core.models.serving import served, serving_table
-from microsr_core.ui import running, views
-from microsr_core.ui.inputs import Inputs
+from microsr_core.ui import running
 from microsr_core.ui.loaders import shared_method
 from tests.helpers import publish_random
 
@@ -55,10 +57,10 @@ def _inputs(lr: np.ndarray, lr_kind: str, scale: int) -> Inputs:
     return Inputs(lr, "crop", 8, f"crop-{lr_kind}", degradation, "test crop", lr_kind)
 
 
-def _settings(scale: int, lr_kind: str, methods: list[str]) -> running.Settings:
+def _settings(scale: int, lr_kind: str, methods: list[str]) -> Settings:
     """What the sidebar's controls build, from the catalog, for ``methods``."""
     catalog = {info.name: info for info in method_catalog()}
-    return running.Settings(scale, lr_kind, methods, {m: catalog[m].title for m in methods},
+    return Settings(scale, lr_kind, methods, {m: catalog[m].title for m in methods},
                             {m: catalog[m].served[scale, lr_kind] for m in methods},
                             {m: catalog[m].fingerprint(lr_kind) for m in methods},
                             {m: "#000000" for m in methods}, "cpu", "cpu", None, False)
@@ -79,10 +81,10 @@ def test_every_output_names_the_weights_that_computed_it(tiny_weights, sample):
     for (scale, kind), results in groups.items():
         results["bicubic"] = upscale(lr, "bicubic", scale, lr_kind=kind)
         inputs, settings, roi = _inputs(lr, kind, scale), _settings(scale, kind, list(results)), Roi(0, 0, 8, 8)
-        metric_rows = views.metric_rows(inputs, results, None, roi, settings)
-        record = json.loads(zipfile.ZipFile(io.BytesIO(build_zip({}, metric_rows, views._settings_record(inputs, results, None, roi, settings))))
-                            .read("settings.json"))
-        report = views.report_html(inputs, results, None, roi, settings, metric_rows, {})
+        outcome = compute_outcome(inputs, results, None, roi, settings)
+        metric_rows = outcome.rows
+        record = json.loads(zipfile.ZipFile(io.BytesIO(archive(outcome))).read("settings.json"))
+        report = report_html(outcome)
         assert record["lr_kind"] == kind
         for row in metric_rows:
             weights = results[row["method"]].served
@@ -93,8 +95,8 @@ def test_every_output_names_the_weights_that_computed_it(tiny_weights, sample):
                 assert row["weights"] == f"{weights.entry} ({kind} LR)"
         assert f"<td>{kind}</td>" in report
     # At x2 the report names vdsr_x2 and its steps, never the multi-scale fallback that is not used there.
-    x2 = views.report_html(_inputs(lr, "bicubic", 2), groups[2, "bicubic"], None, Roi(0, 0, 8, 8),
-                           _settings(2, "bicubic", list(groups[2, "bicubic"])), [], {})
+    x2 = report_html(compute_outcome(_inputs(lr, "bicubic", 2), groups[2, "bicubic"], None, Roi(0, 0, 8, 8),
+                                     _settings(2, "bicubic", list(groups[2, "bicubic"]))))
     fallback = serving_table("vdsr")[1].card  # the fallback's card, serving x3
     assert fallback["file"] == "vdsr.safetensors" and fallback["sha256"] not in x2 and "<td>7</td>" in x2
 
@@ -110,14 +112,14 @@ def test_republished_weights_change_the_result_key_and_the_model_cache_key(tiny_
     after = _settings(2, "bicubic", ["vdsr"])
     inputs = _inputs(lr, "bicubic", 2)
     assert after.served["vdsr"].sha256 != before.served["vdsr"].sha256
-    assert running.result_key(inputs, after, "vdsr") != running.result_key(inputs, before, "vdsr")
+    assert result_key(inputs, after, "vdsr") != result_key(inputs, before, "vdsr")
     assert after.fingerprints["vdsr"] != before.fingerprints["vdsr"]
     fresh = shared_method("vdsr", "cpu", "bicubic", after.fingerprints["vdsr"])
     assert fresh is not model and fresh.served(2).sha256 == after.served["vdsr"].sha256
     assert running._upscale(lr, "vdsr", after).served.sha256 == after.served["vdsr"].sha256
 
     # A model loaded before the republish can never be credited with the new weights.
-    stale = running.Settings(**{**after.__dict__, "fingerprints": before.fingerprints})
+    stale = Settings(**{**after.__dict__, "fingerprints": before.fingerprints})
     with pytest.raises(WeightsError, match="the weights changed while loading"):
         running._upscale(lr, "vdsr", stale)
 

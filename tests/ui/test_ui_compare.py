@@ -22,6 +22,7 @@ from microsr_core.models.catalog import method_catalog
 from microsr_core.comparison.compare import class_metrics, match_reference, region_metrics
 from microsr_core.imaging.degrade import Degradation, modcrop
 from microsr_core.comparison.display import method_colours, scale_bar
+from microsr_core.comparison.inputs import Settings
 from microsr_core.models.inference import upscale
 from microsr_core.imaging.io import encode_image, load_image, sample_image
 from microsr_core.imaging.lr_facts import lr_facts
@@ -400,7 +401,7 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu(monkeypatch):
     monkeypatch.setattr(running, "shared_method", lambda name, device, lr_kind, fingerprint: Fake(device))
     monkeypatch.setattr(running, "upscale", fake_upscale)
     served = {"bicubic": no_weights("bicubic", 2, "bicubic")}
-    settings = running.Settings(2, "bicubic", ["bicubic"], {"bicubic": "Bicubic"}, served, {"bicubic": ()}, {"bicubic": "#8c8c8c"},
+    settings = Settings(2, "bicubic", ["bicubic"], {"bicubic": "Bicubic"}, served, {"bicubic": ()}, {"bicubic": "#8c8c8c"},
                                 "cuda", "cuda", None, False)
     result = running._upscale(GOOD, "bicubic", settings)
     assert result.device == "cpu" and result.image.shape == (128, 128, 3)

@@ -11,12 +11,14 @@ from microsr_core.comparison import assess
 from microsr_core.imaging.degrade import bicubic_downscale
 from microsr_core.imaging.io import encode_image, load_image, sample_image
 from microsr_core.comparison.compare import match_reference
-from microsr_core.comparison.downloads import build_zip
+from microsr_core.comparison.downloads import archive, archive_images
+from microsr_core.comparison.html_report import report_html
+from microsr_core.comparison.inputs import Inputs
+from microsr_core.comparison.outcome import compute_outcome
 from microsr_core.imaging.degrade import Degradation
 from microsr_core.imaging.roi import Roi
 from microsr_core.models.inference import upscale
-from microsr_core.ui import verdicts, views
-from microsr_core.ui.inputs import Inputs
+from microsr_core.ui import verdicts
 from tests.ui.test_provenance import _settings
 from tests.ui.test_ui_compare import choose, run_methods, start, upload, use_upload
 
@@ -59,16 +61,18 @@ def test_the_zip_and_the_report_carry_verdicts_maps_and_agreement(lr, one_torch_
     assessed = verdicts.assessment(inputs, results, settings)
     maps = verdicts.region_maps(inputs, settings, assessed, "vdsr", roi, 3)
     assert [m.image.shape for m in maps] == [(192, 192, 3)] * 2  # 32 LR px x2 x3, as the panel shows it
-    rows = views.metric_rows(inputs, results, match_reference(lr, hr, 2), roi, settings)
-    verdicts.UnderPanels(inputs, settings, roi, assessed, True, maps).rows(rows)
+    under = verdicts.UnderPanels(inputs, settings, roi, assessed, True, maps)
+    outcome = compute_outcome(inputs, results, match_reference(lr, hr, 2), roi, settings, verdicts=under.verdicts, region_maps=under.maps)
+    rows = outcome.rows
     vdsr = next(row for row in rows if row["method"] == "vdsr")
     assert vdsr["verdict"] == assess.verdict_label(assessed.verdicts["vdsr"]) and vdsr["verdict"].startswith("likely helped")
     assert 0.8 < vdsr["nucleus_dice"] <= 1 and vdsr["cell_count_diff"] == next(r for r in rows if r["method"] == "bicubic")["cell_count_diff"] == 0
-    images = views.archive_images(inputs, results, None, settings, maps)
-    assert sorted(name for name in images if name.startswith("maps/")) == [
-        "maps/00_VDSR_residual_uncertainty_self_ensemble_spread.png", "maps/01_VDSR_residual_disagreement_with_the_other_methods.png"]
-    archive = zipfile.ZipFile(io.BytesIO(build_zip(images, rows, {})))
-    assert "likely helped" in archive.read("metrics.csv").decode() and "nucleus_dice" in archive.read("metrics.csv").decode()
-    report = views.report_html(inputs, results, None, roi, settings, rows, {}, views.ReportExtras(maps=maps))
+    # the maps section's (3 colour bars, 3 maps a method), then those under the panels
+    names = [name for name in archive_images(outcome) if name.startswith("maps/")]
+    assert len(names) == 11 and names[-2:] == [
+        "maps/09_VDSR_residual_uncertainty_self_ensemble_spread.png", "maps/10_VDSR_residual_disagreement_with_the_other_methods.png"]
+    zipped = zipfile.ZipFile(io.BytesIO(archive(outcome)))
+    assert "likely helped" in zipped.read("metrics.csv").decode() and "nucleus_dice" in zipped.read("metrics.csv").decode()
+    report = report_html(outcome)
     for text in ("verdict without HR", vdsr["verdict"], "uncertainty (self-ensemble spread)", "nucleus Dice vs HR"):
         assert text in report

@@ -1,0 +1,79 @@
+"""What a comparison works on: the inputs (the LR image, how it was made, the optional HR
+reference), the settings of a run (scale, LR kind, methods and the weights that serve them,
+device, tiling), and the key of one result under them.
+
+Plain values, built by the app's widgets (:mod:`microsr_core.ui.inputs`, :mod:`microsr_core.ui.running`)
+and read by :mod:`.outcome` and the app's views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..imaging.degrade import Degradation
+from ..models.serving import ServedWeights
+from ..samples import Sample
+
+
+@dataclass
+class Inputs:
+    """What the comparison works on.
+
+    ``key`` identifies the LR pixels (content hash plus how they were made) for the result
+    cache; ``reference`` is the HR reference (``None`` without one); ``degradation`` is how
+    the LR was made (teaching mode) or assumed to be made (for the LR-consistency check);
+    ``lr_kind`` is the kind of LR image (:data:`~microsr_core.models.serving.LR_KINDS`), which picks
+    the weights.
+    """
+
+    lr: np.ndarray
+    name: str
+    bit_depth: int
+    key: str
+    degradation: Degradation
+    origin: str
+    lr_kind: str
+    reference: np.ndarray | None = None
+    reference_name: str = ""
+    reference_key: str = ""
+    notes: list[str] = field(default_factory=list)
+    sample: Sample | None = None  # the gallery sample the image comes from (None: an upload)
+    source_key: str = ""  # the image the LR comes from (the same with teaching mode on or off, at any scale)
+    teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
+    jpeg_quality: int | None = None  # an uploaded JPEG's quality (its file, not its pixels, tells it; the LR facts use it)
+
+    def pixel_size(self) -> tuple[float | None, str]:
+        """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
+        if self.sample is None:
+            return None, "unknown for an upload: enter your microscope's (camera pixel / total magnification)"
+        if self.sample.um_per_px is None:
+            return None, f"{self.sample.um_per_px_note}: enter it if you know it"
+        factor = self.degradation.scale if self.teaching else 1
+        return self.sample.um_per_px * factor, self.sample.um_per_px_note + (f", x{factor} for the LR made from it" if factor > 1 else "")
+
+
+@dataclass
+class Settings:
+    """How the methods run: what the Compare page's controls chose, with the weights each method's
+    result will come from."""
+
+    scale: int
+    lr_kind: str  # the kind of LR image (serving.LR_KINDS): picks the weights
+    methods: list[str]
+    titles: dict[str, str]
+    served: dict[str, ServedWeights]  # method -> the weights that will compute it; its sha256 is in the result key
+    fingerprints: dict[str, tuple]  # method -> the shas of all its weights for the kind: the model-cache key
+    colours: dict[str, str]  # method -> its colour in every panel, chart and legend
+    device: str | None  # resolved ("cpu", "cuda"); None when the choice is not available
+    device_choice: str
+    tile: int | None
+    region_first: bool
+
+
+def result_key(inputs: Inputs, settings: Settings, method: str) -> tuple:
+    """The key of ``method``'s result on ``inputs`` under ``settings`` (the serving weights' sha256
+    in it, so republished weights never reuse an old result)."""
+    served = settings.served[method]
+    return (inputs.key, method, served.sha256, served.lr_kind, settings.scale, settings.device, settings.tile)
