@@ -14,12 +14,13 @@ import hashlib
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import ImageError, MicroSRError, ParameterError
 from ..paths import data_root, resolve_inside
 from ..uploads import UPLOAD_PREFIX, uploads_dir
 from .sources import describe, open_large
@@ -85,6 +86,17 @@ def save_slide(data: bytes, name: str) -> str:
     return UPLOAD_PREFIX + file_name
 
 
+@contextmanager
+def _reading(path: str | Path):
+    """Any failure to decode the slide's pixels (a damaged tile, a truncated file) as one ImageError."""
+    try:
+        yield
+    except MicroSRError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile, zarr and their codecs raise many types for damaged files
+        raise ImageError(f"{Path(path).name}: damaged or unreadable ({type(exc).__name__}: {exc})") from exc
+
+
 @dataclass(frozen=True)
 class Overview:
     """A slide at a glance: ``image`` (float32 (h, w, 3), at most
@@ -103,8 +115,9 @@ class Overview:
 def overview(path: str | Path) -> Overview:
     """The overview of the slide at ``path``, read from its smallest pyramid level that is big
     enough (:meth:`.sources.LargeImage.thumbnail`)."""
-    image = open_large(path)
-    thumbnail, factor = image.thumbnail()
+    with _reading(path):
+        image = open_large(path)
+        thumbnail, factor = image.thumbnail()
     return Overview(thumbnail, factor, image.width, image.height, image.bit_depth, image.pixel_size, describe(image))
 
 
@@ -112,12 +125,13 @@ def read_region(path: str | Path, x: int, y: int, width: int, height: int, max_s
     """Level-0 columns ``x`` … ``x + width`` and rows ``y`` … ``y + height`` of the slide at
     ``path`` as float32 (height, width, 3) in [0, 1], read window by window; refuses a region
     outside the slide or over ``max_side`` a side."""
-    image = open_large(path)
     if min(width, height) < 1 or max(width, height) > max_side:
         raise ParameterError(f"a region is 1 to {max_side} px a side, not {width}x{height}")
-    if min(x, y) < 0 or x + width > image.width or y + height > image.height:
-        raise ParameterError(f"the region x={x}, y={y}, {width}x{height} leaves the slide ({image.width}x{image.height} px)")
-    return image.window((y, y + height), (x, x + width))
+    with _reading(path):
+        image = open_large(path)
+        if min(x, y) < 0 or x + width > image.width or y + height > image.height:
+            raise ParameterError(f"the region x={x}, y={y}, {width}x{height} leaves the slide ({image.width}x{image.height} px)")
+        return image.window((y, y + height), (x, x + width))
 
 
 def region_name(name: str, x: int, y: int, width: int, height: int) -> str:

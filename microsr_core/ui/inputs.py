@@ -22,6 +22,7 @@ from ..samples import DEFAULT, SAMPLES, Sample
 from ..models.serving import LR_KINDS, lr_kind_of
 from . import state
 from .loaders import sample_pixels
+from .slides import slide_section
 
 #: Largest upload the app decodes (width × height); ``MICROSR_APP_MAX_PIXELS`` overrides it.
 APP_MAX_PIXELS = int(os.environ.get("MICROSR_APP_MAX_PIXELS", 16_000_000))
@@ -37,7 +38,7 @@ FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 #: Largest image upload in MB (a 16 MP 16-bit TIFF is ~96 MB); the server allows more only for model files (Models page).
 IMAGE_UPLOAD_MB = 200
 
-SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
+SAMPLE, UPLOAD, SLIDE = "Built-in sample", "Upload an image", "A region of a whole slide"
 DEGRADATION_LABELS = {
     "bicubic": "bicubic downscale (MATLAB imresize)",
     "gaussian": "Gaussian blur 15x15, then bicubic downscale",
@@ -74,15 +75,19 @@ class Inputs:
     source_key: str = ""  # the image the LR comes from (the same with teaching mode on or off, at any scale)
     teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
     jpeg_quality: int | None = None  # an uploaded JPEG's quality (its file, not its pixels, tells it; the LR facts use it)
+    slide_um_per_px: float | None = None  # a slide region's pixel size from the slide's metadata
 
     def pixel_size(self) -> tuple[float | None, str]:
-        """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
+        """The LR pixel size in µm where the sample's or the slide's metadata gives it, and where it comes from."""
+        factor = self.degradation.scale if self.teaching else 1
+        made = f", x{factor} for the LR made from it" if factor > 1 else ""
+        if self.slide_um_per_px is not None:
+            return self.slide_um_per_px * factor, "from the slide's metadata" + made
         if self.sample is None:
             return None, "unknown for an upload: enter your microscope's (camera pixel / total magnification)"
         if self.sample.um_per_px is None:
             return None, f"{self.sample.um_per_px_note}: enter it if you know it"
-        factor = self.degradation.scale if self.teaching else 1
-        return self.sample.um_per_px * factor, self.sample.um_per_px_note + (f", x{factor} for the LR made from it" if factor > 1 else "")
+        return self.sample.um_per_px * factor, self.sample.um_per_px_note + made
 
 
 def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
@@ -142,8 +147,14 @@ def lr_kind_choice(catalog: list[MethodInfo], upload: bool) -> str:
 
 def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
-    source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
-    if source == UPLOAD:
+    source = st.radio("Image", [SAMPLE, UPLOAD, SLIDE], horizontal=True, key="source")
+    slide = None
+    if source == SLIDE:
+        slide = slide_section(IMAGE_UPLOAD_MB)
+        if slide is None:
+            return None
+        pixels, name, depth, key, sample = slide.pixels, slide.name, slide.bit_depth, slide.key, None
+    elif source == UPLOAD:
         uploaded = st.file_uploader("Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)", type=FILE_TYPES, key="upload_image",
                                     max_upload_size=IMAGE_UPLOAD_MB)
         if uploaded is None:
@@ -167,7 +178,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     else:
         if source == UPLOAD:
             _suggest_lr_kind(image, key)
-        lr_kind = lr_kind_choice(catalog, source == UPLOAD)
+        lr_kind = lr_kind_choice(catalog, source != SAMPLE)
         kind = "microscope" if lr_kind == "real" else "bicubic"  # what the LR-consistency check assumes
     degradation = Degradation(kind=kind, scale=scale)
     if teaching:
@@ -179,12 +190,13 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
                         f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", lr_kind, hr, name, key + "-hr",
-                        sample=sample, source_key=key, teaching=True)
+                        sample=sample, source_key=key, teaching=True, slide_um_per_px=slide.um_per_px if slide else None)
     else:
-        what = "uploaded LR image" if source == UPLOAD else "built-in sample used as the LR image"
+        what = {UPLOAD: "uploaded LR image", SLIDE: "slide region used as the LR image"}.get(source, "built-in sample used as the LR image")
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
-                        lr_kind, sample=sample, source_key=key, jpeg_quality=image.jpeg_quality if source == UPLOAD else None)
+                        lr_kind, sample=sample, source_key=key, jpeg_quality=image.jpeg_quality if source == UPLOAD else None,
+                        slide_um_per_px=slide.um_per_px if slide else None)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference", max_upload_size=IMAGE_UPLOAD_MB)
         if reference is not None:

@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tifffile
 
-from microsr_core.errors import ParameterError
-from microsr_core.imaging.io import sample_image
+from microsr_core.errors import ImageError, ParameterError
 from microsr_core.scale_out.slides import list_slides, overview, read_region, region_name, save_slide, slide_path
+from tests.helpers import slide_pixels, write_pyramid
 
 SHAPE = (2304, 3072)  # level 0; levels 1 and 2 are 1152 x 1536 and 576 x 768
 
 
-def write_pyramid(path, pixels: np.ndarray, levels: int = 3) -> None:
-    """An OME-TIFF with ``levels`` levels (each half the one above) in SubIFDs, tiled 256 x 256."""
-    with tifffile.TiffWriter(path, bigtiff=True) as tif:
-        tif.write(pixels, subifds=levels - 1, tile=(256, 256), metadata={"axes": "YXS", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25})
-        for level in range(1, levels):
-            tif.write(pixels[:: 2**level, :: 2**level], subfiletype=1, tile=(256, 256))
-
-
 @pytest.fixture(scope="module")
 def pixels():
-    """Level 0: the sample tiled 4.5 x 6 times as 8-bit RGB, every tile flipped differently."""
-    tile = np.round(sample_image() * 255).astype(np.uint8)
-    rows = [np.concatenate([tile[:: 1 - 2 * (r % 2), :: 1 - 2 * (c % 2)] for c in range(6)], axis=1) for r in range(5)]
-    return np.concatenate(rows, axis=0)[: SHAPE[0], : SHAPE[1]]
+    return slide_pixels(*SHAPE)
 
 
 @pytest.fixture
@@ -87,3 +75,14 @@ def test_an_uploaded_slide_is_kept_once_under_a_safe_name(microsr_home, slides):
     assert slide_path(name).read_bytes() == data and slide_path(name).is_relative_to(microsr_home)
     with pytest.raises(ParameterError, match="not a slide file"):
         save_slide(b"x", "notes.txt")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_slide_is_one_image_error(slides, damage):
+    path = slides / "damaged.svs"
+    data = (slides / "smear.ome.tif").read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"II*\x00garbage")
+    with pytest.raises(ImageError, match="damaged.svs") as error:
+        overview(slide_path("ward/damaged.svs"))
+        read_region(slide_path("ward/damaged.svs"), 0, 0, 64, 64)
+    assert "\n" not in str(error.value)
