@@ -37,17 +37,14 @@ class SlideRegion:
     um_per_px: float | None
 
 
-def _chosen_slide(upload_mb: int) -> tuple[str, str] | None:
-    """(slide name, name shown) of the chosen or uploaded slide (an upload wins), or None."""
+def _slide_widgets(upload_mb: int):
+    """The slide chosen from the list (a name or None) and the uploaded slide file (or None)."""
     names = list_slides()
     choice = st.selectbox("Slide (under the data root's slides folder)", names, index=None, key="slide_name",
                           placeholder="choose a slide" if names else "no slides in the data root's slides folder")
     uploaded = st.file_uploader("…or upload a slide (OME-TIFF, SVS, TIFF)", type=SLIDE_TYPES, key="upload_slide",
                                 max_upload_size=upload_mb)
-    if uploaded is not None:
-        saved = state.cached(state.DERIVED, ("slide upload", uploaded.file_id), lambda: save_slide(uploaded.getvalue(), uploaded.name))
-        return saved, uploaded.name
-    return (choice, choice) if choice else None
+    return choice, uploaded
 
 
 def _set_region(roi: Roi) -> None:
@@ -87,15 +84,17 @@ def _region_controls(name: str, view: Overview) -> Roi:
 
 def slide_section(upload_mb: int) -> SlideRegion | None:
     """Draw the slide widgets; return the chosen region, or None (with a message) when not ready."""
-    chosen = _chosen_slide(upload_mb)
-    if chosen is None:
+    choice, uploaded = _slide_widgets(upload_mb)
+    if choice is None and uploaded is None:
         st.info("Choose a slide from the list, or upload an OME-TIFF or SVS file.")
         return None
-    name, shown = chosen
+    shown = choice if uploaded is None else uploaded.name  # an upload wins
     try:
+        name = choice if uploaded is None else state.cached(
+            state.DERIVED, ("slide upload", uploaded.file_id), lambda: save_slide(uploaded.getvalue(), uploaded.name))
         path = slide_path(name)
         stamp = (str(path), path.stat().st_mtime_ns)
-        view = state.cached(state.DERIVED, ("slide overview",) + stamp, lambda: overview(path))
+        view = state.cached(state.DECODED, ("slide overview",) + stamp, lambda: overview(path))
         roi = _region_controls(name, view)
         region = (roi.col, roi.row, roi.width, roi.height)
         pixels = state.cached(state.DECODED, ("slide region",) + stamp + region, lambda: read_region(path, *region))
