@@ -1,4 +1,4 @@
-"""Test helpers: tiny networks published into a private weights folder."""
+"""Test helpers: tiny networks published into a private weights folder; pyramidal OME-TIFF slides."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
+import tifffile
 import torch
 from safetensors.torch import save_file
 
@@ -74,3 +76,21 @@ def save_foreign_model(net: torch.nn.Module, path: Path) -> Path:
     else:
         torch.save({"params_ema": net.state_dict()}, path)
     return path
+
+
+def write_pyramid(path, pixels: np.ndarray, levels: int = 3) -> None:
+    """An OME-TIFF with ``levels`` levels (each half the one above) in SubIFDs, tiled 256 x 256."""
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(pixels, subifds=levels - 1, tile=(256, 256), metadata={"axes": "YXS", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25})
+        for level in range(1, levels):
+            tif.write(pixels[:: 2**level, :: 2**level], subfiletype=1, tile=(256, 256))
+
+
+def slide_pixels(height: int, width: int) -> np.ndarray:
+    """A slide's level 0 as 8-bit RGB: the built-in sample tiled, every tile flipped differently."""
+    from microsr_core.imaging.io import sample_image
+
+    tile = np.round(sample_image() * 255).astype(np.uint8)
+    rows, cols = -(-height // tile.shape[0]), -(-width // tile.shape[1])
+    grid = [np.concatenate([tile[:: 1 - 2 * (r % 2), :: 1 - 2 * (c % 2)] for c in range(cols)], axis=1) for r in range(rows)]
+    return np.concatenate(grid, axis=0)[:height, :width]

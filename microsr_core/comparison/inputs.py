@@ -43,15 +43,19 @@ class Inputs:
     source_key: str = ""  # the image the LR comes from (the same with teaching mode on or off, at any scale)
     teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
     jpeg_quality: int | None = None  # an uploaded JPEG's quality (its file, not its pixels, tells it; the LR facts use it)
+    slide_um_per_px: float | None = None  # a slide region's pixel size from the slide's metadata
 
     def pixel_size(self) -> tuple[float | None, str]:
-        """The LR pixel size in µm where the sample's metadata gives it, and where it comes from."""
+        """The LR pixel size in µm where the sample's or the slide's metadata gives it, and where it comes from."""
+        factor = self.degradation.scale if self.teaching else 1
+        made = f", x{factor} for the LR made from it" if factor > 1 else ""
+        if self.slide_um_per_px is not None:
+            return self.slide_um_per_px * factor, "from the slide's metadata" + made
         if self.sample is None:
             return None, "unknown for an upload: enter your microscope's (camera pixel / total magnification)"
         if self.sample.um_per_px is None:
             return None, f"{self.sample.um_per_px_note}: enter it if you know it"
-        factor = self.degradation.scale if self.teaching else 1
-        return self.sample.um_per_px * factor, self.sample.um_per_px_note + (f", x{factor} for the LR made from it" if factor > 1 else "")
+        return self.sample.um_per_px * factor, self.sample.um_per_px_note + made
 
 
 @dataclass

@@ -32,9 +32,8 @@ class LargeImage:
     axes: str
     #: Micrometres per pixel (rows, columns), None when the file does not say.
     pixel_size: tuple[float, float] | None
-    #: A smaller level of the same image (a pyramid's smallest), or None.
-    overview: Any = None
-    overview_axes: str = ""
+    #: The smaller levels of the same image (a pyramid's levels below this one, largest first), each (array, axes).
+    smaller: tuple[tuple[Any, str], ...] = ()
 
     @property
     def height(self) -> int:
@@ -53,13 +52,19 @@ class LargeImage:
         return _contract(_read(self.array, self.axes, slice(*rows), slice(*cols)), self.path)
 
     def thumbnail(self) -> tuple[np.ndarray, float]:
-        """A view at most about :data:`THUMBNAIL_SIDE` a side (every n-th pixel of the smallest
-        level) and how many times smaller than this level it is per side."""
-        array, axes = (self.overview, self.overview_axes) if self.overview is not None else (self.array, self.axes)
-        height, width = (int(array.shape[axes.index(a)]) for a in "yx")
+        """A view at most :data:`THUMBNAIL_SIDE` a side and how many times smaller than this level
+        it is per side: every n-th pixel of the smallest level at least that big (of this level
+        when none is), read chunk by chunk, so no level is ever whole in memory."""
+        array, axes = next(((a, x) for a, x in reversed(self.smaller) if max(_side(a, x, "y"), _side(a, x, "x")) >= THUMBNAIL_SIDE),
+                           (self.array, self.axes))
+        height, width = _side(array, axes, "y"), _side(array, axes, "x")
         stride = max(1, -(-max(height, width) // THUMBNAIL_SIDE))
         view = _read(array, axes, slice(None, None, stride), slice(None, None, stride))
         return _contract(view, self.path), self.height / height * stride
+
+
+def _side(array: Any, axes: str, axis: str) -> int:
+    return int(array.shape[axes.index(axis)])
 
 
 def _read(array: Any, axes: str, rows: slice, cols: slice) -> np.ndarray:
@@ -107,13 +112,11 @@ def _open_tiff(path: Path, level: int) -> LargeImage:
             raise ImageError(f"{path}: has {len(series.levels)} pyramid level(s), no level {level}")
         axes = _tiff_axes(series.levels[level].axes)
         pixel_size = _tiff_pixel_size(tif)
-        smallest = len(series.levels) - 1
-        overview_axes = _tiff_axes(series.levels[smallest].axes)
+        levels = [_tiff_axes(found.axes) for found in series.levels]
     if pixel_size is not None and level:
         pixel_size = tuple(p * series.levels[0].shape[axes.index("y")] / series.levels[level].shape[axes.index("y")] for p in pixel_size)
-    array = zarr.open(tifffile.imread(path, aszarr=True, level=level), mode="r")
-    overview = zarr.open(tifffile.imread(path, aszarr=True, level=smallest), mode="r") if smallest > level else None
-    return LargeImage(str(path), array, axes, pixel_size, overview, overview_axes)
+    array, *smaller = (zarr.open(tifffile.imread(path, aszarr=True, level=index), mode="r") for index in range(level, len(levels)))
+    return LargeImage(str(path), array, axes, pixel_size, tuple(zip(smaller, levels[level + 1 :])))
 
 
 def _open_ome_zarr(path: Path, level: int) -> LargeImage:
@@ -134,8 +137,8 @@ def _open_ome_zarr(path: Path, level: int) -> LargeImage:
     pixel_size = None
     if scale is not None and units.get("x") == "micrometer":
         pixel_size = (float(scale[axes.index("y")]), float(scale[axes.index("x")]))
-    overview = group[datasets[-1]["path"]] if len(datasets) - 1 > level else None
-    return LargeImage(str(path), group[datasets[level]["path"]], axes, pixel_size, overview, axes)
+    smaller = tuple((group[dataset["path"]], axes) for dataset in datasets[level + 1 :])
+    return LargeImage(str(path), group[datasets[level]["path"]], axes, pixel_size, smaller)
 
 
 @functools.lru_cache(maxsize=8)

@@ -3,6 +3,8 @@
 - :mod:`.state`: session-state keys and the per-user result cache;
 - :mod:`.loaders`: things loaded once per process and shared by every user (models, samples);
 - :mod:`.inputs`: the image, teaching mode and HR reference widgets;
+- :mod:`.slides`: a whole slide as the image: choose or upload one, its overview, a region of it;
+- :mod:`.overview`: the overview figure with a region on it, and the box a user drags on it;
 - :mod:`.links`: the view in the URL's query string (shareable links);
 - :mod:`.running`: the controls and running the methods with progress;
 - :mod:`.views`: the overview with the region of interest and pixel size, zoom grid with

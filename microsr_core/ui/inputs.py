@@ -22,6 +22,7 @@ from ..samples import DEFAULT, SAMPLES
 from ..models.serving import LR_KINDS, lr_kind_of
 from . import state
 from .loaders import sample_pixels
+from .slides import slide_section
 
 #: Largest upload the app decodes (width × height); ``MICROSR_APP_MAX_PIXELS`` overrides it.
 APP_MAX_PIXELS = int(os.environ.get("MICROSR_APP_MAX_PIXELS", 16_000_000))
@@ -37,7 +38,7 @@ FILE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 #: Largest image upload in MB (a 16 MP 16-bit TIFF is ~96 MB); the server allows more only for model files (Models page).
 IMAGE_UPLOAD_MB = 200
 
-SAMPLE, UPLOAD = "Built-in sample", "Upload an image"
+SAMPLE, UPLOAD, SLIDE = "Built-in sample", "Upload an image", "A region of a whole slide"
 DEGRADATION_LABELS = {
     "bicubic": "bicubic downscale (MATLAB imresize)",
     "gaussian": "Gaussian blur 15x15, then bicubic downscale",
@@ -105,8 +106,14 @@ def lr_kind_choice(catalog: list[MethodInfo], upload: bool) -> str:
 
 def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     """Draw the input widgets; return the inputs, or ``None`` (with a message) when not ready."""
-    source = st.radio("Image", [SAMPLE, UPLOAD], horizontal=True, key="source")
-    if source == UPLOAD:
+    source = st.radio("Image", [SAMPLE, UPLOAD, SLIDE], horizontal=True, key="source")
+    slide = None
+    if source == SLIDE:
+        slide = slide_section(IMAGE_UPLOAD_MB)
+        if slide is None:
+            return None
+        pixels, name, depth, key, sample = slide.pixels, slide.name, slide.bit_depth, slide.key, None
+    elif source == UPLOAD:
         uploaded = st.file_uploader("Image (PNG, JPEG, TIFF, BMP; 8 or 16 bit)", type=FILE_TYPES, key="upload_image",
                                     max_upload_size=IMAGE_UPLOAD_MB)
         if uploaded is None:
@@ -130,7 +137,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     else:
         if source == UPLOAD:
             _suggest_lr_kind(image, key)
-        lr_kind = lr_kind_choice(catalog, source == UPLOAD)
+        lr_kind = lr_kind_choice(catalog, source != SAMPLE)
         kind = "microscope" if lr_kind == "real" else "bicubic"  # what the LR-consistency check assumes
     degradation = Degradation(kind=kind, scale=scale)
     if teaching:
@@ -142,12 +149,13 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
                         f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", lr_kind, hr, name, key + "-hr",
-                        sample=sample, source_key=key, teaching=True)
+                        sample=sample, source_key=key, teaching=True, slide_um_per_px=slide.um_per_px if slide else None)
     else:
-        what = "uploaded LR image" if source == UPLOAD else "built-in sample used as the LR image"
+        what = {UPLOAD: "uploaded LR image", SLIDE: "slide region used as the LR image"}.get(source, "built-in sample used as the LR image")
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
-                        lr_kind, sample=sample, source_key=key, jpeg_quality=image.jpeg_quality if source == UPLOAD else None)
+                        lr_kind, sample=sample, source_key=key, jpeg_quality=image.jpeg_quality if source == UPLOAD else None,
+                        slide_um_per_px=slide.um_per_px if slide else None)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference", max_upload_size=IMAGE_UPLOAD_MB)
         if reference is not None:

@@ -15,7 +15,8 @@ import streamlit as st
 RESULTS = "msr_results"
 #: Values derived from results (metrics, maps, alignment, consistency): key -> value.
 DERIVED = "msr_derived"
-#: Decoded uploads: content hash -> LoadedImage (decoding is not repeated on every rerun).
+#: Decoded images (decoding is not repeated on every rerun): uploads (content hash -> LoadedImage),
+#: slide overviews and slide regions (:mod:`.slides`).
 DECODED = "msr_decoded"
 #: Messages of the last run (method errors, fallbacks), shown until the next run.
 RUN_MESSAGES = "msr_run_messages"

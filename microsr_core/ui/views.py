@@ -10,14 +10,12 @@ and the ZIP and the report are built from it (:mod:`microsr_core.comparison.down
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
@@ -36,8 +34,7 @@ from ..imaging.parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, p
 from ..imaging.roi import Roi, default_roi, region_in_um, roi_from_box
 from ..comparison.share import PANEL_SIZES
 from . import state
-
-ROI_COLOR, WINDOW_COLOR = "#ffd600", "#00e5ff"
+from .overview import overview_figure, selected_box
 
 
 @dataclass
@@ -105,39 +102,6 @@ def reference_section(inputs: Inputs, scale: int) -> Reference | None:
     return found
 
 
-def _overview_figure(lr: np.ndarray, roi: Roi, window: Roi | None) -> go.Figure:
-    small, factor = display.shrink_for_display(lr, 768)
-    uri = "data:image/png;base64," + base64.b64encode(encode_image(small, "png", 8)).decode()
-    height, width = lr.shape[:2]
-    step = max(1, math.ceil(max(height, width) / 64))
-    rows, cols = np.mgrid[0:height:step, 0:width:step]
-    fig = go.Figure(go.Image(source=uri, x0=(factor - 1) / 2, dx=factor, y0=(factor - 1) / 2, dy=factor, hoverinfo="skip"))
-    # Invisible points on a grid: plotly reports box selections over traces with points.
-    fig.add_trace(go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers", marker=dict(opacity=0, size=4),
-                             hovertemplate="row %{y}, col %{x}<extra></extra>", showlegend=False))
-    fig.add_shape(type="rect", x0=roi.col - 0.5, x1=roi.col + roi.width - 0.5, y0=roi.row - 0.5,
-                  y1=roi.row + roi.height - 0.5, line=dict(color=ROI_COLOR, width=2))
-    if window is not None:
-        fig.add_shape(type="rect", x0=window.col - 0.5, x1=window.col + window.width - 0.5, y0=window.row - 0.5,
-                      y1=window.row + window.height - 0.5, line=dict(color=WINDOW_COLOR, width=2, dash="dash"))
-    fig.update_xaxes(range=[-0.5, width - 0.5], showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(range=[height - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
-    fig.update_layout(dragmode="select", margin=dict(l=0, r=0, t=0, b=0), height=420, clickmode="none")
-    return fig
-
-
-def _selected_box(event) -> tuple | None:
-    selection = (event or {}).get("selection") or {}
-    boxes = selection.get("box") or []
-    if boxes and "x" in boxes[-1] and "y" in boxes[-1]:
-        return tuple(boxes[-1]["x"]), tuple(boxes[-1]["y"])
-    points = selection.get("points") or []
-    if points:
-        xs, ys = [p["x"] for p in points], [p["y"] for p in points]
-        return (min(xs), max(xs)), (min(ys), max(ys))
-    return None
-
-
 def _set_roi(roi: Roi) -> None:
     st.session_state[state.ROI_ROW], st.session_state[state.ROI_COL] = roi.row, roi.col
     st.session_state[state.ROI_HEIGHT], st.session_state[state.ROI_WIDTH] = roi.height, roi.width
@@ -159,7 +123,7 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
         _set_roi(shared or default_roi(inputs.lr, 48))
     elif any(key not in st.session_state for key in state.ROI_KEYS):
         _set_roi(st.session_state[state.ROI_SAVED])
-    box = _selected_box(st.session_state.get("overview"))
+    box = selected_box(st.session_state.get("overview"))
     if box is not None and box != st.session_state.get(state.ROI_BOX_SEEN):
         st.session_state[state.ROI_BOX_SEEN] = box
         _set_roi(roi_from_box(box[0], box[1], shape))
@@ -169,7 +133,7 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
     window = reference.window if reference is not None and reference.mode == "aligned" else None
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(_overview_figure(inputs.lr, roi, window), key="overview", on_select="rerun",
+        st.plotly_chart(overview_figure(*display.shrink_for_display(inputs.lr, 768), inputs.lr.shape, roi, window), key="overview", on_select="rerun",
                         selection_mode="box", config={"displaylogo": False, "scrollZoom": False})
         st.caption("Drag a box on the LR overview to choose the region of interest (yellow)"
                    + (f"; the dashed cyan outline is where the HR reference matched: {window.describe()}." if window else "."))
