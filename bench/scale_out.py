@@ -2,6 +2,7 @@
 
     python bench/scale_out.py [--size 8192] [--block 1024] [--fields 100] [--field 64x80]
                               [--workers 1,2] [--faults] [--data ../shared/data/bccd/images] [--out F.md]
+                              [--lr-kind bicubic|real] [--baseline-size 2048]
 
 (a) ``--size`` N: an N×N RGB OME-TIFF (the sample micrograph tiled, 512-px tiles, a 2× pyramid)
 super-resolved ×2 by VDSR with ``upscale-large`` at each ``--workers`` count (1 thread each);
@@ -82,24 +83,27 @@ def make_slide(path: Path, size: int) -> None:
         tif.write(tiles(size // 2), shape=(size // 2, size // 2, 3), dtype=np.uint8, tile=(512, 512), subfiletype=1)
 
 
-def single_image_rate(path: Path) -> tuple[float, float]:
-    """LR megapixels per second of ``upscale`` on the whole image on one core, and the peak memory."""
+def single_image_rate(path: Path, side: int, lr_kind: str) -> tuple[float, float]:
+    """LR megapixels per second of ``upscale`` on one core on the image's top-left ``side``² (the
+    whole of a large image would not fit in memory: the rate per pixel does not depend on the size
+    once it is many tiles), and the peak memory."""
     import tifffile
     import torch
+    import zarr
 
     from microsr_core import upscale
 
     torch.set_num_threads(1)  # this benchmark's own process: the single-image baseline per core
-    image = tifffile.imread(path).astype(np.float32) / 255.0
+    image = np.asarray(zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")[:side, :side]).astype(np.float32) / 255.0
     monitor = PeakMemory()
     monitor.start()
     start = time.perf_counter()
-    upscale(image, "vdsr", 2, output_dtype=np.uint8)
+    upscale(image, "vdsr", 2, output_dtype=np.uint8, lr_kind=lr_kind)
     seconds = time.perf_counter() - start
     return image.shape[0] * image.shape[1] / 1e6 / seconds, monitor.stop()[0]
 
 
-def large_case(path: Path, workers: int, block: int, work: Path) -> dict:
+def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str) -> dict:
     from microsr_core.scale_out.cluster import open_client
     from microsr_core.scale_out.large import upscale_large
 
@@ -108,13 +112,13 @@ def large_case(path: Path, workers: int, block: int, work: Path) -> dict:
     out = work / f"large_{workers}.ome.zarr"
     with open_client(workers, 1) as client:
         start = time.perf_counter()
-        report = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32")
+        report = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32", lr_kind=lr_kind)
         seconds = time.perf_counter() - start
     client_peak, cluster_peak = monitor.stop()
     return {"workers": workers, "seconds": seconds, "client_gib": client_peak, "cluster_gib": cluster_peak, "blocks": report.blocks, "out": out}
 
 
-def cutout_error(path: Path, out: Path, margin: int = 16, side: int = 160) -> float:
+def cutout_error(path: Path, out: Path, lr_kind: str, margin: int = 16, side: int = 160) -> float:
     """Max |output − upscale(cut-out with margin)| over a cut-out in the middle of the image."""
     import tifffile
     import zarr
@@ -124,7 +128,7 @@ def cutout_error(path: Path, out: Path, margin: int = 16, side: int = 160) -> fl
     store = zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")
     middle = store.shape[0] // 2 - side // 2
     window = np.asarray(store[middle - margin : middle + side + margin, middle - margin : middle + side + margin]).astype(np.float32) / 255
-    expected = upscale(window, "vdsr", 2, tile=0).image[2 * margin : -2 * margin, 2 * margin : -2 * margin]
+    expected = upscale(window, "vdsr", 2, tile=0, lr_kind=lr_kind).image[2 * margin : -2 * margin, 2 * margin : -2 * margin]
     got = np.moveaxis(zarr.open_array(f"{out}/0", mode="r")[:, 2 * middle : 2 * (middle + side), 2 * middle : 2 * (middle + side)], 0, -1)
     return float(np.abs(got - expected).max())
 
@@ -185,6 +189,8 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=100)
     parser.add_argument("--field", default="64x80")
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--lr-kind", default="bicubic", help="the VDSR weights: bicubic, or real (which run bf16 where the CPU has it)")
+    parser.add_argument("--baseline-size", type=int, default=2048, help="side of the single-image path's crop (at most --size)")
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--data", default=str(PROJECT.parent / "shared" / "data" / "bccd" / "images"))
     parser.add_argument("--out", default=None, help="append the Markdown lines here")
@@ -208,16 +214,17 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
     """The large-image cases first (so the client's peak is not the single-image run's), then the baseline."""
     slide = work / "slide.ome.tif"
     make_slide(slide, args.size)
-    cases = [large_case(slide, workers, args.block, work) for workers in counts]
-    rate, single_peak = single_image_rate(slide)
-    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2, blocks of {args.block}, float32 OME-Zarr out",
-             f"  - single-image path (`upscale` on the whole image, 1 torch thread): {rate:.4f} LR MP/s per core, peak {single_peak:.2f} GiB"]
+    cases = [large_case(slide, workers, args.block, work, args.lr_kind) for workers in counts]
+    side = min(args.size, args.baseline_size)
+    rate, single_peak = single_image_rate(slide, side, args.lr_kind)
+    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, float32 OME-Zarr out",
+             f"  - single-image path (`upscale` on a {side}x{side} crop, 1 torch thread): {rate:.4f} LR MP/s per core, peak {single_peak:.2f} GiB"]
     for case in cases:
         per_core = args.size**2 / 1e6 / case["seconds"] / case["workers"]
         lines.append(f"  - upscale-large, {case['workers']} worker(s) x 1 thread: {case['seconds']:.1f} s, {per_core:.4f} LR MP/s per core "
                      f"({per_core / rate:.2f}x the single-image path); peak memory: client {case['client_gib']:.2f} GiB, "
                      f"cluster processes {case['cluster_gib']:.2f} GiB; {case['blocks']} blocks")
-    lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out']):.2e}")
+    lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}")
     return lines
 
 
