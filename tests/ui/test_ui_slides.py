@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from microsr_core.ui import slides
-from tests.helpers import slide_pixels, write_pyramid
+from tests.helpers import full_disk, slide_pixels, write_pyramid
 from tests.ui.test_ui_compare import captions, choose, run_methods, start, upload
 
 SHAPE = (1280, 1536)  # level 1 (640 x 768) is below 1024 px: the overview is level 0 every 2nd pixel
@@ -65,3 +65,12 @@ def test_an_uploaded_slide_opens_like_a_listed_one(page, tmp_path):
     assert not at.exception and not at.error, [e.value for e in at.error]
     text = " ".join(c.value for c in at.caption)
     assert "LR input: field 7.ome.tif [x=512, y=384, 512×512], 512x512 px, 8-bit." in text, text
+
+
+def test_a_full_disk_while_keeping_an_upload_is_one_error_line(page, tmp_path, monkeypatch):
+    at = page
+    full_disk(monkeypatch)
+    upload(at, "upload_slide", "field 7.ome.tif", (tmp_path / "data" / "slides" / "smear.ome.tif").read_bytes())
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Slide field 7.ome.tif: cannot write the uploaded slide field-7.ome.tif: the disk is full; "
+                                           "nothing was kept: free space and upload it again"]
