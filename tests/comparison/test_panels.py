@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from microsr_core.comparison.compare import match_reference
 from microsr_core.comparison.inputs import result_key
