@@ -4,6 +4,7 @@ against an optional HR reference, the LR-consistency check and downloads."""
 import streamlit as st
 
 from microsr_core.comparison.outcome import compute_outcome
+from microsr_core.comparison.panels import build_panels
 from microsr_core.models.catalog import method_catalog
 from microsr_core.ui import inputs, links, running, state, verdicts, views
 
@@ -36,7 +37,7 @@ if not results:
     st.stop()
 
 st.header("Region of interest in every panel")
-panels = views.build_panels(data, results, reference, settings)
+panels = build_panels(data, results, reference, settings, cache=state.derived)
 under = verdicts.under_panels(data, results, settings, roi)
 zoomed = views.zoom_grid(panels, roi, settings.scale, panel_size, um_per_px, under.draw)
 if under.assessed is not None:

@@ -1,8 +1,10 @@
-"""Test helpers: tiny networks published into a private weights folder; pyramidal OME-TIFF slides."""
+"""Test helpers: tiny networks published into a private weights folder; pyramidal OME-TIFF slides; a full disk."""
 
 from __future__ import annotations
 
+import errno
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -94,3 +96,21 @@ def slide_pixels(height: int, width: int) -> np.ndarray:
     rows, cols = -(-height // tile.shape[0]), -(-width // tile.shape[1])
     grid = [np.concatenate([tile[:: 1 - 2 * (r % 2), :: 1 - 2 * (c % 2)] for c in range(cols)], axis=1) for r in range(rows)]
     return np.concatenate(grid, axis=0)[:height, :width]
+
+
+def full_disk(monkeypatch, written: float = 0.5) -> None:
+    """While patched, a temporary file's write puts ``written`` of its bytes on disk, then fails as a full disk does."""
+    real = tempfile.NamedTemporaryFile
+
+    def opened(*args, **kwargs):
+        out = real(*args, **kwargs)
+
+        def write(data):
+            out.file.write(data[: int(len(data) * written)])
+            out.file.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        out.write = write
+        return out
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", opened)

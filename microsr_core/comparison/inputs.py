@@ -13,8 +13,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..imaging.degrade import Degradation
+from ..imaging.roi import Roi
 from ..models.serving import ServedWeights
 from ..samples import Sample
+
+
+@dataclass(frozen=True)
+class SlidePlace:
+    """Where on a whole slide an LR image was read: the slide's ``name`` (a path under the data
+    root's slides folder, or an upload's ``upload:<file>``, :mod:`microsr_core.scale_out.slides`)
+    and the ``region`` in level-0 px."""
+
+    name: str
+    region: Roi
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Inputs:
     teaching: bool = False  # the LR was made here from the image (which is then the HR truth)
     jpeg_quality: int | None = None  # an uploaded JPEG's quality (its file, not its pixels, tells it; the LR facts use it)
     slide_um_per_px: float | None = None  # a slide region's pixel size from the slide's metadata
+    slide: SlidePlace | None = None  # the slide region the LR was read from (None: not from a slide)
 
     def pixel_size(self) -> tuple[float | None, str]:
         """The LR pixel size in µm where the sample's or the slide's metadata gives it, and where it comes from."""

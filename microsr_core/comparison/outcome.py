@@ -21,6 +21,7 @@ import numpy as np
 from . import assess, compare, display
 from .compare import Reference
 from .inputs import Inputs, Settings, result_key
+from ..errors import AlignmentError
 from ..imaging.metrics import STAIN_CONVENTION, convention, error_map_y, ssim_map_y
 from ..imaging.parsing import parsing_classes, parsing_labels
 from ..imaging.roi import Roi
@@ -169,6 +170,21 @@ def compute_outcome(inputs: Inputs, results: dict[str, SRResult], reference: Ref
     classes = None if reference is None else class_table(inputs, results, reference, settings, cache)
     return Outcome(inputs, results, reference, roi, settings, rows, map_grid(inputs, results, reference, settings, cache),
                    classes, dict(panels or {}), tuple(region_maps))
+
+
+def matched_reference(inputs: Inputs, scale: int, cache: Cache = compute_now) -> Reference | str | None:
+    """The HR reference matched to the LR image (:func:`~.compare.match_reference`, looked up in
+    ``cache``), why it could not be (the message, a ``str``), or ``None`` without a reference."""
+    if inputs.reference is None:
+        return None
+
+    def compute():
+        try:
+            return compare.match_reference(inputs.lr, inputs.reference, scale)
+        except AlignmentError as exc:
+            return str(exc)
+
+    return cache(("reference", inputs.key, inputs.reference_key, scale), compute)
 
 
 def result_labels(result: SRResult) -> np.ndarray | None:

@@ -1,18 +1,21 @@
 """A view of the Compare page as URL query parameters, and back, so a link restores it.
 
 The query string holds the sample (or ``upload``: an uploaded image cannot travel in a URL),
-the methods, the scale, the kind of LR image (which picks the weights), the region of interest
+or, for a region of a whole slide, the slide (its name under the data root's slides folder, or
+``upload``: an uploaded slide cannot travel either) and the region of it (``slide_region=x,y,width,height``,
+level-0 px), the methods, the scale, the kind of LR image (which picks the weights), the region of interest
 (LR px), the panel size, teaching mode (``teach=`` how the LR is made from the image) and whether
 an HR reference was uploaded (``hr=upload``: it cannot travel either; the link asks for it)::
 
     ?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=10,20,20,40&panel=320
     ?sample=leukocyte&methods=bicubic,prior&scale=4&teach=microscope&region=5,5,20,20
+    ?slide=ward/smear.ome.tif&slide_region=700,300,128,96&methods=bicubic&scale=2&lr_kind=real&region=0,0,48,48
 
 A link without ``lr_kind`` (made before real-capture weights existed) reads as bicubic.
 
 :func:`from_query` never raises: each value it cannot read is left out (``None``) and named in
 its list of problems, so a damaged link still opens the page. Whether the methods and scale
-exist on this installation is for the app to check.
+exist on this installation, and the slide in the slides folder, is for the app to check.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from ..imaging.degrade import DEGRADATIONS
 from ..imaging.roi import Roi
 from ..samples import SAMPLES
 from ..models.serving import DEFAULT_KIND, LR_KINDS
+from ..uploads import UPLOAD_PREFIX
 
-#: The value of ``sample`` for a view made on an uploaded image.
+#: The value of ``sample`` (``slide``) for a view made on an uploaded image (slide).
 UPLOAD = "upload"
 #: Zoom panel sizes (px) the page offers.
 PANEL_SIZES = (192, 256, 320, 384, 512)
@@ -43,6 +47,8 @@ class View:
     lr_kind: str | None = None
     teach: str | None = None  # teaching mode on, the LR made by this degradation
     reference: bool = False  # an HR reference was uploaded (it is not in the link)
+    slide: str | None = None  # the slide (a name under the data root's slides folder, or UPLOAD) the LR is a region of
+    slide_region: Roi | None = None  # that region, level-0 px
 
 
 def to_query(view: View) -> dict[str, str]:
@@ -64,6 +70,11 @@ def to_query(view: View) -> dict[str, str]:
         query["teach"] = view.teach
     if view.reference:
         query["hr"] = UPLOAD
+    if view.slide is not None:
+        query["slide"] = view.slide
+    if view.slide_region is not None:
+        box = view.slide_region
+        query["slide_region"] = f"{box.col},{box.row},{box.width},{box.height}"
     return query
 
 
@@ -81,13 +92,14 @@ def from_query(query: Mapping[str, str]) -> tuple[View, list[str]]:
     if lr_kind is not None and lr_kind not in LR_KINDS:
         problems.append(f"LR kind '{lr_kind}' is not one of {', '.join(LR_KINDS)}")
         lr_kind = None
-    region = _integers(query, "region", 4, problems)
-    roi = None
-    if region is not None:
-        if region[0] < 0 or region[1] < 0 or region[2] < 1 or region[3] < 1:
-            problems.append(f"region '{query['region']}' needs row, col >= 0 and height, width >= 1 (LR px)")
-        else:
-            roi = Roi(*region)
+    region = _box(query, "region", "row, col >= 0 and height, width >= 1 (LR px)", problems)
+    roi = None if region is None else Roi(*region)
+    slide = query.get("slide")
+    if slide is not None and (not slide or slide.startswith(UPLOAD_PREFIX)):
+        problems.append(f"slide '{slide}' is not a name under the data root's slides folder (an uploaded slide travels as '{UPLOAD}')")
+        slide = None
+    box = _box(query, "slide_region", "x, y >= 0 and width, height >= 1 (level-0 px)", problems)
+    slide_region = None if box is None else Roi(box[1], box[0], box[3], box[2])
     panel = _integers(query, "panel", 1, problems)
     if panel is not None and panel[0] not in PANEL_SIZES:
         problems.append(f"panel '{panel[0]}' is not one of the panel sizes ({', '.join(map(str, PANEL_SIZES))} px)")
@@ -105,7 +117,18 @@ def from_query(query: Mapping[str, str]) -> tuple[View, list[str]]:
             problems.append(f"scale '{scale[0]}' must be at least 1")
         else:
             scale_value = scale[0]
-    return View(sample, methods, scale_value, roi, None if panel is None else panel[0], lr_kind, teach, reference == UPLOAD), problems
+    return View(sample, methods, scale_value, roi, None if panel is None else panel[0], lr_kind, teach, reference == UPLOAD,
+                slide, slide_region), problems
+
+
+def _box(query: Mapping[str, str], name: str, need: str, problems: list[str]) -> tuple[int, ...] | None:
+    """Four comma-separated integers from ``query[name]``, the first two at least 0 and the last two
+    at least 1; ``None`` (and a problem saying it ``need``s that) otherwise."""
+    values = _integers(query, name, 4, problems)
+    if values is not None and (min(values[:2]) < 0 or min(values[2:]) < 1):
+        problems.append(f"{name} '{query[name]}' needs {need}")
+        return None
+    return values
 
 
 def _integers(query: Mapping[str, str], name: str, count: int, problems: list[str]) -> tuple[int, ...] | None:

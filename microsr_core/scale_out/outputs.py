@@ -14,17 +14,22 @@ from ..errors import StorageError
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
+#: What a run's :class:`StorageError` advises: its finished pieces stay and a resume skips them.
+RESUME = "what finished is kept: free space and rerun with --resume"
+
+
 @contextmanager
-def writing(target: str | Path) -> Iterator[None]:
+def writing(target: str | Path, advice: str = RESUME) -> Iterator[None]:
     """Turn an OS error that no retry can fix (disk full, quota, read-only, permission) while
-    writing ``target`` into a one-line :class:`StorageError` that says the partial output is kept."""
+    writing ``target`` into a one-line :class:`StorageError` that ends with ``advice`` (by
+    default: the partial output is kept, resume)."""
     try:
         yield
     except OSError as exc:
         if exc.errno not in _STORAGE_ERRNOS:
             raise
         reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
-        raise StorageError(f"cannot write {target}: {reason}; what finished is kept: free space and rerun with --resume") from None
+        raise StorageError(f"cannot write {target}: {reason}; {advice}") from None
 
 
 def done_marker(root: str | Path, level: int, row: int, col: int) -> Path:

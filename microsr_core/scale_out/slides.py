@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ImageError, MicroSRError, ParameterError
 from ..paths import data_root, resolve_inside
 from ..uploads import UPLOAD_PREFIX, uploads_dir
+from .outputs import writing
 from .sources import describe, open_large
 
 #: File names the slide list offers and an upload may have (an OME-Zarr is a folder ending in ``.zarr``).
@@ -79,11 +80,23 @@ def save_slide(data: bytes, name: str) -> str:
     file_name = f"{hashlib.sha256(data).hexdigest()[:16]}-{clean}"
     target = uploaded_slides_dir() / file_name
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".saving-", delete=False) as out:
-            out.write(data)
-        os.replace(out.name, target)
+        _keep(data, target, clean)
     return UPLOAD_PREFIX + file_name
+
+
+def _keep(data: bytes, target: Path, shown: str) -> None:
+    """Write ``data`` under a temporary name beside ``target``, then rename it to ``target``: a
+    slide is never half-written; a full disk is one :class:`~microsr_core.errors.StorageError`
+    naming ``shown``, and the temporary file is removed."""
+    with writing(f"the uploaded slide {shown}", "nothing was kept: free space and upload it again"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = tempfile.NamedTemporaryFile(dir=target.parent, prefix=".saving-", delete=False)
+        try:
+            with out:
+                out.write(data)
+            os.replace(out.name, target)
+        finally:
+            Path(out.name).unlink(missing_ok=True)
 
 
 @contextmanager

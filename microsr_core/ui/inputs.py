@@ -149,13 +149,15 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
         hr = modcrop(pixels, scale)
         inputs = Inputs(lr, name, depth, image_hash(key, "teach", kind, str(scale)), degradation,
                         f"LR made from the HR image by {degradation.describe()}, rounded to 8 bit", lr_kind, hr, name, key + "-hr",
-                        sample=sample, source_key=key, teaching=True, slide_um_per_px=slide.um_per_px if slide else None)
+                        sample=sample, source_key=key, teaching=True, slide_um_per_px=slide.um_per_px if slide else None,
+                        slide=slide.place if slide else None)
     else:
         what = {UPLOAD: "uploaded LR image", SLIDE: "slide region used as the LR image"}.get(source, "built-in sample used as the LR image")
         inputs = Inputs(np.asarray(pixels), name, depth, key, degradation,
                         f"{what}: {LR_KIND_LABELS[lr_kind]} (assumed made by {degradation.describe()} for the LR-consistency check)",
                         lr_kind, sample=sample, source_key=key, jpeg_quality=image.jpeg_quality if source == UPLOAD else None,
-                        slide_um_per_px=slide.um_per_px if slide else None)
+                        slide_um_per_px=slide.um_per_px if slide else None,
+                        slide=slide.place if slide else None)
         reference = st.file_uploader("HR reference (optional): the same field at higher magnification",
                                      type=FILE_TYPES, key="upload_reference", max_upload_size=IMAGE_UPLOAD_MB)
         if reference is not None:

@@ -1,4 +1,4 @@
-"""Shareable views: the Compare page's sample, methods, scale, LR kind, region, panel size,
+"""Shareable views: the Compare page's sample (or slide and region of it), methods, scale, LR kind, region, panel size,
 teaching mode and whether an HR reference was uploaded live in the URL's query string (:mod:`microsr_core.comparison.share`), so opening a copied link restores the view."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from ..models.catalog import MethodInfo, default_lr_kind, unavailable_reason
 from ..imaging.roi import Roi
 from ..comparison.inputs import Inputs, Settings
 from ..comparison.share import UPLOAD, View, from_query, to_query
+from ..scale_out.slides import list_slides
+from ..uploads import UPLOAD_PREFIX
 from . import state
-from .inputs import SAMPLE, UPLOAD as UPLOAD_SOURCE
+from .inputs import SAMPLE, SLIDE as SLIDE_SOURCE, UPLOAD as UPLOAD_SOURCE
 from .loaders import default_scale, scale_choices
 from .running import methods_key
 
@@ -28,6 +30,8 @@ def restore(catalog: list[MethodInfo]) -> None:
                 "The link's methods, scale, region and panel size are restored.")
     elif view.sample is not None:
         st.session_state["source"], st.session_state["sample"] = SAMPLE, view.sample
+    if view.slide is not None:
+        _restore_slide(view, problems)
     if view.teach is not None:
         st.session_state["teaching"], st.session_state["degradation"] = True, view.teach
     elif view.reference:
@@ -56,10 +60,35 @@ def restore(catalog: list[MethodInfo]) -> None:
         st.warning("Part of this link could not be restored: " + "; ".join(problems) + ".")
 
 
+def _restore_slide(view: View, problems: list[str]) -> None:
+    """Open the link's slide (one of the slides folder's; an upload is asked for again) at its region."""
+    st.session_state["source"] = SLIDE_SOURCE
+    if view.slide == UPLOAD:
+        st.info("This link was made on an uploaded slide, and slides cannot travel in a URL: upload it again. "
+                "The link's region of the slide, methods, scale, region and panel size are restored.")
+    elif view.slide in list_slides():
+        st.session_state["slide_name"] = view.slide
+    else:
+        problems.append(f"slide '{view.slide}' is not in the data root's slides folder")
+        return
+    if view.slide_region is not None:
+        st.session_state[state.SLIDE_SHARED] = (view.slide, view.slide_region)
+
+
+#: Under the view when its LR is a region of an uploaded slide: what its link cannot reopen.
+UPLOADED_SLIDE_LINK = ("Link (the address bar): it keeps the region of the slide, methods, scale, region and panel size, but "
+                       "not the uploaded slide: a link reopens only slides from the data root's slides folder, so whoever "
+                       "opens it is asked to upload the slide again.")
+
+
 def publish(inputs: Inputs, settings: Settings, roi: Roi, panel: int) -> None:
     """Write the current view into the URL (the browser's address bar updates without a reload)."""
-    sample = UPLOAD if inputs.sample is None else inputs.sample.key
+    slide = inputs.slide
+    slide_name = None if slide is None else UPLOAD if slide.name.startswith(UPLOAD_PREFIX) else slide.name
+    sample = None if slide is not None else UPLOAD if inputs.sample is None else inputs.sample.key
     teach = inputs.degradation.kind if inputs.teaching else None
     uploaded_reference = inputs.reference is not None and not inputs.teaching  # in teaching mode the image is the HR
     st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel, inputs.lr_kind,
-                                            teach, uploaded_reference)))
+                                            teach, uploaded_reference, slide_name, None if slide is None else slide.region)))
+    if slide_name == UPLOAD:
+        st.caption(UPLOADED_SLIDE_LINK)

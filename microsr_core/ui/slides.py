@@ -12,9 +12,12 @@ import numpy as np
 import streamlit as st
 
 from ..comparison.display import shrink_for_display
+from ..comparison.inputs import SlidePlace
+from ..comparison.share import UPLOAD
 from ..errors import MicroSRError
 from ..imaging.roi import Roi, roi_from_box
 from ..scale_out.slides import MAX_REGION_SIDE, Overview, list_slides, overview, read_region, region_name, save_slide, slide_path
+from ..uploads import UPLOAD_PREFIX
 from . import state
 from .overview import overview_figure, selected_box
 
@@ -35,6 +38,7 @@ class SlideRegion:
     bit_depth: int
     key: str
     um_per_px: float | None
+    place: SlidePlace  # the slide and the region it was read from (for the link)
 
 
 def _slide_widgets(upload_mb: int):
@@ -52,19 +56,33 @@ def _set_region(roi: Roi) -> None:
         st.session_state[key] = value
 
 
+def _readable(roi: Roi, shape: tuple[int, int]) -> Roi:
+    """``roi`` inside a slide of ``shape`` (level-0 px) and at most MAX_REGION_SIDE a side."""
+    roi = roi.clamp(shape)
+    return Roi(roi.row, roi.col, min(roi.height, MAX_REGION_SIDE), min(roi.width, MAX_REGION_SIDE))
+
+
+def _first_region(name: str, view: Overview) -> Roi:
+    """Where a newly opened slide starts: the region of the link it was opened from (a link made on
+    an upload: the first upload), else its centre."""
+    shared = st.session_state.pop(state.SLIDE_SHARED, None)
+    if shared is not None and shared[0] == (UPLOAD if name.startswith(UPLOAD_PREFIX) else name):
+        return _readable(shared[1], (view.height, view.width))
+    side = (min(DEFAULT_SIDE, view.height), min(DEFAULT_SIDE, view.width))
+    return Roi((view.height - side[0]) // 2, (view.width - side[1]) // 2, *side)
+
+
 def _region_controls(name: str, view: Overview) -> Roi:
     """The region (level-0 px) from a box dragged on the overview or typed in; a new slide starts
-    with its centre."""
+    with its centre, or the region of the link it was opened from."""
     shape = (view.height, view.width)
     if st.session_state.get(SLIDE_SEEN) != name or any(key not in st.session_state for key in REGION_KEYS):
         st.session_state[SLIDE_SEEN] = name
-        side = (min(DEFAULT_SIDE, view.height), min(DEFAULT_SIDE, view.width))
-        _set_region(Roi((view.height - side[0]) // 2, (view.width - side[1]) // 2, *side))
+        _set_region(_first_region(name, view))
     box = selected_box(st.session_state.get("slide_overview"))
     if box is not None and box != st.session_state.get(SLIDE_BOX_SEEN):
         st.session_state[SLIDE_BOX_SEEN] = box
-        chosen = roi_from_box(box[0], box[1], shape)
-        _set_region(Roi(chosen.row, chosen.col, min(chosen.height, MAX_REGION_SIDE), min(chosen.width, MAX_REGION_SIDE)))
+        _set_region(_readable(roi_from_box(box[0], box[1], shape), shape))
     left, right = st.columns([3, 2])
     with right:
         a, b = st.columns(2)
@@ -102,4 +120,4 @@ def slide_section(upload_mb: int) -> SlideRegion | None:
         st.error(f"Slide {shown}: {exc}")
         return None
     um_per_px = view.pixel_size[1] if view.pixel_size else None
-    return SlideRegion(pixels, region_name(shown, *region), view.bit_depth, f"slide:{stamp}:{region}", um_per_px)
+    return SlideRegion(pixels, region_name(shown, *region), view.bit_depth, f"slide:{stamp}:{region}", um_per_px, SlidePlace(name, roi))

@@ -29,6 +29,7 @@ ROI_IMAGE = "roi_image"  # (input key, LR shape, source image) of the ROI: resca
 ROI_SAVED = "roi_saved"
 ROI_BOX_SEEN = "roi_box_seen"  # last box selection applied from the overview
 ROI_SHARED = "roi_shared"  # region from a shared link, applied to the first image shown
+SLIDE_SHARED = "slide_shared"  # (slide name or share.UPLOAD, region) from a shared link, applied when that slide opens
 LINK_READ = "link_read"  # the URL's view has been applied in this session
 
 #: Compare settings whose widgets a run may not draw (a refused upload stops the page before the

@@ -2,8 +2,9 @@
 interest and the pixel size, the zoom grid with scale bars, the before/after view, metrics and
 their gains over bicubic, maps, the LR-consistency check, downloads and the HTML report.
 
-These views only draw: what they show of the results is measured in an
-:class:`~microsr_core.comparison.outcome.Outcome` (:func:`~microsr_core.comparison.outcome.compute_outcome`),
+These views only draw: the HR reference's match is :func:`~microsr_core.comparison.outcome.matched_reference`,
+the zoom panels (crops, zoom, scale bars) are :mod:`microsr_core.comparison.panels`, what they show of the
+results is measured in an :class:`~microsr_core.comparison.outcome.Outcome` (:func:`~microsr_core.comparison.outcome.compute_outcome`),
 and the ZIP and the report are built from it (:mod:`microsr_core.comparison.downloads`,
 :mod:`microsr_core.comparison.html_report`); each table carries its convention in a caption.
 """
@@ -11,7 +12,6 @@ and the ZIP and the report are built from it (:mod:`microsr_core.comparison.down
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -23,31 +23,17 @@ from ..comparison import compare, display
 from ..comparison.compare import Reference
 from ..comparison.downloads import archive
 from ..comparison.html_report import report_html
-from ..comparison.inputs import Inputs, Settings, result_key
-from ..comparison.outcome import CLASS_DIGITS, GAIN_CHARTS, GAINS_CAPTION, MAP_SIDE, MAPS_CAPTION, Outcome, Zoomed, result_labels
-from ..errors import AlignmentError
-from ..models.inference import SRResult
+from ..comparison.inputs import Inputs
+from ..comparison.outcome import CLASS_DIGITS, GAIN_CHARTS, GAINS_CAPTION, MAP_SIDE, MAPS_CAPTION, Outcome, Zoomed, matched_reference
+from ..comparison.panels import Panel, zoomed_panels
 from ..imaging.io import encode_image, to_uint
 from ..imaging.metrics import STAIN_CONVENTION, convention
 from ..imaging.segment import AGREEMENT_CONVENTION
-from ..imaging.parsing import BACKGROUND, OVERLAY_LEGEND, implausible_parsing, parsing_overlay
+from ..imaging.parsing import OVERLAY_LEGEND
 from ..imaging.roi import Roi, default_roi, region_in_um, roi_from_box
 from ..comparison.share import PANEL_SIZES
 from . import state
 from .overview import overview_figure, selected_box
-
-
-@dataclass
-class Panel:
-    """One image of the grid: ``factor`` times the LR size, its top-left at ``offset``."""
-
-    title: str
-    image: np.ndarray
-    factor: int
-    offset: tuple[int, int] = (0, 0)
-    labels: np.ndarray | None = None  # parsing-map labels, same size as image
-    colour: str | None = None  # the method's colour (None for the LR input and the HR reference)
-    method: str | None = None  # the method that made it (None for the LR input and the HR reference)
 
 
 #: Beside the panels: what a super-resolved image is not.
@@ -78,18 +64,10 @@ def swatch(title: str, colour: str | None) -> str:
 
 
 def reference_section(inputs: Inputs, scale: int) -> Reference | None:
-    """Match the HR reference to the LR image (cached); report how, or why not."""
-    if inputs.reference is None:
+    """Report how the HR reference matched the LR image (:func:`~microsr_core.comparison.outcome.matched_reference`), or why not."""
+    found = matched_reference(inputs, scale, state.derived)
+    if found is None:
         return None
-    key = ("reference", inputs.key, inputs.reference_key, scale)
-
-    def compute():
-        try:
-            return compare.match_reference(inputs.lr, inputs.reference, scale)
-        except AlignmentError as exc:
-            return str(exc)
-
-    found = state.cached(state.DERIVED, key, compute)
     if isinstance(found, str):
         st.error(f"HR reference {inputs.reference_name}: {found}. Metrics against it are not shown.")
         return None
@@ -154,61 +132,29 @@ def roi_section(inputs: Inputs, reference: Reference | None) -> tuple[Roi, int, 
     return roi, int(size), um_per_px
 
 
-def panel_title(title: str, result: SRResult) -> str:
-    """``VDSR-residual · vdsr_x2 (bicubic LR)``: the method and the weights that computed it."""
-    return f"{title} · {result.served.label()}"
-
-
-def build_panels(inputs: Inputs, results: dict[str, SRResult], reference: Reference | None, settings: Settings) -> list[Panel]:
-    panels = [Panel("LR input", inputs.lr, 1)]
-    for method, result in results.items():
-        labels = state.cached(state.DERIVED, ("labels",) + result_key(inputs, settings, method), lambda r=result: result_labels(r))
-        panels.append(Panel(panel_title(settings.titles[method], result), result.image, settings.scale, labels=labels,
-                            colour=settings.colours[method], method=method))
-    if reference is not None:
-        window = reference.window.scaled(settings.scale)
-        panels.append(Panel("HR reference", reference.hr, settings.scale, (window.row, window.col)))
-    return panels
-
-
-def _zoomed(panel: Panel, roi: Roi, scale: int, zoom: int, overlay: bool) -> np.ndarray:
-    image = display.crop(panel.image, roi, panel.factor, panel.offset)
-    if overlay and panel.labels is not None:
-        image = parsing_overlay(image, display.crop(panel.labels[..., None], roi, panel.factor, fill=BACKGROUND)[..., 0])
-    return display.nearest_zoom(image, zoom * scale // panel.factor)
-
-
 def zoom_grid(panels: list[Panel], roi: Roi, scale: int, size: int, um_per_px: float | None,
               beneath: Callable[[Any, Panel, int], None] | None = None) -> dict[str, Zoomed]:
     """Every panel at the same place, enlarged by integer nearest-neighbour factors, with a scale
-    bar when the pixel size is known (every panel shows the same µm per screen pixel); ``beneath(column,
-    panel, zoom)`` draws what goes under a panel (the verdict and maps, :mod:`.verdicts`)."""
-    zoom = display.zoom_factor(roi, scale, size)
-    bar = None if um_per_px is None else display.scale_bar(um_per_px / (zoom * scale), roi.width * zoom * scale)
+    bar when the pixel size is known (:func:`~microsr_core.comparison.panels.zoomed_panels`); ``beneath(column,
+    panel, enlargement)`` draws what goes under a panel (the verdict and maps, :mod:`.verdicts`)."""
     overlay = any(p.labels is not None for p in panels) and st.toggle("Overlay the parsing map", key="parsing_overlay")
     if overlay:
         st.caption(OVERLAY_LEGEND.capitalize() + ".")
     for panel in panels:
-        reason = None if panel.labels is None else implausible_parsing(panel.labels)
+        reason = panel.implausible()
         if reason:
             st.warning(f"{panel.title}: {reason}. Its SR rests on that map and may be worse than bicubic here "
                        "(the prior learned from leukocyte images).")
-    views = {}
+    grid = zoomed_panels(panels, roi, scale, size, um_per_px, overlay)
     st.markdown(PIXEL_EXACT_CSS, unsafe_allow_html=True)
     with st.container(key="zoom_grid"):
-        for column, panel in zip(st.columns(len(panels)), panels):
-            image = _zoomed(panel, roi, scale, zoom, overlay)
-            unit = "LR px" if panel.factor == 1 else "SR px"
-            where = roi.scaled(panel.factor).describe(unit)
-            scale_note = "" if bar is None else f" · bar {bar[0]:g} µm"
-            view = views[panel.title] = Zoomed(image if bar is None else display.draw_scale_bar(image, bar[1]),
-                                               f"{panel.title} · {where} · nearest x{zoom * scale // panel.factor}{scale_note}", panel.colour)
-            column.markdown(swatch(panel.title, panel.colour), unsafe_allow_html=True)
-            _show(view.image, view.caption, column, width=view.image.shape[1])
+        for column, shown in zip(st.columns(len(grid)), grid):
+            column.markdown(swatch(shown.panel.title, shown.panel.colour), unsafe_allow_html=True)
+            _show(shown.view.image, shown.view.caption, column, width=shown.view.image.shape[1])
             if beneath is not None:
-                beneath(column, panel, zoom * scale // panel.factor)
+                beneath(column, shown.panel, shown.enlargement)
     st.caption(NOT_FOR_DIAGNOSIS)
-    return views
+    return {shown.panel.title: shown.view for shown in grid}
 
 
 def pair_view(views: dict[str, Zoomed]) -> None:

@@ -45,3 +45,22 @@ def test_damaged_values_are_dropped_and_named_the_rest_is_kept():
     assert "panel '300' is not one of the panel sizes" in problems[3]
     view, problems = from_query({"region": "-1,0,0,5", "scale": "0"})
     assert view == View(lr_kind="bicubic") and len(problems) == 2
+
+
+def test_a_slide_region_travels_as_the_slide_name_and_x_y_width_height():
+    view = View(methods=("bicubic",), scale=2, roi=Roi(0, 4, 48, 40), lr_kind="real", slide="ward/smear.ome.tif",
+                slide_region=Roi(300, 700, 96, 128))
+    query = to_query(view)
+    assert query["slide"] == "ward/smear.ome.tif" and query["slide_region"] == "700,300,128,96" and "sample" not in query
+    assert from_query(query) == (view, [])
+    uploaded = View(lr_kind="bicubic", slide=UPLOAD, slide_region=Roi(0, 0, 512, 512))
+    assert to_query(uploaded)["slide"] == "upload" and from_query(to_query(uploaded)) == (uploaded, [])
+
+
+def test_an_uploaded_slides_name_or_a_bad_slide_region_is_dropped_and_named():
+    view, problems = from_query({"slide": "upload:0123-smear.ome.tif", "slide_region": "1,2,0,5"})
+    assert view == View(lr_kind="bicubic") and len(problems) == 2
+    assert "slide 'upload:0123-smear.ome.tif' is not a name under the data root's slides folder" in problems[0]
+    assert "slide_region '1,2,0,5' needs x, y >= 0 and width, height >= 1 (level-0 px)" in problems[1]
+    view, problems = from_query({"slide": "smear.svs", "slide_region": "1,2,3"})
+    assert view == View(lr_kind="bicubic", slide="smear.svs") and problems == ["slide_region '1,2,3' is not 4 comma-separated integers"]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microsr_core.errors import ImageError, ParameterError
-from microsr_core.scale_out.slides import list_slides, overview, read_region, region_name, save_slide, slide_path
-from tests.helpers import slide_pixels, write_pyramid
+from microsr_core.errors import ImageError, ParameterError, StorageError
+from microsr_core.scale_out.slides import list_slides, uploaded_slides_dir, overview, read_region, region_name, save_slide, slide_path
+from tests.helpers import full_disk, slide_pixels, write_pyramid
 
 SHAPE = (2304, 3072)  # level 0; levels 1 and 2 are 1152 x 1536 and 576 x 768
 
@@ -75,6 +75,19 @@ def test_an_uploaded_slide_is_kept_once_under_a_safe_name(microsr_home, slides):
     assert slide_path(name).read_bytes() == data and slide_path(name).is_relative_to(microsr_home)
     with pytest.raises(ParameterError, match="not a slide file"):
         save_slide(b"x", "notes.txt")
+
+
+def test_a_full_disk_while_keeping_an_upload_is_one_line_and_leaves_nothing(microsr_home, slides, monkeypatch):
+    data = (slides / "smear.ome.tif").read_bytes()
+    with monkeypatch.context() as patch:
+        full_disk(patch)
+        with pytest.raises(StorageError) as error:
+            save_slide(data, "My slide.ome.tif")
+    assert str(error.value) == ("cannot write the uploaded slide My-slide.ome.tif: the disk is full; "
+                                "nothing was kept: free space and upload it again")
+    assert list(uploaded_slides_dir().iterdir()) == []  # no half-written slide, no temporary file
+    name = save_slide(data, "My slide.ome.tif")  # space freed: the same upload is kept whole
+    assert slide_path(name).read_bytes() == data and len(list(uploaded_slides_dir().iterdir())) == 1
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from microsr_core.ui import slides
-from tests.helpers import slide_pixels, write_pyramid
-from tests.ui.test_ui_compare import captions, choose, run_methods, start, upload
+from microsr_core.ui import links, slides, state
+from tests.helpers import full_disk, slide_pixels, write_pyramid
+from tests.ui.test_ui_compare import captions, choose, opened, run_methods, start, upload
 
 SHAPE = (1280, 1536)  # level 1 (640 x 768) is below 1024 px: the overview is level 0 every 2nd pixel
 
@@ -65,3 +65,53 @@ def test_an_uploaded_slide_opens_like_a_listed_one(page, tmp_path):
     assert not at.exception and not at.error, [e.value for e in at.error]
     text = " ".join(c.value for c in at.caption)
     assert "LR input: field 7.ome.tif [x=512, y=384, 512×512], 512x512 px, 8-bit." in text, text
+
+
+def test_a_full_disk_while_keeping_an_upload_is_one_error_line(page, tmp_path, monkeypatch):
+    at = page
+    full_disk(monkeypatch)
+    upload(at, "upload_slide", "field 7.ome.tif", (tmp_path / "data" / "slides" / "smear.ome.tif").read_bytes())
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Slide field 7.ome.tif: cannot write the uploaded slide field-7.ome.tif: the disk is full; "
+                                           "nothing was kept: free space and upload it again"]
+
+
+def region(at) -> list[int]:
+    """The slide region's widgets (y, x, height, width, level-0 px) and the region of interest's (LR px)."""
+    return [at.number_input(key=key).value for key in slides.REGION_KEYS + state.ROI_KEYS]
+
+
+def test_a_link_made_on_a_listed_slide_reopens_the_same_slide_and_region(page):
+    at = page
+    at.selectbox(key="slide_name").set_value("smear.ome.tif").run()
+    for key, value in zip(slides.REGION_KEYS, (300, 700, 96, 128)):
+        at.number_input(key=key).set_value(value)
+    at.run()  # the new region is a new LR image, with its own region of interest
+    for key, value in zip(state.ROI_KEYS, (10, 20, 30, 40)):
+        at.number_input(key=key).set_value(value)
+    choose(at.run(), 2, ["bicubic"])
+    link = dict(at.query_params)
+    assert link["slide"] == "smear.ome.tif" and link["slide_region"] == "700,300,128,96" and "sample" not in link
+    assert links.UPLOADED_SLIDE_LINK not in [c.value for c in at.caption]
+    again = opened(link)
+    assert again.radio(key="source").value == "A region of a whole slide" and again.selectbox(key="slide_name").value == "smear.ome.tif"
+    assert region(again) == [300, 700, 96, 128, 10, 20, 30, 40] and not again.warning and not again.error
+    assert dict(again.query_params) == link
+    gone = opened({**link, "slide": "ward/other.svs"})
+    assert gone.radio(key="source").value == "A region of a whole slide" and gone.selectbox(key="slide_name").value is None
+    assert any("slide 'ward/other.svs' is not in the data root's slides folder" in w.value for w in gone.warning)
+
+
+def test_a_link_made_on_an_uploaded_slide_says_so_and_asks_for_it_again(page, tmp_path):
+    at = page
+    data = (tmp_path / "data" / "slides" / "smear.ome.tif").read_bytes()
+    upload(at, "upload_slide", "field 7.ome.tif", data)
+    at.number_input(key="slide_x").set_value(64).run()
+    link = dict(at.query_params)
+    assert link["slide"] == "upload" and link["slide_region"] == "64,384,512,512"
+    assert links.UPLOADED_SLIDE_LINK in [c.value for c in at.caption]
+    again = opened(link)
+    assert again.radio(key="source").value == "A region of a whole slide"
+    assert any("made on an uploaded slide" in i.value and "upload it again" in i.value for i in again.info)
+    upload(again, "upload_slide", "field 7.ome.tif", data)
+    assert region(again)[:4] == [384, 64, 512, 512] and dict(again.query_params) == link
