@@ -57,19 +57,22 @@ class _Bar:
 
 
 def _cmd_upscale(args) -> int:
+    from .models.catalog import choose_lr_kind
     from .models.inference import upscale
     from .imaging.io import load_image, output_format, save_image
 
     output_format(args.output)
     image = load_image(args.input)
+    kind = choose_lr_kind(args.lr_kind, image)
     # 8-bit inputs are written as 8-bit: producing uint8 directly keeps huge outputs small.
     dtype = np.uint8 if image.bit_depth == 8 else np.float32
     with _Bar("tile", f"{args.method} x{args.scale}") as bar:
         result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, progress=bar,
-                         output_dtype=dtype, precision=args.precision, lr_kind=args.lr_kind)
+                         output_dtype=dtype, precision=args.precision, lr_kind=kind.kind)
     save_image(args.output, result.image, bit_depth=image.bit_depth)
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
           f"on {result.device} ({result.precision}) with {result.served.label()} in {result.seconds:.2f} s ({result.tiles} tile(s))")
+    print(f"LR kind {kind.kind}: {kind.reason}")
     return 0
 
 
@@ -335,6 +338,7 @@ def _add_scale_out_parsers(sub) -> None:
 
 
 def _add_upscale_parser(sub) -> None:
+    from .models.catalog import AUTO_KIND
     from .models.device import DEVICE_CHOICES
     from .models.precision import PRECISION_CHOICES
     from .models.serving import DEFAULT_KIND, LR_KINDS
@@ -347,7 +351,8 @@ def _add_upscale_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--tile", type=int, default=None, help="LR tile size in pixels (default: automatic)")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
-    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
+    p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=(*LR_KINDS, AUTO_KIND),
+                   help=LR_KIND_HELP + "; auto: the kind the image's no-reference facts suggest (what ran is printed)")
     p.set_defaults(func=_cmd_upscale)
 
 

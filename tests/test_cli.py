@@ -24,6 +24,23 @@ def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
     assert "bicubic x3 on cpu (fp32) with bicubic LR" in capsys.readouterr().out
 
 
+def test_upscale_auto_lr_kind_follows_the_image_facts_and_says_which_ran(tmp_path, sample, capsys):
+    from microsr_core.imaging.lr_facts import lr_facts
+    from microsr_core.models.catalog import choose_lr_kind
+
+    save_image(tmp_path / "lr.png", bicubic_downscale(sample, 2))
+    image = load_image(tmp_path / "lr.png")
+    facts = lr_facts(image)
+    expected = facts.suggested_kind or choose_lr_kind("auto", image).kind
+    assert main(["upscale", str(tmp_path / "lr.png"), str(tmp_path / "out.png"), "--method", "vdsr", "--scale", "2", "--lr-kind", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert f"({expected} LR)" in out and f"LR kind {expected}: " in out
+    assert ("suggested by the image's facts" in out) == (facts.suggested_kind is not None)
+    assert choose_lr_kind("bicubic", image).kind == "bicubic"  # an explicit kind is never second-guessed
+    save_image(tmp_path / "tiny.png", sample[:6, :6])
+    assert "cannot tell" in choose_lr_kind("auto", load_image(tmp_path / "tiny.png")).reason
+
+
 def test_upscale_keeps_16_bit(tmp_path, sample):
     save_image(tmp_path / "in.tif", sample[:20, :20], bit_depth=16)
     main(["upscale", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"), "--scale", "2"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import WeightsError
+from ..imaging.io import LoadedImage
+from ..imaging.lr_facts import lr_facts
 from .registry import method_class, method_names
 from .serving import DEFAULT_KIND, LR_KINDS, ServedWeights, no_weights, serving_table, source_of
 
@@ -117,3 +119,27 @@ def method_scales(name: str, lr_kind: str = DEFAULT_KIND) -> tuple[int, ...]:
     """The scales method ``name`` serves for ``lr_kind`` (its class's while its weights are not installed)."""
     info = next((info for info in method_catalog() if info.name == name), None)
     return info.scales_for(lr_kind) if info is not None else method_class(name).scales
+
+
+#: The ``--lr-kind`` that lets the image's own facts choose (:func:`choose_lr_kind`).
+AUTO_KIND = "auto"
+
+
+@dataclass(frozen=True)
+class KindChoice:
+    """The LR kind that runs, and why (what the command line prints)."""
+
+    kind: str
+    reason: str
+
+
+def choose_lr_kind(requested: str, image: LoadedImage) -> KindChoice:
+    """``requested``, or for :data:`AUTO_KIND` the kind the image's LR facts suggest, else (they
+    cannot tell) the app's default for an image of unknown kind (:func:`default_lr_kind`)."""
+    if requested != AUTO_KIND:
+        return KindChoice(requested, "as asked (--lr-kind)")
+    facts = lr_facts(image)
+    if facts.suggested_kind is not None:
+        return KindChoice(facts.suggested_kind, f"suggested by the image's facts, confidence {facts.confidence:.0%}: {facts.reason}")
+    default = default_lr_kind(method_catalog())
+    return KindChoice(default, f"the image's facts cannot tell ({facts.reason}): the default for an image of unknown kind")
