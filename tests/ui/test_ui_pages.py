@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -133,3 +134,19 @@ def test_the_server_admits_every_uploader_limit_and_images_keep_their_own():
 def test_every_upload_box_states_its_limit_in_mb():
     """The browser writes a limit over 500 MB as GB, rounded (512 read "1GB" beside a caption saying 512 MB)."""
     assert max(MAX_MB, IMAGE_UPLOAD_MB) <= 500
+
+
+def page_texts(at: AppTest) -> list[str]:
+    """Every text a user can read on the page: messages, captions, labels and every table cell."""
+    texts = [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "text", "title", "header", "subheader", "success")
+             for e in getattr(at, kind)]
+    texts += [e.value.to_string() for kind in ("table", "dataframe") for e in getattr(at, kind)]
+    return texts + [f"{e.label} {e.value}" for e in at.metric] + [e.label for e in at.expander]
+
+
+def test_no_page_shows_nan(tmp_path, monkeypatch):
+    monkeypatch.setenv("MICROSR_HOME", str(tmp_path))
+    for page in ("pages/models.py", "pages/benchmarks.py", "pages/train.py", "pages/batch.py"):
+        texts = page_texts(open_page(page))
+        assert len(texts) > 3, page  # the page drew its content
+        assert not [t for t in texts if re.search(r"\bnan\b", t, re.IGNORECASE)], page
