@@ -3,8 +3,9 @@
 By default an in-process ``LocalCluster`` of worker *processes* (the networks hold the GIL in
 parts of their Python code, and a killed process must not take the client with it), each
 with ``threads`` task threads set explicitly; ``scheduler="tcp://HOST:PORT"`` joins an
-existing cluster instead (``dask scheduler`` + ``dask worker`` on each machine, or a
-dask-jobqueue cluster on SLURM), where the same code runs unchanged.
+existing cluster instead (``dask scheduler`` + ``dask worker`` on each machine), and
+``slurm=SlurmJobs(...)`` submits the workers as SLURM jobs (:mod:`.slurm`); the same code runs
+unchanged on each.
 
 Each worker gets :class:`TorchThreads` at start-up, which sets torch's thread count once in
 that process (a library function never changes it: it is global to the process). Models are
@@ -20,6 +21,7 @@ from typing import Any, Callable, Iterator
 from distributed import WorkerPlugin
 
 from ..errors import MicroSRError, ParameterError
+from .slurm import SlurmJobs, slurm_cluster
 
 #: How often a task is retried after an exception on a worker (a worker that dies mid-task is
 #: replaced by its nanny and the task rescheduled by Dask; ``distributed.scheduler.allowed-failures``
@@ -41,32 +43,62 @@ class TorchThreads(WorkerPlugin):
         torch.set_num_threads(self.threads)
 
 
+def _join(scheduler: str):
+    """A client of the existing scheduler at ``scheduler``."""
+    from distributed import Client
+
+    if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise ParameterError(f"--scheduler expects an address such as tcp://HOST:8786, got '{scheduler}'")
+    try:
+        return Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+
+
+def _start_cluster(workers: int, threads: int, memory_limit: str | int, slurm: SlurmJobs | None):
+    """A ``LocalCluster`` of worker processes, or a ``SLURMCluster`` with its jobs submitted."""
+    from distributed import LocalCluster
+
+    if slurm is None:
+        return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                            memory_limit=memory_limit, dashboard_address=None)
+    cluster = slurm_cluster(workers, threads, slurm)
+    cluster.scale(jobs=slurm.jobs)
+    return cluster
+
+
+def _wait_for_a_worker(client, slurm: SlurmJobs) -> None:
+    try:
+        client.wait_for_workers(1, timeout=slurm.wait)
+    except TimeoutError:
+        raise ParameterError(f"no SLURM worker joined within {slurm.wait:g} s (--slurm-wait): the {slurm.jobs} job(s) may "
+                             f"still be queued (squeue --me), or their workers cannot reach the scheduler at "
+                             f"{client.scheduler.address}") from None
+
+
 @contextmanager
 def open_client(workers: int = 2, threads: int = 1, scheduler: str | None = None,
-                memory_limit: str | int = "auto") -> Iterator[Any]:
-    """A Dask client: an existing ``scheduler`` (``tcp://HOST:PORT``), or a ``LocalCluster`` of
-    ``workers`` processes with ``threads`` threads each (torch uses as many), closed on exit.
+                memory_limit: str | int = "auto", slurm: SlurmJobs | None = None) -> Iterator[Any]:
+    """A Dask client: an existing ``scheduler`` (``tcp://HOST:PORT``), or a cluster of
+    ``workers`` processes with ``threads`` threads each (torch uses as many), closed on exit:
+    a ``LocalCluster``, or with ``slurm`` that many processes in each SLURM job, once at least
+    one worker has joined.
 
-    ``memory_limit`` is each local worker's (Dask pauses and restarts workers beyond it).
+    ``memory_limit`` is each local worker's (Dask pauses and restarts workers beyond it); a
+    SLURM job's memory is ``slurm.memory``, shared by its processes.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
+    if scheduler is not None and slurm is not None:
+        raise ParameterError("--slurm starts its own scheduler: give --slurm or --scheduler, not both")
     if scheduler is None and (workers < 1 or threads < 1):
         raise ParameterError(f"workers and threads must be at least 1, got {workers} and {threads}")
-    if scheduler is not None:
-        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-            raise ParameterError(f"--scheduler expects an address such as tcp://HOST:8786, got '{scheduler}'")
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
-        cluster = None
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
-                               memory_limit=memory_limit, dashboard_address=None)
-        client = Client(cluster)
+    cluster = None if scheduler is not None else _start_cluster(workers, threads, memory_limit, slurm)
+    client = _join(scheduler) if cluster is None else Client(cluster)
     try:
         client.register_plugin(TorchThreads(threads))
+        if slurm is not None:
+            _wait_for_a_worker(client, slurm)
         yield client
     finally:
         client.close()
