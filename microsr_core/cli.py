@@ -266,7 +266,7 @@ def _cmd_upscale_batch(args) -> int:
 
     check_methods(args.methods, args.scale, args.lr_kind)  # a bad request costs no cluster start
     batch_inputs(args.source)
-    with open_client(args.workers, args.threads, args.scheduler) as client:
+    with open_client(args.workers, args.threads, args.scheduler, slurm=_slurm_jobs(args)) as client:
         with _Bar("image") as bar:
             result = run_batch(client, args.source, args.methods, args.scale, args.out, hr_dir=args.hr, lr_kind=args.lr_kind,
                                precision=args.precision, resume=args.resume, progress=bar)
@@ -290,7 +290,7 @@ def _cmd_upscale_large(args) -> int:
 
     open_large(args.source, args.level)  # a bad request costs no cluster start
     check_methods([args.method], args.scale, args.lr_kind)
-    with open_client(args.workers, args.threads, args.scheduler) as client:
+    with open_client(args.workers, args.threads, args.scheduler, slurm=_slurm_jobs(args)) as client:
         with _Bar("chunk") as bar:
             result = upscale_large(client, args.source, args.method, args.scale, args.out, block=args.block, level=args.level,
                                    lr_kind=args.lr_kind, precision=args.precision, resume=args.resume,
@@ -303,11 +303,36 @@ def _cmd_upscale_large(args) -> int:
 def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
     from .models.precision import PRECISION_CHOICES
 
-    p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster")
+    from .scale_out.slurm import SlurmJobs
+
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster (with --slurm: of each job)")
     p.add_argument("--threads", type=int, default=1, help="threads per worker (torch uses as many)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on this existing Dask cluster instead")
+    p.add_argument("--slurm", action="store_true", help="submit the workers as SLURM jobs (dask-jobqueue; "
+                   "pip install 'microsr[slurm]'), each of --workers processes x --threads threads")
+    p.add_argument("--slurm-jobs", type=int, default=None, metavar="N", help=f"SLURM jobs to submit (default {SlurmJobs.jobs})")
+    p.add_argument("--slurm-queue", default=None, metavar="PARTITION", help="the partition (default: the site's)")
+    p.add_argument("--slurm-account", default=None, help="the account charged (default: yours)")
+    p.add_argument("--slurm-memory", default=None, metavar="SIZE", help=f"memory of each job (default {SlurmJobs.memory})")
+    p.add_argument("--slurm-walltime", default=None, metavar="HH:MM:SS", help=f"time limit of each job (default {SlurmJobs.walltime})")
+    p.add_argument("--slurm-wait", type=float, default=None, metavar="SECONDS",
+                   help=f"how long to wait for the first worker to join (default {SlurmJobs.wait:g})")
     p.add_argument("--resume", action="store_true", help="skip what an earlier (also a killed) run finished")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+
+
+def _slurm_jobs(args):
+    """The :class:`~microsr_core.scale_out.slurm.SlurmJobs` of ``--slurm`` and its ``--slurm-*``
+    flags (those not given keep their defaults), or None without ``--slurm``."""
+    from .scale_out.slurm import SlurmJobs
+
+    given = {field.name: getattr(args, f"slurm_{field.name}") for field in dataclasses.fields(SlurmJobs)}
+    given = {name: value for name, value in given.items() if value is not None}
+    if not args.slurm:
+        if given:
+            raise ParameterError(f"--slurm-{next(iter(given))} needs --slurm")
+        return None
+    return SlurmJobs(**given)
 
 
 def _add_scale_out_parsers(sub) -> None:
