@@ -2,7 +2,7 @@
 degradations and per file format; and the fit of its score (on the train split only).
 
     python bench/lr_facts_calibration.py [--images 10] [--split test]  # the val (or test) split: the tables of docs/results.md
-    python bench/lr_facts_calibration.py --fit --images 20            # the train split: the SCORE_* constants of lr_facts
+    python bench/lr_facts_calibration.py --fit --images 60            # the train split: the SCORE_* constants of lr_facts
 
 Families (each at x2 and x4, from fields of bccd and both wbc_seg datasets): ``bicubic`` (MATLAB
 downscale: truth "bicubic"), ``microscope`` (the default MicroscopeCapture, its JPEG included),
@@ -42,7 +42,7 @@ FORMATS = ("PNG", "JPEG q90", "JPEG q95")
 #: The pixel facts the score weighs.
 SCORED = ("fine_detail_db", "top_band_db", "log_noise", "blockiness", "resolution", "level30_db", "level50_db",
           "level70_db", "level90_db", "axes_db", "corners_db", "log_coarse_noise", "log_kurtosis", "sharpest_edges",
-          "sharp_edges", "log_side")
+          "sharp_edges", "log_side", "log_cb_noise", "log_cr_noise")
 
 
 def degradation(family: str, scale: int, seed: int) -> Degradation:

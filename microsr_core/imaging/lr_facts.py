@@ -8,7 +8,8 @@ to measure it (:data:`MIN_SIDE`):
   estimates and the sampling error of the quiet blocks.
 - **JPEG**: from the file itself (:attr:`~microsr_core.imaging.io.LoadedImage.jpeg_quality`), and
   from the pixels: the 8×8 block grid a JPEG leaves (the mean step across block borders over
-  the mean step elsewhere; 1 = no grid), which survives saving the pixels again as PNG.
+  the mean step elsewhere; 1 = no grid), which survives saving the pixels again as PNG; ± half
+  the difference between the image's top and bottom halves.
 - **Effective resolution**: the highest spatial frequency whose power stands above the noise
   (SNR 1 on the radially averaged, Hann-windowed power spectrum of Y, the white noise floor
   taken from the noise estimate), as a fraction of Nyquist, ± one spectrum bin.
@@ -16,16 +17,17 @@ to measure it (:data:`MIN_SIDE`):
   page does not show them): band ratios and levels of the radial spectrum, the power along the
   pixel axes over the diagonals and in the corners beyond Nyquist; the sharpest edges' steepest
   step over their contrast (:func:`edge_sharpness`: the sharpest edges bound the blur, and mild
-  JPEG hardly moves a strong edge); the Laplacian's kurtosis; :func:`coarse_noise`. A lower
-  objective's PSF takes detail out of the upper bands and softens every edge, a sensor's noise,
-  a camera's sharpening and JPEG put power back near Nyquist, so no single fact separates the
-  kinds, and their weighing is not a sum: an image's size and source change what each means.
+  JPEG hardly moves a strong edge); the Laplacian's kurtosis; :func:`coarse_noise` of Y and of
+  the colour (B − Y, R − Y). A lower objective's PSF takes detail out of the upper bands and
+  softens every edge, a sensor's noise, a camera's sharpening and JPEG put power back near
+  Nyquist, so no single fact separates the kinds, and their weighing is not a sum: an image's
+  size and source change what each means.
 
 The LR kind (a real capture or a bicubic downscale) is suggested from these facts alone: a
 JPEG file below quality :data:`JPEG_FILE_REAL` was saved as cameras save; otherwise a small
 network of the pixel facts (one hidden layer of 8; :data:`SCORE_FACTS`, :data:`SCORE_HIDDEN`,
 :data:`SCORE_OUT`, fit on train-split images by ``python bench/lr_facts_calibration.py --fit
---images 20``, never on the val or test split) decides, with its confidence, or says "can't tell"
+--images 60``, never on the val or test split) decides, with its confidence, or says "can't tell"
 under :data:`MIN_CONFIDENCE`; the reason names the two facts that pulled most towards it (a
 fact's pull: how far the score moves when that fact alone is set to the training fields' mean),
 in words relative to the training fields that the facts shown cannot contradict. A JPEG file of
@@ -52,64 +54,73 @@ MIN_SIDE = 32
 JPEG_FILE_REAL = 90
 #: Below this confidence the suggestion is "can't tell" and the LR kind is left as it is.
 MIN_CONFIDENCE = 0.6
+#: A fitted score is never certain: its confidence is stated as at most this (the val split has
+#: it wrong in a few of every hundred suggestions, docs/results.md).
+MAX_CONFIDENCE = 0.99
 #: The score of "real capture": a network of one hidden layer (tanh) over the standardised facts,
 #: (fact, centre, scale) each; fit with class balance on train-split fields only by
-#: ``python bench/lr_facts_calibration.py --fit --images 20``, which prints these constants.
+#: ``python bench/lr_facts_calibration.py --fit --images 60``, which prints these constants.
 SCORE_FACTS = (
-    ("fine_detail_db", -25.568, 5.5008),
-    ("top_band_db", -12.818, 4.396),
-    ("log_noise", -0.049068, 0.80307),
-    ("blockiness", 1.2131, 0.13246),
-    ("resolution", 0.90948, 0.12742),
-    ("level30_db", -15.983, 3.0554),
-    ("level50_db", -24.192, 4.7405),
-    ("level70_db", -30.764, 5.971),
-    ("level90_db", -35.434, 6.1674),
-    ("axes_db", 2.5551, 2.3903),
-    ("corners_db", -5.3843, 1.6117),
-    ("log_coarse_noise", 0.015571, 0.8178),
-    ("log_kurtosis", 2.4177, 0.68051),
-    ("sharpest_edges", 0.57444, 0.11232),
-    ("sharp_edges", 0.3843, 0.061934),
+    ("fine_detail_db", -25.567, 5.8724),
+    ("top_band_db", -12.469, 4.2946),
+    ("log_noise", -0.089106, 0.73398),
+    ("blockiness", 1.2222, 0.13946),
+    ("resolution", 0.92438, 0.11941),
+    ("level30_db", -16.535, 3.3493),
+    ("level50_db", -24.617, 5.1846),
+    ("level70_db", -30.966, 6.4341),
+    ("level90_db", -35.522, 6.5619),
+    ("axes_db", 2.8551, 2.4056),
+    ("corners_db", -5.3826, 1.6076),
+    ("log_coarse_noise", 0.16403, 0.7623),
+    ("log_kurtosis", 2.44, 0.64674),
+    ("sharpest_edges", 0.56894, 0.1137),
+    ("sharp_edges", 0.37788, 0.061478),
     ("log_side", 4.7381, 0.49385),
+    ("log_cb_noise", -0.60668, 0.64049),
+    ("log_cr_noise", -0.97925, 0.53869),
 )
 #: The hidden layer: its biases (first row), then one row of weights per fact of :data:`SCORE_FACTS`.
 SCORE_HIDDEN = np.array([
-    (-1.677, -0.4179, -1.209, 0.6275, 0.7955, -0.7615, 0.47, -1.015),
-    (-0.2131, -0.1917, -0.1084, -0.5395, 0.06468, -0.3773, 0.3207, 0.07825),
-    (-0.02777, -0.8861, -0.4473, -0.1581, -0.5775, -0.4738, -0.6278, -0.0403),
-    (0.02493, -0.3232, 0.1706, -0.1509, -0.1473, -0.2539, -0.2294, 0.121),
-    (-0.04003, -0.03825, -0.4073, 0.4485, -0.5167, 0.2168, -0.5832, -0.193),
-    (-0.9996, -0.03162, -0.07648, -0.2113, -0.08244, 0.9429, -0.08848, -0.08242),
-    (0.0329, -0.124, 0.1416, 0.6156, 0.1941, 0.5932, 0.4163, 0.2475),
-    (0.2421, -0.1436, 0.1651, -0.1994, 0.3419, -0.1967, 0.2985, 0.08795),
-    (-0.316, -0.2871, -0.3377, -0.4497, 0.2333, 0.1136, 0.2318, 0.4361),
-    (-0.1259, -0.7766, -0.1179, -0.2492, -0.2254, -0.2796, -0.3832, 0.1604),
-    (0.04266, -0.02501, -0.4529, -0.2523, -0.1259, 0.005398, -0.599, 0.2354),
-    (-0.2002, -0.5432, 0.4604, -0.09872, -0.3157, 0.362, -0.3446, 0.2733),
-    (0.7862, -0.2298, 0.1679, -0.1337, -0.3601, 0.1495, -0.3312, -0.2563),
-    (1.222, 0.5489, -0.5639, -0.8773, -0.02885, 1.069, 0.2407, -1.401),
-    (-0.1269, 0.2524, 0.4441, 0.8931, -0.8795, 0.3316, -0.7507, -0.6774),
-    (-0.2615, 0.5515, 1.424, -0.8068, 0.2309, -0.912, 0.06775, -0.6679),
-    (0.4291, 0.4296, 0.5973, -0.5681, -0.4962, -0.8996, -0.1653, -0.2262),
+    (-0.8555, -1.559, 0.1988, 0.5196, 0.5414, 0.4493, -0.9265, -0.03946),
+    (-0.352, 0.151, -0.0672, 0.1178, 0.384, -0.6983, -0.0612, -0.3049),
+    (0.2778, -0.6351, -0.09107, -0.6102, 0.05345, -0.5853, -0.4932, 0.6078),
+    (-0.5304, -0.1033, 0.2583, 0.2021, 0.06847, 0.04312, -0.7397, -0.07614),
+    (0.6266, 0.2996, -0.4221, -0.4883, 0.2299, 0.479, 0.5522, 0.2341),
+    (0.9115, -0.5161, 0.1168, -0.1687, -0.1044, 0.1173, -0.1525, -0.2058),
+    (0.4448, -0.2963, 0.3401, 0.1786, -0.1704, 0.5404, 0.4303, -0.3308),
+    (0.2631, -0.1854, -0.2618, 0.04744, -0.6194, 0.4585, -0.4419, 0.0751),
+    (-0.1288, -0.2529, -0.3556, 0.3284, -0.01656, -0.4375, -0.2612, -0.321),
+    (0.09758, -0.418, 0.2905, -0.1074, -0.1143, -0.1721, -0.08066, 0.2432),
+    (0.2363, 0.2529, -0.2651, -0.06264, 0.02551, -0.03747, -0.6809, 0.2583),
+    (0.07154, -0.2945, 0.2025, -0.1852, -0.3912, 0.211, -0.1817, 0.5329),
+    (0.4749, 0.4919, -0.9982, -0.8287, 0.456, -0.1509, -0.199, -0.5658),
+    (0.5566, 1.056, 0.1615, -0.02977, 0.9458, -0.7937, -0.2982, -0.4425),
+    (0.1665, -0.01864, 0.4733, -0.7373, 0.4731, 0.02903, 0.4779, 0.8721),
+    (-0.4571, 0.01637, 0.3542, 0.2945, 0.8997, -0.6306, 0.848, -0.001605),
+    (0.007444, 0.5075, 1.181, -0.9377, 0.6084, -0.8308, -0.3788, -0.09139),
+    (-0.3766, 0.3378, 0.593, 0.5507, 0.7023, -0.2154, 0.1424, -0.7429),
+    (0.1862, 0.01924, 0.6128, -0.7527, 0.1933, 0.3568, -0.09248, 0.5975),
 ])
 #: The output: its bias, then one weight per hidden unit.
-SCORE_OUT = np.array((3.603, -2.273, -1.845, -2.311, 2.51, -2.045, 2.539, -2.14, 2.085))
+SCORE_OUT = np.array((3.453, 1.926, -2.025, -2.176, -2.515, -1.938, 2.214, -2.259, 2.08))
 #: What each fact says when it is above (first) or below (second) the training fields' mean, in
 #: words the facts shown beside it cannot contradict; ``None``: a fact the reason never names.
 _SAYS = {
-    "blockiness": ("more of an 8×8 JPEG block grid in the pixels than most fields", "less of a JPEG block grid than most fields"),
-    "fine_detail_db": ("more fine detail than most fields", "less fine detail than most fields"),
-    "top_band_db": ("more power near Nyquist (noise, sharpening or JPEG) than most fields", "less power near Nyquist than most fields"),
-    "log_noise": ("more noise than most fields", "less noise than most fields"),
-    "resolution": ("power reaching further towards Nyquist than in most fields", "power ending lower than in most fields"),
-    **{f"level{p}_db": (f"more power at {p} % of Nyquist than most fields", f"less power at {p} % of Nyquist than most fields") for p in (30, 50, 70, 90)},
-    "axes_db": ("finest detail aligned with the pixel axes more than in most fields", "finest detail aligned with the pixel axes less than in most fields"),
-    "corners_db": ("more power in the spectrum's corners than most fields", "less power in the spectrum's corners than most fields"),
-    "log_coarse_noise": ("more noise at the 2-pixel scale than most fields", "less noise at the 2-pixel scale than most fields"),
-    "log_kurtosis": ("sparser fine detail (edges on a clean background) than most fields", "fine detail more like noise than in most fields"),
-    "sharpest_edges": ("sharper sharpest edges than most fields", "softer sharpest edges than most fields"),
-    "sharp_edges": ("sharper high-contrast edges than most fields", "softer high-contrast edges than most fields"),
+    "blockiness": ("more of an 8×8 JPEG block grid in the pixels than the average field", "less of a JPEG block grid than the average field"),
+    "fine_detail_db": ("more fine detail than the average field", "less fine detail than the average field"),
+    "top_band_db": ("more power near Nyquist (noise, sharpening or JPEG) than the average field", "less power near Nyquist than the average field"),
+    "log_noise": ("more noise than the average field", "less noise than the average field"),
+    "resolution": ("power reaching further towards Nyquist than in the average field", "power ending lower than in the average field"),
+    **{f"level{p}_db": (f"more power at {p} % of Nyquist than the average field", f"less power at {p} % of Nyquist than the average field") for p in (30, 50, 70, 90)},
+    "axes_db": ("finest detail aligned with the pixel axes more than in the average field", "finest detail aligned with the pixel axes less than in the average field"),
+    "corners_db": ("more power in the spectrum's corners than the average field", "less power in the spectrum's corners than the average field"),
+    "log_coarse_noise": ("more noise at the 2-pixel scale than the average field", "less noise at the 2-pixel scale than the average field"),
+    "log_kurtosis": ("sparser fine detail (edges on a clean background) than the average field", "fine detail more like noise than in the average field"),
+    "sharpest_edges": ("sharper sharpest edges than the average field", "softer sharpest edges than the average field"),
+    "sharp_edges": ("sharper high-contrast edges than the average field", "softer high-contrast edges than the average field"),
+    "log_cb_noise": ("more blue-yellow colour noise than the average field", "less blue-yellow colour noise than the average field"),
+    "log_cr_noise": ("more red-cyan colour noise than the average field", "less red-cyan colour noise than the average field"),
     "log_side": None,
 }
 
@@ -229,6 +240,12 @@ def blockiness(y: np.ndarray) -> float:
     return best
 
 
+def blockiness_error(y: np.ndarray) -> float:
+    """The block grid's error bar: half the difference between the top and the bottom half's."""
+    half = y.shape[0] // 2
+    return abs(blockiness(y[:half]) - blockiness(y[half:])) / 2
+
+
 def edge_sharpness(y: np.ndarray, contrast: float, percentile: float) -> float:
     """The steepest one-pixel step of Y (0-255) over the contrast of its 5×5 neighbourhood, at the
     ``percentile`` of pixels whose neighbourhood spans over ``contrast`` grey levels: 1 for a
@@ -248,27 +265,36 @@ def _laplacian(y: np.ndarray) -> np.ndarray:
 
 def coarse_noise(y: np.ndarray) -> float:
     """Noise sigma of Y (0-255) averaged over 2×2 pixels: Immerkær's Laplacian estimate over 8×8
-    blocks, the quietest tenth (the frequencies a JPEG of quality 90 or more keeps)."""
+    blocks, the quietest tenth (the frequencies a JPEG of quality 90 or more keeps), corrected by
+    :data:`_COARSE_BIAS` (white noise of σ reads σ/2)."""
     height, width = (side - side % 2 for side in y.shape)
     half = y[:height, :width].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
     k = half[:-2, :-2] + half[:-2, 2:] + half[2:, :-2] + half[2:, 2:] - 2 * (half[:-2, 1:-1] + half[2:, 1:-1] + half[1:-1, :-2] + half[1:-1, 2:]) + 4 * half[1:-1, 1:-1]
     rows, cols = k.shape[0] // 8, k.shape[1] // 8
     blocks = np.abs(k[: rows * 8, : cols * 8]).reshape(rows, 8, cols, 8).mean(axis=(1, 3))
-    return float(np.percentile(blocks, 10) * math.sqrt(math.pi / 2) / 6)
+    return float(np.percentile(blocks, 10) * math.sqrt(math.pi / 2) / 6 / _COARSE_BIAS)
+
+
+#: The quietest tenth of the 8×8 blocks' mean |Laplacian| over the mean of all, for white noise
+#: (measured: 0.80 ± 0.02 over ten 256² fields of Gaussian noise, 0.80 ± 0.03 at 96²).
+_COARSE_BIAS = 0.80
 
 
 def pixel_facts(pixels: np.ndarray) -> dict[str, float] | None:
-    """The facts the score reads, from the pixels alone; ``None`` below :data:`MIN_SIDE`."""
+    """The facts the score reads, from the pixels alone; ``None`` below :data:`MIN_SIDE`. The
+    colour noise is :func:`coarse_noise` of B − Y and R − Y, which a JPEG's 4:2:0 chroma keeps."""
     if min(pixels.shape[:2]) < MIN_SIDE:
         return None
     y = rgb_to_y(pixels).astype(np.float64)
     noise = noise_levels(pixels)
     laplacian = _laplacian(y * 255)
     kurtosis = float(np.mean(laplacian**4) / max(np.mean(laplacian**2) ** 2, 1e-20))
+    grey = pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    colour = {f"log_{name}_noise": math.log(coarse_noise((pixels[..., c] - grey) * 255) + 0.1) for name, c in (("cb", 2), ("cr", 0))}
     return {"noise": noise, "log_noise": math.log(noise + 0.1), "resolution": effective_resolution(y, noise / 255),
             "blockiness": blockiness(y), **spectrum_facts(y), "log_coarse_noise": math.log(coarse_noise(y * 255) + 0.1),
             "log_kurtosis": math.log(max(kurtosis, 1e-6)), "sharpest_edges": edge_sharpness(y * 255, 15, 99),
-            "sharp_edges": edge_sharpness(y * 255, 30, 90), "log_side": math.log(min(pixels.shape[:2]))}
+            "sharp_edges": edge_sharpness(y * 255, 30, 90), "log_side": math.log(min(pixels.shape[:2])), **colour}
 
 
 def real_probability(facts: dict[str, float]) -> tuple[float, list[tuple[str, float]]]:
@@ -297,6 +323,7 @@ class LRFacts:
     noise_error: float | None
     jpeg_quality: int | None  # from the file
     blockiness: float | None
+    blockiness_error: float | None
     resolution: float | None  # fraction of Nyquist
     suggested_kind: str | None  # "real", "bicubic" or None
     confidence: float | None  # of the suggestion, 0.5-1
@@ -305,10 +332,11 @@ class LRFacts:
     def lines(self) -> list[str]:
         """The facts in words, each with its error bar or "can't tell", and the suggestion last."""
         small = f"can't tell (the image is under {MIN_SIDE} px on a side)"
+        jpeg = "; a JPEG file removes fine noise, so read it as a lower bound" if self.jpeg_quality else ""
         lines = [
-            f"noise: ~{self.noise_levels:.2f} ± {self.noise_error:.2f} grey levels (8 bit; in the flattest areas)" if self.noise_levels is not None else f"noise: {small}",
+            f"noise: ~{self.noise_levels:.2f} ± {self.noise_error:.2f} grey levels (8 bit; in the flattest areas{jpeg})" if self.noise_levels is not None else f"noise: {small}",
             f"file: JPEG, quality ~{self.jpeg_quality} (read from the file)" if self.jpeg_quality else "file: lossless",
-            f"JPEG block grid in the pixels: {self.blockiness:.2f} (1 = none)" if self.blockiness is not None else f"JPEG block grid: {small}",
+            f"JPEG block grid in the pixels: {self.blockiness:.2f} ± {self.blockiness_error:.2f} (1 = none)" if self.blockiness is not None else f"JPEG block grid: {small}",
             f"effective resolution: {self.resolution:.0%} ± {1 / _BINS:.0%} of Nyquist (power above the noise)" if self.resolution is not None else f"effective resolution: {small}",
         ]
         if self.suggested_kind is None:
@@ -326,7 +354,7 @@ def suggestion(jpeg_quality: int | None, facts: dict[str, float] | None) -> tupl
         return None, None, f"the image is under {MIN_SIDE} px on a side, too small to measure"
     probability, pulls = real_probability(facts)
     kind = "real" if probability >= 0.5 else "bicubic"
-    confidence = max(probability, 1 - probability)
+    confidence = min(max(probability, 1 - probability), MAX_CONFIDENCE)
     towards = [words for words, pull in pulls if (pull > 0) == (kind == "real")][:2]
     if confidence < MIN_CONFIDENCE or not towards:
         return None, confidence, f"the facts point both ways (a real capture {probability:.0%} likely)"
@@ -338,6 +366,6 @@ def lr_facts(image: LoadedImage) -> LRFacts:
     facts = pixel_facts(image.pixels)
     kind, confidence, reason = suggestion(image.jpeg_quality, facts)
     if facts is None:
-        return LRFacts(None, None, image.jpeg_quality, None, None, kind, confidence, reason)
-    return LRFacts(facts["noise"], noise_error(image.pixels), image.jpeg_quality, facts["blockiness"], facts["resolution"],
-                   kind, confidence, reason)
+        return LRFacts(None, None, image.jpeg_quality, None, None, None, kind, confidence, reason)
+    return LRFacts(facts["noise"], noise_error(image.pixels), image.jpeg_quality, facts["blockiness"],
+                   blockiness_error(rgb_to_y(image.pixels)), facts["resolution"], kind, confidence, reason)
