@@ -47,8 +47,10 @@ import numpy as np
 from .color import rgb_to_y
 from .io import LoadedImage
 
-#: Smallest side (px) at which the pixel facts are measured; below it each says "can't tell".
-MIN_SIDE = 32
+#: Smallest side (px) at which the pixel facts are measured; below it each says "can't tell". At
+#: 24 px the noise still has one 8×8 block of the finest band (16 px) and the 2-pixel scale one
+#: (20 px); on train fields the score is as often right at 30 px (wbc_seg dataset1 at x4) as above.
+MIN_SIDE = 24
 #: A JPEG file below this quality was saved as a camera saves; at or above it the file format
 #: decides nothing (a PNG and a quality-90 JPEG of the same field must get the same suggestion).
 JPEG_FILE_REAL = 90
@@ -61,49 +63,49 @@ MAX_CONFIDENCE = 0.99
 #: (fact, centre, scale) each; fit with class balance on train-split fields only by
 #: ``python bench/lr_facts_calibration.py --fit --images 60``, which prints these constants.
 SCORE_FACTS = (
-    ("fine_detail_db", -25.567, 5.8724),
-    ("top_band_db", -12.469, 4.2946),
-    ("log_noise", -0.089106, 0.73398),
-    ("blockiness", 1.2222, 0.13946),
-    ("resolution", 0.92438, 0.11941),
-    ("level30_db", -16.535, 3.3493),
-    ("level50_db", -24.617, 5.1846),
-    ("level70_db", -30.966, 6.4341),
-    ("level90_db", -35.522, 6.5619),
-    ("axes_db", 2.8551, 2.4056),
-    ("corners_db", -5.3826, 1.6076),
-    ("log_coarse_noise", 0.16403, 0.7623),
-    ("log_kurtosis", 2.44, 0.64674),
-    ("sharpest_edges", 0.56894, 0.1137),
-    ("sharp_edges", 0.37788, 0.061478),
-    ("log_side", 4.7381, 0.49385),
-    ("log_cb_noise", -0.60668, 0.64049),
-    ("log_cr_noise", -0.97925, 0.53869),
+    ("fine_detail_db", -26.282, 6.1907),
+    ("top_band_db", -12.622, 4.5272),
+    ("log_noise", 0.19205, 0.94982),
+    ("blockiness", 1.2479, 0.15194),
+    ("resolution", 0.90001, 0.13495),
+    ("level30_db", -16.823, 3.5303),
+    ("level50_db", -25.224, 5.266),
+    ("level70_db", -31.589, 6.6072),
+    ("level90_db", -36.213, 6.9785),
+    ("axes_db", 2.777, 2.5729),
+    ("corners_db", -5.3806, 1.9299),
+    ("log_coarse_noise", 0.44493, 0.9528),
+    ("log_kurtosis", 2.3413, 0.65642),
+    ("sharpest_edges", 0.57343, 0.11913),
+    ("sharp_edges", 0.38175, 0.063891),
+    ("log_side", 4.5153, 0.67192),
+    ("log_cb_noise", -0.39378, 0.81054),
+    ("log_cr_noise", -0.80702, 0.6671),
 )
 #: The hidden layer: its biases (first row), then one row of weights per fact of :data:`SCORE_FACTS`.
 SCORE_HIDDEN = np.array([
-    (-0.8555, -1.559, 0.1988, 0.5196, 0.5414, 0.4493, -0.9265, -0.03946),
-    (-0.352, 0.151, -0.0672, 0.1178, 0.384, -0.6983, -0.0612, -0.3049),
-    (0.2778, -0.6351, -0.09107, -0.6102, 0.05345, -0.5853, -0.4932, 0.6078),
-    (-0.5304, -0.1033, 0.2583, 0.2021, 0.06847, 0.04312, -0.7397, -0.07614),
-    (0.6266, 0.2996, -0.4221, -0.4883, 0.2299, 0.479, 0.5522, 0.2341),
-    (0.9115, -0.5161, 0.1168, -0.1687, -0.1044, 0.1173, -0.1525, -0.2058),
-    (0.4448, -0.2963, 0.3401, 0.1786, -0.1704, 0.5404, 0.4303, -0.3308),
-    (0.2631, -0.1854, -0.2618, 0.04744, -0.6194, 0.4585, -0.4419, 0.0751),
-    (-0.1288, -0.2529, -0.3556, 0.3284, -0.01656, -0.4375, -0.2612, -0.321),
-    (0.09758, -0.418, 0.2905, -0.1074, -0.1143, -0.1721, -0.08066, 0.2432),
-    (0.2363, 0.2529, -0.2651, -0.06264, 0.02551, -0.03747, -0.6809, 0.2583),
-    (0.07154, -0.2945, 0.2025, -0.1852, -0.3912, 0.211, -0.1817, 0.5329),
-    (0.4749, 0.4919, -0.9982, -0.8287, 0.456, -0.1509, -0.199, -0.5658),
-    (0.5566, 1.056, 0.1615, -0.02977, 0.9458, -0.7937, -0.2982, -0.4425),
-    (0.1665, -0.01864, 0.4733, -0.7373, 0.4731, 0.02903, 0.4779, 0.8721),
-    (-0.4571, 0.01637, 0.3542, 0.2945, 0.8997, -0.6306, 0.848, -0.001605),
-    (0.007444, 0.5075, 1.181, -0.9377, 0.6084, -0.8308, -0.3788, -0.09139),
-    (-0.3766, 0.3378, 0.593, 0.5507, 0.7023, -0.2154, 0.1424, -0.7429),
-    (0.1862, 0.01924, 0.6128, -0.7527, 0.1933, 0.3568, -0.09248, 0.5975),
+    (-0.5633, -1.026, -0.1209, 1.211, -1.68, 0.3691, 0.7535, 2.217),
+    (-0.0819, 0.2855, 0.1529, -0.4324, -0.1055, -0.6388, 0.2121, 0.4655),
+    (0.5919, -0.9956, -0.2466, 0.1626, -0.3004, -0.3479, 0.2205, 0.528),
+    (-0.248, 0.006546, 0.4713, -0.7933, -0.304, 0.1924, 0.09477, 0.1932),
+    (0.3368, -0.02213, -0.406, 0.585, -0.2369, 0.108, -0.2391, -0.8059),
+    (0.3146, -0.4527, -0.3906, 0.5247, 0.3654, 0.2247, -0.4193, -0.0546),
+    (-0.178, -0.2806, 0.06923, 0.3474, 0.4124, 0.4269, -0.4432, -0.2226),
+    (0.3173, -0.3273, -0.4505, -0.07508, 0.001841, 0.3029, -0.4874, 0.2814),
+    (-0.6533, 0.3426, 0.002498, -0.2115, -0.5763, -0.1803, -0.373, 0.4899),
+    (0.1683, -0.3733, 0.2933, 0.5714, 0.3239, -0.03987, 0.143, 0.2899),
+    (0.1211, -0.08079, -0.3809, 0.003389, -0.4269, 0.2151, 0.04453, 0.325),
+    (0.5458, -0.7862, 0.1955, -0.3484, 0.05695, 0.3381, 0.1552, 0.3678),
+    (0.7232, 0.004042, -0.9771, -0.2502, -0.2954, -0.3516, 0.5304, -0.5958),
+    (-0.1516, 0.5589, -0.1297, 0.8394, -0.8402, -0.7417, 0.6302, -0.2315),
+    (0.6121, -0.1438, -0.1045, 0.2854, 0.3029, 0.1798, 0.8101, -0.02179),
+    (-0.3365, 0.56, 0.7082, 0.1502, 0.713, -0.4837, 0.6367, -0.2438),
+    (1.037, 0.9786, 0.8647, -0.2909, -0.3055, -0.3176, 1.092, 0.3785),
+    (-0.9657, 0.4856, 0.5476, -0.006824, 0.1809, -0.7146, 0.2158, -0.5481),
+    (0.8588, 0.111, 0.284, -0.2584, 0.0457, 0.5314, 0.07867, -0.3401),
 ])
 #: The output: its bias, then one weight per hidden unit.
-SCORE_OUT = np.array((3.453, 1.926, -2.025, -2.176, -2.515, -1.938, 2.214, -2.259, 2.08))
+SCORE_OUT = np.array((1.815, 3.024, -2.416, -2.292, -2.269, -1.798, 1.776, -1.966, 1.966))
 #: What each fact says when it is above (first) or below (second) the training fields' mean, in
 #: words the facts shown beside it cannot contradict; ``None``: a fact the reason never names.
 _SAYS = {
@@ -297,6 +299,11 @@ def pixel_facts(pixels: np.ndarray) -> dict[str, float] | None:
             "sharp_edges": edge_sharpness(y * 255, 30, 90), "log_side": math.log(min(pixels.shape[:2])), **colour}
 
 
+def _unmeasured(name: str, facts: dict[str, float]) -> bool:
+    """An edge fact of a field without edges (:func:`edge_sharpness` 0): the reason does not name it."""
+    return name.endswith("edges") and facts[name] == 0.0
+
+
 def real_probability(facts: dict[str, float]) -> tuple[float, list[tuple[str, float]]]:
     """The score's probability that the image is a real capture, and each fact (in words) with its
     pull on the score (positive: towards a real capture), largest first. The score is a small
@@ -310,7 +317,7 @@ def real_probability(facts: dict[str, float]) -> tuple[float, list[tuple[str, fl
 
     total = score(z)
     pulls = [(_SAYS[name][0 if z[i] > 0 else 1], total - score(np.where(np.arange(len(z)) == i, 0.0, z)))
-             for i, (name, _, _) in enumerate(SCORE_FACTS) if _SAYS[name]]
+             for i, (name, _, _) in enumerate(SCORE_FACTS) if _SAYS[name] and not _unmeasured(name, facts)]
     return 1 / (1 + math.exp(-total)), sorted(pulls, key=lambda item: -abs(item[1]))
 
 

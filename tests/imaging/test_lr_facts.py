@@ -109,7 +109,7 @@ def test_the_kind_is_right_and_the_same_for_png_and_high_quality_jpeg(field, sca
         for data in (encode_image(lr, "png"), _jpeg(lr, 90), _jpeg(lr, 95)):
             facts = lr_facts(load_image(data))
             assert (facts.suggested_kind, "JPEG of quality" in facts.reason) == (truth, False)
-            assert facts.confidence > 0.8
+            assert facts.confidence > 0.7
 
 
 def test_the_reason_describes_each_named_fact_as_it_stands(smear):
@@ -140,3 +140,11 @@ def test_each_fact_states_its_error_bar(smear):
     png, jpeg = (lr_facts(load_image(data)).lines() for data in (encode_image(lr, "png"), _jpeg(lr, 95)))
     assert all("±" in line for line in png[0:1] + png[2:4]) and "lower bound" not in png[0]
     assert "lower bound" in jpeg[0]  # a JPEG took some of the noise: the estimate says so
+
+
+def test_a_thirty_pixel_lr_is_measured_and_read_right():
+    """A 120 px field at x4 (wbc_seg dataset1's size) is 30 px on a side, above MIN_SIDE: it gets facts and a kind."""
+    hr = load_image(SAMPLES / "wbc_dataset2_001.png").pixels[90:210, 90:210]
+    for family, truth in (("bicubic", "bicubic"), ("microscope", "real")):
+        facts = lr_facts(load_image(encode_image(Degradation(family, 4).apply(hr), "png")))
+        assert facts.noise_levels is not None and facts.suggested_kind == truth and facts.confidence > 0.9
