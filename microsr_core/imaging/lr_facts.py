@@ -205,12 +205,6 @@ def _band(radial: np.ndarray, band: tuple[float, float]) -> float:
     return float(radial[int(band[0] * _BINS):int(band[1] * _BINS)].mean())
 
 
-def band_ratio_db(y: np.ndarray, top: tuple[float, float], low: tuple[float, float]) -> float:
-    """Mean power in the ``top`` band over the ``low`` band (fractions of Nyquist), in dB."""
-    radial = _radial_power(y)
-    return _db(_band(radial, top), _band(radial, low))
-
-
 def spectrum_facts(y: np.ndarray) -> dict[str, float]:
     """The spectrum's shape in dB: band ratios, the level at 30/50/70/90 % of Nyquist over 6-19 %,
     the power along the axes over the diagonals at 70-100 % of Nyquist (a separable kernel, a
