@@ -16,6 +16,7 @@
 #   METHODS=bicubic,prior,prior_none SCALES=4 bash bench/family.sh       # other methods (the peer still joins at x4)
 #   KIND=bicubic RUN=clean-weights bash bench/family.sh                  # the bicubic-kind weights on the same captures
 #   PIPES=bicubic RUN=on-bicubic bash bench/family.sh                    # the real-capture weights on a bicubic downscale
+#   SPLIT=val …                                                          # the val split (a choice made on numbers: val, not test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data
@@ -33,11 +34,11 @@ for s in ${SCALES:-2 3 4}; do
   for set in ${SETS:-bccd wbc1 wbc2}; do
     case $set in bccd) hr=$DATA/bccd/images ;; wbc*) hr=$DATA/wbc_seg/dataset${set#wbc}/images ;; esac
     for pipe in ${PIPES:-microscope scanner phone}; do
-      [ -n "${SKIP_DONE:-}" ] && [ -f $OUT/${RUN}_${pipe}_${set}_test_x$s.json ] && continue
+      [ -n "${SKIP_DONE:-}" ] && [ -f $OUT/${RUN}_${pipe}_${set}_${SPLIT:-test}_x$s.json ] && continue
       methods=${METHODS:-bicubic,vdsr,microgan}; [ $s = 4 ] && methods=$methods$peer
       capture=(); [ $pipe = microscope ] && capture=(--capture $REALISTIC)
-      python3 -m microsr_core evaluate --split test --hr $hr --scale $s --degradation $pipe "${capture[@]}" --lr-kind ${KIND:-real} \
-        --methods $methods ${LIMIT:+--limit $LIMIT} --per-image --json $OUT/${RUN}_${pipe}_${set}_test_x$s.json > /dev/null
+      python3 -m microsr_core evaluate --split ${SPLIT:-test} --hr $hr --scale $s --degradation $pipe "${capture[@]}" --lr-kind ${KIND:-real} \
+        --methods $methods ${LIMIT:+--limit $LIMIT} --per-image --json $OUT/${RUN}_${pipe}_${set}_${SPLIT:-test}_x$s.json > /dev/null
       echo "done $pipe $set x$s"
     done
   done
