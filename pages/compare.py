@@ -19,7 +19,7 @@ state.keep_settings()
 links.restore(catalog)
 scale = running.scale_control(catalog)
 data = inputs.input_section(scale, catalog)
-settings = running.controls(catalog, scale, data.lr_kind if data else inputs.chosen_lr_kind(catalog))
+settings = running.controls(catalog, scale, data.lr_kind if data else inputs.chosen_lr_kind())
 if data is None:
     st.stop()
 

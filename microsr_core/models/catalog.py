@@ -108,9 +108,16 @@ def served_entries(catalog: list[MethodInfo]) -> dict[tuple[str, int, str], str 
     return {(info.name, scale, kind): row.entry for info in catalog for (scale, kind), row in info.served.items()}
 
 
+#: The LR kind assumed for an image whose kind is unknown (its facts cannot tell): the weights
+#: measured least likely to make it worse. On the held-out captures the bicubic-kind VDSR loses
+#: 0.13 dB to bicubic on average (worst cell -0.92); the real-capture one on a bicubic downscale
+#: loses 4.5 dB (worst -6.0): docs/results.md, "Which weights when the kind is unknown".
+UNKNOWN_KIND = DEFAULT_KIND
+
+
 def default_lr_kind(catalog: list[MethodInfo]) -> str:
-    """The LR kind the app assumes for an upload: ``real`` once some network method has weights
-    for real captures installed, ``bicubic`` until then (so nothing changes before they ship)."""
+    """The LR kind of an image known to be a capture (a slide scanner's region): ``real`` once some
+    network method has weights for real captures installed, ``bicubic`` until then."""
     has_real = any(row.source != "none" and kind == "real" for info in catalog for (_, kind), row in info.served.items())
     return "real" if has_real else DEFAULT_KIND
 
@@ -135,11 +142,10 @@ class KindChoice:
 
 def choose_lr_kind(requested: str, image: LoadedImage) -> KindChoice:
     """``requested``, or for :data:`AUTO_KIND` the kind the image's LR facts suggest, else (they
-    cannot tell) the app's default for an image of unknown kind (:func:`default_lr_kind`)."""
+    cannot tell) :data:`UNKNOWN_KIND`, as the app does for an upload."""
     if requested != AUTO_KIND:
         return KindChoice(requested, "as asked (--lr-kind)")
     facts = lr_facts(image)
     if facts.suggested_kind is not None:
         return KindChoice(facts.suggested_kind, f"suggested by the image's facts, confidence {facts.confidence:.0%}: {facts.reason}")
-    default = default_lr_kind(method_catalog())
-    return KindChoice(default, f"the image's facts cannot tell ({facts.reason}): the default for an image of unknown kind")
+    return KindChoice(UNKNOWN_KIND, f"the image's facts cannot tell ({facts.reason}): the kind measured least likely to make an image of unknown kind worse")

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from ..comparison.inputs import Inputs
-from ..models.catalog import MethodInfo, default_lr_kind
+from ..models.catalog import UNKNOWN_KIND, MethodInfo, default_lr_kind
 from ..imaging.degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import ImageTooLarge, MicroSRError
 from ..imaging.io import LoadedImage, image_hash, load_image
@@ -89,16 +89,18 @@ def _suggest_lr_kind(image: LoadedImage, key: str) -> None:
                + (" The LR kind below follows this suggestion; change it if you know how the image was made." if applied else ""))
 
 
-def chosen_lr_kind(catalog: list[MethodInfo]) -> str:
+def chosen_lr_kind() -> str:
     """The LR kind as last chosen (kept while a refused upload hides its widget), else the default."""
-    return st.session_state.get("lr_kind", default_lr_kind(catalog))
+    return st.session_state.get("lr_kind", UNKNOWN_KIND)
 
 
-def lr_kind_choice(catalog: list[MethodInfo], upload: bool) -> str:
-    """What an upload or a sample used as LR is: a real capture or a bicubic downscale. An
-    upload defaults to a real capture once weights for real captures are installed (its facts
-    may preselect otherwise); a gallery sample to a bicubic downscale, as the app always showed it."""
-    default = default_lr_kind(catalog) if upload else "bicubic"
+def lr_kind_choice(catalog: list[MethodInfo], source: str) -> str:
+    """What an upload, a slide region or a sample used as LR is: a real capture or a bicubic
+    downscale. An upload's facts preselect the kind they suggest; where they cannot tell, the
+    default is :data:`~microsr_core.models.catalog.UNKNOWN_KIND` (measured least likely to make
+    it worse). A slide region is a scanner's capture; a gallery sample a bicubic downscale, as the
+    app always showed it."""
+    default = {UPLOAD: UNKNOWN_KIND, SLIDE: default_lr_kind(catalog)}.get(source, "bicubic")
     options = [default] + [kind for kind in LR_KINDS if kind != default]  # the default first: index 0
     return st.radio("This LR image is", options, format_func=LR_KIND_LABELS.get, horizontal=True, key="lr_kind",
                     help="Methods run the weights trained for this kind of LR image; one without such weights is listed as unavailable.")
@@ -137,7 +139,7 @@ def input_section(scale: int, catalog: list[MethodInfo]) -> Inputs | None:
     else:
         if source == UPLOAD:
             _suggest_lr_kind(image, key)
-        lr_kind = lr_kind_choice(catalog, source != SAMPLE)
+        lr_kind = lr_kind_choice(catalog, source)
         kind = "microscope" if lr_kind == "real" else "bicubic"  # what the LR-consistency check assumes
     degradation = Degradation(kind=kind, scale=scale)
     if teaching:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..models.catalog import MethodInfo, default_lr_kind, unavailable_reason
+from ..models.catalog import UNKNOWN_KIND, MethodInfo, unavailable_reason
+from ..models.serving import LR_KINDS
 from ..imaging.roi import Roi
 from ..comparison.inputs import Inputs, Settings
 from ..comparison.share import UPLOAD, View, from_query, to_query
@@ -43,13 +44,15 @@ def restore(catalog: list[MethodInfo]) -> None:
             st.session_state["scale"] = scale = view.scale
         else:
             problems.append(f"scale x{view.scale} is not offered here ({', '.join(f'x{s}' for s in scales)})")
-    kind = view.lr_kind or default_lr_kind(catalog)
+    kind = view.lr_kind or UNKNOWN_KIND
     if view.lr_kind is not None:
         st.session_state["lr_kind"] = view.lr_kind
     if view.methods is not None:
-        usable = [info.name for info in catalog if unavailable_reason(info, scale, kind) is None]
-        st.session_state[methods_key(scale, kind)] = [m for m in view.methods if m in usable]
-        missing = [m for m in view.methods if m not in usable]
+        # every kind's selection: an upload's facts may choose another kind once the image is back
+        usable = {each: [info.name for info in catalog if unavailable_reason(info, scale, each) is None] for each in {kind, *LR_KINDS}}
+        for each, names in usable.items():
+            st.session_state[methods_key(scale, each)] = [m for m in view.methods if m in names]
+        missing = [m for m in view.methods if m not in usable[kind]]
         if missing:
             problems.append(f"method(s) {', '.join(missing)} not available here at x{scale} for {kind} LR")
     if view.roi is not None:
