@@ -57,7 +57,6 @@ from .degrade import (
     linear_to_srgb,
     psf_kernel,
     sensor_noise,
-    srgb_to_linear,
 )
 from ..errors import ParameterError
 
@@ -268,7 +267,7 @@ class CameraPipeline:
 
     def optics(self, hr: np.ndarray, scale: int) -> np.ndarray:
         """Linear light of ``hr`` (sRGB) through the objective, on the HR grid."""
-        linear = srgb_to_linear(hr) * np.asarray(self.capture.gains, dtype=np.float32)
+        linear = self.capture.linear_light(hr)
         planes = []
         for c, sigma in enumerate(self.capture.psf_sigmas()):
             kernel = self.kernel(c, scale)
@@ -316,7 +315,7 @@ class CameraPipeline:
         """``hr`` through this pipeline's pointwise photometric steps alone (white balance,
         vignetting, tone curve), at HR resolution: what an SR result should be compared with,
         since SR restores resolution and cannot know the camera's tone curve."""
-        linear = srgb_to_linear(hr) * np.asarray(self.capture.gains, dtype=np.float32)
+        linear = self.capture.linear_light(hr)
         if self.vignetting:
             linear = vignette(linear, self.vignetting)
         image = linear_to_srgb(linear)

@@ -324,17 +324,21 @@ class MicroscopeCapture:
             text += ", white balance x" + "/".join(f"{g:.3f}" for g in self.gains)
         return text
 
+    def linear_light(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (sRGB) decoded to linear light, with the capture's colour ``gains`` applied."""
+        return srgb_to_linear(image) * np.asarray(self.gains, dtype=np.float32)
+
     def white_balance(self, image: np.ndarray) -> np.ndarray:
         """``image`` (sRGB) with the capture's colour ``gains`` applied in linear light."""
         if self.gains == (1.0, 1.0, 1.0):
             return image.astype(np.float32, copy=False)
-        return linear_to_srgb(srgb_to_linear(image) * np.asarray(self.gains, dtype=np.float32))
+        return linear_to_srgb(self.linear_light(image))
 
     def apply(self, hr: np.ndarray, scale: int, seed: int = 0, quantize: bool = True) -> np.ndarray:
         """The 8-bit LR capture of ``hr`` (H, W, 3 sRGB, sides multiples of ``scale``), in [0, 1]
         (without ``quantize``, and without JPEG, the sRGB values before the 8-bit step)."""
         rng = np.random.default_rng(seed)
-        linear = srgb_to_linear(hr) * np.asarray(self.gains, dtype=np.float32)
+        linear = self.linear_light(hr)
         channels = [
             blur_psf(linear[..., c], sigma * scale, self.anisotropy, self.angle_deg)
             for c, sigma in enumerate(self.psf_sigmas())

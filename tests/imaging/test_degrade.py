@@ -206,3 +206,10 @@ def test_capture_ranges_draw_within_bounds_and_put_the_colour_drift_in_the_targe
     hr = np.full((32, 32, 3), 0.5, np.float32)
     lr, target = CaptureRanges(gain=(1.1, 1.1), jpeg_share=0).pair(hr, 2, np.random.default_rng(1))
     assert target.mean() > 0.52 and lr.mean() == pytest.approx(target.mean(), abs=0.01)
+
+
+def test_the_white_balance_is_one_multiply_in_linear_light(sample):
+    capture = MicroscopeCapture(gains=(0.95, 1.0, 1.05))
+    linear = srgb_to_linear(sample) * np.asarray(capture.gains, dtype=np.float32)
+    np.testing.assert_array_equal(capture.linear_light(sample), linear)
+    np.testing.assert_array_equal(capture.white_balance(sample), linear_to_srgb(linear))
