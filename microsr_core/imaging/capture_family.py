@@ -35,7 +35,6 @@ are test pipelines with a step of a kind no training pipeline has (leave-one-fam
 
 from __future__ import annotations
 
-import io as _io
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -52,8 +51,10 @@ from .degrade import (
     Degradation,
     MicroscopeCapture,
     blur_psf,
+    file_round_trip,
     imresize,
     integrate_pixels,
+    jpeg_compress,
     linear_to_srgb,
     psf_kernel,
     sensor_noise,
@@ -143,14 +144,10 @@ def demosaic(raw: np.ndarray, pattern: str, algorithm: str) -> np.ndarray:
 
 
 def encode(image: np.ndarray, codec: str, quality: int, chroma: str = "420") -> np.ndarray:
-    """Round-trip through an 8-bit file: ``jpeg`` (``chroma`` 420 or 444 subsampling) or ``webp``."""
-    array = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
-    buffer = _io.BytesIO()
+    """Round-trip through an 8-bit file: ``jpeg`` (:func:`~.degrade.jpeg_compress`, ``chroma`` 420 or 444 subsampling) or ``webp``."""
     if codec == "jpeg":
-        array.save(buffer, format="JPEG", quality=quality, subsampling=2 if chroma == "420" else 0)
-    else:
-        array.save(buffer, format="WEBP", quality=quality)
-    return np.asarray(Image.open(buffer).convert("RGB")).astype(np.float32) / 255.0
+        return jpeg_compress(image, quality, chroma)
+    return file_round_trip(image, "WEBP", quality=quality)
 
 
 def resample(image: np.ndarray, shape: tuple[int, int], method: str) -> np.ndarray:

@@ -168,14 +168,20 @@ def add_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(image + noise, 0.0, 1.0)
 
 
-def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
-    """Round-trip through an 8-bit JPEG at ``quality`` (1..95), as cameras and BCCD do."""
+def file_round_trip(image: np.ndarray, file_format: str, **options) -> np.ndarray:
+    """``image`` saved as an 8-bit ``file_format`` file (PIL's name, with its save ``options``) and read back."""
+    array = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    buffer = _io.BytesIO()
+    array.save(buffer, format=file_format, **options)
+    return np.asarray(Image.open(buffer).convert(array.mode)).astype(np.float32) / 255.0
+
+
+def jpeg_compress(image: np.ndarray, quality: int, chroma: str = "420") -> np.ndarray:
+    """Round-trip through an 8-bit JPEG at ``quality`` (1..95), as cameras and BCCD do, with
+    4:2:0 chroma (``chroma`` "420", PIL's default) or else 4:4:4."""
     if not 1 <= quality <= 95:
         raise ParameterError(f"JPEG quality must be in 1..95, got {quality}")
-    array = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    buffer = _io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
-    return np.asarray(Image.open(buffer)).astype(np.float32) / 255.0
+    return file_round_trip(image, "JPEG", quality=quality, subsampling=2 if chroma == "420" else 0)
 
 
 # --- A real capture: lower objective, camera pixel, sensor noise, JPEG ---------------------------

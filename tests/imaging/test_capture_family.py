@@ -1,9 +1,11 @@
 """The capture family: physical steps measured, the training family never draws a held-out kind."""
 
+import io
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from microsr_core.imaging.capture_family import (
     HELD_OUT,
@@ -19,7 +21,7 @@ from microsr_core.imaging.capture_family import (
     unsharp_mask,
 )
 from microsr_core.imaging.color import rgb_to_ycbcr
-from microsr_core.imaging.degrade import MicroscopeCapture, modcrop
+from microsr_core.imaging.degrade import MicroscopeCapture, jpeg_compress, modcrop
 from microsr_core.errors import ParameterError
 from microsr_core.imaging.metrics import psnr_y
 
@@ -144,3 +146,17 @@ def test_the_reference_carries_the_photometric_steps_and_nothing_else(sample):
     assert reference.shape == hr.shape and np.abs(reference - hr).mean() > 0.01  # tone curve and vignetting
     np.testing.assert_allclose(replace(HELD_OUT["phone"], tone=0.0, vignetting=0.0).reference(hr), hr, atol=2e-6)
     np.testing.assert_allclose(pipeline_degradation("scanner", 2).reference(hr), hr, atol=2e-6)  # no photometric step
+
+
+def test_one_jpeg_path_gives_the_pixels_of_pils_default_jpeg_on_a_real_image(sample):
+    """``encode``'s JPEG is :func:`jpeg_compress`, whose 4:2:0 is what PIL writes without a subsampling option."""
+    image = sample[:96, :128]
+    for quality in (50, 90):
+        buffer = io.BytesIO()
+        Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
+        plain = np.asarray(Image.open(buffer)).astype(np.float32) / 255.0
+        np.testing.assert_array_equal(jpeg_compress(image, quality), plain)
+        np.testing.assert_array_equal(encode(image, "jpeg", quality, "420"), plain)
+        np.testing.assert_array_equal(encode(image, "jpeg", quality, "444"), jpeg_compress(image, quality, "444"))
+    assert not np.array_equal(jpeg_compress(image, 50, "444"), jpeg_compress(image, 50))
+
