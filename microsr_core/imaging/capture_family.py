@@ -378,10 +378,7 @@ class CaptureFamily:
     def from_text(cls, text: str | None) -> "CaptureFamily":
         """The family with its optics and noise ranges parsed as :meth:`~.degrade.CaptureRanges.from_text`
         (``"na=0.2:0.6,full_well=150:20000"``; unnamed ones keep the family's defaults)."""
-        defaults = cls().ranges
-        parsed = CaptureRanges.from_text(text)
-        named = {part.split("=")[0].strip() for part in (text or "").split(",") if "=" in part}
-        return cls(ranges=replace(defaults, **{name: getattr(parsed, name) for name in named}))
+        return cls(ranges=CaptureRanges.from_text(text, defaults=cls().ranges))
 
     def describe(self) -> str:
         return (

@@ -389,8 +389,9 @@ class CaptureRanges:
                           jpeg_quality=int(self.jpeg_quality[0]), gains=(self.gain[0],) * 3)  # the ends are valid captures
 
     @classmethod
-    def from_text(cls, text: str | None) -> "CaptureRanges":
-        """Parse ``"na=0.2:0.6,full_well=800:20000,jpeg_share=0.5"`` (unnamed fields keep their default)."""
+    def from_text(cls, text: str | None, defaults: "CaptureRanges | None" = None) -> "CaptureRanges":
+        """Parse ``"na=0.2:0.6,full_well=800:20000,jpeg_share=0.5"`` (unnamed fields keep ``defaults``'s
+        values, the class defaults when it is None)."""
 
         def value(name: str, raw: str):
             if name == "jpeg_share":
@@ -398,7 +399,7 @@ class CaptureRanges:
             low, sep, high = raw.partition(":")
             return (float(low), float(high if sep else low))
 
-        return cls(**_parse_fields(cls, text, value))
+        return replace(defaults or cls(), **_parse_fields(cls, text, value))
 
     def describe(self) -> str:
         return ", ".join(f"{name} {value[0]:g}..{value[1]:g}" if isinstance(value, tuple) else f"{name} {value:g}" for name, value in asdict(self).items())

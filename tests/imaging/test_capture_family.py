@@ -160,3 +160,11 @@ def test_one_jpeg_path_gives_the_pixels_of_pils_default_jpeg_on_a_real_image(sam
         np.testing.assert_array_equal(encode(image, "jpeg", quality, "444"), jpeg_compress(image, quality, "444"))
     assert not np.array_equal(jpeg_compress(image, 50, "444"), jpeg_compress(image, 50))
 
+
+def test_the_family_parses_its_ranges_with_the_shared_parser_over_its_own_defaults():
+    family = CaptureFamily.from_text("na=0.3:0.4, read_noise=2")
+    assert family.ranges == replace(CaptureFamily().ranges, na=(0.3, 0.4), read_noise=(2.0, 2.0))
+    assert CaptureFamily.from_text(None) == CaptureFamily.from_text("") == CaptureFamily()
+    for text, message in [("colour=1", "KEY one of"), ("na=x", "not a number"), ("na=0.5:0.4", "above high")]:
+        with pytest.raises(ParameterError, match=message):
+            CaptureFamily.from_text(text)

@@ -194,6 +194,7 @@ def test_capture_parameters_parse_and_refuse_bad_text():
     assert ranges.na == (0.3, 0.4) and ranges.jpeg_share == 0.0
     with pytest.raises(ParameterError, match="above high"):
         CaptureRanges.from_text("na=0.5:0.3")
+    assert CaptureRanges.from_text("na=0.3:0.4", defaults=CaptureRanges(read_noise=(2.0, 3.0))) == CaptureRanges(na=(0.3, 0.4), read_noise=(2.0, 3.0))
 
 
 def test_capture_ranges_draw_within_bounds_and_put_the_colour_drift_in_the_target():
