@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +30,7 @@ from ..imaging.capture_family import PIPELINES, pipeline_degradation
 from ..imaging.data import list_images, split_of
 from ..imaging.degrade import Degradation, MicroscopeCapture
 from ..imaging.io import load_image
-from ..imaging.metrics import convention, gradient_energy_ratio, invented_colour, iou_per_class, measure, psnr_y
+from ..imaging.metrics import convention, delta_e_map, gradient_energy_ratio, invented_colour_share, iou_per_class, measure, psnr_y
 from ..imaging.parsing import CLASSES, labels_of, mask_to_labels
 from ..imaging.segment import AGREEMENT_FIELDS, Segmentation, agreement, segment
 from ..models.catalog import method_scales
@@ -188,8 +188,9 @@ def evaluate_folder(
         cells = segment(hr)
         for name in methods:
             last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
-        # the baseline of the per-image gains: the bicubic result when it is one of the methods
-        bicubic = (last[BASELINE] if BASELINE in methods else upscale(lr, BASELINE, scale)).image if per_image else None
+        # the baseline of the per-image gains, measured once an image: the bicubic result when it is one of the methods
+        if per_image:
+            bicubic = BicubicBaseline.of((last[BASELINE] if BASELINE in methods else upscale(lr, BASELINE, scale)).image, hr, scale)
         for name in methods:
             row = _measure(last[name], hr, scale, mask, cells)
             if per_image:
@@ -211,13 +212,27 @@ def evaluate_folder(
 PER_IMAGE_FIELDS = ("psnr_y", "ssim_y", "gain_db", "invented_colour_pct", *AGREEMENT_FIELDS)
 
 
-def per_image_row(measured: dict[str, float], sr: np.ndarray, bicubic: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, float]:
+@dataclass(frozen=True)
+class BicubicBaseline:
+    """Bicubic's result on one image, measured once for every method's :func:`per_image_row`: its
+    PSNR on Y and its per-pixel ΔE00 (:func:`~microsr_core.imaging.metrics.delta_e_map`) against the HR."""
+
+    psnr_y: float
+    delta_e: np.ndarray
+
+    @classmethod
+    def of(cls, bicubic: np.ndarray, hr: np.ndarray, scale: int) -> "BicubicBaseline":
+        """The baseline of the ``bicubic`` upscale of an LR image against its ``hr`` (border ``scale`` cropped)."""
+        return cls(psnr_y(bicubic, hr, scale), delta_e_map(bicubic, hr, scale))
+
+
+def per_image_row(measured: dict[str, float], sr: np.ndarray, bicubic: BicubicBaseline, hr: np.ndarray, scale: int) -> dict[str, float]:
     """One image's :data:`PER_IMAGE_FIELDS`: its ``measured`` PSNR/SSIM on Y (:func:`~microsr_core.imaging.metrics.measure`),
     the gain over ``bicubic`` on the same LR, the colour ``sr`` invents (:func:`~microsr_core.imaging.metrics.invented_colour`)
     and the clinical agreement with the HR (``measured``'s where it has them, else :func:`~microsr_core.imaging.segment.agreement`)."""
     agreed = {key: measured[key] for key in AGREEMENT_FIELDS} if all(key in measured for key in AGREEMENT_FIELDS) else agreement(sr, hr)
-    return {"psnr_y": measured["psnr_y"], "ssim_y": measured["ssim_y"], "gain_db": measured["psnr_y"] - psnr_y(bicubic, hr, scale),
-            "invented_colour_pct": invented_colour(sr, bicubic, hr, scale), **agreed}
+    return {"psnr_y": measured["psnr_y"], "ssim_y": measured["ssim_y"], "gain_db": measured["psnr_y"] - bicubic.psnr_y,
+            "invented_colour_pct": invented_colour_share(delta_e_map(sr, hr, scale), bicubic.delta_e), **agreed}
 
 
 def per_image_csv(report: dict[str, dict[str, Any]]) -> str:

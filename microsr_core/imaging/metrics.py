@@ -180,10 +180,15 @@ INVENTED_COLOUR_DE, FAITHFUL_COLOUR_DE = 6.0, 3.0
 def invented_colour(sr_rgb: np.ndarray, bicubic_rgb: np.ndarray, hr_rgb: np.ndarray, crop_border: int = 0) -> float:
     """Share (%) of pixels whose colour a method put clearly off the HR's (ΔE00 > 6) where
     bicubic's colour is right (ΔE00 < 3): colour the method invented, not colour the LR lost."""
-    method, baseline = delta_e_map(sr_rgb, hr_rgb, crop_border), delta_e_map(bicubic_rgb, hr_rgb, crop_border)
-    if method.size == 0:
+    return invented_colour_share(delta_e_map(sr_rgb, hr_rgb, crop_border), delta_e_map(bicubic_rgb, hr_rgb, crop_border))
+
+
+def invented_colour_share(method_delta_e: np.ndarray, bicubic_delta_e: np.ndarray) -> float:
+    """:func:`invented_colour` from the method's and bicubic's ΔE00 maps against the HR (:func:`delta_e_map`),
+    so that bicubic's map of an image can be computed once for every method."""
+    if method_delta_e.size == 0:
         return math.nan
-    return float(100 * np.mean((method > INVENTED_COLOUR_DE) & (baseline < FAITHFUL_COLOUR_DE)))
+    return float(100 * np.mean((method_delta_e > INVENTED_COLOUR_DE) & (bicubic_delta_e < FAITHFUL_COLOUR_DE)))
 
 
 def iou_per_class(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:

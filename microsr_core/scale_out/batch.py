@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..comparison.evaluate import PER_IMAGE_FIELDS, check_methods, find_companion, per_image_csv, per_image_row, reference_crop
+from ..comparison.evaluate import PER_IMAGE_FIELDS, BicubicBaseline, check_methods, find_companion, per_image_csv, per_image_row, reference_crop
 from ..errors import ImageError, ParameterError
 from ..imaging.data import IMAGE_SUFFIXES, list_images
 from ..imaging.io import load_image, read_metadata, save_image
@@ -110,7 +110,7 @@ def plan_batch(images: list[Path], methods: list[str], scale: int, out_dir: str 
 def _metrics(lr: np.ndarray, sr: np.ndarray, image: Path, hr_dir: Path, scale: int) -> dict[str, float]:
     hr = reference_crop(load_image(find_companion(hr_dir, image.stem, "HR image")).pixels, lr.shape, scale, image.name)
     bicubic = upscale(lr, "bicubic", scale).image
-    return per_image_row(measure(sr, hr, crop_border=scale), sr, bicubic, hr, scale)
+    return per_image_row(measure(sr, hr, crop_border=scale), sr, BicubicBaseline.of(bicubic, hr, scale), hr, scale)
 
 
 def upscale_item(item: BatchItem, scale: int, lr_kind: str, precision: str, provenance: dict[str, str],
