@@ -122,9 +122,9 @@ def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
         (["upscale", "{good}", "{out}", "--scale", "5"], "supports scales"),
         (["upscale", "{good}", "{tmp}/out.jpg"], "lossless"),
         (["upscale", "{good}", "{out}", "--method", "vdsr", "--device", "cpu", "--precision", "fp16"], "fp16 is for CUDA"),
-        (["upscale", "{good}", "{out}", "--method", "prior", "--lr-kind", "real"], "no weights for 'prior' with real LR"),
+        (["upscale", "{good}", "{out}", "--method", "prior", "--lr-kind", "real"], "supports scales x4 for real LR, not x2"),
         (["evaluate", "--hr", "{tmp}/nowhere", "--scale", "2"], "not a folder"),
-        (["evaluate", "--hr", "{tmp}", "--scale", "2", "--methods", "prior", "--lr-kind", "real"], "no weights for real LR are installed"),
+        (["evaluate", "--hr", "{tmp}", "--scale", "2", "--methods", "prior", "--lr-kind", "real"], "does not support x2 for real LR (supports x4)"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, sample, args, message):

@@ -93,7 +93,7 @@ class SRMethod(ABC):
     def check_scale(self, scale: int) -> None:
         if scale not in self.scales:
             raise ParameterError(
-                f"method '{self.name}' supports scales {', '.join(f'x{s}' for s in self.scales)}, not x{scale}"
+                f"method '{self.name}' supports scales {', '.join(f'x{s}' for s in self.scales)} for {self.lr_kind} LR, not x{scale}"
             )
 
 
