@@ -1,6 +1,7 @@
 """The leave-one-family-out table of docs/results.md from bench/family.sh's reports.
 
     python bench/family_table.py [RUN ...]     # default: family; several runs side by side
+    METHODS=prior,prior_none python bench/family_table.py RUN ...   # other methods' columns
 
 One row per pipeline × stain × scale; per method and run: mean Y-PSNR gain over bicubic (dB),
 the worst image's gain, SSIM-Y difference, sharpness (gradient energy / the HR's) and invented
@@ -10,11 +11,13 @@ colour (% of pixels, mean and worst image).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 EVAL = Path(__file__).resolve().parents[1] / "docs" / "eval" / "family"
 PIPES, SETS = ("microscope", "scanner", "phone"), ("bccd", "wbc1", "wbc2")
+METHODS = tuple(os.environ.get("METHODS", "vdsr,microgan,import@realesr").split(","))
 
 
 def cell(report: dict, name: str) -> str:
@@ -25,8 +28,8 @@ def cell(report: dict, name: str) -> str:
 
 
 def main(runs: list[str]) -> None:
-    print("| LR pipeline | set | scale | bicubic sharp | " + " | ".join(f"{m} [{r}]" for r in runs for m in ("vdsr", "microgan", "import@realesr")) + " |")
-    print("|" + "---|" * (4 + 3 * len(runs)))
+    print("| LR pipeline | set | scale | bicubic sharp | " + " | ".join(f"{m} [{r}]" for r in runs for m in METHODS) + " |")
+    print("|" + "---|" * (4 + len(METHODS) * len(runs)))
     for pipe in PIPES:
         for name in SETS:
             for scale in (2, 3, 4):
@@ -35,7 +38,7 @@ def main(runs: list[str]) -> None:
                     continue
                 loaded = {run: json.loads(path.read_text()) for run, path in reports.items()}
                 first = next(iter(loaded.values()))
-                cells = [cell(loaded[run], m) if m in loaded[run] else "—" for run in runs for m in ("vdsr", "microgan", "import@realesr")]
+                cells = [cell(loaded[run], m) if m in loaded[run] else "—" for run in runs for m in METHODS]
                 print(f"| {pipe} | {name} | x{scale} | {first['bicubic']['sharpness']:.2f} | " + " | ".join(cells) + " |")
 
 
