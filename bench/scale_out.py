@@ -2,7 +2,7 @@
 
     python bench/scale_out.py [--size 8192] [--block 1024] [--fields 100] [--field 64x80]
                               [--workers 1,2] [--faults] [--data ../shared/data/bccd/images] [--out F.md]
-                              [--lr-kind bicubic|real] [--baseline-size 2048]
+                              [--lr-kind bicubic|real] [--baseline-size 2048] [--tile N]
 
 (a) ``--size`` N: an N×N RGB OME-TIFF (the sample micrograph tiled, 512-px tiles, a 2× pyramid)
 super-resolved ×2 by VDSR with ``upscale-large`` at each ``--workers`` count (1 thread each);
@@ -103,7 +103,7 @@ def single_image_rate(path: Path, side: int, lr_kind: str) -> tuple[float, float
     return image.shape[0] * image.shape[1] / 1e6 / seconds, monitor.stop()[0]
 
 
-def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str) -> dict:
+def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str, tile: int | None) -> dict:
     from microsr_core.scale_out.cluster import open_client
     from microsr_core.scale_out.large import upscale_large
 
@@ -112,7 +112,7 @@ def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str) -
     out = work / f"large_{workers}.ome.zarr"
     with open_client(workers, 1) as client:
         start = time.perf_counter()
-        report = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32", lr_kind=lr_kind)
+        report = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32", lr_kind=lr_kind, tile=tile)
         seconds = time.perf_counter() - start
     client_peak, cluster_peak = monitor.stop()
     return {"workers": workers, "seconds": seconds, "client_gib": client_peak, "cluster_gib": cluster_peak, "blocks": report.blocks, "out": out}
@@ -190,6 +190,7 @@ def main() -> None:
     parser.add_argument("--field", default="64x80")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--lr-kind", default="bicubic", help="the VDSR weights: bicubic, or real (which run bf16 where the CPU has it)")
+    parser.add_argument("--tile", type=int, default=None, help="upscale-large's LR tile side inside a block (default: automatic)")
     parser.add_argument("--baseline-size", type=int, default=2048, help="side of the single-image path's crop (at most --size)")
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--data", default=str(PROJECT.parent / "shared" / "data" / "bccd" / "images"))
@@ -214,10 +215,10 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
     """The large-image cases first (so the client's peak is not the single-image run's), then the baseline."""
     slide = work / "slide.ome.tif"
     make_slide(slide, args.size)
-    cases = [large_case(slide, workers, args.block, work, args.lr_kind) for workers in counts]
+    cases = [large_case(slide, workers, args.block, work, args.lr_kind, args.tile) for workers in counts]
     side = min(args.size, args.baseline_size)
     rate, single_peak = single_image_rate(slide, side, args.lr_kind)
-    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, float32 OME-Zarr out",
+    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, tiles {args.tile or 'automatic'}, float32 OME-Zarr out",
              f"  - single-image path (`upscale` on a {side}x{side} crop, 1 torch thread): {rate:.4f} LR MP/s per core, peak {single_peak:.2f} GiB"]
     for case in cases:
         per_core = args.size**2 / 1e6 / case["seconds"] / case["workers"]

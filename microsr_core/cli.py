@@ -294,7 +294,7 @@ def _cmd_upscale_large(args) -> int:
         with _Bar("chunk") as bar:
             result = upscale_large(client, args.source, args.method, args.scale, args.out, block=args.block, level=args.level,
                                    lr_kind=args.lr_kind, precision=args.precision, resume=args.resume,
-                                   skip_background=not args.keep_background, progress=bar)
+                                   skip_background=not args.keep_background, tile=args.tile, progress=bar)
     print(f"{result.out}: {result.source} x{args.scale} by {args.method}; {result.blocks} blocks: {result.computed} computed, "
           f"{result.background} background (bicubic), {result.skipped} already done; {result.levels} level(s) in {result.seconds:.1f} s")
     return 0
@@ -357,6 +357,7 @@ def _add_scale_out_parsers(sub) -> None:
     p.add_argument("--block", type=int, default=1024, help="LR block side; output chunks are block x scale")
     p.add_argument("--level", type=int, default=0, help="pyramid level of the source")
     p.add_argument("--keep-background", action="store_true", help="run the method on slide background too")
+    p.add_argument("--tile", type=int, default=None, help="LR tile side inside each block (default: automatic); smaller bounds a worker's memory")
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     _add_cluster_flags(p)
     p.set_defaults(func=_cmd_upscale_large)

@@ -58,6 +58,7 @@ class LargeJob:
     precision: str
     margin: int
     dtype: str
+    tile: int | None  # LR tile side inside a block (None: upscale's automatic choice); bounds a worker's memory
     #: When the output was created (ns): a worker's open arrays are kept per output and this stamp,
     #: so an output deleted and made again at the same path is never written through a stale handle.
     created: int
@@ -97,7 +98,7 @@ def upscale_block(job: LargeJob, block: Block, background: bool) -> str:
     image = open_large(job.source, job.level)
     window = image.window((block.window.top, block.window.bottom), (block.window.left, block.window.right))
     method = "bicubic" if background else worker_method(job.method, job.scale, job.lr_kind, job.sha256)
-    sr = upscale(window, method, job.scale, precision=job.precision).image
+    sr = upscale(window, method, job.scale, precision=job.precision, tile=job.tile).image
     rows, cols = block.core_in_window(job.scale)
     s = job.scale
     with writing(job.out):
@@ -171,13 +172,15 @@ def _background_blocks(image, blocks: list[Block], skip_background: bool) -> set
 
 def upscale_large(client, source: str | Path, method: str, scale: int, out: str | Path, *, block: int = 1024, level: int = 0,
                   lr_kind: str = DEFAULT_KIND, precision: str = "auto", resume: bool = False, skip_background: bool = True,
-                  output_dtype: str | None = None, progress: Callable[[int, int, str], None] | None = None) -> LargeReport:
+                  output_dtype: str | None = None, tile: int | None = None,
+                  progress: Callable[[int, int, str], None] | None = None) -> LargeReport:
     """Super-resolve the large image ``source`` (pyramid ``level``) into the OME-Zarr ``out`` on ``client``.
 
     Neither the input nor the output is ever whole in memory: the client reads only the
     thumbnail, each task one window and writes one chunk. ``output_dtype`` (``uint8``,
-    ``uint16``, ``float32``) defaults to the input's bit depth. ``progress(done, total, what)``
-    is called per chunk of every level.
+    ``uint16``, ``float32``) defaults to the input's bit depth; ``tile`` (LR px) splits each
+    block further inside its task, which bounds a worker's memory (the network's activations)
+    and leaves the result equal. ``progress(done, total, what)`` is called per chunk of every level.
     """
     check_methods([method], scale, lr_kind)
     if block < 16:
@@ -189,13 +192,13 @@ def upscale_large(client, source: str | Path, method: str, scale: int, out: str 
     dtype = output_dtype or DTYPES[image.bit_depth]
     provenance = {"method": method, "scale": scale, "lr_kind": lr_kind, "weights_entry": weights.entry,
                   "weights_sha256": weights.sha256, "block": block, "source": Path(source).name, "source_level": level,
-                  "background_fill": "bicubic", "dtype": dtype}
+                  "background_fill": "bicubic", "dtype": dtype, "tile": tile}
     chunk = block * scale
     shapes = level_shapes(image.height * scale, image.width * scale, chunk)
     out = Path(out)
     _create_output(out, shapes, chunk, dtype, ngff_attributes(shapes, image.pixel_size, scale, provenance), resume)
     job = LargeJob(str(Path(source).resolve()), level, str(out.resolve()), method, scale, lr_kind, weights.sha256, precision, margin, dtype,
-                   (out / "zarr.json").stat().st_mtime_ns)
+                   tile, (out / "zarr.json").stat().st_mtime_ns)
     blocks = block_grid(image.height, image.width, block, max(margin, 1))
     todo = [b for b in blocks if not done_marker(out, 0, b.row, b.col).exists()]
     background = _background_blocks(image, todo, skip_background)

@@ -58,6 +58,13 @@ def test_blocks_with_their_halo_equal_the_untiled_result(client, slide, whole, t
     assert np.abs(level0(out) - whole).max() <= 1e-4
 
 
+def test_tiles_inside_a_block_leave_the_result_equal(client, slide, whole, tmp_path):
+    out = tmp_path / "sr.ome.zarr"
+    upscale_large(client, slide[0], "vdsr", 2, out, block=64, tile=24, skip_background=False, output_dtype="float32")
+    assert np.abs(level0(out) - whole).max() <= 1e-4
+    assert zarr.open_group(out, mode="r").attrs["microsr"]["tile"] == 24
+
+
 def test_ome_zarr_pixel_size_is_the_inputs_over_the_scale_with_provenance(client, slide, tmp_path):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
