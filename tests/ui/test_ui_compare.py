@@ -157,11 +157,14 @@ def test_lr_with_matching_hr_gives_the_core_metrics_and_zoom_never_recomputes():
     assert any("used directly" in s.value for s in at.success)
     metrics = table(at, "metrics_table")
     reference = match_reference(lr, hr, 2)
+    shown = {key[1]: result.image for key, result in at.session_state[state.RESULTS].items()}  # key: (image, method, …)
     for info in method_catalog():
         if not (info.available and 2 in info.scales):
             continue
-        expected = measure(upscale(lr, info.name, 2).image, hr, crop_border=2)
-        expected |= stain_fidelity(upscale(lr, info.name, 2).image, hr, 2)
+        # the metrics of the very images the page made: a bf16 network run again elsewhere in the
+        # process may round differently (a full CI run: prior 35.7571 dB on the page, 35.7559 rerun)
+        assert np.abs(shown[info.name] - upscale(lr, info.name, 2).image).max() < 0.02, info.name
+        expected = measure(shown[info.name], hr, crop_border=2) | stain_fidelity(shown[info.name], hr, 2)
         for column in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "delta_e_mean", "delta_e_p95"):
             assert metrics.loc[info.title, column] == pytest.approx(expected[column], rel=1e-9, abs=1e-9), (info.name, column)
 
