@@ -106,23 +106,30 @@ SCORE_HIDDEN = np.array([
 ])
 #: The output: its bias, then one weight per hidden unit.
 SCORE_OUT = np.array((1.815, 3.024, -2.416, -2.292, -2.269, -1.798, 1.776, -1.966, 1.966))
+
+
+def _than_average(what: str) -> tuple[str, str]:
+    """The words of a fact above (more ``what``) or below (less) the training fields' mean."""
+    return f"more {what} than the average field", f"less {what} than the average field"
+
+
 #: What each fact says when it is above (first) or below (second) the training fields' mean, in
 #: words the facts shown beside it cannot contradict; ``None``: a fact the reason never names.
 _SAYS = {
     "blockiness": ("more of an 8×8 JPEG block grid in the pixels than the average field", "less of a JPEG block grid than the average field"),
-    "fine_detail_db": ("more fine detail than the average field", "less fine detail than the average field"),
+    "fine_detail_db": _than_average("fine detail"),
     "top_band_db": ("more power near Nyquist (noise, sharpening or JPEG) than the average field", "less power near Nyquist than the average field"),
-    "log_noise": ("more noise than the average field", "less noise than the average field"),
+    "log_noise": _than_average("noise"),
     "resolution": ("power reaching further towards Nyquist than in the average field", "power ending lower than in the average field"),
-    **{f"level{p}_db": (f"more power at {p} % of Nyquist than the average field", f"less power at {p} % of Nyquist than the average field") for p in (30, 50, 70, 90)},
+    **{f"level{p}_db": _than_average(f"power at {p} % of Nyquist") for p in (30, 50, 70, 90)},
     "axes_db": ("finest detail aligned with the pixel axes more than in the average field", "finest detail aligned with the pixel axes less than in the average field"),
-    "corners_db": ("more power in the spectrum's corners than the average field", "less power in the spectrum's corners than the average field"),
-    "log_coarse_noise": ("more noise at the 2-pixel scale than the average field", "less noise at the 2-pixel scale than the average field"),
+    "corners_db": _than_average("power in the spectrum's corners"),
+    "log_coarse_noise": _than_average("noise at the 2-pixel scale"),
     "log_kurtosis": ("sparser fine detail (edges on a clean background) than the average field", "fine detail more like noise than in the average field"),
     "sharpest_edges": ("sharper sharpest edges than the average field", "softer sharpest edges than the average field"),
     "sharp_edges": ("sharper high-contrast edges than the average field", "softer high-contrast edges than the average field"),
-    "log_cb_noise": ("more blue-yellow colour noise than the average field", "less blue-yellow colour noise than the average field"),
-    "log_cr_noise": ("more red-cyan colour noise than the average field", "less red-cyan colour noise than the average field"),
+    "log_cb_noise": _than_average("blue-yellow colour noise"),
+    "log_cr_noise": _than_average("red-cyan colour noise"),
     "log_side": None,
 }
 
