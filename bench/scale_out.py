@@ -83,18 +83,24 @@ def make_slide(path: Path, size: int) -> None:
         tif.write(tiles(size // 2), shape=(size // 2, size // 2, 3), dtype=np.uint8, tile=(512, 512), subfiletype=1)
 
 
+def level0(path: Path):
+    """The slide's full-resolution level as a lazy Zarr array (read window by window)."""
+    import tifffile
+    import zarr
+
+    return zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")
+
+
 def single_image_rate(path: Path, side: int, lr_kind: str) -> tuple[float, float]:
     """LR megapixels per second of ``upscale`` on one core on the image's top-left ``side``² (the
     whole of a large image would not fit in memory: the rate per pixel does not depend on the size
     once it is many tiles), and the peak memory."""
-    import tifffile
     import torch
-    import zarr
 
     from microsr_core import upscale
 
     torch.set_num_threads(1)  # this benchmark's own process: the single-image baseline per core
-    image = np.asarray(zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")[:side, :side]).astype(np.float32) / 255.0
+    image = np.asarray(level0(path)[:side, :side]).astype(np.float32) / 255.0
     monitor = PeakMemory()
     monitor.start()
     start = time.perf_counter()
@@ -120,12 +126,11 @@ def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str, t
 
 def cutout_error(path: Path, out: Path, lr_kind: str, margin: int = 16, side: int = 160) -> float:
     """Max |output − upscale(cut-out with margin)| over a cut-out in the middle of the image."""
-    import tifffile
     import zarr
 
     from microsr_core import upscale
 
-    store = zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")
+    store = level0(path)
     middle = store.shape[0] // 2 - side // 2
     window = np.asarray(store[middle - margin : middle + side + margin, middle - margin : middle + side + margin]).astype(np.float32) / 255
     expected = upscale(window, "vdsr", 2, tile=0, lr_kind=lr_kind).image[2 * margin : -2 * margin, 2 * margin : -2 * margin]
