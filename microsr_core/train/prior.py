@@ -53,7 +53,7 @@ from ..models.weights import load_weights
 from ..imaging.parsing import CLASSES, mask_to_labels
 from .loop import train_from_config
 from .settings import RunSettings, check_config
-from .task import CAPTURE_MARGIN, TrainTask, captured_y_pair, dihedral, y_pair, y_planes
+from .task import TrainTask, captured_y_pair, context_margin, dihedral, y_pair, y_planes
 
 
 @dataclass
@@ -373,7 +373,7 @@ class PriorTask(TrainTask):
         hr, labels = modcrop(self.train_hr[index], scale), modcrop(self.train_labels[index], scale)
         rows, cols = self._window(index, hr.shape[:2], rng)
         side_y, side_x = rows.stop - rows.start, cols.stop - cols.start
-        margin = max(0, min(CAPTURE_MARGIN, (hr.shape[0] - side_y) // (2 * scale), (hr.shape[1] - side_x) // (2 * scale)))
+        margin = max(0, context_margin(hr.shape, (side_y, side_x), scale))
         reach = margin * scale
         top = int(np.clip(rows.start, reach, hr.shape[0] - side_y - reach))
         left = int(np.clip(cols.start, reach, hr.shape[1] - side_x - reach))

@@ -27,6 +27,12 @@ from .settings import RunSettings
 CAPTURE_MARGIN = 6
 
 
+def context_margin(shape: tuple[int, ...], sides: tuple[int, int], scale: int) -> int:
+    """LR px of capture context around a ``sides`` crop of an HR image of ``shape``: up to
+    :data:`CAPTURE_MARGIN`, less where the image has less room (negative: the crop does not fit)."""
+    return min(CAPTURE_MARGIN, *((length - side) // (2 * scale) for length, side in zip(shape[:2], sides)))
+
+
 class TrainTask(ABC):
     """A method's trainer as :func:`run_training` drives it, with the scaffolding all of them share.
 

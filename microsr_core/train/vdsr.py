@@ -27,7 +27,7 @@ from ..imaging.io import load_image
 from ..imaging.metrics import psnr
 from .loop import train_from_config
 from .settings import RunSettings, check_config
-from .task import CAPTURE_MARGIN, TrainTask, captured_y_pair, dihedral, y_pair, y_planes
+from .task import TrainTask, captured_y_pair, context_margin, dihedral, y_pair, y_planes
 
 
 @dataclass
@@ -143,7 +143,7 @@ class VDSRTask(TrainTask):
         a random capture (the crop taken with the context :meth:`~.task.TrainTask.capture_pair` cuts off)."""
         patch = self.config.patch
         hr = self.train_hr[rng.integers(len(self.train_hr))]
-        margin = min(CAPTURE_MARGIN, (min(hr.shape[:2]) - patch) // (2 * scale))  # less context on small images
+        margin = context_margin(hr.shape, (patch, patch), scale)
         if margin < 0:
             raise ParameterError(f"training images must be at least {patch} px (the patch size); one is {hr.shape[1]}x{hr.shape[0]}")
         side = patch + 2 * margin * scale
