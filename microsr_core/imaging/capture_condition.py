@@ -46,22 +46,34 @@ def detail_ratio(noise_free: np.ndarray, bicubic: np.ndarray) -> float:
     return rms(noise_free) / max(rms(bicubic), 1e-12)
 
 
+def _overshoots_along_rows(y: np.ndarray, contrast: float) -> np.ndarray:
+    """:func:`edge_overshoot`'s value of each edge run along the rows of ``y``, a strip of rows at a
+    time (a run's seven shifted copies of a whole large image would not fit in memory)."""
+    found = []
+    for top in range(0, y.shape[0], _STRIP_ROWS):
+        strip = y[top:top + _STRIP_ROWS]
+        shifted = [strip[:, k:strip.shape[1] - 6 + k] for k in range(7)]
+        low, high = np.minimum(shifted[0], shifted[6]), np.maximum(shifted[0], shifted[6])
+        steps = [np.abs(shifted[k + 1] - shifted[k]) for k in range(6)]
+        middle = np.maximum(steps[2], steps[3])  # the largest step first found in the middle of the run
+        edges = (high - low > contrast) & (middle > np.maximum(steps[0], steps[1])) & (middle >= np.maximum(steps[4], steps[5]))
+        top_value, bottom_value = np.max([s[edges] for s in shifted], axis=0), np.min([s[edges] for s in shifted], axis=0)
+        beyond = np.maximum(top_value - high[edges], 0) + np.maximum(low[edges] - bottom_value, 0)
+        found.append(beyond / (high - low)[edges])
+    return np.concatenate(found)
+
+
+#: Rows of a strip in :func:`_overshoots_along_rows`.
+_STRIP_ROWS = 256
+
+
 def edge_overshoot(y: np.ndarray, contrast: float = 20.0) -> tuple[float, float]:
     """How far Y (0-255) goes beyond the levels on the two sides of its strong edges, over the
     edge's step, in 7-pixel runs along rows and columns whose ends differ by over ``contrast`` grey
-    levels and whose largest step is in the middle (an edge, not a texture): its mean and 90th percentile. A blurred edge rises monotonically (0); an unsharp
-    mask, ringing optics or a JPEG add a lobe on each side, noise a little everywhere. (0, 0) where
-    there are fewer than 20 such edges."""
-    found = []
-    for axis in (0, 1):
-        runs = np.lib.stride_tricks.sliding_window_view(y, 7, axis=axis).reshape(-1, 7)
-        ends = np.sort(runs[:, [0, 6]], axis=1)
-        step = ends[:, 1] - ends[:, 0]
-        centred = np.isin(np.argmax(np.abs(np.diff(runs, axis=1)), axis=1), (2, 3))
-        edges = (step > contrast) & centred
-        beyond = np.maximum(runs[edges].max(axis=1) - ends[edges, 1], 0) + np.maximum(ends[edges, 0] - runs[edges].min(axis=1), 0)
-        found.append(beyond / step[edges])
-    overshoot = np.concatenate(found)
+    levels and whose largest step is in the middle (an edge, not a texture): its mean and 90th
+    percentile. A blurred edge rises monotonically (0); an unsharp mask, ringing optics or a JPEG
+    add a lobe on each side, noise a little everywhere. (0, 0) where there are fewer than 20 such edges."""
+    overshoot = np.concatenate([_overshoots_along_rows(plane, contrast) for plane in (y, y.T)])
     if overshoot.size < 20:
         return 0.0, 0.0
     return float(np.mean(overshoot)), float(np.percentile(overshoot, 90))
@@ -204,8 +216,10 @@ class CaptureCondition:
         return {field: getattr(self, field.removeprefix("capture_")) for field in ROW_FIELDS}
 
 
+#: The numbers of a :class:`CaptureCondition`, in order.
+_NUMBERS = ("noise", "noise_low", "noise_high", "detail", "detail_low", "detail_high")
 #: The fields a metrics row records of a :class:`CaptureCondition` (``None``: can't tell).
-ROW_FIELDS = tuple(f"capture_{name}" for name in ("noise", "noise_low", "noise_high", "detail", "detail_low", "detail_high"))
+ROW_FIELDS = tuple(f"capture_{name}" for name in _NUMBERS)
 
 
 def _network(z: np.ndarray, hidden: np.ndarray, out: np.ndarray, target: tuple[float, float]) -> float:
@@ -224,9 +238,27 @@ def condition_estimate(facts: dict[str, float]) -> CaptureCondition:
                             math.exp(detail), math.exp(detail - detail_error), math.exp(detail + detail_error))
 
 
+#: The largest shorter side the networks saw (BCCD fields at x2: 320×240 px LR). A larger image is
+#: read as :data:`TILES` × :data:`TILES` tiles of this side spread over it: its size alone would put
+#: the networks outside what they were fit on, and reading every pixel of a 16 MP upload takes a minute.
+TILE_SIDE = 240
+TILES = 3
+
+
+def spread_tiles(pixels: np.ndarray) -> list[np.ndarray]:
+    """Up to :data:`TILES` × :data:`TILES` tiles of :data:`TILE_SIDE` px, evenly spread over ``pixels`` (corners included)."""
+    starts = [np.unique(np.linspace(0, side - TILE_SIDE, TILES).round().astype(int)) for side in pixels.shape[:2]]
+    return [pixels[top:top + TILE_SIDE, left:left + TILE_SIDE] for top in starts[0] for left in starts[1]]
+
+
 def estimate_condition(lr_pixels: np.ndarray) -> CaptureCondition:
     """How the LR capture ``lr_pixels`` (H, W, 3 in [0, 1]) was degraded, from its pixels alone;
-    "can't tell" (all ``None``) under :data:`~.lr_facts.MIN_SIDE` px on a side."""
+    "can't tell" (all ``None``) under :data:`~.lr_facts.MIN_SIDE` px on a side. An image whose
+    shorter side exceeds :data:`TILE_SIDE` gets the median, number by number and bound by bound,
+    of its :func:`spread_tiles`' estimates."""
+    if min(lr_pixels.shape[:2]) > TILE_SIDE:
+        tiles = [estimate_condition(tile) for tile in spread_tiles(lr_pixels)]
+        return CaptureCondition(*(float(np.median([getattr(tile, name) for tile in tiles])) for name in _NUMBERS))
     facts = condition_facts(lr_pixels)
     if facts is None:
         return CaptureCondition(None, None, None, None, None, None)

@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage
 
 from microsr_core.imaging.capture_condition import (
-    CONDITION_FACTS, DETAIL_HIDDEN, CaptureCondition, DETAIL_OUT, NOISE_HIDDEN, NOISE_OUT, ROW_FIELDS, detail_ratio, edge_overshoot, estimate_condition,
+    CONDITION_FACTS, DETAIL_HIDDEN, DETAIL_OUT, NOISE_HIDDEN, NOISE_OUT, ROW_FIELDS, TILE_SIDE, TILES, CaptureCondition, condition_estimate,
+    condition_facts, detail_ratio, edge_overshoot, estimate_condition, spread_tiles,
 )
 from microsr_core.imaging.capture_family import CameraPipeline, CaptureFamily, unsharp_mask
 from microsr_core.imaging.degrade import MicroscopeCapture, bicubic_downscale
@@ -90,3 +91,12 @@ def test_the_detail_is_called_blurred_or_sharpened_only_where_its_whole_interval
         return CaptureCondition(1.0, 0.5, 2.0, (low + high) / 2, low, high).line().rpartition("(")[2]
 
     assert words(0.3, 0.9) == "blurred)" and words(1.1, 1.6) == "sharpened)" and words(0.6, 1.2) == "about as sharp as a bicubic downscale)"
+
+
+def test_a_large_image_is_read_as_tiles_of_the_size_the_networks_saw(sample):
+    tiles = spread_tiles(sample)  # 512 px: 3 × 3 tiles of 240 px, from the top-left corner to the bottom-right one
+    assert len(tiles) == TILES**2 and all(tile.shape[:2] == (TILE_SIDE, TILE_SIDE) for tile in tiles)
+    assert np.array_equal(tiles[0], sample[:TILE_SIDE, :TILE_SIDE]) and np.array_equal(tiles[-1], sample[-TILE_SIDE:, -TILE_SIDE:])
+    whole, each = estimate_condition(sample), [estimate_condition(tile) for tile in tiles]
+    assert whole.noise == np.median([tile.noise for tile in each]) and whole.detail_high == np.median([tile.detail_high for tile in each])
+    assert estimate_condition(sample[:TILE_SIDE]) == condition_estimate(condition_facts(sample[:TILE_SIDE]))  # not over the side: read whole
