@@ -57,6 +57,7 @@ class _Bar:
 
 
 def _cmd_upscale(args) -> int:
+    from .imaging.capture_condition import estimate_condition
     from .models.catalog import choose_lr_kind
     from .models.inference import upscale
     from .imaging.io import load_image, output_format, save_image
@@ -73,6 +74,7 @@ def _cmd_upscale(args) -> int:
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
           f"on {result.device} ({result.precision}) with {result.served.label()} in {result.seconds:.2f} s ({result.tiles} tile(s))")
     print(f"LR kind {kind.kind}: {kind.reason}")
+    print(estimate_condition(image.pixels).line())
     return 0
 
 

@@ -3,12 +3,16 @@
 import json
 import subprocess
 import sys
+import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from microsr_core.cli import main
+from microsr_core.imaging.capture_condition import estimate_condition
+from microsr_core.imaging.capture_family import pipeline_degradation
 from microsr_core.imaging.degrade import bicubic_downscale
 from microsr_core.imaging.io import load_image, save_image
 from microsr_core.models.weights import read_manifest
@@ -21,7 +25,9 @@ def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
     save_image(tmp_path / "in.png", sample[:50, :60])
     assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--method", "bicubic", "--scale", "3"]) == 0
     assert load_image(tmp_path / "out.png").pixels.shape == (150, 180, 3)
-    assert "bicubic x3 on cpu (fp32) with bicubic LR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "bicubic x3 on cpu (fp32) with bicubic LR" in out
+    assert estimate_condition(load_image(tmp_path / "in.png").pixels).line() + "\n" in out  # what the input's capture did, estimated
 
 
 def test_upscale_auto_lr_kind_follows_the_image_facts_and_says_which_ran(tmp_path, sample, capsys):
@@ -82,9 +88,13 @@ def test_evaluate_per_image_gives_each_file_its_gain_in_json_and_csv(tmp_path, s
     assert all(row["gain_db"] == 0 for row in report["bicubic"]["per_image"].values())
     gains = [row["gain_db"] for row in report["vdsr"]["per_image"].values()]
     assert all(gain != 0 for gain in gains) and "scanner pipeline" in report["vdsr"]["lr"]
+    lr = replace(pipeline_degradation("scanner", 2), seed=zlib.crc32(b"field 0.png")).apply(load_image(folder / "field 0.png").pixels)
+    expected = estimate_condition(lr).row()  # each row records its LR's estimated capture condition
+    assert all(report[name]["per_image"]["field 0.png"][field] == pytest.approx(value) for name in ("bicubic", "vdsr") for field, value in expected.items())
     csv_lines = (tmp_path / "out.per_image.csv").read_text().splitlines()
-    assert csv_lines[0] == ("method,image,psnr_y,ssim_y,gain_db,invented_colour_pct,"
-                            "nucleus_dice,cell_count_diff,nucleus_area_error_pct,nc_ratio_error") and len(csv_lines) == 5
+    assert csv_lines[0] == ("method,image,psnr_y,ssim_y,gain_db,invented_colour_pct,nucleus_dice,cell_count_diff,nucleus_area_error_pct,"
+                            "nc_ratio_error,capture_noise,capture_noise_low,capture_noise_high,capture_detail,capture_detail_low,capture_detail_high")
+    assert len(csv_lines) == 5
     assert csv_lines[3].startswith("vdsr,field 0.png,") and float(csv_lines[3].split(",")[4]) == pytest.approx(gains[0], rel=1e-4)
     assert 0 <= report["vdsr"]["invented_colour_pct"] <= report["vdsr"]["invented_colour_pct_max"] < 1  # VDSR keeps bicubic's chroma
     for name in ("bicubic", "vdsr"):  # the segmenter on the HR and on each result: the same smear, close to the same nuclei

@@ -9,7 +9,9 @@ The JSON written by ``python -m microsr_core evaluate --json`` is
 "weights_sha256": …, "lr_kind": …, …}}`` (the weights that computed it, :mod:`microsr_core.models.serving`;
 ``null`` entry and checksum for a method without a network), with ``--per-image`` also
 ``"per_image": {"<file name>": {"psnr_y": …, "ssim_y": …, "gain_db": …, "invented_colour_pct": …, "nucleus_dice": …,
-"cell_count_diff": …, "nucleus_area_error_pct": …, "nc_ratio_error": …}}``; every entry also has the mean of those four
+"cell_count_diff": …, "nucleus_area_error_pct": …, "nc_ratio_error": …, "capture_noise": …, "capture_noise_low": …, …}}``
+(the LR's capture condition estimated from its pixels, :data:`~microsr_core.imaging.capture_condition.ROW_FIELDS`,
+``null`` where too small to tell); every entry also has the mean of those four
 clinical-agreement fields (:func:`microsr_core.imaging.segment.agreement`: the project's segmenter on the HR and on the
 result); keep it stable.
 """
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .compare import BASELINE
+from ..imaging.capture_condition import ROW_FIELDS, estimate_condition
 from ..imaging.capture_family import PIPELINES, pipeline_degradation
 from ..imaging.data import list_images, split_of
 from ..imaging.degrade import Degradation, MicroscopeCapture
@@ -174,7 +177,8 @@ def evaluate_folder(
     Every entry has the clinical agreement of the results with the HR (:data:`~microsr_core.imaging.segment.AGREEMENT_FIELDS`,
     the segmenter run on both). With ``per_image`` each entry has ``"per_image": {file name: {field: value}}``
     (:data:`PER_IMAGE_FIELDS`: ``gain_db`` over bicubic on the same LR; invented colour as
-    :func:`~microsr_core.imaging.metrics.invented_colour`), and the mean and worst invented colour.
+    :func:`~microsr_core.imaging.metrics.invented_colour`; then the LR's estimated capture condition,
+    :data:`~microsr_core.imaging.capture_condition.ROW_FIELDS`), and the mean and worst invented colour.
     ``progress(done, total)`` is called after each image.
     """
     files = _checked_files(hr_dir, scale, methods, lr_kind, split, limit)
@@ -191,10 +195,11 @@ def evaluate_folder(
         # the baseline of the per-image gains, measured once an image: the bicubic result when it is one of the methods
         if per_image:
             bicubic = BicubicBaseline.of((last[BASELINE] if BASELINE in methods else upscale(lr, BASELINE, scale)).image, hr, scale)
+            condition = estimate_condition(lr).row()
         for name in methods:
             row = _measure(last[name], hr, scale, mask, cells)
             if per_image:
-                images[name][path.name] = per_image_row(row, last[name].image, bicubic, hr, scale)
+                images[name][path.name] = {**per_image_row(row, last[name].image, bicubic, hr, scale), **condition}
                 row["invented_colour_pct"] = images[name][path.name]["invented_colour_pct"]
             rows[name].append(row)
         if progress is not None:
@@ -236,12 +241,15 @@ def per_image_row(measured: dict[str, float], sr: np.ndarray, bicubic: BicubicBa
 
 
 def per_image_csv(report: dict[str, dict[str, Any]]) -> str:
-    """The ``per_image`` rows of an :func:`evaluate_folder` report as CSV: method, image, then :data:`PER_IMAGE_FIELDS`."""
-    lines = [",".join(("method", "image") + PER_IMAGE_FIELDS)]
-    for name, entry in report.items():
-        for image, row in entry.get("per_image", {}).items():
-            quoted = '"' + image.replace('"', '""') + '"' if any(c in image for c in ',"') else image
-            lines.append(",".join([name, quoted] + [f"{row[field]:.5g}" for field in PER_IMAGE_FIELDS]))
+    """The ``per_image`` rows of an :func:`evaluate_folder` report as CSV: method, image, then :data:`PER_IMAGE_FIELDS`,
+    then the capture condition's :data:`~microsr_core.imaging.capture_condition.ROW_FIELDS` where the rows have them
+    (an empty cell: too small to tell)."""
+    rows = [(name, image, row) for name, entry in report.items() for image, row in entry.get("per_image", {}).items()]
+    fields = PER_IMAGE_FIELDS + (ROW_FIELDS if any(ROW_FIELDS[0] in row for _, _, row in rows) else ())
+    lines = [",".join(("method", "image") + fields)]
+    for name, image, row in rows:
+        quoted = '"' + image.replace('"', '""') + '"' if any(c in image for c in ',"') else image
+        lines.append(",".join([name, quoted] + ["" if row[field] is None else f"{row[field]:.5g}" for field in fields]))
     return "\n".join(lines) + "\n"
 
 

@@ -44,12 +44,14 @@ from PIL import Image
 from scipy import ndimage, special
 from scipy.signal import fftconvolve
 
+from .capture_condition import detail_ratio, noise_rms
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .degrade import (
     AIRY_GAUSSIAN_SIGMA,
     CaptureRanges,
     Degradation,
     MicroscopeCapture,
+    bicubic_downscale,
     blur_psf,
     file_round_trip,
     imresize,
@@ -322,6 +324,14 @@ class CameraPipeline:
         """The same optics, sampling and processing without sensor noise or lossy file."""
         return replace(self, capture=self.capture.noiseless(), codec="none")
 
+    def conditioned(self, hr: np.ndarray, scale: int, seed: int = 0) -> tuple[np.ndarray, float, float]:
+        """(LR capture, noise, detail) of ``hr``: :meth:`apply`, and what it did, measured against
+        the same capture made :meth:`noiseless` and unrounded (:func:`~.capture_condition.noise_rms`)
+        and against the bicubic downscale of the HR's :meth:`reference` (:func:`~.capture_condition.detail_ratio`)."""
+        capture = self.apply(hr, scale, seed)
+        noise_free = self.noiseless().apply(hr, scale, seed, quantize=False)
+        return capture, noise_rms(capture, noise_free), detail_ratio(noise_free, bicubic_downscale(self.reference(hr), scale))
+
     def describe(self) -> str:
         optics = self.capture
         parts = [(f"{self.name} pipeline: " if self.name else "") + f"{self.psf} PSF (NA {optics.na:.2f}" + (f", defocus disc {self.defocus_um:.2f} um" if self.psf == "disc" else "")
@@ -425,13 +435,24 @@ class CaptureFamily:
     def noiseless(self) -> "CaptureFamily":
         return self  # a draw has no expected capture to compare with: each seed is another camera
 
-    def pair(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(LR capture, target) of an HR crop under a random pipeline; the white balance goes into
-        the target too, as in :meth:`~.degrade.CaptureRanges.pair`."""
+    def _drawn(self, hr: np.ndarray, rng: np.random.Generator) -> tuple[CameraPipeline, np.ndarray, int]:
+        """A random pipeline with its white balance taken out, the HR crop with it put in (the
+        target: as in :meth:`~.degrade.CaptureRanges.pair`), and the seed of its noise."""
         pipeline = self.sample(rng)
         target = pipeline.capture.white_balance(hr)
         neutral = replace(pipeline, capture=replace(pipeline.capture, gains=(1.0, 1.0, 1.0)))
-        return neutral.apply(target, scale, int(rng.integers(2**31))), target
+        return neutral, target, int(rng.integers(2**31))
+
+    def pair(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(LR capture, target) of an HR crop under a random pipeline; the white balance goes into the target too."""
+        pipeline, target, seed = self._drawn(hr, rng)
+        return pipeline.apply(target, scale, seed), target
+
+    def conditioned_pair(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(target, LR capture, noise, detail) of an HR crop: the same draws as :meth:`pair`, and
+        what the capture did (:meth:`CameraPipeline.conditioned`)."""
+        pipeline, target, seed = self._drawn(hr, rng)
+        return target, *pipeline.conditioned(target, scale, seed)
 
 
 #: Test pipelines, each with steps of a kind no :class:`CaptureFamily` draw has. Never trained on,

@@ -262,7 +262,8 @@ def edge_sharpness(y: np.ndarray, contrast: float, percentile: float) -> float:
     return float(np.percentile(step[edges] / spread[edges], percentile)) if edges.sum() >= 20 else 0.0
 
 
-def _laplacian(y: np.ndarray) -> np.ndarray:
+def laplacian(y: np.ndarray) -> np.ndarray:
+    """The 5-point Laplacian of ``y`` (H, W) on its interior (H − 2, W − 2)."""
     return 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
 
 
@@ -290,8 +291,8 @@ def pixel_facts(pixels: np.ndarray) -> dict[str, float] | None:
         return None
     y = rgb_to_y(pixels).astype(np.float64)
     noise = noise_levels(pixels)
-    laplacian = _laplacian(y * 255)
-    kurtosis = float(np.mean(laplacian**4) / max(np.mean(laplacian**2) ** 2, 1e-20))
+    fine = laplacian(y * 255)
+    kurtosis = float(np.mean(fine**4) / max(np.mean(fine**2) ** 2, 1e-20))
     grey = pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     colour = {f"log_{name}_noise": math.log(coarse_noise((pixels[..., c] - grey) * 255) + 0.1) for name, c in (("cb", 2), ("cr", 0))}
     return {"noise": noise, "log_noise": math.log(noise + 0.1), "resolution": effective_resolution(y, noise / 255),

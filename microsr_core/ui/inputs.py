@@ -17,6 +17,7 @@ from ..models.catalog import UNKNOWN_KIND, MethodInfo, default_lr_kind
 from ..imaging.degrade import DEGRADATIONS, Degradation, modcrop
 from ..errors import ImageTooLarge, MicroSRError
 from ..imaging.io import LoadedImage, image_hash, load_image
+from ..imaging.capture_condition import estimate_condition
 from ..imaging.lr_facts import lr_facts
 from ..samples import DEFAULT, SAMPLES
 from ..models.serving import LR_KINDS, lr_kind_of
@@ -77,15 +78,18 @@ def decode(uploaded, what: str) -> tuple[LoadedImage, str] | None:
 
 
 def _suggest_lr_kind(image: LoadedImage, key: str) -> None:
-    """Show an uploaded LR image's no-reference facts; for a new upload, preselect the LR kind
-    they suggest and say so (facts that cannot tell leave the kind as it was)."""
+    """Show an uploaded LR image's no-reference facts and its capture's estimated noise and detail;
+    for a new upload, preselect the LR kind they suggest and say so (facts that cannot tell leave
+    the kind as it was)."""
     facts = state.recall(state.DERIVED, ("facts", key)) or state.remember(state.DERIVED, ("facts", key), lr_facts(image))
     if st.session_state.get(FACTS_APPLIED) != key:  # a later choice by the user stands
         st.session_state[FACTS_APPLIED] = key
         if facts.suggested_kind is not None:
             st.session_state["lr_kind"] = facts.suggested_kind
     applied = facts.suggested_kind is not None and st.session_state.get("lr_kind") == facts.suggested_kind
-    st.caption("About this image (no reference needed): " + "; ".join(facts.lines()) + "."
+    condition = state.recall(state.DERIVED, ("condition", key)) or state.remember(state.DERIVED, ("condition", key), estimate_condition(image.pixels))
+    *measured, suggested = facts.lines()
+    st.caption("About this image (no reference needed): " + "; ".join([*measured, condition.line(), suggested]) + "."
                + (" The LR kind below follows this suggestion; change it if you know how the image was made." if applied else ""))
 
 

@@ -25,6 +25,7 @@ from microsr_core.comparison.display import method_colours, scale_bar
 from microsr_core.comparison.inputs import Settings
 from microsr_core.models.inference import upscale
 from microsr_core.imaging.io import encode_image, load_image, sample_image
+from microsr_core.imaging.capture_condition import estimate_condition
 from microsr_core.imaging.lr_facts import lr_facts
 from microsr_core.imaging.metrics import measure, stain_fidelity
 from microsr_core.imaging.parsing import CLASSES, implausible_parsing, parsing_labels
@@ -531,6 +532,7 @@ def test_an_upload_shows_its_facts_and_preselects_the_lr_kind_they_suggest():
     assert at.radio(key="lr_kind").value == "real"
     facts = [c.value for c in at.caption if c.value.startswith("About this image")]
     assert facts and "JPEG, quality ~85" in facts[0] and "suggested: a real capture" in facts[0]
+    assert estimate_condition(load_image(buffer.getvalue()).pixels).line() + "; suggested: " in facts[0]  # what the capture did, before the suggestion
     at.radio(key="lr_kind").set_value("bicubic").run()  # the user's choice stands on reruns
     at.run()
     assert at.radio(key="lr_kind").value == "bicubic"
