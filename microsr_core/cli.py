@@ -164,7 +164,8 @@ def _cmd_resume(args) -> int:
 
 def _cmd_publish(args) -> int:
     from .models.bf16_gate import fp16_storage_fields, record_bf16
-    from .models.serving import check_unambiguous
+    from .models.precision import has_native_bf16
+    from .models.serving import card_kind, check_unambiguous
     from .models.weights import FLOAT16, FLOAT32, model_card, per_scale, publish, restore, storage_of, update_card, weights_dir
 
     fields = {key: value for key, value in (("lr_kind", args.lr_kind), ("role", args.role)) if value is not None}
@@ -191,11 +192,17 @@ def _cmd_publish(args) -> int:
         name = args.name
         card = publish(Path(args.run), name, metrics=metrics, fields={k: v for k, v in fields.items() if v is not None}, check=check,
                        storage=FLOAT16 if args.fp16 else FLOAT32, gate=fp16_storage_fields)
-    card = record_bf16(card["method"], name, weights_dir())  # on the weights as stored: they are what runs
+    if "bf16_delta_db" in card and not has_native_bf16():
+        # Where bf16 is emulated (and OpenVINO runs it as fp32, a change of 0) a re-measure would
+        # replace the card's decision with one of another arithmetic; auto runs bf16 only on
+        # native-bf16 CPUs and on CUDA.
+        bf16 = f"{per_scale(card['bf16_delta_db'])} (kept: this CPU has no native bf16, re-measure on one that has)"
+    else:
+        card = record_bf16(card["method"], name, weights_dir())  # on the weights as stored: they are what runs
+        bf16 = per_scale(card["bf16_delta_db"])
     stored = f"float16 (rounding: {per_scale(card['fp16_storage_delta_db'])})" if storage_of(card) == FLOAT16 else FLOAT32
     print(f"{'rechecked' if args.recheck else 'published'} {name}: {card['file']} sha256 {card['sha256'][:12]}…, "
-          f"{card['lr_kind']} LR{', ' + card['role'] if 'role' in card else ''}; stored as {stored}; "
-          f"bf16 vs fp32: {per_scale(card['bf16_delta_db'])}")
+          f"{card_kind(card)} LR{', ' + card['role'] if 'role' in card else ''}; stored as {stored}; bf16 vs fp32: {bf16}")
     return 0
 
 
@@ -449,7 +456,8 @@ def _add_weights_parsers(sub) -> None:
     p.add_argument("run", nargs="?", help="training output folder")
     p.add_argument("--name")
     p.add_argument("--metrics", action="append", help="TITLE=evaluate.json, repeatable")
-    p.add_argument("--recheck", metavar="NAME", help="re-measure bf16 of published card NAME (and set --lr-kind/--role) instead")
+    p.add_argument("--recheck", metavar="NAME", help="re-measure bf16 of published card NAME (and set --lr-kind/--role) instead; "
+                   "a card's measurement is kept on a CPU without native bf16")
     p.add_argument("--lr-kind", choices=(*LR_KINDS, ANY_KIND), help="the LR images the weights are for (default: the card's, else bicubic)")
     p.add_argument("--role", choices=(FALLBACK, "none"), help="fallback: serve only scales no other card serves; none: clear it")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the file) if the rounded weights move "

@@ -155,8 +155,24 @@ def test_publish_fp16_stores_half_the_file_within_the_guard_and_refuses_past_it(
     assert main(["publish", "--recheck", "vdsr_x4", "--fp16"]) == 0
     card = read_manifest(weights)["vdsr_x4"]
     assert card["storage"] == "float16" and abs(card["fp16_storage_delta_db"]["4"]) <= 0.02 and "4" in card["bf16_delta_db"]
-    assert main(["publish", "--recheck", "vdsr_x4", "--fp16"]) == 0  # float16 already: bf16 re-measured, the rounding record kept
+    assert main(["publish", "--recheck", "vdsr_x4", "--fp16"]) == 0  # float16 already: the rounding record is kept
     assert read_manifest(weights)["vdsr_x4"]["fp16_storage_delta_db"] == card["fp16_storage_delta_db"]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_recheck_keeps_a_bf16_measurement_where_bf16_is_not_native(native, tmp_path, monkeypatch, capsys):
+    from microsr_core.models import precision
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: native)  # the CPU this test runs on is one of the two
+    publish_random(tmp_path, "vdsr_x2", "vdsr", "VDSR", (2,), seed=1, depth=3, channels=8, card_fields={"bf16_delta_db": {"2": -0.5}})
+    assert main(["publish", "--recheck", "vdsr_x2", "--fp16"]) == 0
+    card, out = read_manifest(tmp_path)["vdsr_x2"], capsys.readouterr().out
+    assert card["storage"] == "float16"
+    if native:
+        assert card["bf16_delta_db"]["2"] != -0.5 and "kept" not in out
+    else:  # emulated bf16, and OpenVINO's bf16 run as fp32, would measure another arithmetic than the card's
+        assert card["bf16_delta_db"] == {"2": -0.5} and "x2 -0.5000 dB (kept: this CPU has no native bf16" in out
 
 
 def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):
