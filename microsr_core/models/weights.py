@@ -101,8 +101,8 @@ def in_storage(state: dict[str, torch.Tensor], storage: str) -> dict[str, torch.
 def float16_keeping_bf16(tensor: torch.Tensor) -> torch.Tensor:
     """float32 ``tensor`` rounded to the nearest float16 that bf16 rounds as it rounds the float32
     value: within one float16 step (half a step for 15 of 16 values), and bf16 autocast of the
-    stored weights sees the bf16 weights of the float32 ones, so a card's bf16 measurement
-    still holds. Plain rounding to float16 lands 1 value in 8 on a bf16 tie (float16 keeps
+    stored weights computes with the bf16 weights of the float32 ones, those its card's bf16
+    measurement ran (the layers kept in float32 change as the fp16 measurement says). Plain rounding to float16 lands 1 value in 8 on a bf16 tie (float16 keeps
     3 bits more), which bf16 then rounds to even, not towards the float32 value: on microgan
     that moved 6 % of the bf16 weights and the (emulated) bf16 change from -0.0065 to -0.0200 dB.
     (In float16's subnormal range a few values cannot keep it.) A value past float16's range
