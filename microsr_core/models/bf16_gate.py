@@ -17,12 +17,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..errors import WeightsError
 from ..imaging.data import list_images, split_of
 from ..imaging.degrade import Degradation
 from ..imaging.io import load_image
 from ..imaging.metrics import psnr_y
 from ..paths import data_root
-from ..errors import WeightsError
 from .inference import upscale
 from .precision import TOLERANCE_DB
 from .registry import SRMethod, method_class

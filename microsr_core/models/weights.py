@@ -9,9 +9,10 @@ checksum and renders a Markdown model card beside them. Nobody edits the manifes
 Weights are stored as ``safetensors`` and loaded with :func:`safetensors.torch.load_file`,
 which cannot execute code. A card's ``storage`` says the dtype of its file (``float32``, the
 default, or ``float16``, which halves the file where rounding the weights moves Y-PSNR by at
-most the bf16 tolerance: ``fp16_storage_delta_db``); :func:`load_weights` returns float32 tensors
-either way, so everything that runs or trains the networks sees float32. The ImageNet VGG19 weights of MicroGAN's perceptual loss are not
-shipped: :func:`load_vgg19_features` reads them from a local torchvision file the user names.
+most the bf16 tolerance: ``fp16_storage_delta_db``); :func:`load_weights` returns float32
+tensors either way, so everything that runs or trains the networks sees float32. The ImageNet
+VGG19 weights of MicroGAN's perceptual loss are not shipped: :func:`load_vgg19_features` reads
+them from a local torchvision file the user names.
 """
 
 from __future__ import annotations
@@ -100,13 +101,15 @@ def in_storage(state: dict[str, torch.Tensor], storage: str) -> dict[str, torch.
 
 def float16_keeping_bf16(tensor: torch.Tensor) -> torch.Tensor:
     """float32 ``tensor`` rounded to the nearest float16 that bf16 rounds as it rounds the float32
-    value: within one float16 step (half a step for 15 of 16 values), and bf16 autocast of the
+    value: within one float16 step (half a step for 15 of 16 values), so bf16 autocast of the
     stored weights computes with the bf16 weights of the float32 ones, those its card's bf16
-    measurement ran (the layers kept in float32 change as the fp16 measurement says). Plain rounding to float16 lands 1 value in 8 on a bf16 tie (float16 keeps
-    3 bits more), which bf16 then rounds to even, not towards the float32 value: on microgan
-    that moved 6 % of the bf16 weights and the (emulated) bf16 change from -0.0065 to -0.0200 dB.
-    (In float16's subnormal range a few values cannot keep it.) A value past float16's range
-    stays inf, so that the storage gate sees the overflow."""
+    measurement ran (the layers kept in float32 change as the fp16 measurement says).
+
+    Plain rounding to float16 lands 1 value in 8 on a bf16 tie (float16 keeps 3 bits more),
+    which bf16 then rounds to even, not towards the float32 value: 6 % of microgan's bf16
+    weights moved. In float16's subnormal range a few values cannot keep theirs. A value past
+    float16's range stays inf, so that the storage gate sees the overflow.
+    """
     nearest = tensor.half()
     off = (nearest.float().bfloat16() != tensor.bfloat16()) & nearest.isfinite()
     towards = torch.where(tensor > nearest.float(), float("inf"), float("-inf")).half()
