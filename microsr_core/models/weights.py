@@ -310,8 +310,11 @@ def _store(folder: Path, name: str, card: dict[str, Any], data: bytes, check: Ma
         check({**read_manifest(folder), name: card})
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f"{card['file']}.partial"
-    partial.write_bytes(data)
-    partial.replace(folder / card["file"])  # atomic: readers see the old file or the new one
+    try:
+        partial.write_bytes(data)
+        partial.replace(folder / card["file"])  # atomic: readers see the old file or the new one
+    finally:
+        partial.unlink(missing_ok=True)  # left only where writing failed (a full disk)
     return write_card(folder, name, card)
 
 
