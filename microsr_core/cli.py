@@ -165,9 +165,10 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_publish(args) -> int:
-    from .models.bf16_gate import record_bf16
-    from .models.serving import check_unambiguous
-    from .models.weights import publish, update_card, weights_dir
+    from .models.bf16_gate import fp16_storage_fields, record_bf16
+    from .models.precision import has_native_bf16
+    from .models.serving import card_kind, check_unambiguous
+    from .models.weights import FLOAT16, FLOAT32, model_card, per_scale, publish, restore, storage_of, update_card, weights_dir
 
     fields = {key: value for key, value in (("lr_kind", args.lr_kind), ("role", args.role)) if value is not None}
     if fields.get("role") == "none":
@@ -177,7 +178,10 @@ def _cmd_publish(args) -> int:
         if args.run or args.name or args.metrics:
             raise ParameterError("publish --recheck NAME re-measures a published card: it takes no run folder, --name or --metrics")
         name = args.recheck
-        card = update_card(name, fields, check=check)
+        if args.fp16 and storage_of(model_card(name)) != FLOAT16:
+            card = restore(name, FLOAT16, fp16_storage_fields, fields=fields, check=check)
+        else:  # a float16 file keeps the change measured when it was rounded: its float32 weights are gone
+            card = update_card(name, fields, check=check)
     else:
         if not args.run or not args.name:
             raise ParameterError("publish needs a run folder and --name (or --recheck NAME)")
@@ -188,19 +192,28 @@ def _cmd_publish(args) -> int:
                 raise ParameterError(f"--metrics expects TITLE=FILE.json, got '{item}'")
             metrics[title] = json.loads(Path(path).read_text())
         name = args.name
-        card = publish(Path(args.run), name, metrics=metrics, fields={k: v for k, v in fields.items() if v is not None}, check=check)
-    card = record_bf16(card["method"], name, weights_dir())
-    measured = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in card["bf16_delta_db"].items())
+        card = publish(Path(args.run), name, metrics=metrics, fields={k: v for k, v in fields.items() if v is not None}, check=check,
+                       storage=FLOAT16 if args.fp16 else FLOAT32, gate=fp16_storage_fields)
+    if "bf16_delta_db" in card and not has_native_bf16():
+        # Where bf16 is emulated (and OpenVINO runs it as fp32, a change of 0) a re-measure would
+        # replace the card's decision with one of another arithmetic; auto runs bf16 only on
+        # native-bf16 CPUs and on CUDA.
+        bf16 = f"{per_scale(card['bf16_delta_db'])} (kept: this CPU has no native bf16, re-measure on one that has)"
+    else:
+        card = record_bf16(card["method"], name, weights_dir())  # on the weights as stored: they are what runs
+        bf16 = per_scale(card["bf16_delta_db"])
+    stored = f"float16 (rounding: {per_scale(card['fp16_storage_delta_db'])})" if storage_of(card) == FLOAT16 else FLOAT32
     print(f"{'rechecked' if args.recheck else 'published'} {name}: {card['file']} sha256 {card['sha256'][:12]}…, "
-          f"{card['lr_kind']} LR{', ' + card['role'] if 'role' in card else ''}; bf16 vs fp32: {measured}")
+          f"{card_kind(card)} LR{', ' + card['role'] if 'role' in card else ''}; stored as {stored}; bf16 vs fp32: {bf16}")
     return 0
 
 
 def _cmd_models_add(args) -> int:
     from .models.imports import add_model
+    from .models.weights import per_scale
 
     card = add_model(args.file, args.name, args.scale, args.replace)
-    measured = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in card.get("bf16_delta_db", {}).items())
+    measured = per_scale(card.get("bf16_delta_db", {}))
     print(f"imported {args.file} as method import@{args.name}: {card['summary']}; sha256 {card['sha256'][:12]}…; "
           f"bf16 vs fp32: {measured or 'not measured (the architecture does not run bf16): fp32'}")
     return 0
@@ -437,6 +450,7 @@ def _add_train_parsers(sub) -> None:
 
 def _add_weights_parsers(sub) -> None:
     """``publish`` (shipped weights) and ``models`` (imported ones)."""
+    from .models.precision import TOLERANCE_DB
     from .models.serving import ANY_KIND, FALLBACK, LR_KINDS
 
     p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest; "
@@ -444,9 +458,12 @@ def _add_weights_parsers(sub) -> None:
     p.add_argument("run", nargs="?", help="training output folder")
     p.add_argument("--name")
     p.add_argument("--metrics", action="append", help="TITLE=evaluate.json, repeatable")
-    p.add_argument("--recheck", metavar="NAME", help="re-measure bf16 of published card NAME (and set --lr-kind/--role) instead")
+    p.add_argument("--recheck", metavar="NAME", help="re-measure bf16 of published card NAME (and set --lr-kind/--role) instead; "
+                   "a card's measurement is kept on a CPU without native bf16")
     p.add_argument("--lr-kind", choices=(*LR_KINDS, ANY_KIND), help="the LR images the weights are for (default: the card's, else bicubic)")
     p.add_argument("--role", choices=(FALLBACK, "none"), help="fallback: serve only scales no other card serves; none: clear it")
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the file) if the rounded weights move "
+                   f"Y-PSNR by at most {TOLERANCE_DB} dB on the bf16 check crops; refused, with nothing written, otherwise")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("models", help="import SR models trained elsewhere as methods import@NAME (add, list, remove)")

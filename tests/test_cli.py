@@ -15,7 +15,7 @@ from microsr_core.imaging.capture_condition import estimate_condition
 from microsr_core.imaging.capture_family import pipeline_degradation
 from microsr_core.imaging.degrade import bicubic_downscale
 from microsr_core.imaging.io import load_image, save_image
-from microsr_core.models.weights import read_manifest
+from microsr_core.models.weights import read_manifest, sha256_of
 from tests.helpers import publish_random
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +112,77 @@ def test_publish_recheck_measures_bf16_and_refuses_a_tie(tmp_path, monkeypatch, 
     assert "rechecked vdsr" in capsys.readouterr().out and "| bf16_delta_db | x2 " in (tmp_path / "vdsr.md").read_text()
     assert main(["publish", "--recheck", "vdsr", "--role", "none"]) == 2  # vdsr and vdsr_x2 would tie at x2
     assert "'vdsr' and 'vdsr_x2'" in capsys.readouterr().err and read_manifest(tmp_path)["vdsr"]["role"] == "fallback"
+
+
+def _vdsr_run(folder: Path, scale: int, subnormal: bool = False) -> Path:
+    """A finished tiny VDSR run at ``scale``. ``subnormal``: the same function with its first layer
+    scaled by 3e-6 (into float16's subnormal range, where rounding loses about a tenth of each
+    weight) and the next layer by 1/3e-6 (ReLU passes the scale through), as a network trained
+    without weight decay may end up."""
+    from safetensors.torch import save_file
+
+    net = publish_random(folder / "scratch", "net", "vdsr", "VDSR", (scale,), seed=3, depth=3, channels=8)
+    state = net.state_dict()
+    if subnormal:
+        for key, factor in (("body.0.weight", 3e-6), ("body.0.bias", 3e-6), ("body.2.weight", 1 / 3e-6)):
+            state[key] = state[key] * factor
+        assert max(t.abs().max() for t in state.values()) < 65504  # no float16 overflow: rounding alone is measured
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(folder / "model.safetensors"))
+    card = {"method": "vdsr", "architecture": "VDSR", "arch_kwargs": {"depth": 3, "channels": 8}, "scales": [scale], "training": {"steps": 1}}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_publish_fp16_stores_half_the_file_within_the_guard_and_refuses_past_it(tmp_path, monkeypatch, capsys):
+    weights = tmp_path / "weights"
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(weights))
+    assert main(["publish", str(_vdsr_run(tmp_path / "plain", 2)), "--name", "vdsr_x2", "--fp16"]) == 0
+    card = read_manifest(weights)["vdsr_x2"]
+    assert card["storage"] == "float16" and card["sha256"] == sha256_of(weights / "vdsr_x2.safetensors")
+    assert (weights / "vdsr_x2.safetensors").stat().st_size < 0.6 * (tmp_path / "plain" / "model.safetensors").stat().st_size
+    fp16_delta, bf16_delta = card["fp16_storage_delta_db"]["2"], card["bf16_delta_db"]["2"]
+    assert 0 < abs(fp16_delta) <= 0.02 and bf16_delta != 0  # both measured, on the stored weights
+    assert f"stored as float16 (rounding: x2 {fp16_delta:+.4f} dB)" in capsys.readouterr().out
+    text = (weights / "vdsr_x2.md").read_text()
+    assert "| storage | float16 |" in text and f"| fp16_storage_delta_db | x2 {fp16_delta:+.4f} dB" in text
+
+    # the same function with weights float16 rounds coarsely: refused, in one line, with nothing written
+    subnormal = _vdsr_run(tmp_path / "subnormal", 3, subnormal=True)
+    before = sorted(weights.iterdir()), (weights / "manifest.json").read_text()
+    assert main(["publish", str(subnormal), "--name", "vdsr_x3", "--fp16"]) == 2
+    error = capsys.readouterr().err
+    assert "'vdsr_x3' not stored as float16" in error and "past the 0.02 dB guard" in error and error.count("\n") == 1
+    assert (sorted(weights.iterdir()), (weights / "manifest.json").read_text()) == before
+    assert main(["publish", str(subnormal), "--name", "vdsr_x3"]) == 0  # as float32 it publishes
+    stored = (weights / "vdsr_x3.safetensors").read_bytes(), (weights / "manifest.json").read_text()
+    assert main(["publish", "--recheck", "vdsr_x3", "--fp16"]) == 2
+    assert "past the 0.02 dB guard" in capsys.readouterr().err
+    assert ((weights / "vdsr_x3.safetensors").read_bytes(), (weights / "manifest.json").read_text()) == stored
+    assert "storage" not in read_manifest(weights)["vdsr_x3"]
+
+    publish_random(weights, "vdsr_x4", "vdsr", "VDSR", (4,), seed=4, depth=3, channels=8)  # a published float32 card
+    assert main(["publish", "--recheck", "vdsr_x4", "--fp16"]) == 0
+    card = read_manifest(weights)["vdsr_x4"]
+    assert card["storage"] == "float16" and abs(card["fp16_storage_delta_db"]["4"]) <= 0.02 and "4" in card["bf16_delta_db"]
+    assert main(["publish", "--recheck", "vdsr_x4", "--fp16"]) == 0  # float16 already: the rounding record is kept
+    assert read_manifest(weights)["vdsr_x4"]["fp16_storage_delta_db"] == card["fp16_storage_delta_db"]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_recheck_keeps_a_bf16_measurement_where_bf16_is_not_native(native, tmp_path, monkeypatch, capsys):
+    from microsr_core.models import precision
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: native)  # the CPU this test runs on is one of the two
+    publish_random(tmp_path, "vdsr_x2", "vdsr", "VDSR", (2,), seed=1, depth=3, channels=8, card_fields={"bf16_delta_db": {"2": -0.5}})
+    assert main(["publish", "--recheck", "vdsr_x2", "--fp16"]) == 0
+    card, out = read_manifest(tmp_path)["vdsr_x2"], capsys.readouterr().out
+    assert card["storage"] == "float16"
+    if native:
+        assert card["bf16_delta_db"]["2"] != -0.5 and "kept" not in out
+    else:  # emulated bf16, and OpenVINO's bf16 run as fp32, would measure another arithmetic than the card's
+        assert card["bf16_delta_db"] == {"2": -0.5} and "x2 -0.5000 dB (kept: this CPU has no native bf16" in out
 
 
 def test_evaluate_on_wbc_dataset2_with_masks(tmp_path, wbc_dir):

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import WeightsError
 from .runtime import OpenVINOModel, missing_packages
-from .weights import sha256_of
+from .weights import as_float32, sha256_of
 
 #: Largest model file accepted (checked before reading it), in MB as Streamlit counts them (2^20
 #: bytes). At most 500: the browser's upload box writes a larger limit in GB, rounded (512 read "1GB").
@@ -69,7 +69,9 @@ def checked_size(name: str, size: int) -> None:
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``.safetensors`` or ``.pth``/``.pt``/``.ckpt`` file, unwrapped from the
-    usual containers (``params_ema``, ``state_dict``, ``module.`` prefixes...) by spandrel."""
+    usual containers (``params_ema``, ``state_dict``, ``module.`` prefixes...) by spandrel, the
+    floating-point ones in float32 (files are often shared in float16; the networks run and are
+    measured in float32, narrowed only by the precision a run asks for)."""
     from spandrel import canonicalize_state_dict
 
     path = Path(path)
@@ -98,7 +100,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     tensors = {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
     if not tensors:
         raise WeightsError(f"{path.name} holds no tensors, so it is not a model")
-    return tensors
+    return as_float32(tensors)
 
 
 def _first_line(exc: Exception) -> str:

@@ -7,8 +7,12 @@ card (``card.json`` in its output folder); :func:`publish` copies the weights in
 checksum and renders a Markdown model card beside them. Nobody edits the manifest by hand.
 
 Weights are stored as ``safetensors`` and loaded with :func:`safetensors.torch.load_file`,
-which cannot execute code. The ImageNet VGG19 weights of MicroGAN's perceptual loss are not
-shipped: :func:`load_vgg19_features` reads them from a local torchvision file the user names.
+which cannot execute code. A card's ``storage`` says the dtype of its file (``float32``, the
+default, or ``float16``, which halves the file where rounding the weights moves Y-PSNR by at
+most the bf16 tolerance: ``fp16_storage_delta_db``); :func:`load_weights` returns float32
+tensors either way, so everything that runs or trains the networks sees float32. The ImageNet
+VGG19 weights of MicroGAN's perceptual loss are not shipped: :func:`load_vgg19_features` reads
+them from a local torchvision file the user names.
 """
 
 from __future__ import annotations
@@ -16,12 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save
 
 from ..errors import WeightsError
 from .papers import cite
@@ -29,6 +32,13 @@ from ..paths import PROJECT_ROOT
 
 #: torchvision ``vgg19().features`` length up to and including each named layer.
 VGG19_LAYERS = {"relu2_2": 9, "conv3_3": 15, "relu3_4": 18, "relu5_4": 36}
+#: A card's ``storage``: the dtype its weights file holds its floating-point tensors in.
+STORAGES = (FLOAT32, FLOAT16) = ("float32", "float16")
+
+#: Measures a card about to be stored in a narrower dtype, given its entry name, the card and its
+#: float32 tensors: returns the fields to add (``fp16_storage_delta_db``) or raises
+#: :class:`WeightsError` to refuse (:func:`microsr_core.models.bf16_gate.fp16_storage_fields`).
+StorageGate = Callable[[str, dict[str, Any], dict[str, torch.Tensor]], dict[str, Any]]
 
 
 def weights_dir() -> Path:
@@ -69,8 +79,46 @@ def model_card(name: str, folder: Path | None = None) -> dict[str, Any]:
     return cards[name]
 
 
+def storage_of(card: dict[str, Any]) -> str:
+    """The dtype a card's weights file is stored in (a card without ``storage`` is float32)."""
+    return card.get("storage", FLOAT32)
+
+
+def as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every floating-point tensor in float32, the dtype the networks compute and
+    train in (float16 and bfloat16 widen exactly); integer tensors stay as they are."""
+    return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+
+
+def in_storage(state: dict[str, torch.Tensor], storage: str) -> dict[str, torch.Tensor]:
+    """``state`` with every floating-point tensor in ``storage`` (one of :data:`STORAGES`; float16
+    rounded by :func:`float16_keeping_bf16`)."""
+    if storage not in STORAGES:
+        raise WeightsError(f"weights are stored as {' or '.join(STORAGES)}, not {storage}")
+    narrow = float16_keeping_bf16 if storage == FLOAT16 else torch.Tensor.float
+    return {key: (narrow(value.float()) if value.is_floating_point() else value).contiguous() for key, value in state.items()}
+
+
+def float16_keeping_bf16(tensor: torch.Tensor) -> torch.Tensor:
+    """float32 ``tensor`` rounded to the nearest float16 that bf16 rounds as it rounds the float32
+    value: within one float16 step (half a step for 15 of 16 values), so bf16 autocast of the
+    stored weights computes with the bf16 weights of the float32 ones, those its card's bf16
+    measurement ran (the layers kept in float32 change as the fp16 measurement says).
+
+    Plain rounding to float16 lands 1 value in 8 on a bf16 tie (float16 keeps 3 bits more),
+    which bf16 then rounds to even, not towards the float32 value: 6 % of microgan's bf16
+    weights moved. In float16's subnormal range a few values cannot keep theirs. A value past
+    float16's range stays inf, so that the storage gate sees the overflow.
+    """
+    nearest = tensor.half()
+    off = (nearest.float().bfloat16() != tensor.bfloat16()) & nearest.isfinite()
+    towards = torch.where(tensor > nearest.float(), float("inf"), float("-inf")).half()
+    return torch.where(off, torch.nextafter(nearest, towards), nearest)
+
+
 def load_weights(name: str, folder: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Load entry ``name``: checks that the file exists and its sha256 matches the manifest.
+    Floating-point tensors come back as float32 whatever the file stores (:func:`as_float32`).
 
     Returns
     -------
@@ -88,22 +136,28 @@ def load_weights(name: str, folder: Path | None = None) -> tuple[dict[str, torch
             "the file is damaged or was replaced"
         )
     try:
-        return load_file(str(path)), card
+        state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error type for bad headers
         raise WeightsError(f"weights file {path} for '{name}' cannot be read: {exc}") from exc
+    return as_float32(state), card
 
 
-def build_model(name: str, folder: Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Construct the architecture named in the card and load its weights strictly."""
+def build_network(name: str, card: dict[str, Any], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The architecture named in card ``name`` with ``state`` loaded strictly, in eval mode."""
     from .archs import build_architecture
 
-    state, card = load_weights(name, folder)
     model = build_architecture(card["architecture"], **card.get("arch_kwargs", {}))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise WeightsError(f"weights '{name}' do not fit architecture {card['architecture']}: {exc}") from exc
-    return model.eval(), card
+    return model.eval()
+
+
+def build_model(name: str, folder: Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Construct the architecture named in the card and load its weights strictly."""
+    state, card = load_weights(name, folder)
+    return build_network(name, card, state), card
 
 
 def card_heading(name: str, card: dict[str, Any]) -> str:
@@ -118,13 +172,14 @@ def render_card(name: str, card: dict[str, Any]) -> str:
     lines = [f"# Model card: {name}", "", card.get("summary", ""), ""]
     lines += ["| field | value |", "| --- | --- |"]
     for key in ("method", "architecture", "paper", "scales", "lr_kind", "role", "parameters", "input_channels", "precisions",
-                "size_multiple", "tiling", "source_file", "file", "sha256"):
+                "size_multiple", "tiling", "source_file", "file", "storage", "sha256"):
         if key in card:
             lines.append(f"| {key} | {cite(card[key]) if key == 'paper' else card[key]} |")
-    if "bf16_delta_db" in card:
-        deltas = ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in sorted(card["bf16_delta_db"].items(), key=lambda kv: int(kv[0])))
-        checked_on = "captured at the microscope test point" if card.get("lr_kind") == "real" else "bicubic LR"
-        lines.append(f"| bf16_delta_db | {deltas} (worst Y-PSNR change of bf16 against fp32 on the check crops, {checked_on}) |")
+    checked_on = "captured at the microscope test point" if card.get("lr_kind") == "real" else "bicubic LR"
+    for key, change in (("fp16_storage_delta_db", "the float16-stored weights against the float32 ones"),
+                        ("bf16_delta_db", "bf16 against fp32")):
+        if key in card:
+            lines.append(f"| {key} | {per_scale(card[key])} (worst Y-PSNR change of {change} on the check crops, {checked_on}) |")
     lines.append(f"| constructor | `{json.dumps(card.get('arch_kwargs', {}))}` |")
     training = card.get("training", {})
     if training:
@@ -138,6 +193,11 @@ def render_card(name: str, card: dict[str, Any]) -> str:
     for note in card.get("notes", []):
         lines += ["", f"- {note}"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def per_scale(deltas: dict[str, float]) -> str:
+    """``x2 -0.0113 dB, x3 +0.0040 dB``: a card's per-scale Y-PSNR changes in scale order."""
+    return ", ".join(f"x{scale} {delta:+.4f} dB" for scale, delta in sorted(deltas.items(), key=lambda kv: int(kv[0])))
 
 
 def _metrics_table(evaluation: dict[str, dict[str, Any]]) -> list[str]:
@@ -185,13 +245,15 @@ def remove_card(folder: Path, name: str) -> dict[str, Any]:
 
 
 def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[str, Any] | None = None,
-            fields: dict[str, Any] | None = None, check: ManifestCheck | None = None) -> dict[str, Any]:
+            fields: dict[str, Any] | None = None, check: ManifestCheck | None = None, storage: str = FLOAT32,
+            gate: StorageGate | None = None) -> dict[str, Any]:
     """Copy a finished training run's weights into ``folder`` and add its manifest entry.
 
     ``run_dir`` holds ``model.safetensors`` and ``card.json`` (written by the trainer).
     ``metrics`` (title -> ``evaluate`` JSON) are merged into the card's held-out metrics;
-    ``fields`` (``lr_kind``, ``role``) are set on it. ``check`` may refuse the new manifest
-    before anything is copied.
+    ``fields`` (``lr_kind``, ``role``) are set on it. ``storage`` float16 stores the tensors
+    rounded to float16 once ``gate`` has measured them (float32 copies the run's file as it is).
+    ``check`` may refuse the new manifest; nothing is written before ``gate`` and ``check`` pass.
     """
     folder = folder or weights_dir()
     run_dir = Path(run_dir)
@@ -201,26 +263,76 @@ def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[
         raise WeightsError(f"{run_dir} is not a finished training run (needs model.safetensors and card.json)")
     card = json.loads(card_path.read_text())
     card.update(fields or {})
-    card.pop("bf16_delta_db", None)  # measured for these weights after they are in place
+    for measured in ("bf16_delta_db", "fp16_storage_delta_db", "storage"):
+        card.pop(measured, None)  # measured for these weights, as they are stored
     card.setdefault("metrics", {}).update(metrics or {})
+    if storage == FLOAT32:
+        data = source.read_bytes()
+    else:
+        data = _stored_bytes(name, card, as_float32(load_file(str(source))), storage, gate)
+    return _store(folder, name, card, data, check)
+
+
+def restore(name: str, storage: str, gate: StorageGate, folder: Path | None = None, fields: dict[str, Any] | None = None,
+            check: ManifestCheck | None = None) -> dict[str, Any]:
+    """Store published entry ``name``'s tensors again, rounded to ``storage``, once ``gate`` has
+    measured them; ``fields`` as in :func:`update_card`. Nothing is written before ``gate`` and
+    ``check`` pass. A file already in ``storage`` is refused: its wider weights are gone, so
+    ``gate`` could only measure the rounding of rounded values (no change)."""
+    folder = folder or weights_dir()
+    state, card = load_weights(name, folder)
+    if storage_of(card) == storage:
+        raise WeightsError(f"weights '{name}' are stored as {storage} already")
+    card = _with_fields(card, fields or {})
+    return _store(folder, name, card, _stored_bytes(name, card, state, storage, gate), check)
+
+
+def _stored_bytes(name: str, card: dict[str, Any], state: dict[str, torch.Tensor], storage: str, gate: StorageGate | None) -> bytes:
+    """The safetensors file of ``state`` rounded to ``storage``, after ``gate`` (required below
+    float32: rounding is only stored measured) has added its fields to ``card``."""
+    if storage == FLOAT32:
+        card.pop("storage", None)  # the default
+        card.pop("fp16_storage_delta_db", None)
+    elif gate is None:
+        raise WeightsError(f"storing '{name}' as {storage} needs its Y-PSNR change measured first (a storage gate)")
+    else:
+        card.update(gate(name, card, state))
+        card["storage"] = storage
+    return save(in_storage(state, storage))
+
+
+def _store(folder: Path, name: str, card: dict[str, Any], data: bytes, check: ManifestCheck | None) -> dict[str, Any]:
+    """Write ``data`` as entry ``name``'s weights file and ``card`` (with the file's sha256) into
+    ``folder``, after ``check`` has passed the manifest it would make."""
     card["file"] = f"{name}.safetensors"
-    card["sha256"] = sha256_of(source)
+    card["sha256"] = hashlib.sha256(data).hexdigest()
     if check is not None:
         check({**read_manifest(folder), name: card})
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, folder / card["file"])
+    partial = folder / f"{card['file']}.partial"
+    try:
+        partial.write_bytes(data)
+        partial.replace(folder / card["file"])  # atomic: readers see the old file or the new one
+    finally:
+        partial.unlink(missing_ok=True)  # left only where writing failed (a full disk)
     return write_card(folder, name, card)
 
 
-def update_card(name: str, fields: dict[str, Any], folder: Path | None = None, check: ManifestCheck | None = None) -> dict[str, Any]:
-    """Set ``fields`` on manifest entry ``name`` (a value of ``None`` removes the field) and re-render its card."""
-    folder = folder or weights_dir()
-    card = dict(model_card(name, folder))
+def _with_fields(card: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``card`` with ``fields`` set (a value of ``None`` removes the field)."""
+    card = dict(card)
     for key, value in fields.items():
         if value is None:
             card.pop(key, None)
         else:
             card[key] = value
+    return card
+
+
+def update_card(name: str, fields: dict[str, Any], folder: Path | None = None, check: ManifestCheck | None = None) -> dict[str, Any]:
+    """Set ``fields`` on manifest entry ``name`` (a value of ``None`` removes the field) and re-render its card."""
+    folder = folder or weights_dir()
+    card = _with_fields(model_card(name, folder), fields)
     if check is not None:
         check({**read_manifest(folder), name: card})
     return write_card(folder, name, card)

@@ -64,6 +64,20 @@ def test_a_model_file_imports_in_one_step_and_upscales_like_the_network(kind, sc
     np.testing.assert_allclose(tiled.image, result.image, atol=1e-4)  # so tiles change nothing
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_a_float16_model_file_runs_in_float32_as_the_rounded_network(suffix, tmp_path, sample):
+    from microsr_core.models.model_files import read_state_dict
+
+    net = tiny_foreign_model("compact", 2)
+    path = save_foreign_model(net.half(), tmp_path / f"compact16{suffix}")  # shared in float16, as many are
+    state = read_state_dict(path)
+    assert {t.dtype for t in state.values()} == {torch.float32}  # measured and run in float32, narrowed only by the precision asked
+    add_model(path, "half")
+    lr = np.ascontiguousarray(sample[100:124, 200:228])
+    result = upscale(lr, "import@half", 2, tile=0, precision="fp32")
+    np.testing.assert_allclose(result.image, _expected(net.float(), lr), atol=1e-5)
+
+
 def test_a_grayscale_model_runs_on_y_and_keeps_a_grey_image_grey(tmp_path, sample):
     net = tiny_foreign_model("compact", 2, channels=1, seed=3)
     card = add_model(save_foreign_model(net, tmp_path / "gray.safetensors"), "gray", scale=2)

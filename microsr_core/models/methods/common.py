@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from ...errors import WeightsError
 from ..precision import image_convs_in_fp32
 from ..runtime import cpu_runtime
 from ..serving import DEFAULT_KIND, ServedWeights, folder_of, serving_table
-from ..weights import build_model
+from ..weights import build_model, build_network
 from .base import SRMethod
 
 
@@ -34,12 +34,15 @@ class NetworkMethod(SRMethod):
     runs_network = True
 
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
-                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None):
+                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None,
+                 tensors: Mapping[str, torch.Tensor] | None = None):
         """``weights`` pins the rows to load instead of what serving resolves (to measure one card);
         ``backend`` the CPU runtime (:data:`~microsr_core.models.runtime.BACKEND_CHOICES`; None: the
-        environment's choice)."""
+        environment's choice); ``tensors`` the state dict of the one card in ``weights``, loaded
+        instead of its file (to measure weights before they are stored, or as they would be stored)."""
         super().__init__(device, model, lr_kind)
         self.backend_choice = backend
+        self.tensors = tensors
         rows = list(weights) if weights is not None else [row for row in serving_table(self.full_name) if row.lr_kind == self.lr_kind]
         if not rows:
             raise WeightsError(f"no weights for '{self.full_name}' with {self.lr_kind} LR are installed")
@@ -64,6 +67,8 @@ class NetworkMethod(SRMethod):
 
     def _load(self, row: ServedWeights) -> torch.nn.Module:
         """The network of ``row``'s weights, ready for inference (built from the card's architecture)."""
+        if self.tensors is not None:
+            return self._prepare(build_network(row.entry, dict(row.card), dict(self.tensors)))
         net, card = build_model(row.entry, folder_of(row.source))
         if card["sha256"] != row.sha256:  # republished between resolving and loading
             raise WeightsError(f"weights '{row.entry}' changed while loading ({card['sha256'][:12]}…, not {row.sha256[:12]}…): try again")

@@ -14,7 +14,7 @@ between tiles; the tapered blending hides that.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -44,8 +44,9 @@ class PriorMethod(NetworkMethod):
     with_prior = True
 
     def __init__(self, device: torch.device, model: str | None = None, lr_kind: str = DEFAULT_KIND,
-                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None):
-        super().__init__(device, model, lr_kind, weights, backend)
+                 weights: Sequence[ServedWeights] | None = None, backend: str | None = None,
+                 tensors: Mapping[str, torch.Tensor] | None = None):
+        super().__init__(device, model, lr_kind, weights, backend, tensors)
         for scale, net in self.nets.items():
             if getattr(net, "prior", None) is not self.with_prior:
                 row = self.table[scale]
