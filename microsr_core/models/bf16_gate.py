@@ -2,7 +2,7 @@
 
 ``publish``, ``publish --recheck``, ``jobs promote`` and a model import measure it
 (:func:`record_bf16`, :func:`measure_bf16`) and write it on the card as ``bf16_delta_db``; ``auto``
-precision runs bf16 only where it stays within :data:`~microsr_core.models.precision.TOLERANCE_DB`.
+precision runs bf16 only where it stays within :data:`~microsr_core.models.serving.TOLERANCE_DB`.
 """
 
 from __future__ import annotations
