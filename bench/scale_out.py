@@ -3,6 +3,7 @@
     python bench/scale_out.py [--size 8192] [--block 1024] [--fields 100] [--field 64x80]
                               [--workers 1,2] [--faults] [--data ../shared/data/bccd/images] [--out F.md]
                               [--lr-kind bicubic|real] [--baseline-size 2048] [--tile N] [--stop-after N]
+                              [--output-dtype float32|uint8]
 
 (a) ``--size`` N: an N×N RGB OME-TIFF (the sample micrograph tiled, 512-px tiles, a 2× pyramid)
 super-resolved ×2 by VDSR with ``upscale-large`` at each ``--workers`` count (1 thread each);
@@ -11,7 +12,8 @@ instant, sampled every 0.2 s, with each process's share at that peak; throughput
 core) against the single-image path (:func:`microsr_core.upscale` on the whole image in this
 process, torch on one thread), per wall-clock second and per CPU second (user + system of the
 client and its workers: on a machine other jobs share, a wall-clock rate measures them too); a 160-px cut-out of the output against ``upscale`` on the same
-cut-out with its margin (float32 output, so the check is ≤ 1e-4 and not a rounding level).
+cut-out with its margin (float32 output, so the check is ≤ 1e-4 and not a rounding level;
+``--output-dtype uint8``, the command's own default for an 8-bit slide, leaves the check out).
 ``--stop-after N`` ends each run after N finished blocks (memory per worker is one block's,
 whatever the image; an 8k run is 64 blocks, most of an hour of fp32 VDSR on 2 AVX2 cores): the
 rates count those N blocks (a block still running on another worker counts as CPU time spent for
@@ -157,7 +159,8 @@ def stopping_after(blocks: int | None):
     return progress
 
 
-def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str, tile: int | None, stop_after: int | None) -> dict:
+def large_case(path: Path, workers: int, work: Path, args) -> dict:
+    """upscale-large of ``path`` on ``workers`` processes with the command line's ``args``: time, CPU, peak memory."""
     import psutil
 
     from microsr_core.scale_out.cluster import open_client
@@ -170,13 +173,13 @@ def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str, t
         processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
         start, cpu_start = time.perf_counter(), cpu_seconds(processes)
         try:
-            done = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32", lr_kind=lr_kind, tile=tile,
-                                 progress=stopping_after(stop_after)).blocks
+            done = upscale_large(client, path, "vdsr", 2, out, block=args.block, output_dtype=args.output_dtype, lr_kind=args.lr_kind,
+                                 tile=args.tile, progress=stopping_after(args.stop_after)).blocks
         except Stopped:
-            done = stop_after
+            done = args.stop_after
         seconds, cpu = time.perf_counter() - start, cpu_seconds(processes) - cpu_start
     total, shares = monitor.stop()
-    megapixels = min(done * block * block, path_pixels(path)) / 1e6
+    megapixels = min(done * args.block**2, path_pixels(path)) / 1e6
     return {"workers": workers, "seconds": seconds, "cpu": cpu, "total_gib": total, "shares_gib": shares, "blocks": done,
             "megapixels": megapixels, "out": out, "client_torch": "torch" in sys.modules}
 
@@ -260,6 +263,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=None, help="upscale-large's LR tile side inside a block (default: automatic)")
     parser.add_argument("--baseline-size", type=int, default=2048, help="side of the single-image path's crop (at most --size)")
     parser.add_argument("--stop-after", type=int, default=None, help="end each upscale-large run after this many blocks")
+    parser.add_argument("--output-dtype", default="float32", choices=("float32", "uint8"), help="the OME-Zarr's (float32: the cut-out check)")
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--data", default=str(PROJECT.parent / "shared" / "data" / "bccd" / "images"))
     parser.add_argument("--out", default=None, help="append the Markdown lines here")
@@ -283,10 +287,10 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
     """The large-image cases first (so the client's peak is not the single-image run's), then the baseline."""
     slide = work / "slide.ome.tif"
     make_slide(slide, args.size)
-    cases = [large_case(slide, workers, args.block, work, args.lr_kind, args.tile, args.stop_after) for workers in counts]
+    cases = [large_case(slide, workers, work, args) for workers in counts]
     side = min(args.size, args.baseline_size)
     single = single_image_rate(slide, side, args.lr_kind)
-    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, tiles {args.tile or 'automatic'}, float32 OME-Zarr out",
+    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, tiles {args.tile or 'automatic'}, {args.output_dtype} OME-Zarr out",
              f"  - single-image path (`upscale` on a {side}x{side} crop, 1 torch thread): {single['rate']:.4f} LR MP/s per core, "
              f"{single['cpu_rate']:.4f} LR MP per CPU second, peak {single['peak_gib']:.2f} GiB"]
     for case in cases:
@@ -296,7 +300,7 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
                      f"({per_core / single['rate']:.2f}x the single-image path), {per_cpu:.4f} LR MP per CPU second "
                      f"({per_cpu / single['cpu_rate']:.2f}x); peak memory (PSS, summed at one instant) {case['total_gib']:.2f} GiB: "
                      f"{shares} GiB; client imported torch: {'yes' if case['client_torch'] else 'no'}; {case['blocks']} blocks")
-    if args.stop_after is None:
+    if args.stop_after is None and args.output_dtype == "float32":
         lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}")
     return lines
 
