@@ -171,16 +171,17 @@ def large_case(path: Path, workers: int, work: Path, args) -> dict:
     out = work / f"large_{workers}.ome.zarr"
     with open_client(workers, 1) as client:
         processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
-        start, cpu_start = time.perf_counter(), cpu_seconds(processes)
+        start, cpu_start, client_start = time.perf_counter(), cpu_seconds(processes), cpu_seconds(processes[:1])
         try:
             done = upscale_large(client, path, "vdsr", 2, out, block=args.block, output_dtype=args.output_dtype, lr_kind=args.lr_kind,
                                  tile=args.tile, progress=stopping_after(args.stop_after)).blocks
         except Stopped:
             done = args.stop_after
         seconds, cpu = time.perf_counter() - start, cpu_seconds(processes) - cpu_start
+        client_cpu = cpu_seconds(processes[:1]) - client_start
     total, shares = monitor.stop()
     megapixels = min(done * args.block**2, path_pixels(path)) / 1e6
-    return {"workers": workers, "seconds": seconds, "cpu": cpu, "total_gib": total, "shares_gib": shares, "blocks": done,
+    return {"workers": workers, "seconds": seconds, "cpu": cpu, "client_cpu": client_cpu, "total_gib": total, "shares_gib": shares, "blocks": done,
             "megapixels": megapixels, "out": out, "client_torch": "torch" in sys.modules}
 
 
@@ -298,7 +299,8 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
         shares = ", ".join(f"{'client' if name == 'client' else 'pid ' + name} {size:.2f}" for name, size in case["shares_gib"].items())
         lines.append(f"  - upscale-large, {case['workers']} worker(s) x 1 thread: {case['seconds']:.1f} s, {per_core:.4f} LR MP/s per core "
                      f"({per_core / single['rate']:.2f}x the single-image path), {per_cpu:.4f} LR MP per CPU second "
-                     f"({per_cpu / single['cpu_rate']:.2f}x); peak memory (PSS, summed at one instant) {case['total_gib']:.2f} GiB: "
+                     f"({per_cpu / single['cpu_rate']:.2f}x; {case['client_cpu']:.0f} of its {case['cpu']:.0f} CPU seconds in the client, "
+                     f"which hosts the scheduler and this benchmark's memory sampler); peak memory (PSS, summed at one instant) {case['total_gib']:.2f} GiB: "
                      f"{shares} GiB; client imported torch: {'yes' if case['client_torch'] else 'no'}; {case['blocks']} blocks")
     if args.stop_after is None and args.output_dtype == "float32":
         lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}")
