@@ -22,7 +22,7 @@ from safetensors.torch import save
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from microsr_core.models.bf16_gate import check_crops, measure_fp16_storage, within_guard  # noqa: E402
-from microsr_core.models.precision import TOLERANCE_DB  # noqa: E402
+from microsr_core.models.serving import TOLERANCE_DB  # noqa: E402
 from microsr_core.models.serving import card_kind  # noqa: E402
 from microsr_core.models.weights import FLOAT16, in_storage, load_weights, per_scale, read_manifest, storage_of, weights_dir  # noqa: E402
 

@@ -2,15 +2,22 @@
 
     python bench/scale_out.py [--size 8192] [--block 1024] [--fields 100] [--field 64x80]
                               [--workers 1,2] [--faults] [--data ../shared/data/bccd/images] [--out F.md]
-                              [--lr-kind bicubic|real] [--baseline-size 2048] [--tile N]
+                              [--lr-kind bicubic|real] [--baseline-size 2048] [--tile N] [--stop-after N]
+                              [--output-dtype float32|uint8]
 
 (a) ``--size`` N: an N×N RGB OME-TIFF (the sample micrograph tiled, 512-px tiles, a 2× pyramid)
 super-resolved ×2 by VDSR with ``upscale-large`` at each ``--workers`` count (1 thread each);
-peak memory of the client (this process) and of its children (nannies and workers, summed),
-sampled every 0.2 s; throughput (LR megapixels per second per
+peak memory as PSS summed over the client (this process) and its children (workers) at one
+instant, sampled every 0.2 s, with each process's share at that peak; throughput (LR megapixels per second per
 core) against the single-image path (:func:`microsr_core.upscale` on the whole image in this
-process, torch on one thread); a 160-px cut-out of the output against ``upscale`` on the same
-cut-out with its margin (float32 output, so the check is ≤ 1e-4 and not a rounding level).
+process, torch on one thread), per wall-clock second and per CPU second (user + system of the
+client and its workers: on a machine other jobs share, a wall-clock rate measures them too); a 160-px cut-out of the output against ``upscale`` on the same
+cut-out with its margin (float32 output, so the check is ≤ 1e-4 and not a rounding level;
+``--output-dtype uint8``, the command's own default for an 8-bit slide, leaves the check out).
+``--stop-after N`` ends each run after N finished blocks (memory per worker is one block's,
+whatever the image; an 8k run is 64 blocks, most of an hour of fp32 VDSR on 2 AVX2 cores): the
+rates count those N blocks (a block still running on another worker counts as CPU time spent for
+nothing, so they are lower bounds), and the cut-out check, in the middle of the image, is left out.
 (b) ``--fields`` crops of ``--field`` LR pixels from the BCCD fields, ``upscale-batch`` with
 VDSR ×2 at each worker count: seconds and images per second. ``--faults`` adds, with the
 largest worker count, a run in which one worker process is SIGKILLed after the first outputs,
@@ -35,13 +42,28 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 
+def pss(pid: int) -> int:
+    """The proportional set size of process ``pid`` in bytes (0 once it has gone): each page it
+    shares with n processes counts 1/n, so a sum over processes counts every page once (summed
+    RSS counted libtorch's shared pages once per worker)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class PeakMemory(threading.Thread):
-    """Samples the resident memory of this process (the client) and the summed resident memory of
-    its descendants (the Dask scheduler's nannies and workers), every 0.2 s; keeps the peaks."""
+    """Samples, every 0.2 s and at one instant, the PSS of this process (the client) and of each
+    of its descendants (the workers the Dask nannies start); keeps the peak of their sum and
+    each process's share at that peak."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.client = self.cluster = 0
+        self.total = 0
+        self.shares: dict[str, int] = {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -49,19 +71,19 @@ class PeakMemory(threading.Thread):
 
         me = psutil.Process()
         while not self.stopped.wait(0.2):
-            total = 0
-            for proc in me.children(recursive=True):
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.client, self.cluster = max(self.client, me.memory_info().rss), max(self.cluster, total)
+            shares = {"client": pss(me.pid)}
+            for child in me.children(recursive=True):
+                shares[f"{child.pid}"] = pss(child.pid)
+            if sum(shares.values()) > self.total:
+                self.total, self.shares = sum(shares.values()), shares
 
-    def stop(self) -> tuple[float, float]:
-        """(client, cluster) peaks in GiB."""
+    def stop(self) -> tuple[float, dict[str, float]]:
+        """The peak of the summed PSS and each process's share at that instant, in GiB (the
+        client first, then its children by pid, those under 10 MiB left out: the semaphore tracker)."""
         self.stopped.set()
         self.join()
-        return self.client / 2**30, self.cluster / 2**30
+        shares = {name: size / 2**30 for name, size in self.shares.items() if size >= 10 * 2**20}
+        return self.total / 2**30, shares
 
 
 def make_slide(path: Path, size: int) -> None:
@@ -91,10 +113,24 @@ def level0(path: Path):
     return zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")
 
 
-def single_image_rate(path: Path, side: int, lr_kind: str) -> tuple[float, float]:
-    """LR megapixels per second of ``upscale`` on one core on the image's top-left ``side``² (the
-    whole of a large image would not fit in memory: the rate per pixel does not depend on the size
-    once it is many tiles), and the peak memory."""
+def cpu_seconds(processes) -> float:
+    """User + system CPU seconds of the psutil ``processes`` so far (a process gone counts 0)."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def single_image_rate(path: Path, side: int, lr_kind: str) -> dict:
+    """LR megapixels per wall-clock and per CPU second of ``upscale`` on one core on the image's
+    top-left ``side``² (the whole of a large image would not fit in memory: the rate per pixel does
+    not depend on the size once it is many tiles), and the peak memory."""
     import torch
 
     from microsr_core import upscale
@@ -103,13 +139,30 @@ def single_image_rate(path: Path, side: int, lr_kind: str) -> tuple[float, float
     image = np.asarray(level0(path)[:side, :side]).astype(np.float32) / 255.0
     monitor = PeakMemory()
     monitor.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     upscale(image, "vdsr", 2, output_dtype=np.uint8, lr_kind=lr_kind)
-    seconds = time.perf_counter() - start
-    return image.shape[0] * image.shape[1] / 1e6 / seconds, monitor.stop()[0]
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    megapixels = image.shape[0] * image.shape[1] / 1e6
+    return {"rate": megapixels / seconds, "cpu_rate": megapixels / cpu, "peak_gib": monitor.stop()[1]["client"]}
 
 
-def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str, tile: int | None) -> dict:
+class Stopped(Exception):
+    """``--stop-after`` blocks are finished: the run is cut short on purpose."""
+
+
+def stopping_after(blocks: int | None):
+    """upscale-large's progress callback that raises :class:`Stopped` once ``blocks`` are done (None: never)."""
+    def progress(done: int, _total: int, _what: str) -> None:
+        if blocks is not None and done >= blocks:
+            raise Stopped
+
+    return progress
+
+
+def large_case(path: Path, workers: int, work: Path, args) -> dict:
+    """upscale-large of ``path`` on ``workers`` processes with the command line's ``args``: time, CPU, peak memory."""
+    import psutil
+
     from microsr_core.scale_out.cluster import open_client
     from microsr_core.scale_out.large import upscale_large
 
@@ -117,11 +170,24 @@ def large_case(path: Path, workers: int, block: int, work: Path, lr_kind: str, t
     monitor.start()
     out = work / f"large_{workers}.ome.zarr"
     with open_client(workers, 1) as client:
-        start = time.perf_counter()
-        report = upscale_large(client, path, "vdsr", 2, out, block=block, output_dtype="float32", lr_kind=lr_kind, tile=tile)
-        seconds = time.perf_counter() - start
-    client_peak, cluster_peak = monitor.stop()
-    return {"workers": workers, "seconds": seconds, "client_gib": client_peak, "cluster_gib": cluster_peak, "blocks": report.blocks, "out": out}
+        processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        start, cpu_start, client_start = time.perf_counter(), cpu_seconds(processes), cpu_seconds(processes[:1])
+        try:
+            done = upscale_large(client, path, "vdsr", 2, out, block=args.block, output_dtype=args.output_dtype, lr_kind=args.lr_kind,
+                                 tile=args.tile, progress=stopping_after(args.stop_after)).blocks
+        except Stopped:
+            done = args.stop_after
+        seconds, cpu = time.perf_counter() - start, cpu_seconds(processes) - cpu_start
+        client_cpu = cpu_seconds(processes[:1]) - client_start
+    total, shares = monitor.stop()
+    megapixels = min(done * args.block**2, path_pixels(path)) / 1e6
+    return {"workers": workers, "seconds": seconds, "cpu": cpu, "client_cpu": client_cpu, "total_gib": total, "shares_gib": shares, "blocks": done,
+            "megapixels": megapixels, "out": out, "client_torch": "torch" in sys.modules}
+
+
+def path_pixels(path: Path) -> int:
+    height, width = level0(path).shape[:2]
+    return height * width
 
 
 def cutout_error(path: Path, out: Path, lr_kind: str, margin: int = 16, side: int = 160) -> float:
@@ -197,6 +263,8 @@ def main() -> None:
     parser.add_argument("--lr-kind", default="bicubic", help="the VDSR weights: bicubic, or real (which run bf16 where the CPU has it)")
     parser.add_argument("--tile", type=int, default=None, help="upscale-large's LR tile side inside a block (default: automatic)")
     parser.add_argument("--baseline-size", type=int, default=2048, help="side of the single-image path's crop (at most --size)")
+    parser.add_argument("--stop-after", type=int, default=None, help="end each upscale-large run after this many blocks")
+    parser.add_argument("--output-dtype", default="float32", choices=("float32", "uint8"), help="the OME-Zarr's (float32: the cut-out check)")
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--data", default=str(PROJECT.parent / "shared" / "data" / "bccd" / "images"))
     parser.add_argument("--out", default=None, help="append the Markdown lines here")
@@ -220,17 +288,22 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
     """The large-image cases first (so the client's peak is not the single-image run's), then the baseline."""
     slide = work / "slide.ome.tif"
     make_slide(slide, args.size)
-    cases = [large_case(slide, workers, args.block, work, args.lr_kind, args.tile) for workers in counts]
+    cases = [large_case(slide, workers, work, args) for workers in counts]
     side = min(args.size, args.baseline_size)
-    rate, single_peak = single_image_rate(slide, side, args.lr_kind)
-    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, tiles {args.tile or 'automatic'}, float32 OME-Zarr out",
-             f"  - single-image path (`upscale` on a {side}x{side} crop, 1 torch thread): {rate:.4f} LR MP/s per core, peak {single_peak:.2f} GiB"]
+    single = single_image_rate(slide, side, args.lr_kind)
+    lines = [f"- (a) {args.size}x{args.size} RGB OME-TIFF, VDSR x2 ({args.lr_kind} weights), blocks of {args.block}, tiles {args.tile or 'automatic'}, {args.output_dtype} OME-Zarr out",
+             f"  - single-image path (`upscale` on a {side}x{side} crop, 1 torch thread): {single['rate']:.4f} LR MP/s per core, "
+             f"{single['cpu_rate']:.4f} LR MP per CPU second, peak {single['peak_gib']:.2f} GiB"]
     for case in cases:
-        per_core = args.size**2 / 1e6 / case["seconds"] / case["workers"]
+        per_core, per_cpu = case["megapixels"] / case["seconds"] / case["workers"], case["megapixels"] / case["cpu"]
+        shares = ", ".join(f"{'client' if name == 'client' else 'pid ' + name} {size:.2f}" for name, size in case["shares_gib"].items())
         lines.append(f"  - upscale-large, {case['workers']} worker(s) x 1 thread: {case['seconds']:.1f} s, {per_core:.4f} LR MP/s per core "
-                     f"({per_core / rate:.2f}x the single-image path); peak memory: client {case['client_gib']:.2f} GiB, "
-                     f"cluster processes {case['cluster_gib']:.2f} GiB; {case['blocks']} blocks")
-    lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}")
+                     f"({per_core / single['rate']:.2f}x the single-image path), {per_cpu:.4f} LR MP per CPU second "
+                     f"({per_cpu / single['cpu_rate']:.2f}x; {case['client_cpu']:.0f} of its {case['cpu']:.0f} CPU seconds in the client, "
+                     f"which hosts the scheduler and this benchmark's memory sampler); peak memory (PSS, summed at one instant) {case['total_gib']:.2f} GiB: "
+                     f"{shares} GiB; client imported torch: {'yes' if case['client_torch'] else 'no'}; {case['blocks']} blocks")
+    if args.stop_after is None and args.output_dtype == "float32":
+        lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}")
     return lines
 
 

@@ -258,8 +258,7 @@ def _cmd_export_bioimageio(args) -> int:
 
 
 def _add_assess_parser(sub) -> None:
-    from .models.device import DEVICE_CHOICES
-    from .models.precision import PRECISION_CHOICES
+    from .models.choices import DEVICE_CHOICES, PRECISION_CHOICES
     from .models.serving import DEFAULT_KIND, LR_KINDS
 
     p = sub.add_parser("assess", help="without an HR reference: did each method help each image? (a verdict, an expected gain "
@@ -275,12 +274,10 @@ def _add_assess_parser(sub) -> None:
 
 
 def _cmd_upscale_batch(args) -> int:
-    from .comparison.evaluate import check_methods
     from .scale_out.batch import batch_inputs, run_batch
     from .scale_out.cluster import open_client
 
-    check_methods(args.methods, args.scale, args.lr_kind)  # a bad request costs no cluster start
-    batch_inputs(args.source)
+    batch_inputs(args.source)  # a bad folder costs no cluster start (a method is checked by the first worker: it has torch)
     with open_client(args.workers, args.threads, args.scheduler, slurm=_slurm_jobs(args)) as client:
         with _Bar("image") as bar:
             result = run_batch(client, args.source, args.methods, args.scale, args.out, hr_dir=args.hr, lr_kind=args.lr_kind,
@@ -298,13 +295,11 @@ def _cmd_upscale_batch(args) -> int:
 
 
 def _cmd_upscale_large(args) -> int:
-    from .comparison.evaluate import check_methods
     from .scale_out.cluster import open_client
     from .scale_out.large import upscale_large
     from .scale_out.sources import open_large
 
-    open_large(args.source, args.level)  # a bad request costs no cluster start
-    check_methods([args.method], args.scale, args.lr_kind)
+    open_large(args.source, args.level)  # a bad source costs no cluster start (a method is checked by the first worker: it has torch)
     with open_client(args.workers, args.threads, args.scheduler, slurm=_slurm_jobs(args)) as client:
         with _Bar("chunk") as bar:
             result = upscale_large(client, args.source, args.method, args.scale, args.out, block=args.block, level=args.level,
@@ -316,8 +311,7 @@ def _cmd_upscale_large(args) -> int:
 
 
 def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
-    from .models.precision import PRECISION_CHOICES
-
+    from .models.choices import PRECISION_CHOICES
     from .scale_out.slurm import SlurmJobs
 
     p.add_argument("--workers", type=int, default=2, help="worker processes of the local Dask cluster (with --slurm: of each job)")
@@ -379,9 +373,7 @@ def _add_scale_out_parsers(sub) -> None:
 
 
 def _add_upscale_parser(sub) -> None:
-    from .models.catalog import AUTO_KIND
-    from .models.device import DEVICE_CHOICES
-    from .models.precision import PRECISION_CHOICES
+    from .models.choices import AUTO_KIND, DEVICE_CHOICES, PRECISION_CHOICES
     from .models.serving import DEFAULT_KIND, LR_KINDS
 
     p = sub.add_parser("upscale", help="super-resolve one image")
@@ -401,8 +393,7 @@ def _add_evaluate_parser(sub) -> None:
     from .imaging.capture_family import PIPELINES
     from .imaging.data import SPLITS
     from .imaging.degrade import DEGRADATIONS
-    from .models.device import DEVICE_CHOICES
-    from .models.precision import PRECISION_CHOICES
+    from .models.choices import DEVICE_CHOICES, PRECISION_CHOICES
     from .models.serving import DEFAULT_KIND, LR_KINDS
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM and speed of methods over a folder of HR images")
@@ -427,7 +418,7 @@ def _add_evaluate_parser(sub) -> None:
 
 
 def _add_train_parsers(sub) -> None:
-    from .models.device import DEVICE_CHOICES
+    from .models.choices import DEVICE_CHOICES
     from .train import TRAINERS
     from .train.configs import add_config_flags
 
@@ -450,7 +441,7 @@ def _add_train_parsers(sub) -> None:
 
 def _add_weights_parsers(sub) -> None:
     """``publish`` (shipped weights) and ``models`` (imported ones)."""
-    from .models.precision import TOLERANCE_DB
+    from .models.serving import TOLERANCE_DB
     from .models.serving import ANY_KIND, FALLBACK, LR_KINDS
 
     p = sub.add_parser("publish", help="copy a finished run's weights into weights/ and update the manifest; "
@@ -481,11 +472,19 @@ def _add_weights_parsers(sub) -> None:
     p.set_defaults(func=_cmd_models_remove)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .jobs.cli import add_jobs_parser
+#: Commands whose process is a Dask client only: torch is imported by their workers, never by them
+#: (its 0.3 GiB would count against a whole slide's memory bar), so their parser is built alone.
+CLIENT_COMMANDS = ("upscale-batch", "upscale-large")
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; for a ``command`` of :data:`CLIENT_COMMANDS` only theirs (the
+    trainers' and jobs' flags come from their config classes, which import torch)."""
     parser = argparse.ArgumentParser(prog="python -m microsr_core", description="MicroSR: super-resolution for microscope images")
     sub = parser.add_subparsers(dest="command", required=True)
+    if command in CLIENT_COMMANDS:
+        _add_scale_out_parsers(sub)
+        return parser
     _add_upscale_parser(sub)
     _add_scale_out_parsers(sub)
 
@@ -512,12 +511,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="the package to write (.zip)")
     p.set_defaults(func=_cmd_export_bioimageio)
 
+    from .jobs.cli import add_jobs_parser
+
     add_jobs_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

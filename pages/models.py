@@ -9,7 +9,7 @@ from microsr_core.models.imports import add_upload, list_models, remove_model
 from microsr_core.models.model_files import MAX_MB, SUFFIXES
 from microsr_core.models.papers import cite
 from microsr_core.paths import imports_dir, promoted_models_dir
-from microsr_core.models.precision import TOLERANCE_DB
+from microsr_core.models.serving import TOLERANCE_DB
 from microsr_core.models.catalog import SHORT_SHA, method_catalog, serving_rows
 from microsr_core.models.weights import card_heading, read_manifest, render_card, weights_dir
 

@@ -2,6 +2,9 @@
 statement (deferred ones too)."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,24 @@ def test_a_rule_fails_on_a_violating_import(tmp_path, case):
     breaks = rule_breaks(_imports(package))
     assert any(line.startswith(WING_RULES[index][0] + ": ") for line in breaks), breaks
     assert breaks and all(f": {module} imports " in line for line in breaks), breaks
+
+
+#: What the process of ``upscale-large``/``upscale-batch`` imports before its workers run anything.
+CLIENT_SIDE = """
+import sys
+from microsr_core.cli import build_parser
+for command in ("upscale-large", "upscale-batch"):
+    build_parser(command).parse_args([command, "in", "--method" if command == "upscale-large" else "--methods", "vdsr",
+                                      "--scale", "2", "--out", "o"])
+import microsr_core.scale_out.batch, microsr_core.scale_out.cluster, microsr_core.scale_out.large, microsr_core.scale_out.sources
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "torchvision") or name.startswith("microsr_core.comparison")))
+"""
+
+
+def test_the_scale_out_client_side_imports_neither_torch_nor_comparison():
+    """The command's own process is a Dask client: torch (0.3 GiB) is for its workers only (the
+    whole command on a real cluster: tests/scale_out/test_large.py)."""
+    done = subprocess.run([sys.executable, "-c", CLIENT_SIDE], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
-from microsr_core.models import weights
+from microsr_core.models import manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -41,9 +41,9 @@ def test_the_version_pins_live_only_in_pyproject():
 
 def test_weights_are_read_from_the_checkout_else_from_the_installed_data_package(tmp_path, monkeypatch):
     monkeypatch.delenv("MICROSR_WEIGHTS", raising=False)
-    monkeypatch.setattr(weights, "PROJECT_ROOT", tmp_path)  # site-packages of an installed copy: no weights/
-    assert weights.weights_dir() == tmp_path / "microsr_weights"
+    monkeypatch.setattr(manifest, "PROJECT_ROOT", tmp_path)  # site-packages of an installed copy: no weights/
+    assert manifest.weights_dir() == tmp_path / "microsr_weights"
     (tmp_path / "weights").mkdir()  # a checkout
-    assert weights.weights_dir() == tmp_path / "weights"
+    assert manifest.weights_dir() == tmp_path / "weights"
     monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "mine"))
-    assert weights.weights_dir() == tmp_path / "mine"
+    assert manifest.weights_dir() == tmp_path / "mine"

@@ -36,9 +36,9 @@ from ..imaging.io import load_image
 from ..imaging.metrics import convention, delta_e_map, gradient_energy_ratio, invented_colour_share, iou_per_class, measure, psnr_y
 from ..imaging.parsing import CLASSES, labels_of, mask_to_labels
 from ..imaging.segment import AGREEMENT_FIELDS, Segmentation, agreement, segment
-from ..models.catalog import method_scales
+from ..models.catalog import check_methods
 from ..models.inference import upscale
-from ..models.serving import DEFAULT_KIND, checked_kind
+from ..models.serving import DEFAULT_KIND
 
 
 def find_companion(folder: Path, stem: str, what: str) -> Path:
@@ -73,16 +73,6 @@ def _mask(mask_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
     """
     mask = load_image(find_companion(mask_dir, stem, "mask")).pixels[:, :, 0]
     return mask[: shape[0], : shape[1]]
-
-
-def check_methods(methods: list[str], scale: int, lr_kind: str) -> None:
-    """Refuse (:class:`ParameterError`) a method that does not serve ``scale`` for ``lr_kind``."""
-    checked_kind(lr_kind)
-    for name in methods:
-        scales = method_scales(name, lr_kind)  # what the app offers too
-        if scale not in scales:
-            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
-            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
 
 
 def _checked_files(hr_dir: str | Path, scale: int, methods: list[str], lr_kind: str, split: str, limit: int | None) -> list[Path]:

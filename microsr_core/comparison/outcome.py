@@ -27,7 +27,7 @@ from ..imaging.parsing import parsing_classes, parsing_labels
 from ..imaging.roi import Roi
 from ..imaging.segment import agreement, segment
 from ..models.inference import SRResult
-from ..models.precision import TOLERANCE_DB
+from ..models.serving import TOLERANCE_DB
 from ..models.registry import method_class
 
 #: The cache of derived values: ``cache(key, compute)`` returns the value kept under ``key`` or

@@ -17,7 +17,7 @@ from pathlib import Path
 def add_jobs_parser(sub) -> None:
     """Add the ``jobs`` command to the top-level subparsers ``sub`` of :mod:`microsr_core.cli`."""
     from ..train.configs import add_config_flags
-    from ..models.device import DEVICE_CHOICES
+    from ..models.choices import DEVICE_CHOICES
     from ..train import TRAINERS
 
     p = sub.add_parser("jobs", help="background training jobs (submit, list, show, cancel, resume, logs, promote)")

@@ -3,7 +3,7 @@ how far storing its weights as float16 does.
 
 ``publish``, ``publish --recheck``, ``jobs promote`` and a model import measure bf16
 (:func:`record_bf16`, :func:`measure_bf16`) and write it on the card as ``bf16_delta_db``; ``auto``
-precision runs bf16 only where it stays within :data:`~microsr_core.models.precision.TOLERANCE_DB`.
+precision runs bf16 only where it stays within :data:`~microsr_core.models.serving.TOLERANCE_DB`.
 ``publish --fp16`` stores the weights as float16 only where the rounded weights stay within the
 same tolerance (:func:`fp16_storage_fields`, written as ``fp16_storage_delta_db``), measured on
 the same crops and LR.
@@ -24,10 +24,9 @@ from ..imaging.io import load_image
 from ..imaging.metrics import psnr_y
 from ..paths import data_root
 from .inference import upscale
-from .precision import TOLERANCE_DB
 from .registry import SRMethod, method_class
 from .runtime import ExportMismatch, usable_backends
-from .serving import DEFAULT_KIND, card_weights, split_name
+from .serving import DEFAULT_KIND, TOLERANCE_DB, card_weights, split_name
 from .weights import FLOAT16, as_float32, in_storage, model_card, per_scale, update_card
 
 
@@ -127,7 +126,7 @@ def measure_fp16_storage(name: str, entry: str, card: dict[str, Any], state: dic
 
 
 def within_guard(deltas: dict[str, float]) -> bool:
-    """Whether every per-scale change is within :data:`~microsr_core.models.precision.TOLERANCE_DB`
+    """Whether every per-scale change is within :data:`~microsr_core.models.serving.TOLERANCE_DB`
     (a NaN, from a weight that overflows float16 to inf, is not)."""
     return all(abs(delta) <= TOLERANCE_DB for delta in deltas.values())
 
@@ -135,7 +134,7 @@ def within_guard(deltas: dict[str, float]) -> bool:
 def fp16_storage_fields(entry: str, card: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The storage gate of shipped cards (:data:`~microsr_core.models.weights.StorageGate`):
     ``{"fp16_storage_delta_db": ...}`` (:func:`measure_fp16_storage`), or a :class:`WeightsError`
-    where a scale moves by more than :data:`~microsr_core.models.precision.TOLERANCE_DB`."""
+    where a scale moves by more than :data:`~microsr_core.models.serving.TOLERANCE_DB`."""
     deltas = measure_fp16_storage(card["method"], entry, card, state)
     if not within_guard(deltas):
         raise WeightsError(f"'{entry}' not stored as float16: the rounded weights change Y-PSNR by {per_scale(deltas)}, "

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import WeightsError
+from ..errors import ParameterError, WeightsError
 from ..imaging.io import LoadedImage
 from ..imaging.lr_facts import lr_facts
+from .choices import AUTO_KIND
 from .registry import method_class, method_names
-from .serving import DEFAULT_KIND, LR_KINDS, ServedWeights, no_weights, serving_table, source_of
+from .serving import DEFAULT_KIND, LR_KINDS, ServedWeights, checked_kind, no_weights, serving_table, source_of
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,14 @@ def method_scales(name: str, lr_kind: str = DEFAULT_KIND) -> tuple[int, ...]:
     return info.scales_for(lr_kind) if info is not None else method_class(name).scales
 
 
-#: The ``--lr-kind`` that lets the image's own facts choose (:func:`choose_lr_kind`).
-AUTO_KIND = "auto"
+def check_methods(methods: list[str], scale: int, lr_kind: str) -> None:
+    """Refuse (:class:`ParameterError`) a method that does not serve ``scale`` for ``lr_kind``."""
+    checked_kind(lr_kind)
+    for name in methods:
+        scales = method_scales(name, lr_kind)  # what the app offers too
+        if scale not in scales:
+            offered = ", ".join(f"x{s}" for s in scales) or f"none: no weights for {lr_kind} LR are installed"
+            raise ParameterError(f"method '{name}' does not support x{scale} for {lr_kind} LR (supports {offered})")
 
 
 @dataclass(frozen=True)

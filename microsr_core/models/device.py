@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ParameterError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from .choices import DEVICE_CHOICES
 
 
 def available_devices() -> list[str]:

@@ -95,7 +95,7 @@ def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress
     return blender.result(), len(tiles)
 
 
-def _precision(method: SRMethod, served: ServedWeights, choice: str) -> str:
+def method_precision(method: SRMethod, served: ServedWeights, choice: str) -> str:
     """The precision ``method`` runs in at ``served``'s scale for the user's ``choice``.
 
     A card may list the ``precisions`` its network runs in (an imported architecture without
@@ -147,7 +147,7 @@ def upscale(
     precision : auto, fp32, bf16 or fp16
         Precision of the network's forward pass (:func:`~microsr_core.models.precision.resolve_precision`);
         ``auto`` runs fp32 where the serving weights' card does not measure bf16 within
-        :data:`~microsr_core.models.precision.TOLERANCE_DB`; methods without a network always compute in float32.
+        :data:`~microsr_core.models.serving.TOLERANCE_DB`; methods without a network always compute in float32.
     lr_kind : bicubic or real
         The kind of LR image (:data:`~microsr_core.models.serving.LR_KINDS`), which picks the weights
         when ``method`` is a name; an instance serves the kind it was created for.
@@ -162,7 +162,7 @@ def upscale(
     scale = int(scale)
     sr_method = method if isinstance(method, SRMethod) else get_method(method, device, lr_kind)
     served = sr_method.served(scale)
-    used = _precision(sr_method, served, precision)
+    used = method_precision(sr_method, served, precision)
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
     size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale), sr_method.feature_stride(scale))

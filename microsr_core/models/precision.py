@@ -28,11 +28,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ParameterError
+from .choices import PRECISION_CHOICES
 
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
-#: Largest Y-PSNR change (dB) bf16 may cause against fp32 for ``auto`` to pick it (issue 18);
-#: measured per weights file and scale at publish time (``bf16_delta_db`` on the model card).
-TOLERANCE_DB = 0.02
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: bf16 must beat fp32 by this factor in the probe to be chosen (noise margin).
 _PROBE_MARGIN = 1.15

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +27,7 @@ from safetensors.torch import load_file, save
 
 from ..errors import WeightsError
 from .papers import cite
-from ..paths import PROJECT_ROOT
+from .manifest import read_manifest, weights_dir
 
 #: torchvision ``vgg19().features`` length up to and including each named layer.
 VGG19_LAYERS = {"relu2_2": 9, "conv3_3": 15, "relu3_4": 18, "relu5_4": 36}
@@ -41,31 +40,12 @@ STORAGES = (FLOAT32, FLOAT16) = ("float32", "float16")
 StorageGate = Callable[[str, dict[str, Any], dict[str, torch.Tensor]], dict[str, Any]]
 
 
-def weights_dir() -> Path:
-    """Folder of the shipped weights: ``$MICROSR_WEIGHTS``; else ``<project>/weights`` in a checkout;
-    else, installed by ``pip install .``, the data package ``microsr_weights`` beside ``microsr_core``
-    (pyproject.toml maps it to ``weights/``)."""
-    checkout = PROJECT_ROOT / "weights"
-    return Path(os.environ.get("MICROSR_WEIGHTS", checkout if checkout.is_dir() else PROJECT_ROOT / "microsr_weights"))
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def read_manifest(folder: Path | None = None) -> dict[str, dict[str, Any]]:
-    """All model cards in ``folder/manifest.json`` (an empty dict when there is none)."""
-    path = (folder or weights_dir()) / "manifest.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())["models"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise WeightsError(f"{path}: not a valid weights manifest ({exc})") from exc
 
 
 def model_card(name: str, folder: Path | None = None) -> dict[str, Any]:

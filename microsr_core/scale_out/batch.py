@@ -10,6 +10,9 @@ recomputes an output that lacks the metrics an HR folder now asks for.
 
 An input that is not a readable image (or has no HR twin) is reported in its record and the
 rest go on; a full disk stops the run with a :class:`~microsr_core.errors.StorageError`.
+
+Without an HR folder neither the client nor the workers import the comparison wing (nor the
+client torch): its metrics are imported where an HR folder asks for them.
 """
 
 from __future__ import annotations
@@ -23,15 +26,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..comparison.evaluate import PER_IMAGE_FIELDS, BicubicBaseline, check_methods, find_companion, per_image_csv, per_image_row, reference_crop
 from ..errors import ImageError, ParameterError
 from ..imaging.data import IMAGE_SUFFIXES, list_images
 from ..imaging.io import load_image, read_metadata, save_image
 from ..imaging.metrics import measure
-from ..models.inference import upscale
 from ..models.serving import DEFAULT_KIND
 from ..uploads import UPLOAD_PREFIX, unpack_zip, uploads_dir
-from .cluster import run_tasks, served_weights, worker_method
+from .cluster import Resolved, resolve_on_a_worker, run_tasks, worker_method
 from .outputs import writing
 
 
@@ -69,6 +70,8 @@ class BatchReport:
 
     def per_image_csv(self) -> str:
         """The metrics as ``evaluate --per-image``'s CSV (:func:`~microsr_core.comparison.evaluate.per_image_csv`)."""
+        from ..comparison.evaluate import per_image_csv
+
         report: dict[str, dict[str, Any]] = {}
         for record in self.records:
             if record.metrics is not None:
@@ -108,6 +111,9 @@ def plan_batch(images: list[Path], methods: list[str], scale: int, out_dir: str 
 
 
 def _metrics(lr: np.ndarray, sr: np.ndarray, image: Path, hr_dir: Path, scale: int) -> dict[str, float]:
+    from ..comparison.evaluate import BicubicBaseline, find_companion, per_image_row, reference_crop
+    from ..models.inference import upscale
+
     hr = reference_crop(load_image(find_companion(hr_dir, image.stem, "HR image")).pixels, lr.shape, scale, image.name)
     bicubic = upscale(lr, "bicubic", scale).image
     return per_image_row(measure(sr, hr, crop_border=scale), sr, BicubicBaseline.of(bicubic, hr, scale), hr, scale)
@@ -117,6 +123,8 @@ def upscale_item(item: BatchItem, scale: int, lr_kind: str, precision: str, prov
                  hr_dir: Path | None) -> BatchRecord:
     """The task: super-resolve one input with one method on this worker's cached model and write
     the output with its ``provenance`` (and metrics against ``hr_dir``'s twin)."""
+    from ..models.inference import upscale  # here, not at the top: the client, which imports this module, runs no network
+
     start = time.perf_counter()
     try:
         loaded = load_image(item.image)
@@ -142,14 +150,18 @@ def finished(item: BatchItem, needs_metrics: bool) -> BatchRecord | None:
         text = read_metadata(item.output)
     except ImageError:
         return None
-    if text.get("method") != item.method or (needs_metrics and not all(key in text for key in PER_IMAGE_FIELDS)):
+    if text.get("method") != item.method:
         return None
-    metrics = {key: float(text[key]) for key in PER_IMAGE_FIELDS} if needs_metrics else None
-    return BatchRecord(item.image.name, item.method, str(item.output), "skipped", None, metrics)
+    if not needs_metrics:
+        return BatchRecord(item.image.name, item.method, str(item.output), "skipped")
+    from ..comparison.evaluate import PER_IMAGE_FIELDS  # only with an HR folder (the comparison wing imports torch)
+
+    if not all(key in text for key in PER_IMAGE_FIELDS):
+        return None
+    return BatchRecord(item.image.name, item.method, str(item.output), "skipped", None, {key: float(text[key]) for key in PER_IMAGE_FIELDS})
 
 
-def _provenance(method: str, scale: int, lr_kind: str) -> dict[str, str]:
-    weights = served_weights(method, scale, lr_kind)
+def _provenance(method: str, scale: int, lr_kind: str, weights: Resolved) -> dict[str, str]:
     return {"method": method, "scale": str(scale), "lr_kind": lr_kind, "weights_entry": weights.entry or "",
             "weights_file": weights.file or "", "weights_sha256": weights.sha256 or "", "software": "MicroSR"}
 
@@ -177,12 +189,12 @@ def run_batch(client, source: str | Path, methods: list[str], scale: int, out_di
     StorageError
         The disk filled up: the finished outputs stay, ``resume`` continues.
     """
-    check_methods(methods, scale, lr_kind)
-    provenance = {method: _provenance(method, scale, lr_kind) for method in methods}
     items = plan_batch(batch_inputs(source), methods, scale, out_dir)
     hr = Path(hr_dir) if hr_dir is not None else None
     if hr is not None and not hr.is_dir():
         raise ParameterError(f"--hr {hr_dir}: not a folder")
+    resolved = resolve_on_a_worker(client, methods, scale, lr_kind, precision)
+    provenance = {method: _provenance(method, scale, lr_kind, resolved[method]) for method in methods}
     done = {item: finished(item, hr is not None) for item in items} if resume else {}
     report = BatchReport([record for record in done.values() if record is not None])
     for index, record in enumerate(report.records, 1):
@@ -196,5 +208,5 @@ def run_batch(client, source: str | Path, methods: list[str], scale: int, out_di
             progress(skipped + count, len(items), record)
 
     report.records += run_tasks(client, upscale_item,
-                                [(item, scale, lr_kind, precision, provenance[item.method], hr) for item in todo], step)
+                                [(item, scale, lr_kind, resolved[item.method].precision, provenance[item.method], hr) for item in todo], step)
     return report

@@ -11,11 +11,16 @@ Each worker gets :class:`TorchThreads` at start-up, which sets torch's thread co
 that process (a library function never changes it: it is global to the process). Models are
 cached per worker process by :func:`worker_method`, so a worker loads each weights file once
 however many tasks it runs.
+
+The client never imports torch (only the workers run networks, and torch with its kernels is
+about 0.3 GiB of a process): what a run needs to know of its methods (:class:`Resolved`: weights,
+precision, margin) one worker answers in one task, :func:`resolve_methods`, before the others.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from distributed import WorkerPlugin
@@ -122,6 +127,42 @@ def worker_method(name: str, scale: int, lr_kind: str, sha256: str | None, devic
         raise WeightsError(f"'{name}' x{scale} is served by weights {str(held)[:12]}… on this worker, "
                            f"not {str(sha256)[:12]}… as when the run started (republished meanwhile?)")
     return method
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a run fixes once for all its tasks: the weights serving the method (each task checks
+    its worker holds the same ``sha256``), the ``precision`` that the user's choice means (``auto``
+    probes the CPU: probes on busy workers chose differently, and their blocks differed by 1.7e-3),
+    and the method's ``margin`` (LR px of context a block needs at the run's scale)."""
+
+    entry: str | None
+    file: str | None
+    sha256: str | None
+    precision: str
+    margin: int
+
+
+def resolve_methods(methods: list[str], scale: int, lr_kind: str, precision: str) -> dict[str, Resolved]:
+    """The task run on one worker before a run's others: refuses a method that does not serve
+    ``scale`` for ``lr_kind`` (:class:`~microsr_core.errors.ParameterError`) and resolves each
+    method's :class:`Resolved` there, where torch and the models are."""
+    from ..models.catalog import check_methods
+    from ..models.inference import method_precision
+
+    check_methods(methods, scale, lr_kind)
+    resolved = {}
+    for name in methods:
+        weights = served_weights(name, scale, lr_kind)
+        method = worker_method(name, scale, lr_kind, weights.sha256)
+        resolved[name] = Resolved(weights.entry, weights.file, weights.sha256, method_precision(method, weights, precision),
+                                  method.margin(scale))
+    return resolved
+
+
+def resolve_on_a_worker(client, methods: list[str], scale: int, lr_kind: str, precision: str) -> dict[str, Resolved]:
+    """:func:`resolve_methods` run once on the cluster behind ``client`` (not retried: its errors are the user's)."""
+    return client.submit(resolve_methods, methods, scale, lr_kind, precision, pure=False).result()
 
 
 def served_weights(name: str, scale: int, lr_kind: str):

@@ -29,19 +29,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..comparison.evaluate import check_methods
 from ..errors import ParameterError
 from ..imaging.foreground import is_background, region_view
 from ..imaging.tiling import Block, block_grid
-from ..models.inference import upscale
 from ..models.serving import DEFAULT_KIND
-from .cluster import run_tasks, served_weights, worker_method
+from .cluster import resolve_on_a_worker, run_tasks, worker_method
 from .outputs import done_marker, mark_done, writing
 from .sources import describe, open_large
 
 #: NGFF version written.
 NGFF_VERSION = "0.5"
 DTYPES = {8: "uint8", 16: "uint16"}
+#: Output dtypes that :func:`~microsr_core.models.inference.upscale` blends into tile by tile, so a
+#: block's output is never whole in float32 in the worker (a 2048² block: 48 MiB, and its copy).
+BLENDED = {"uint8": np.uint8}
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class LargeJob:
     scale: int
     lr_kind: str
     sha256: str | None
-    precision: str
+    precision: str  # resolved once for the run (fp32, bf16, fp16), never auto
     margin: int
     dtype: str
     tile: int | None  # LR tile side inside a block (None: upscale's automatic choice); bounds a worker's memory
@@ -77,6 +78,8 @@ class LargeReport:
 
 
 def _to_dtype(pixels: np.ndarray, dtype: str) -> np.ndarray:
+    if pixels.dtype == np.dtype(dtype):
+        return pixels  # blended into it already (BLENDED)
     top = {"uint8": 255, "uint16": 65535}.get(dtype)
     return pixels.astype(dtype) if top is None else np.round(np.clip(pixels, 0, 1) * top).astype(dtype)
 
@@ -88,17 +91,14 @@ def _output_level(out: str, level: int, created: int):
     return zarr.open_array(f"{out}/{level}", mode="r+")
 
 
-def method_margin(method: str, scale: int, lr_kind: str, sha256: str | None) -> int:
-    """The task that asks a worker (whose cached model it is) for the method's margin at ``scale``."""
-    return worker_method(method, scale, lr_kind, sha256).margin(scale)
-
-
 def upscale_block(job: LargeJob, block: Block, background: bool) -> str:
     """The task: one block's SR (bicubic for background) into its level-0 chunk, then its marker."""
+    from ..models.inference import upscale  # here, not at the top: the client, which imports this module, runs no network
+
     image = open_large(job.source, job.level)
     window = image.window((block.window.top, block.window.bottom), (block.window.left, block.window.right))
     method = "bicubic" if background else worker_method(job.method, job.scale, job.lr_kind, job.sha256)
-    sr = upscale(window, method, job.scale, precision=job.precision, tile=job.tile).image
+    sr = upscale(window, method, job.scale, precision=job.precision, tile=job.tile, output_dtype=BLENDED.get(job.dtype, np.float32)).image
     rows, cols = block.core_in_window(job.scale)
     s = job.scale
     with writing(job.out):
@@ -108,17 +108,30 @@ def upscale_block(job: LargeJob, block: Block, background: bool) -> str:
     return "background" if background else "computed"
 
 
+def _mean_2x2(previous, top: int, bottom: int, left: int, right: int, dtype: str) -> np.ndarray:
+    """Rows ``top``…``bottom``, columns ``left``…``right`` of the level below ``previous``: its 2×2
+    means (its last row and column repeated where its side is odd), in ``dtype``."""
+    source = np.asarray(previous[:, 2 * top : 2 * bottom, 2 * left : 2 * right], dtype=np.float32)
+    source = np.pad(source, ((0, 0), (0, 2 * (bottom - top) - source.shape[1]), (0, 2 * (right - left) - source.shape[2])), mode="edge")
+    mean = source.reshape(source.shape[0], bottom - top, 2, right - left, 2).mean(axis=(2, 4))
+    return np.round(mean).astype(dtype) if dtype.startswith("uint") else mean
+
+
 def downsample_chunk(job: LargeJob, level: int, row: int, col: int, chunk: int) -> str:
-    """The task: chunk (row, col) of pyramid ``level`` as the 2×2 mean of ``level - 1``."""
+    """The task: chunk (row, col) of pyramid ``level`` as the 2×2 mean of ``level - 1``, averaged
+    half a chunk of rows at a time: a whole chunk's source in float32 is 4 × chunk² × 3 × 4 bytes
+    (192 MiB at 2048-px chunks), a worker's largest array; the chunk is written once."""
     out, dtype = job.out, job.dtype
     previous, target = _output_level(out, level - 1, job.created), _output_level(out, level, job.created)
     top, left = row * chunk, col * chunk
     bottom, right = min(target.shape[1], top + chunk), min(target.shape[2], left + chunk)
-    source = np.asarray(previous[:, 2 * top : 2 * bottom, 2 * left : 2 * right], dtype=np.float32)
-    source = np.pad(source, ((0, 0), (0, 2 * (bottom - top) - source.shape[1]), (0, 2 * (right - left) - source.shape[2])), mode="edge")
-    mean = source.reshape(source.shape[0], bottom - top, 2, right - left, 2).mean(axis=(2, 4))
+    pixels = np.empty((target.shape[0], bottom - top, right - left), dtype=target.dtype)
+    band = max(1, chunk // 2)
+    for band_top in range(top, bottom, band):
+        band_bottom = min(bottom, band_top + band)
+        pixels[:, band_top - top : band_bottom - top] = _mean_2x2(previous, band_top, band_bottom, left, right, dtype)
     with writing(out):
-        target[:, top:bottom, left:right] = np.round(mean).astype(dtype) if dtype.startswith("uint") else mean
+        target[:, top:bottom, left:right] = pixels
         mark_done(done_marker(out, level, row, col))
     return "computed"
 
@@ -182,24 +195,22 @@ def upscale_large(client, source: str | Path, method: str, scale: int, out: str 
     block further inside its task, which bounds a worker's memory (the network's activations)
     and leaves the result equal. ``progress(done, total, what)`` is called per chunk of every level.
     """
-    check_methods([method], scale, lr_kind)
     if block < 16:
         raise ParameterError(f"--block must be at least 16 LR pixels, got {block}")
     start = time.perf_counter()
     image = open_large(source, level)
-    weights = served_weights(method, scale, lr_kind)
-    margin = client.submit(method_margin, method, scale, lr_kind, weights.sha256, pure=False).result()  # the client loads no model
+    resolved = resolve_on_a_worker(client, [method], scale, lr_kind, precision)[method]
     dtype = output_dtype or DTYPES[image.bit_depth]
-    provenance = {"method": method, "scale": scale, "lr_kind": lr_kind, "weights_entry": weights.entry,
-                  "weights_sha256": weights.sha256, "block": block, "source": Path(source).name, "source_level": level,
+    provenance = {"method": method, "scale": scale, "lr_kind": lr_kind, "weights_entry": resolved.entry,
+                  "weights_sha256": resolved.sha256, "block": block, "source": Path(source).name, "source_level": level,
                   "background_fill": "bicubic", "dtype": dtype, "tile": tile}
     chunk = block * scale
     shapes = level_shapes(image.height * scale, image.width * scale, chunk)
     out = Path(out)
     _create_output(out, shapes, chunk, dtype, ngff_attributes(shapes, image.pixel_size, scale, provenance), resume)
-    job = LargeJob(str(Path(source).resolve()), level, str(out.resolve()), method, scale, lr_kind, weights.sha256, precision, margin, dtype,
-                   tile, (out / "zarr.json").stat().st_mtime_ns)
-    blocks = block_grid(image.height, image.width, block, max(margin, 1))
+    job = LargeJob(str(Path(source).resolve()), level, str(out.resolve()), method, scale, lr_kind, resolved.sha256, resolved.precision,
+                   resolved.margin, dtype, tile, (out / "zarr.json").stat().st_mtime_ns)
+    blocks = block_grid(image.height, image.width, block, max(resolved.margin, 1))
     todo = [b for b in blocks if not done_marker(out, 0, b.row, b.col).exists()]
     background = _background_blocks(image, todo, skip_background)
     levels = [[(job, index, r, c, chunk) for r in range(-(-height // chunk)) for c in range(-(-width // chunk))

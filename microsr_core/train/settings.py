@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from ..imaging.degrade import CaptureRanges
 from ..models.device import resolve_device
 from ..errors import ParameterError
-from ..models.precision import PRECISION_CHOICES
+from ..models.choices import PRECISION_CHOICES
 
 
 #: The LR a trainer can learn: ``bicubic`` (as each method's paper makes it) or ``microscope``.

@@ -23,6 +23,7 @@ from microsr_core.models.inference import upscale
 from microsr_core.models.serving import served
 from microsr_core.scale_out import batch
 from microsr_core.scale_out.batch import BatchItem, run_batch
+from microsr_core.scale_out.cluster import resolve_methods
 
 from .conftest import kill_busy_worker, loaded, lr_fields
 
@@ -132,9 +133,9 @@ def test_a_full_disk_is_one_clear_error_and_finished_outputs_stay(tmp_path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(batch, "save_image", full)
-    provenance = batch._provenance("bicubic", 2, "bicubic")
+    provenance = batch._provenance("bicubic", 2, "bicubic", resolve_methods(["bicubic"], 2, "bicubic", "auto")["bicubic"])
     with pytest.raises(StorageError, match=r"disk is full.*--resume") as caught:
-        batch.upscale_item(BatchItem(image, "bicubic", tmp_path / "out" / "x.png"), 2, "bicubic", "auto", provenance, None)
+        batch.upscale_item(BatchItem(image, "bicubic", tmp_path / "out" / "x.png"), 2, "bicubic", "fp32", provenance, None)
     assert "\n" not in str(caught.value) and done.read_bytes() == b"kept"
 
 

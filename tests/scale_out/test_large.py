@@ -4,6 +4,7 @@ are not redone, and a worker killed mid-run still leaves every chunk written."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -138,3 +139,53 @@ def test_resume_after_the_whole_command_was_killed_redoes_no_finished_chunk(clie
     assert report.skipped == len(before) and report.computed == 12 - len(before)
     assert all((markers / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
     assert len(list(markers.iterdir())) == 12
+
+
+#: Run in a fresh process: upscale-large from the command line on a cluster of one worker, then
+#: what the command's process (the client) and the worker imported.
+CLIENT_AND_WORKER_IMPORTS = """
+import json, sys
+from distributed import Client, LocalCluster
+from microsr_core.cli import main
+
+def imported():
+    return {name: name in sys.modules for name in ("torch", "microsr_core.comparison")}
+
+with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    status = main(["upscale-large", sys.argv[1], "--method", "vdsr", "--scale", "2", "--out", sys.argv[2],
+                   "--block", "48", "--keep-background", "--scheduler", cluster.scheduler_address])
+    client_imported = imported()
+    with Client(cluster) as client:
+        worker_imported = next(iter(client.run(imported).values()))
+print(json.dumps({"status": status, "client": client_imported, "worker": worker_imported}))
+"""
+
+
+def test_the_command_is_a_torch_free_client_and_its_workers_leave_comparison_out(slide, whole, tmp_path):
+    """torch is about 0.3 GiB of a process: only the workers import it; and they import only what
+    their tasks run (the comparison wing is ~500 modules more in each)."""
+    out = tmp_path / "sr.ome.zarr"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "MICROSR_HOME": str(tmp_path / "home"), "MICROSR_CPU_BACKEND": "pytorch"}
+    done = subprocess.run([sys.executable, "-c", CLIENT_AND_WORKER_IMPORTS, str(slide[0]), str(out)], cwd=PROJECT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"status": 0, "client": {"torch": False, "microsr_core.comparison": False},
+                     "worker": {"torch": True, "microsr_core.comparison": False}}
+    # 8-bit output, blended straight into uint8 in each block's task: the untiled result, rounded
+    # (a block's float result differs from it by at most 1e-4, which moves a value across a rounding edge at most)
+    assert level0(out).dtype == np.uint8
+    assert np.abs(level0(out).astype(np.float32) - np.round(whole * 255)).max() <= 1
+
+
+def test_each_pyramid_level_is_the_rounded_2x2_mean_of_the_one_above(client, slide, tmp_path):
+    """Averaged half a chunk of rows at a time (bounded memory): 80-px chunks of the 96-row level 1
+    are made of bands of 40, 40 and 16 rows; the 2×2 mean of 8-bit values is exact in float32."""
+    out = tmp_path / "sr.ome.zarr"
+    report = upscale_large(client, slide[0], "bicubic", 2, out, block=BLOCK)
+    levels = [zarr.open_array(f"{out}/{index}", mode="r")[:].astype(np.float64) for index in range(report.levels)]
+    assert report.levels == 3 and levels[1].shape == (3, 96, 128)
+    for above, level in zip(levels, levels[1:]):
+        padded = np.pad(above, ((0, 0), (0, above.shape[1] % 2), (0, above.shape[2] % 2)), mode="edge")
+        mean = padded.reshape(3, level.shape[1], 2, level.shape[2], 2).mean(axis=(2, 4))
+        assert np.array_equal(level, np.round(mean))

@@ -15,7 +15,8 @@ import torch
 
 from microsr_core.models.bf16_gate import check_crops, measure_bf16
 from microsr_core.models.inference import upscale
-from microsr_core.models.precision import TOLERANCE_DB, has_native_bf16
+from microsr_core.models.precision import has_native_bf16
+from microsr_core.models.serving import TOLERANCE_DB
 from microsr_core.models.registry import create
 from microsr_core.models.serving import serving_table, split_name
 
