@@ -12,8 +12,8 @@ instant, sampled every 0.2 s, with each process's share at that peak; throughput
 core) against the single-image path (:func:`microsr_core.upscale` on the whole image in this
 process, torch on one thread), per wall-clock second and per CPU second (user + system of the
 client and its workers: on a machine other jobs share, a wall-clock rate measures them too); a 160-px cut-out of the output against ``upscale`` on the same
-cut-out with its margin (float32 output, so the check is ≤ 1e-4 and not a rounding level;
-``--output-dtype uint8``, the command's own default for an 8-bit slide, leaves the check out).
+cut-out with its margin (float32 output: ≤ 1e-4, not a rounding level; ``--output-dtype uint8``,
+the command's own default for an 8-bit slide: in levels, against ``upscale`` rounded to 8 bit as it saves it).
 ``--stop-after N`` ends each run after N finished blocks (memory per worker is one block's,
 whatever the image; an 8k run is 64 blocks, most of an hour of fp32 VDSR on 2 AVX2 cores): the
 rates count those N blocks (a block still running on another worker counts as CPU time spent for
@@ -191,7 +191,7 @@ def path_pixels(path: Path) -> int:
 
 
 def cutout_error(path: Path, out: Path, lr_kind: str, margin: int = 16, side: int = 160) -> float:
-    """Max |output − upscale(cut-out with margin)| over a cut-out in the middle of the image."""
+    """Max |output − upscale(cut-out with margin)| over a cut-out in the middle of the image (in levels for a uint8 output)."""
     import zarr
 
     from microsr_core import upscale
@@ -201,7 +201,9 @@ def cutout_error(path: Path, out: Path, lr_kind: str, margin: int = 16, side: in
     window = np.asarray(store[middle - margin : middle + side + margin, middle - margin : middle + side + margin]).astype(np.float32) / 255
     expected = upscale(window, "vdsr", 2, tile=0, lr_kind=lr_kind).image[2 * margin : -2 * margin, 2 * margin : -2 * margin]
     got = np.moveaxis(zarr.open_array(f"{out}/0", mode="r")[:, 2 * middle : 2 * (middle + side), 2 * middle : 2 * (middle + side)], 0, -1)
-    return float(np.abs(got - expected).max())
+    if got.dtype == np.uint8:  # what `upscale` writes for an 8-bit input: the same rounding, compared in levels
+        expected = np.round(np.clip(expected, 0, 1) * 255)
+    return float(np.abs(got.astype(np.float32) - expected).max())
 
 
 def make_fields(source: Path, count: int, size: tuple[int, int], folder: Path) -> None:
@@ -300,10 +302,12 @@ def large_lines(args, counts: list[int], work: Path) -> list[str]:
         lines.append(f"  - upscale-large, {case['workers']} worker(s) x 1 thread: {case['seconds']:.1f} s, {per_core:.4f} LR MP/s per core "
                      f"({per_core / single['rate']:.2f}x the single-image path), {per_cpu:.4f} LR MP per CPU second "
                      f"({per_cpu / single['cpu_rate']:.2f}x; {case['client_cpu']:.0f} of its {case['cpu']:.0f} CPU seconds in the client, "
-                     f"which hosts the scheduler and this benchmark's memory sampler); peak memory (PSS, summed at one instant) {case['total_gib']:.2f} GiB: "
+                     f"which hosts the scheduler and this benchmark's memory sampler; the workers' alone "
+                     f"{(case['megapixels'] / (case['cpu'] - case['client_cpu'])) / single['cpu_rate']:.2f}x); peak memory (PSS, summed at one instant) {case['total_gib']:.2f} GiB: "
                      f"{shares} GiB; client imported torch: {'yes' if case['client_torch'] else 'no'}; {case['blocks']} blocks")
-    if args.stop_after is None and args.output_dtype == "float32":
-        lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}")
+    if args.stop_after is None:
+        unit = "" if args.output_dtype == "float32" else " levels of 255 (both rounded to 8 bit)"
+        lines.append(f"  - cut-out (160 px, 16 px margin) vs `upscale` on it: max |diff| {cutout_error(slide, cases[-1]['out'], args.lr_kind):.2e}{unit}")
     return lines
 
 
