@@ -29,6 +29,9 @@ class VDSR(nn.Module):
     plain network (same tensors, same outputs).
     """
 
+    #: Constructor arguments that add zero-started tensors: weights without them start such a network (``train --init``).
+    zero_started_kwargs = ("conditions",)
+
     def __init__(self, *, depth: int = 20, channels: int = 64, image_channels: int = 1, conditions: int = 0):
         super().__init__()
         # image_channels > 1: the trunk of PriorLRVDSR, which reads and writes s² pixel phases.
