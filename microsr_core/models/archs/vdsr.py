@@ -65,7 +65,8 @@ class VDSR(nn.Module):
         if conditions is None:
             return self.body(y)
         maps = conditions[:, :, None, None] if conditions.ndim == 2 else conditions
-        features = self.body[0](y) + self.condition(maps.to(y.dtype))
+        features = self.body[0](y)
+        features += self.condition(maps.to(y.dtype))  # in place: the features keep their memory format (channels-last)
         return self.body[2:](self.body[1](features))
 
     def forward(self, y: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:

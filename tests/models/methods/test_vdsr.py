@@ -131,3 +131,20 @@ def test_a_conditioned_network_needs_its_maps_and_a_plain_one_refuses_them():
         VDSR(depth=3, channels=4, conditions=2)(y)
     with pytest.raises(ValueError, match=r"reads 0 condition maps; got \(1, 2\)"):
         VDSR(depth=3, channels=4)(y, torch.zeros(1, 2))
+
+
+def test_weights_with_capture_maps_run_the_assumption_asked_for_and_others_refuse_it(tmp_path, monkeypatch, sample):
+    from microsr_core.errors import ParameterError
+    from microsr_core.imaging.capture_maps import CaptureAssumption
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr_x2_maps", "vdsr", "VDSR", (2,), card_fields={"lr_kind": "real"}, depth=5, channels=8, conditions=2)
+    lr = sample[:60, :60]
+    low, high = (upscale(lr, "vdsr", 2, lr_kind="real", capture=CaptureAssumption(noise=level)) for level in ("low", "high"))
+    assert np.abs(low.image - high.image).max() > 1e-5  # the maps reach the network (a zero branch gives equal images)
+    assert high.capture_maps.line().startswith("capture maps: noise 8.0 (override: noise high), detail ")
+    assert high.capture_maps.detail_source == "estimated"
+    with pytest.raises(ParameterError, match=r"'bicubic' x2 .* reads no capture maps: the noise/blur assumption \(noise auto, blur high\)"):
+        upscale(lr, "bicubic", 2, capture=CaptureAssumption(blur="high"))
+    assert upscale(lr, "bicubic", 2, capture=CaptureAssumption()).capture_maps is None  # auto asks nothing of weights without maps
