@@ -35,7 +35,7 @@ from ..imaging.io import load_image
 from ..imaging.metrics import psnr
 from .loop import train_from_config
 from .settings import RunSettings, check_config
-from .task import TrainTask, captured_y_pair, context_margin, dihedral, y_pair, y_planes
+from .task import TrainTask, context_margin, dihedral, y_pair, y_planes
 
 
 @dataclass
@@ -112,30 +112,23 @@ class _Residual(torch.nn.Module):
         return self.net.residual(x, conditions)
 
 
-def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges | None = None, seed: int = 0) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges | None = None, seed: int = 0,
+               maps: bool = False) -> dict[int, list[tuple[np.ndarray, ...]]]:
     """For each scale, the (bicubic-upsampled LR Y, HR Y) float32 pair (:func:`~.task.y_pair`) of
-    every file; with ``ranges``, under one random capture per file and scale drawn from ``seed``."""
-    pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in scales}
+    every file; with ``ranges``, under one random capture per file and scale drawn from ``seed``,
+    and with ``maps`` followed by the capture map values inference would read: the estimate from
+    the LR's pixels (:class:`~microsr_core.imaging.capture_maps.CaptureAssumption`)."""
+    pairs: dict[int, list[tuple[np.ndarray, ...]]] = {s: [] for s in scales}
     for index, path in enumerate(files):
         hr = load_image(path).pixels
         for s in scales:
             if ranges is None:
                 pairs[s].append(y_pair(hr, s))
-            else:
-                pairs[s].append(captured_y_pair(ranges, hr, s, np.random.default_rng((seed, index, s))))
-    return pairs
-
-
-def load_conditioned_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges, seed: int = 0) -> dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """:func:`load_pairs` under ``ranges`` (the same captures), each with the capture maps inference
-    would run with: the estimate from the LR's pixels (:class:`~microsr_core.imaging.capture_maps.CaptureAssumption`)."""
-    examples: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in scales}
-    for index, path in enumerate(files):
-        hr = load_image(path).pixels
-        for s in scales:
+                continue
             lr, target = ranges.pair(modcrop(hr, s), s, np.random.default_rng((seed, index, s)))
-            examples[s].append((*y_planes(lr, target, s), CaptureAssumption().maps(estimate_condition(lr)).values()))
-    return examples
+            values = (CaptureAssumption().maps(estimate_condition(lr)).values(),) if maps else ()
+            pairs[s].append((*y_planes(lr, target, s), *values))
+    return pairs
 
 
 class VDSRTask(TrainTask):
@@ -150,8 +143,7 @@ class VDSRTask(TrainTask):
         else:  # captures are drawn anew for every patch, from the HR images (uint16: exact for 8 and 16 bit)
             self.train_hr = [np.round(load_image(path).pixels * 65535).astype(np.uint16) for path in self.train_files]
             self.train_pairs = {s: [self._capture_patch(s, np.random.default_rng((config.seed, s, i))) for i in range(64)] for s in config.scales}
-        load = load_conditioned_pairs if config.capture_maps else load_pairs
-        self.val_examples = load(self.val_files, config.scales, self.capture_ranges, config.seed)
+        self.val_examples = load_pairs(self.val_files, config.scales, self.capture_ranges, config.seed, config.capture_maps)
         maps = {"conditions": 2} if config.capture_maps else {}  # the cards of plain runs keep their constructor arguments
         self.net = self.build_network(VDSR, depth=config.depth, channels=config.channels, **maps).to(memory_format=torch.channels_last)
         self.weigh_scales(lambda s: float(np.mean([np.mean((pair[1] - pair[0]) ** 2) for pair in self.train_pairs[s]])))
