@@ -68,9 +68,13 @@ class CaptureMaps:
     def values(self) -> np.ndarray:
         return map_values(self.noise, self.detail)
 
+    def describe(self) -> str:
+        """``noise 2.1 (estimated), detail 0.80 (override: blur low)``: for panel titles."""
+        return f"noise {self.noise:.1f} ({self.noise_source}), detail {self.detail:.2f} ({self.detail_source})"
+
     def line(self) -> str:
         """``capture maps: noise 2.1 (estimated), detail 0.80 (override: blur low)``."""
-        return f"capture maps: noise {self.noise:.1f} ({self.noise_source}), detail {self.detail:.2f} ({self.detail_source})"
+        return f"capture maps: {self.describe()}"
 
 
 @dataclass(frozen=True)
