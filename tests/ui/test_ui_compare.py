@@ -582,10 +582,13 @@ def test_weights_reading_capture_maps_offer_noise_and_blur_and_titles_name_what_
     shown = captions(at)
     assert any(c.startswith("VDSR-residual · vdsr_x2_real (real LR) · noise ") and "(estimated), detail 1.00 (override: blur low)" in c
                for c in shown), shown
+    assert at.query_params["blur"] == "low" and "noise" not in at.query_params  # the link names what is not auto
     at.selectbox(key="capture_blur").set_value("high").run()
     assert at.button(key="run").label.startswith("Run 1 method(s)")  # another assumption is another result: vdsr only, bicubic reads none
     at.multiselect(key="methods_x2_real").set_value(["bicubic"]).run()
     assert not [box for box in at.selectbox if box.key == "capture_blur"]  # no selected weights read the maps
+    linked = opened({"sample": "blood_smear", "methods": "vdsr", "scale": "2", "lr_kind": "real", "blur": "high"})
+    assert linked.selectbox(key="capture_blur").value == "high" and linked.selectbox(key="capture_noise").value == "auto"
 
 
 def test_a_refused_upload_changes_no_setting(tmp_path, monkeypatch, microsr_home):
