@@ -122,18 +122,21 @@ def method_precision(method: SRMethod, served: ServedWeights, choice: str) -> st
     return used
 
 
-def capture_maps(method: SRMethod, scale: int, image: np.ndarray, capture: CaptureAssumption | None = None,
+def capture_maps(method: SRMethod, scale: int, image: np.ndarray, capture: CaptureAssumption | CaptureMaps | None = None,
                  condition: CaptureCondition | None = None) -> CaptureMaps | None:
     """The capture maps ``method`` reads at ``scale`` for ``image`` (None where its weights read none):
     ``capture``'s overrides, else ``condition`` (the image's estimate, if the caller has it) or the
-    estimate made now, once for the whole image. An override for weights without maps is a
-    :class:`ParameterError`: ignoring it would run another assumption than the one asked for."""
+    estimate made now, once for the whole image; ``capture`` may also be the maps a result ran with
+    (:attr:`SRResult.capture_maps`), to run a flip or a crop of its image as it ran. An override for
+    weights without maps is a :class:`ParameterError`: ignoring it would run another assumption than the one asked for."""
     capture = capture or CaptureAssumption()
     if not method.reads_capture_maps(scale):
-        if capture.overridden:
+        if isinstance(capture, CaptureMaps) or capture.overridden:
             raise ParameterError(f"'{method.full_name}' x{scale} ({method.served(scale).label()}) reads no capture maps: "
                                  f"the noise/blur assumption ({capture.describe()}) applies only to weights trained with --capture-maps true")
         return None
+    if isinstance(capture, CaptureMaps):
+        return capture
     if condition is None and "auto" in (capture.noise, capture.blur):
         condition = estimate_condition(image if image.dtype != np.uint8 else image.astype(np.float32) / 255)
     return capture.maps(condition)
@@ -150,7 +153,7 @@ def upscale(
     output_dtype=np.float32,
     precision: str = "auto",
     lr_kind: str = DEFAULT_KIND,
-    capture: CaptureAssumption | None = None,
+    capture: CaptureAssumption | CaptureMaps | None = None,
     condition: CaptureCondition | None = None,
 ) -> SRResult:
     """Super-resolve ``image`` by ``scale`` with ``method``.

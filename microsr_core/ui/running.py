@@ -20,6 +20,7 @@ from ..models.device import DEVICE_CHOICES, available_devices, resolve_device
 from ..comparison.display import crop, method_colours
 from ..comparison.inputs import Inputs, Settings, result_key
 from ..errors import MicroSRError, WeightsError
+from ..imaging.capture_condition import CaptureCondition, estimate_condition
 from ..imaging.capture_maps import CHOICES, CaptureAssumption
 from ..models.inference import SRResult, upscale
 from ..imaging.io import to_uint
@@ -102,7 +103,16 @@ def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:
     return found
 
 
-def _upscale(lr, method: str, settings: Settings, progress=None) -> SRResult:
+def lr_condition(inputs: Inputs, settings: Settings) -> CaptureCondition | None:
+    """The whole LR's estimated capture condition where a selected method's weights read capture maps
+    (made once per image and kept: the region preview's crop reads the whole image's), else None."""
+    if all(settings.capture_of(method) is None for method in settings.methods):
+        return None
+    key = ("lr condition", inputs.key)
+    return state.recall(state.DERIVED, key) or state.remember(state.DERIVED, key, estimate_condition(inputs.lr))
+
+
+def _upscale(lr, method: str, settings: Settings, progress=None, condition: CaptureCondition | None = None) -> SRResult:
     """Run one method; a CUDA out-of-memory that tiling could not avoid falls back to the CPU.
 
     Raises :class:`WeightsError` if the result was not computed by the weights its key names,
@@ -111,12 +121,14 @@ def _upscale(lr, method: str, settings: Settings, progress=None) -> SRResult:
     expected, fingerprint = settings.served[method], settings.fingerprints[method]
     try:
         model = shared_method(method, settings.device, settings.lr_kind, fingerprint)
-        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress, capture=settings.capture_of(method))
+        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress, capture=settings.capture_of(method),
+                         condition=condition)
     except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError
         if settings.device == "cpu" or "out of memory" not in str(exc).lower():
             raise
         model = shared_method(method, "cpu", settings.lr_kind, fingerprint)
-        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress, capture=settings.capture_of(method))
+        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress, capture=settings.capture_of(method),
+                         condition=condition)
         result.notes.append("the GPU ran out of memory even with small tiles: computed on the CPU instead")
     if result.served.sha256 != expected.sha256:
         raise WeightsError(f"{method} x{settings.scale} ran weights {result.served.ref} ({str(result.served.sha256)[:12]}), "
@@ -133,7 +145,7 @@ def _region_preview(inputs: Inputs, settings: Settings, roi: Roi) -> None:
     columns = st.columns(max(len(settings.methods), 1))
     for column, method in zip(columns, settings.methods):
         try:
-            part = _upscale(crop(inputs.lr, context), method, settings)
+            part = _upscale(crop(inputs.lr, context), method, settings, condition=lr_condition(inputs, settings))
         except MicroSRError:
             continue  # reported by the full run below
         column.image(to_uint(crop(part.image, inner, settings.scale), 8), caption=f"{settings.titles[method]} (region preview)",
@@ -188,7 +200,7 @@ def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
             bar.progress(done / total, text=f"{title}: tile {done} of {total}")
 
         try:
-            result = _upscale(inputs.lr, method, settings, report)
+            result = _upscale(inputs.lr, method, settings, report, lr_condition(inputs, settings))
         except MicroSRError as exc:
             bar.empty()
             messages.append(("error", f"{title}: {exc}"))

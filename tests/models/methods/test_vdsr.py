@@ -148,3 +148,7 @@ def test_weights_with_capture_maps_run_the_assumption_asked_for_and_others_refus
     with pytest.raises(ParameterError, match=r"'bicubic' x2 .* reads no capture maps: the noise/blur assumption \(noise auto, blur high\)"):
         upscale(lr, "bicubic", 2, capture=CaptureAssumption(blur="high"))
     assert upscale(lr, "bicubic", 2, capture=CaptureAssumption()).capture_maps is None  # auto asks nothing of weights without maps
+    flipped = upscale(np.ascontiguousarray(lr[:, ::-1]), "vdsr", 2, lr_kind="real", capture=high.capture_maps)
+    assert flipped.capture_maps is high.capture_maps  # a flip of the image runs with the maps its result ran with
+    with pytest.raises(ParameterError, match="reads no capture maps"):
+        upscale(lr, "bicubic", 2, capture=high.capture_maps)
