@@ -58,6 +58,7 @@ class _Bar:
 
 def _cmd_upscale(args) -> int:
     from .imaging.capture_condition import estimate_condition
+    from .imaging.capture_maps import CaptureAssumption
     from .models.catalog import choose_lr_kind
     from .models.inference import upscale
     from .imaging.io import load_image, output_format, save_image
@@ -67,14 +68,18 @@ def _cmd_upscale(args) -> int:
     kind = choose_lr_kind(args.lr_kind, image)
     # 8-bit inputs are written as 8-bit: producing uint8 directly keeps huge outputs small.
     dtype = np.uint8 if image.bit_depth == 8 else np.float32
+    condition = estimate_condition(image.pixels)  # printed, and read by weights trained with capture maps
     with _Bar("tile", f"{args.method} x{args.scale}") as bar:
         result = upscale(image.pixels, args.method, args.scale, device=args.device, tile=args.tile, progress=bar,
-                         output_dtype=dtype, precision=args.precision, lr_kind=kind.kind)
+                         output_dtype=dtype, precision=args.precision, lr_kind=kind.kind,
+                         capture=CaptureAssumption(args.noise, args.blur), condition=condition)
     save_image(args.output, result.image, bit_depth=image.bit_depth)
     print(f"{args.output}: {result.image.shape[1]}x{result.image.shape[0]} by {args.method} x{args.scale} "
           f"on {result.device} ({result.precision}) with {result.served.label()} in {result.seconds:.2f} s ({result.tiles} tile(s))")
     print(f"LR kind {kind.kind}: {kind.reason}")
-    print(estimate_condition(image.pixels).line())
+    print(condition.line())
+    if result.capture_maps is not None:
+        print(result.capture_maps.line())
     return 0
 
 
@@ -91,6 +96,7 @@ def _cmd_align(args) -> int:
 
 def _evaluate(args, progress) -> dict:
     from .comparison.evaluate import evaluate_folder
+    from .imaging.capture_maps import CaptureAssumption
 
     return evaluate_folder(
         hr_dir=args.hr,
@@ -108,6 +114,7 @@ def _evaluate(args, progress) -> dict:
         lr_kind=args.lr_kind,
         per_image=args.per_image,
         progress=progress,
+        assumption=CaptureAssumption(args.noise, args.blur),
     )
 
 
@@ -386,7 +393,19 @@ def _add_upscale_parser(sub) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=(*LR_KINDS, AUTO_KIND),
                    help=LR_KIND_HELP + "; auto: the kind the image's no-reference facts suggest (what ran is printed)")
+    _add_capture_flags(p)
     p.set_defaults(func=_cmd_upscale)
+
+
+def _add_capture_flags(p: argparse.ArgumentParser) -> None:
+    """``--noise`` and ``--blur``: what weights trained with capture maps assume (microsr_core.imaging.capture_maps)."""
+    from .imaging.capture_maps import CHOICES, LEVELS
+
+    for name, unit in (("noise", "grey levels of noise"), ("blur", "detail (1 = a bicubic downscale's)")):
+        levels = ", ".join(f"{level} = {value:g}" for level, value in LEVELS[name].items())
+        p.add_argument(f"--{name}", default="auto", choices=CHOICES,
+                       help=f"for weights trained with capture maps: the capture's {name} (auto: estimated from the image; "
+                       f"{levels} {unit}); refused for weights without them")
 
 
 def _add_evaluate_parser(sub) -> None:
@@ -414,6 +433,7 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--lr-kind", default=DEFAULT_KIND, choices=LR_KINDS, help=LR_KIND_HELP)
     p.add_argument("--per-image", action="store_true", help="also each image's PSNR/SSIM and gain over bicubic (in the JSON, and as OUT.per_image.csv beside --json OUT)")
     p.add_argument("--json", default=None)
+    _add_capture_flags(p)
     p.set_defaults(func=_cmd_evaluate)
 
 

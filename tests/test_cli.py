@@ -30,6 +30,22 @@ def test_upscale_writes_a_lossless_png(tmp_path, sample, capsys):
     assert estimate_condition(load_image(tmp_path / "in.png").pixels).line() + "\n" in out  # what the input's capture did, estimated
 
 
+def test_upscale_prints_the_capture_maps_that_ran_and_refuses_an_override_nothing_reads(tmp_path, sample, capsys, monkeypatch):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
+    publish_random(tmp_path / "weights", "vdsr_x2_maps", "vdsr", "VDSR", (2,), card_fields={"lr_kind": "real"}, depth=3, channels=4, conditions=2)
+    save_image(tmp_path / "in.png", sample[:50, :60])
+    condition = estimate_condition(load_image(tmp_path / "in.png").pixels)
+    args = ["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2"]
+    assert main([*args, "--method", "vdsr", "--lr-kind", "real", "--blur", "low"]) == 0
+    out = capsys.readouterr().out
+    assert condition.line() + "\n" in out  # the estimate, printed once and read by the network
+    assert f"capture maps: noise {condition.noise:.1f} (estimated), detail 1.00 (override: blur low)\n" in out
+    assert main([*args, "--method", "bicubic", "--noise", "high"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 'bicubic' x2 ") and "reads no capture maps" in err and len(err.splitlines()) == 1
+    assert main([*args, "--method", "bicubic"]) == 0 and "capture maps" not in capsys.readouterr().out
+
+
 def test_upscale_auto_lr_kind_follows_the_image_facts_and_says_which_ran(tmp_path, sample, capsys):
     from microsr_core.imaging.lr_facts import lr_facts
     from microsr_core.models.catalog import choose_lr_kind
@@ -71,6 +87,22 @@ def test_evaluate_writes_the_stable_json(tmp_path, sample):
     assert row["n"] == 3 and 20 < row["psnr_y"] < 45 and 0 < row["ssim_y"] < 1 and row["seconds_per_image"] > 0
     assert row["precision"] == "fp32"
     assert row["lr_kind"] == "bicubic" and row["weights_entry"] is None and row["weights_sha256"] is None  # no network
+
+
+def test_evaluate_gives_the_assumption_to_the_weights_that_read_capture_maps(tmp_path, sample, monkeypatch, capsys):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
+    publish_random(tmp_path / "weights", "vdsr_x2_maps", "vdsr", "VDSR", (2,), depth=3, channels=4, conditions=2)
+    folder = tmp_path / "hr"
+    for i in range(2):
+        save_image(folder / f"{i}.png", sample[i * 100 : i * 100 + 96, :128])
+    out = tmp_path / "out.json"
+    args = ["evaluate", "--hr", str(folder), "--scale", "2", "--json", str(out), "--noise", "high"]
+    assert main([*args, "--methods", "bicubic,vdsr"]) == 0
+    report = json.loads(out.read_text())
+    assert report["vdsr"]["capture_maps"] == "noise high, blur auto" and "capture_maps" not in report["bicubic"]
+    capsys.readouterr()
+    assert main([*args, "--methods", "bicubic"]) == 2
+    assert "none of bicubic reads capture maps at x2" in capsys.readouterr().err
 
 
 def test_evaluate_per_image_gives_each_file_its_gain_in_json_and_csv(tmp_path, sample):

@@ -130,7 +130,8 @@ def gather_results(loaded: LoadedImage, results: dict[str, Any], scale: int, *, 
     for name, result in results.items():
         if name != BASELINE:
             method = (models or {}).get(name, name)
-            extra = self_ensemble(lr[rows, cols], method, scale, ensemble, lr_kind=lr_kind, **options)[1:] if ensemble > 1 else []
+            # the capture maps the result ran with: a flip's own estimate would be another assumption
+            extra = self_ensemble(lr[rows, cols], method, scale, ensemble, lr_kind=lr_kind, capture=result.capture_maps, **options)[1:] if ensemble > 1 else []
             ensembles[name] = [result.image[window]] + extra
     facts = lr_facts(loaded)
     return Gathered(lr, facts, estimated_degradation(facts, scale), results, ensembles, window, 0.0, time.perf_counter() - start)

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import ParameterError
 from .compare import BASELINE
 from ..imaging.capture_condition import ROW_FIELDS, estimate_condition
+from ..imaging.capture_maps import CaptureAssumption
 from ..imaging.capture_family import PIPELINES, pipeline_degradation
 from ..imaging.data import list_images, split_of
 from ..imaging.degrade import Degradation, MicroscopeCapture
@@ -37,7 +38,7 @@ from ..imaging.metrics import convention, delta_e_map, gradient_energy_ratio, in
 from ..imaging.parsing import CLASSES, labels_of, mask_to_labels
 from ..imaging.segment import AGREEMENT_FIELDS, Segmentation, agreement, segment
 from ..models.catalog import check_methods
-from ..models.inference import upscale
+from ..models.inference import get_method, upscale
 from ..models.serving import DEFAULT_KIND
 
 
@@ -109,8 +110,10 @@ def _measure(result: Any, hr: np.ndarray, scale: int, mask: np.ndarray | None, c
     return row
 
 
-def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int, lr_source: str, masked: bool) -> dict[str, Any]:
-    """A method's report entry: its per-image rows averaged, with the weights and precision that ran."""
+def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int, lr_source: str, masked: bool,
+           assumption: CaptureAssumption | None = None) -> dict[str, Any]:
+    """A method's report entry: its per-image rows averaged, with the weights and precision that ran
+    (and, for weights that read capture maps, the noise and blur they assumed)."""
     finite = {key: [v[key] for v in values if not math.isnan(v[key])] for key in values[0]}
     mean = {key: float(np.mean(found)) if found else math.nan for key, found in finite.items()}  # NaN: no image had it (no cell)
     return {
@@ -133,6 +136,7 @@ def _entry(values: list[dict[str, float]], result: Any, lr_kind: str, scale: int
         "scale": scale,
         "lr": lr_source,
         "convention": convention(scale),
+        **({"capture_maps": (assumption or CaptureAssumption()).describe()} if result.capture_maps is not None else {}),
     }
 
 
@@ -153,6 +157,7 @@ def evaluate_folder(
     lr_kind: str = DEFAULT_KIND,
     per_image: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    assumption: CaptureAssumption | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on every image of ``hr_dir`` and average their metrics per image.
 
@@ -169,37 +174,50 @@ def evaluate_folder(
     (:data:`PER_IMAGE_FIELDS`: ``gain_db`` over bicubic on the same LR; invented colour as
     :func:`~microsr_core.imaging.metrics.invented_colour`; then the LR's estimated capture condition,
     :data:`~microsr_core.imaging.capture_condition.ROW_FIELDS`), and the mean and worst invented colour.
-    ``progress(done, total)`` is called after each image.
+    ``progress(done, total)`` is called after each image. ``assumption`` is the noise and blur that
+    weights trained with capture maps assume (:func:`_assumptions`; their entries name it as ``capture_maps``).
     """
     files = _checked_files(hr_dir, scale, methods, lr_kind, split, limit)
     deg = _degradation(degradation, scale, capture)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     images: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods}
     last: dict[str, Any] = {}
+    assumptions = _assumptions(methods, scale, device, lr_kind, assumption)
     for done, path in enumerate(files, 1):
         lr, hr = _pair(path, scale, replace(deg, seed=zlib.crc32(path.name.encode())), Path(lr_dir) if lr_dir else None)
         mask = _mask(Path(mask_dir), path.stem, hr.shape[:2]) if mask_dir else None
         cells = segment(hr)
+        condition = estimate_condition(lr) if per_image else None  # else made by upscale where weights read it
         for name in methods:
-            last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind)
+            last[name] = upscale(lr, name, scale, device=device, tile=tile, precision=precision, lr_kind=lr_kind,
+                                 capture=assumptions[name], condition=condition)
         # the baseline of the per-image gains, measured once an image: the bicubic result when it is one of the methods
         if per_image:
             bicubic = BicubicBaseline.of((last[BASELINE] if BASELINE in methods else upscale(lr, BASELINE, scale)).image, hr, scale)
-            condition = estimate_condition(lr).row()
         for name in methods:
             row = _measure(last[name], hr, scale, mask, cells)
             if per_image:
-                images[name][path.name] = {**per_image_row(row, last[name].image, bicubic, hr, scale), **condition}
+                images[name][path.name] = {**per_image_row(row, last[name].image, bicubic, hr, scale), **condition.row()}
                 row["invented_colour_pct"] = images[name][path.name]["invented_colour_pct"]
             rows[name].append(row)
         if progress is not None:
             progress(done, len(files))
     lr_source = f"real LR images from {lr_dir}" if lr_dir else deg.describe().replace("(seed 0)", "(seed: CRC32 of each file name)")
-    report = {name: _entry(values, last[name], lr_kind, scale, lr_source, bool(mask_dir)) for name, values in rows.items()}
+    report = {name: _entry(values, last[name], lr_kind, scale, lr_source, bool(mask_dir), assumptions[name]) for name, values in rows.items()}
     if per_image:
         for name in methods:
             report[name]["per_image"] = images[name]
     return report
+
+
+def _assumptions(methods: list[str], scale: int, device: str, lr_kind: str, assumption: CaptureAssumption | None) -> dict[str, CaptureAssumption | None]:
+    """Each method's capture assumption: ``assumption`` for weights that read capture maps, none for
+    the others (bicubic, the baseline, reads none); an override that no method reads is refused."""
+    readers = {name for name in methods if get_method(name, device, lr_kind).reads_capture_maps(scale)}
+    if assumption is not None and assumption.overridden and not readers:
+        raise ParameterError(f"none of {', '.join(methods)} reads capture maps at x{scale}: the noise/blur assumption "
+                             f"({assumption.describe()}) applies only to weights trained with --capture-maps true")
+    return {name: assumption if name in readers else None for name in methods}
 
 
 #: The columns of a per-image row: quality, gain over bicubic, invented colour, then the clinical

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..imaging.capture_maps import CaptureAssumption
 from ..imaging.degrade import Degradation
 from ..imaging.roi import Roi
 from ..models.serving import ServedWeights
@@ -86,10 +87,16 @@ class Settings:
     device_choice: str
     tile: int | None
     region_first: bool
+    #: The noise and blur that weights reading capture maps assume (auto: estimated from the image).
+    capture: CaptureAssumption = CaptureAssumption()
+
+    def capture_of(self, method: str) -> CaptureAssumption | None:
+        """:attr:`capture` where ``method``'s weights read capture maps, else None (they assume nothing)."""
+        return self.capture if self.served[method].reads_capture_maps else None
 
 
 def result_key(inputs: Inputs, settings: Settings, method: str) -> tuple:
     """The key of ``method``'s result on ``inputs`` under ``settings`` (the serving weights' sha256
-    in it, so republished weights never reuse an old result)."""
+    in it, so republished weights never reuse an old result; the capture assumption of weights that read it)."""
     served = settings.served[method]
-    return (inputs.key, method, served.sha256, served.lr_kind, settings.scale, settings.device, settings.tile)
+    return (inputs.key, method, served.sha256, served.lr_kind, settings.scale, settings.device, settings.tile, settings.capture_of(method))

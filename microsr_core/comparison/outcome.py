@@ -286,10 +286,12 @@ def settings_record(outcome: Outcome) -> dict:
     """What is needed to redo the comparison, with the conventions of its numbers (the ZIP's
     settings.json; the report's settings, in words); ``created`` is now."""
     inputs, settings, reference = outcome.inputs, outcome.settings, outcome.reference
+    maps = {method: result.capture_maps.describe() for method, result in outcome.results.items() if result.capture_maps is not None}
     return {
         "input": inputs.name, "lr_size": list(inputs.lr.shape[:2]), "bit_depth": inputs.bit_depth,
         "lr_origin": inputs.origin, "lr_kind": settings.lr_kind, "scale": settings.scale, "methods": list(outcome.results),
         "weights": {method: result.served.provenance() for method, result in outcome.results.items()},
+        **({"capture_maps": maps} if maps else {}),  # what weights reading the capture's noise and blur assumed
         "device_choice": settings.device_choice, "device": settings.device, "tile": settings.tile,
         "precision": "per method in the metrics (auto: bf16 where the CPU runs it faster and the weights' card measured it "
                      f"within {TOLERANCE_DB} dB Y-PSNR of fp32, image-reading convolutions fp32)",

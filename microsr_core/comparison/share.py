@@ -5,7 +5,9 @@ or, for a region of a whole slide, the slide (its name under the data root's sli
 ``upload``: an uploaded slide cannot travel either) and the region of it (``slide_region=x,y,width,height``,
 level-0 px), the methods, the scale, the kind of LR image (which picks the weights), the region of interest
 (LR px), the panel size, teaching mode (``teach=`` how the LR is made from the image) and whether
-an HR reference was uploaded (``hr=upload``: it cannot travel either; the link asks for it)::
+an HR reference was uploaded (``hr=upload``: it cannot travel either; the link asks for it), and the
+noise and blur that weights reading capture maps assume where they are not ``auto``
+(``noise=high&blur=low``, :mod:`microsr_core.imaging.capture_maps`)::
 
     ?sample=blood_smear&methods=bicubic,vdsr&scale=2&lr_kind=bicubic&region=10,20,20,40&panel=320
     ?sample=leukocyte&methods=bicubic,prior&scale=4&teach=microscope&region=5,5,20,20
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from ..imaging.capture_maps import CHOICES
 from ..imaging.degrade import DEGRADATIONS
 from ..imaging.roi import Roi
 from ..samples import SAMPLES
@@ -49,6 +52,8 @@ class View:
     reference: bool = False  # an HR reference was uploaded (it is not in the link)
     slide: str | None = None  # the slide (a name under the data root's slides folder, or UPLOAD) the LR is a region of
     slide_region: Roi | None = None  # that region, level-0 px
+    noise: str | None = None  # the capture maps' assumption (low, high) where it is not auto
+    blur: str | None = None
 
 
 def to_query(view: View) -> dict[str, str]:
@@ -75,6 +80,9 @@ def to_query(view: View) -> dict[str, str]:
     if view.slide_region is not None:
         box = view.slide_region
         query["slide_region"] = f"{box.col},{box.row},{box.width},{box.height}"
+    for name in ("noise", "blur"):
+        if getattr(view, name) is not None:
+            query[name] = getattr(view, name)
     return query
 
 
@@ -118,7 +126,19 @@ def from_query(query: Mapping[str, str]) -> tuple[View, list[str]]:
         else:
             scale_value = scale[0]
     return View(sample, methods, scale_value, roi, None if panel is None else panel[0], lr_kind, teach, reference == UPLOAD,
-                slide, slide_region), problems
+                slide, slide_region, *_assumption(query, problems)), problems
+
+
+def _assumption(query: Mapping[str, str], problems: list[str]) -> tuple[str | None, str | None]:
+    """The link's ``noise`` and ``blur`` (:data:`~microsr_core.imaging.capture_maps.CHOICES`), each None where absent or unreadable."""
+    values = []
+    for name in ("noise", "blur"):
+        value = query.get(name)
+        if value is not None and value not in CHOICES:
+            problems.append(f"{name} '{value}' is not one of {', '.join(CHOICES)}")
+            value = None
+        values.append(value)
+    return values[0], values[1]
 
 
 def _box(query: Mapping[str, str], name: str, need: str, problems: list[str]) -> tuple[int, ...] | None:

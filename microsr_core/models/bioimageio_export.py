@@ -160,6 +160,8 @@ def export_bioimageio(name: str, out: str | Path) -> ExportResult:
         raise ParameterError(f"cannot write '{out}': {exc.strerror}") from exc
     try:
         net, card = build_model(name)
+        if getattr(net, "conditions", 0):
+            raise ExportError(f"'{name}' reads capture maps besides the image; a bioimage.io package of it would take the image alone")
         cite = paper_citation(card["paper"])
         with tempfile.TemporaryDirectory() as folder:
             descr = describe(name, card, PackagedNetwork(net).eval(), cite, Path(folder))

@@ -23,6 +23,8 @@ from ..errors import ParameterError
 from .precision import autocast, checked_choice, resolve_precision
 from .registry import SRMethod, create, method_class
 from .serving import DEFAULT_KIND, ServedWeights, checked_kind, serving_table
+from ..imaging.capture_condition import CaptureCondition, estimate_condition
+from ..imaging.capture_maps import CaptureAssumption, CaptureMaps
 from ..imaging.tiling import Blender, make_tiles
 
 #: Smallest LR tile side :func:`upscale` will shrink to after CUDA out-of-memory errors.
@@ -79,16 +81,20 @@ class SRResult:
     backend: str = "numpy"
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The capture maps the network read (weights trained with ``--capture-maps true``), else None.
+    capture_maps: CaptureMaps | None = None
 
 
-def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress, dtype) -> tuple[dict[str, np.ndarray], int]:
+def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress, dtype,
+               conditions: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], int]:
     height, width = lr.shape[:2]
     margin = method.margin(scale)
     tiles = make_tiles(height, width, max(tile, 3 * margin + 2), margin)  # the smallest tile make_tiles takes
     blender = Blender(height, width, scale, margin, dtype)
+    extra = {} if conditions is None else {"conditions": conditions}  # the same maps for every tile
     for index, t in enumerate(tiles):
         window = lr[t.top : t.bottom, t.left : t.right]
-        output = method.process(np.asarray(window, dtype=np.float32) / (255.0 if lr.dtype == np.uint8 else 1.0), scale)
+        output = method.process(np.asarray(window, dtype=np.float32) / (255.0 if lr.dtype == np.uint8 else 1.0), scale, **extra)
         blender.add(t, {"sr": output.sr, **output.maps})
         if progress:
             progress(index + 1, len(tiles))
@@ -116,6 +122,26 @@ def method_precision(method: SRMethod, served: ServedWeights, choice: str) -> st
     return used
 
 
+def capture_maps(method: SRMethod, scale: int, image: np.ndarray, capture: CaptureAssumption | CaptureMaps | None = None,
+                 condition: CaptureCondition | None = None) -> CaptureMaps | None:
+    """The capture maps ``method`` reads at ``scale`` for ``image`` (None where its weights read none):
+    ``capture``'s overrides, else ``condition`` (the image's estimate, if the caller has it) or the
+    estimate made now, once for the whole image; ``capture`` may also be the maps a result ran with
+    (:attr:`SRResult.capture_maps`), to run a flip or a crop of its image as it ran. An override for
+    weights without maps is a :class:`ParameterError`: ignoring it would run another assumption than the one asked for."""
+    capture = capture or CaptureAssumption()
+    if not method.reads_capture_maps(scale):
+        if isinstance(capture, CaptureMaps) or capture.overridden:
+            raise ParameterError(f"'{method.full_name}' x{scale} ({method.served(scale).label()}) reads no capture maps: "
+                                 f"the noise/blur assumption ({capture.describe()}) applies only to weights trained with --capture-maps true")
+        return None
+    if isinstance(capture, CaptureMaps):
+        return capture
+    if condition is None and "auto" in (capture.noise, capture.blur):
+        condition = estimate_condition(image if image.dtype != np.uint8 else image.astype(np.float32) / 255)
+    return capture.maps(condition)
+
+
 def upscale(
     image: np.ndarray,
     method: str | SRMethod,
@@ -127,6 +153,8 @@ def upscale(
     output_dtype=np.float32,
     precision: str = "auto",
     lr_kind: str = DEFAULT_KIND,
+    capture: CaptureAssumption | CaptureMaps | None = None,
+    condition: CaptureCondition | None = None,
 ) -> SRResult:
     """Super-resolve ``image`` by ``scale`` with ``method``.
 
@@ -151,6 +179,9 @@ def upscale(
     lr_kind : bicubic or real
         The kind of LR image (:data:`~microsr_core.models.serving.LR_KINDS`), which picks the weights
         when ``method`` is a name; an instance serves the kind it was created for.
+    capture, condition : CaptureAssumption, CaptureCondition, optional
+        What weights trained with capture maps assume (default: estimated), and ``image``'s estimate
+        where the caller has it (made here otherwise, once for all tiles): :func:`capture_maps`.
 
     Returns
     -------
@@ -163,6 +194,7 @@ def upscale(
     sr_method = method if isinstance(method, SRMethod) else get_method(method, device, lr_kind)
     served = sr_method.served(scale)
     used = method_precision(sr_method, served, precision)
+    maps = capture_maps(sr_method, scale, image, capture, condition)
     if tile is not None and tile < 0:
         raise ParameterError(f"tile size must be >= 0, got {tile}")
     size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale), sr_method.feature_stride(scale))
@@ -174,7 +206,7 @@ def upscale(
     while True:
         try:
             with torch.inference_mode(), autocast(used, sr_method.device):
-                outputs, count = _run_tiled(sr_method, lr, scale, size, progress, output_dtype)
+                outputs, count = _run_tiled(sr_method, lr, scale, size, progress, output_dtype, maps.values() if maps else None)
             break
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
@@ -187,4 +219,4 @@ def upscale(
     seconds = time.perf_counter() - start
     sr = outputs.pop("sr")
     return SRResult(sr, sr_method.full_name, scale, str(sr_method.device), seconds, count, served, used, sr_method.backend,
-                    outputs, notes)
+                    outputs, notes, maps)

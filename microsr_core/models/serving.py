@@ -67,6 +67,11 @@ class ServedWeights:
     bf16_auto: bool = False  # precision auto may run this network in bf16 here (measured on the card)
 
     @property
+    def reads_capture_maps(self) -> bool:
+        """Whether these weights read the capture maps (trained with ``--capture-maps true``; :mod:`~microsr_core.imaging.capture_maps`)."""
+        return bool(self.card.get("arch_kwargs", {}).get("conditions"))
+
+    @property
     def ref(self) -> str | None:
         """The one full name of these weights: ``shipped/vdsr_x2`` (None without weights)."""
         return None if self.entry is None else f"{self.source}/{self.entry}"

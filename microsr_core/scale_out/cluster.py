@@ -134,13 +134,15 @@ class Resolved:
     """What a run fixes once for all its tasks: the weights serving the method (each task checks
     its worker holds the same ``sha256``), the ``precision`` that the user's choice means (``auto``
     probes the CPU: probes on busy workers chose differently, and their blocks differed by 1.7e-3),
-    and the method's ``margin`` (LR px of context a block needs at the run's scale)."""
+    and the method's ``margin`` (LR px of context a block needs at the run's scale), and whether its
+    weights read the capture maps (then every block reads the whole image's: :func:`~.large.large_condition`)."""
 
     entry: str | None
     file: str | None
     sha256: str | None
     precision: str
     margin: int
+    reads_capture_maps: bool = False
 
 
 def resolve_methods(methods: list[str], scale: int, lr_kind: str, precision: str) -> dict[str, Resolved]:
@@ -156,7 +158,7 @@ def resolve_methods(methods: list[str], scale: int, lr_kind: str, precision: str
         weights = served_weights(name, scale, lr_kind)
         method = worker_method(name, scale, lr_kind, weights.sha256)
         resolved[name] = Resolved(weights.entry, weights.file, weights.sha256, method_precision(method, weights, precision),
-                                  method.margin(scale))
+                                  method.margin(scale), method.reads_capture_maps(scale))
     return resolved
 
 

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ParameterError
+from ..imaging.capture_condition import TILE_SIDE, CaptureCondition, estimate_condition
 from ..imaging.foreground import is_background, region_view
 from ..imaging.tiling import Block, block_grid
 from ..models.serving import DEFAULT_KIND
@@ -63,6 +64,8 @@ class LargeJob:
     #: When the output was created (ns): a worker's open arrays are kept per output and this stamp,
     #: so an output deleted and made again at the same path is never written through a stale handle.
     created: int
+    #: The whole image's estimated capture, for weights that read capture maps (every block the same maps).
+    condition: CaptureCondition | None = None
 
 
 @dataclass
@@ -98,7 +101,8 @@ def upscale_block(job: LargeJob, block: Block, background: bool) -> str:
     image = open_large(job.source, job.level)
     window = image.window((block.window.top, block.window.bottom), (block.window.left, block.window.right))
     method = "bicubic" if background else worker_method(job.method, job.scale, job.lr_kind, job.sha256)
-    sr = upscale(window, method, job.scale, precision=job.precision, tile=job.tile, output_dtype=BLENDED.get(job.dtype, np.float32)).image
+    sr = upscale(window, method, job.scale, precision=job.precision, tile=job.tile, output_dtype=BLENDED.get(job.dtype, np.float32),
+                 condition=job.condition).image
     rows, cols = block.core_in_window(job.scale)
     s = job.scale
     with writing(job.out):
@@ -183,6 +187,26 @@ def _background_blocks(image, blocks: list[Block], skip_background: bool) -> set
     return {b for b in blocks if is_background(region_view(thumbnail, factor, (b.window.top, b.window.bottom), (b.window.left, b.window.right)))}
 
 
+class _Windows:
+    """A large image as :func:`~microsr_core.imaging.capture_condition.estimate_condition` slices it: only the windows asked for are read."""
+
+    def __init__(self, image):
+        self.image, self.shape = image, (image.height, image.width, 3)
+
+    def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = index
+        return self.image.window((rows.start, rows.stop), (cols.start, cols.stop))
+
+
+def large_condition(image) -> CaptureCondition:
+    """The capture of a large image (a source of :func:`~.sources.open_large`) estimated once for all
+    its blocks, as :func:`~microsr_core.imaging.capture_condition.estimate_condition` reads an image
+    larger than its tile: the median of 3 × 3 spread tiles of 240 px, only those read (the whole of a small one)."""
+    if min(image.height, image.width) <= TILE_SIDE:
+        return estimate_condition(image.window((0, image.height), (0, image.width)))
+    return estimate_condition(_Windows(image))
+
+
 def upscale_large(client, source: str | Path, method: str, scale: int, out: str | Path, *, block: int = 1024, level: int = 0,
                   lr_kind: str = DEFAULT_KIND, precision: str = "auto", resume: bool = False, skip_background: bool = True,
                   output_dtype: str | None = None, tile: int | None = None,
@@ -190,7 +214,8 @@ def upscale_large(client, source: str | Path, method: str, scale: int, out: str 
     """Super-resolve the large image ``source`` (pyramid ``level``) into the OME-Zarr ``out`` on ``client``.
 
     Neither the input nor the output is ever whole in memory: the client reads only the
-    thumbnail, each task one window and writes one chunk. ``output_dtype`` (``uint8``,
+    thumbnail (and, for weights reading capture maps, the 9 tiles of :func:`large_condition`), each
+    task one window and writes one chunk. ``output_dtype`` (``uint8``,
     ``uint16``, ``float32``) defaults to the input's bit depth; ``tile`` (LR px) splits each
     block further inside its task, which bounds a worker's memory (the network's activations)
     and leaves the result equal. ``progress(done, total, what)`` is called per chunk of every level.
@@ -209,7 +234,8 @@ def upscale_large(client, source: str | Path, method: str, scale: int, out: str 
     out = Path(out)
     _create_output(out, shapes, chunk, dtype, ngff_attributes(shapes, image.pixel_size, scale, provenance), resume)
     job = LargeJob(str(Path(source).resolve()), level, str(out.resolve()), method, scale, lr_kind, resolved.sha256, resolved.precision,
-                   resolved.margin, dtype, tile, (out / "zarr.json").stat().st_mtime_ns)
+                   resolved.margin, dtype, tile, (out / "zarr.json").stat().st_mtime_ns,
+                   large_condition(image) if resolved.reads_capture_maps else None)
     blocks = block_grid(image.height, image.width, block, max(resolved.margin, 1))
     todo = [b for b in blocks if not done_marker(out, 0, b.row, b.col).exists()]
     background = _background_blocks(image, todo, skip_background)

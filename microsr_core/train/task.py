@@ -61,6 +61,8 @@ class TrainTask(ABC):
     architecture: str
     arch_kwargs: dict[str, Any]
     init_card: dict[str, Any] | None
+    #: Tensors of the network that its ``init`` weights lacked (a zero-started branch they have not: started at zero).
+    init_missing: tuple[str, ...] = ()
 
     def __init__(self, config: RunSettings):
         self.config = config
@@ -86,9 +88,13 @@ class TrainTask(ABC):
         """(LR, target) of an RGB HR crop under a random capture (``microscope`` and ``family`` runs):
         the crop is cut ``margin`` LR px smaller on every side afterwards, LR and target
         alike, so that little of the PSF's border effect is learnt."""
-        lr, target = self.capture_ranges.pair(modcrop(hr, scale), scale, rng)
-        m, height, width = margin, *lr.shape[:2]
-        return lr[m : height - m, m : width - m], target[m * scale : (height - m) * scale, m * scale : (width - m) * scale]
+        return _cut(*self.capture_ranges.pair(modcrop(hr, scale), scale, rng), scale, margin)
+
+    def conditioned_capture_pair(self, hr: np.ndarray, scale: int, rng: np.random.Generator, margin: int = CAPTURE_MARGIN) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """:meth:`capture_pair` of a ``family`` run with the capture's measured noise and detail
+        (:meth:`~microsr_core.imaging.capture_family.CaptureFamily.conditioned_pair`, on the whole capture)."""
+        target, lr, noise, detail = self.capture_ranges.conditioned_pair(modcrop(hr, scale), scale, rng)
+        return *_cut(lr, target, scale, margin), noise, detail
 
     def autocast(self):
         """Context for the networks' forward passes in the run's precision."""
@@ -105,14 +111,24 @@ class TrainTask(ABC):
         net, self.init_card = build_model(name)
         if self.init_card.get("architecture") != self.architecture:
             raise ParameterError(f"init: weights '{name}' are a {self.init_card.get('architecture')}, not a {self.architecture}")
-        free = set(getattr(arch_cls, "tensor_free_kwargs", ()))
+        free = set(getattr(arch_cls, "tensor_free_kwargs", ())) | set(getattr(arch_cls, "zero_started_kwargs", ()))
         if {k: v for k, v in self.init_card.get("arch_kwargs", {}).items() if k not in free} != {k: v for k, v in arch_kwargs.items() if k not in free}:
             raise ParameterError(f"init: weights '{name}' ({self.init_card.get('arch_kwargs')}) do not fit this run's architecture flags ({arch_kwargs})")
-        if self.init_card.get("arch_kwargs") != arch_kwargs:  # a flag that changes no tensor: same weights, new module
-            fresh = arch_cls(**arch_kwargs)
-            fresh.load_state_dict(net.state_dict())
-            net = fresh
+        if self.init_card.get("arch_kwargs") != arch_kwargs:  # a flag that changes no tensor, or adds a branch: same weights, new module
+            net = self._rebuilt(arch_cls, net, arch_kwargs)
         return net.train().to(self.device)
+
+    def _rebuilt(self, arch_cls: type[torch.nn.Module], net: torch.nn.Module, arch_kwargs: dict[str, Any]) -> torch.nn.Module:
+        """``arch_cls(**arch_kwargs)`` holding ``net``'s tensors. A branch that the init weights lack
+        (an architecture's ``zero_started_kwargs``: VDSR's ``conditions``) keeps its zero start, and
+        :attr:`init_missing` names its tensors; a branch they have and this run does not is refused."""
+        fresh = arch_cls(**arch_kwargs)
+        missing, unexpected = fresh.load_state_dict(net.state_dict(), strict=False)
+        if unexpected:
+            raise ParameterError(f"init: weights '{self.config.init}' have tensors this run's network lacks ({', '.join(unexpected)}): "
+                                 f"its architecture flags ({arch_kwargs}) drop a branch of theirs ({self.init_card.get('arch_kwargs')})")
+        self.init_missing = tuple(missing)
+        return fresh
 
     def data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
         """``module`` wrapped in DistributedDataParallel when several processes train (it
@@ -213,10 +229,17 @@ class TrainTask(ABC):
 
     def _describe_init(self) -> str:
         training = self.init_card.get("training", {})
+        missing = f"; tensors they lack, started at zero: {', '.join(self.init_missing)}" if self.init_missing else ""
         return (
             f"weights '{self.config.init}' (sha256 {self.init_card.get('sha256', '?')[:12]}, {training.get('steps', '?')} steps, "
-            f"{training.get('wall_seconds', '?')} s); the steps of this card come on top"
+            f"{training.get('wall_seconds', '?')} s){missing}; the steps of this card come on top"
         )
+
+
+def _cut(lr: np.ndarray, target: np.ndarray, scale: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """``lr`` without ``margin`` px on every side, and ``target`` without as many LR px."""
+    m, height, width = margin, *lr.shape[:2]
+    return lr[m : height - m, m : width - m], target[m * scale : (height - m) * scale, m * scale : (width - m) * scale]
 
 
 def dihedral(array: np.ndarray, k: int, axes: tuple[int, int] = (-2, -1)) -> np.ndarray:

@@ -6,6 +6,12 @@ bicubic degradation; loss ½‖r − f(x)‖² summed over pixels and averaged o
 intervals; adjustable gradient clipping to [−θ/γ, θ/γ]. A multi-scale model draws the scale of
 every patch from ``scales``. Data-parallel runs (:meth:`~.task.TrainTask.data_parallel`) average
 gradients over ranks, so the effective batch is ``batch × world size``.
+
+``--capture-maps true`` (with ``--degradation family``) trains a network that reads the capture's
+noise and detail as two maps (:class:`~microsr_core.models.archs.vdsr.VDSR` with ``conditions=2``,
+:mod:`microsr_core.imaging.capture_maps`): each patch's are the numbers measured on its own
+capture (:meth:`~microsr_core.imaging.capture_family.CaptureFamily.conditioned_pair`), jittered by
+the estimator's error; validation reads what inference reads, the estimate from the val LR.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import torch
 from ..models.archs.vdsr import VDSR
 from ..imaging.data import folder_list, interleave, list_images, split
 from ..errors import ParameterError
-from ..imaging.degrade import CaptureRanges
+from ..imaging.capture_condition import estimate_condition
+from ..imaging.capture_maps import ESTIMATE_RMSE, CaptureAssumption, jittered
+from ..imaging.degrade import CaptureRanges, modcrop
 from ..imaging.io import load_image
 from ..imaging.metrics import psnr
 from .loop import train_from_config
 from .settings import RunSettings, check_config
-from .task import TrainTask, captured_y_pair, context_margin, dihedral, y_pair, y_planes
+from .task import TrainTask, context_margin, dihedral, y_pair, y_planes
 
 
 @dataclass
@@ -38,9 +46,10 @@ class VDSRConfig(RunSettings):
     weights, the default on every device: SGD at lr 0.1 collapsed in our runs) or ``paper``
     (§4.1: SGD with momentum, lr 0.1 /10 every third of 20000 steps, adjustable clipping).
     ``data``: comma-separated image folders (for example both stains: BCCD fields and wbc_seg cells).
+    ``capture_maps``: the network reads each capture's noise and detail (needs ``degradation`` family).
     """
 
-    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("depth", "channels")
+    ARCH_FIELDS: ClassVar[tuple[str, ...]] = ("depth", "channels", "capture_maps")
     RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"optimizer": "sgd", "lr": 0.1, "steps": 20000, "lr_decay_every": 0},
         "cpu": {"optimizer": "adam", "lr": 1e-4, "steps": 1500, "lr_decay_every": 1000},
@@ -65,11 +74,14 @@ class VDSRConfig(RunSettings):
     channels: int = 64
     val_images: int = 8
     val_crop: int = 192
+    capture_maps: bool = False
 
     def __post_init__(self):
         check_config(self, positive=("batch", "patch", "stride", "depth", "channels", "val_images", "lr"))
         if self.optimizer not in ("sgd", "adam"):
             raise ParameterError(f"optimizer must be 'sgd' or 'adam', got '{self.optimizer}'")
+        if self.capture_maps and self.degradation != "family":
+            raise ParameterError("capture_maps needs degradation family (each capture's noise and detail are measured on its pipeline)")
 
 
 def training_files(config: VDSRConfig) -> tuple[list[Path], list[Path]]:
@@ -96,21 +108,26 @@ class _Residual(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.residual(x)
+    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net.residual(x, conditions)
 
 
-def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges | None = None, seed: int = 0) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+def load_pairs(files: list[Path], scales: tuple[int, ...], ranges: CaptureRanges | None = None, seed: int = 0,
+               maps: bool = False) -> dict[int, list[tuple[np.ndarray, ...]]]:
     """For each scale, the (bicubic-upsampled LR Y, HR Y) float32 pair (:func:`~.task.y_pair`) of
-    every file; with ``ranges``, under one random capture per file and scale drawn from ``seed``."""
-    pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in scales}
+    every file; with ``ranges``, under one random capture per file and scale drawn from ``seed``,
+    and with ``maps`` followed by the capture map values inference would read: the estimate from
+    the LR's pixels (:class:`~microsr_core.imaging.capture_maps.CaptureAssumption`)."""
+    pairs: dict[int, list[tuple[np.ndarray, ...]]] = {s: [] for s in scales}
     for index, path in enumerate(files):
         hr = load_image(path).pixels
         for s in scales:
             if ranges is None:
                 pairs[s].append(y_pair(hr, s))
-            else:
-                pairs[s].append(captured_y_pair(ranges, hr, s, np.random.default_rng((seed, index, s))))
+                continue
+            lr, target = ranges.pair(modcrop(hr, s), s, np.random.default_rng((seed, index, s)))
+            values = (CaptureAssumption().maps(estimate_condition(lr)).values(),) if maps else ()
+            pairs[s].append((*y_planes(lr, target, s), *values))
     return pairs
 
 
@@ -126,9 +143,10 @@ class VDSRTask(TrainTask):
         else:  # captures are drawn anew for every patch, from the HR images (uint16: exact for 8 and 16 bit)
             self.train_hr = [np.round(load_image(path).pixels * 65535).astype(np.uint16) for path in self.train_files]
             self.train_pairs = {s: [self._capture_patch(s, np.random.default_rng((config.seed, s, i))) for i in range(64)] for s in config.scales}
-        self.val_examples = load_pairs(self.val_files, config.scales, self.capture_ranges, config.seed)
-        self.net = self.build_network(VDSR, depth=config.depth, channels=config.channels).to(memory_format=torch.channels_last)
-        self.weigh_scales(lambda s: float(np.mean([np.mean((hr - ilr) ** 2) for ilr, hr in self.train_pairs[s]])))
+        self.val_examples = load_pairs(self.val_files, config.scales, self.capture_ranges, config.seed, config.capture_maps)
+        maps = {"conditions": 2} if config.capture_maps else {}  # the cards of plain runs keep their constructor arguments
+        self.net = self.build_network(VDSR, depth=config.depth, channels=config.channels, **maps).to(memory_format=torch.channels_last)
+        self.weigh_scales(lambda s: float(np.mean([np.mean((pair[1] - pair[0]) ** 2) for pair in self.train_pairs[s]])))
         self.modules = {"net": self.net}
         self.residual = self.data_parallel(_Residual(self.net))
         if config.optimizer == "adam":
@@ -138,9 +156,10 @@ class VDSRTask(TrainTask):
         self.optimizers = {config.optimizer: self.optimizer}
         self.decay_every = config.lr_decay_every or max(1, math.ceil(config.steps / 3))
 
-    def _capture_patch(self, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _capture_patch(self, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         """(bicubic input Y, target Y) of one ``patch``² crop of a random training image under
-        a random capture (the crop taken with the context :meth:`~.task.TrainTask.capture_pair` cuts off)."""
+        a random capture (the crop taken with the context :meth:`~.task.TrainTask.capture_pair` cuts off);
+        with ``capture_maps`` and the capture's jittered map values (:func:`~microsr_core.imaging.capture_maps.jittered`)."""
         patch = self.config.patch
         hr = self.train_hr[rng.integers(len(self.train_hr))]
         margin = context_margin(hr.shape, (patch, patch), scale)
@@ -148,12 +167,17 @@ class VDSRTask(TrainTask):
             raise ParameterError(f"training images must be at least {patch} px (the patch size); one is {hr.shape[1]}x{hr.shape[0]}")
         side = patch + 2 * margin * scale
         top, left = (int(rng.integers(length - side + 1)) for length in hr.shape[:2])
-        return y_planes(*self.capture_pair(hr[top : top + side, left : left + side].astype(np.float32) / 65535, scale, rng, margin), scale)
+        crop = hr[top : top + side, left : left + side].astype(np.float32) / 65535
+        if not self.config.capture_maps:
+            return y_planes(*self.capture_pair(crop, scale, rng, margin), scale)
+        lr, target, noise, detail = self.conditioned_capture_pair(crop, scale, rng, margin)
+        return *y_planes(lr, target, scale), jittered(noise, detail, rng)
 
-    def sample_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(bicubic input, HR target, loss weight of each patch's scale) of one batch."""
+    def sample_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(bicubic input, HR target, loss weight of each patch's scale, capture map values (N, 2)
+        or None without ``capture_maps``) of one batch."""
         c = self.config
-        inputs, targets, weights = [], [], []
+        inputs, targets, weights, conditions = [], [], [], []
         for _ in range(c.batch):
             scale = c.scales[rng.integers(len(c.scales))]
             weights.append(self.scale_weights[scale])
@@ -161,7 +185,8 @@ class VDSRTask(TrainTask):
                 ilr, hr = self.train_pairs[scale][rng.integers(len(self.train_pairs[scale]))]
                 top, left = (rng.integers((length - c.patch) // c.stride + 1) * c.stride for length in hr.shape)
             else:
-                (ilr, hr), top, left = self._capture_patch(scale, rng), 0, 0
+                (ilr, hr, *values), top, left = self._capture_patch(scale, rng), 0, 0
+                conditions += values
             window = np.stack([ilr, hr])[:, top : top + c.patch, left : left + c.patch]
             if c.augment:
                 window = dihedral(window, int(rng.integers(8)))
@@ -173,13 +198,14 @@ class VDSRTask(TrainTask):
             x.to(self.device, memory_format=torch.channels_last),
             y.to(self.device, memory_format=torch.channels_last),
             torch.tensor(weights, dtype=torch.float32, device=self.device),
+            torch.from_numpy(np.stack(conditions)).to(self.device) if conditions else None,
         )
 
     def train_step(self, step: int) -> dict[str, float]:
         rate = self.set_learning_rate(step, 0.1, self.decay_every)
-        x, y, weights = self.sample_batch(self.draws(step))
+        x, y, weights, conditions = self.sample_batch(self.draws(step))
         with self.autocast():
-            residual = self.residual(x).float()
+            residual = self.residual(x, conditions).float()
         # Eq. (4): ½‖r − f(x)‖² summed over pixels, averaged over the batch (times the scale's
         # weight, 1 unless balance_scales).
         squared = ((residual - (y - x)) ** 2).sum(dim=(1, 2, 3))
@@ -192,14 +218,16 @@ class VDSRTask(TrainTask):
         mse = squared.mean().item() / (x.shape[-1] * x.shape[-2])
         return {"loss": loss.item(), "train_psnr_y": 10 * math.log10(1 / max(mse, 1e-12)), "lr": rate}
 
-    def measure(self, scale: int, pair: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
-        """Y-PSNR (border = scale) of the central ``val_crop`` window and its gain over bicubic."""
+    def measure(self, scale: int, example: tuple[np.ndarray, ...]) -> dict[str, float]:
+        """Y-PSNR (border = scale) of the central ``val_crop`` window and its gain over bicubic
+        (with ``capture_maps``, the network reads the maps estimated from the whole val LR)."""
         side = self.config.val_crop
-        top, left = (max(0, (length - side) // 2) for length in pair[1].shape)
-        ilr, hr = (plane[top : top + side, left : left + side] for plane in pair)
+        top, left = (max(0, (length - side) // 2) for length in example[1].shape)
+        ilr, hr = (plane[top : top + side, left : left + side] for plane in example[:2])
         x = torch.from_numpy(np.ascontiguousarray(ilr))[None, None].to(self.device)
+        conditions = torch.from_numpy(example[2])[None].to(self.device) if len(example) > 2 else None
         with self.autocast():
-            sr = self.net(x.contiguous(memory_format=torch.channels_last))[0, 0].float().cpu().numpy()
+            sr = self.net(x.contiguous(memory_format=torch.channels_last), conditions)[0, 0].float().cpu().numpy()
         value = psnr(np.clip(sr, 0, 1), hr, crop_border=scale)
         return {"psnr_y": value, "gain_db": value - psnr(ilr, hr, crop_border=scale)}
 
@@ -215,11 +243,20 @@ class VDSRTask(TrainTask):
             f" {len(self.val_files)} of them score the periodic validation",
             patches=f"{c.patch}x{c.patch} Y, stride {c.stride}, batch {c.batch}",
             degradation="MATLAB bicubic downscale, LR rounded to 8 bit",
+            **({"capture_maps": self.capture_maps_note()} if c.capture_maps else {}),
             optimizer=(f"SGD momentum {c.momentum}" if c.optimizer == "sgd" else "Adam")
             + f", weight decay {c.weight_decay}, lr {c.lr} /10 every {self.decay_every} steps",
             gradient_clipping=f"value clip to +-{c.clip_theta}/lr",
             loss="0.5 * sum of squared residual error per image, batch mean (eq. 4)" + self.scale_weights_note(),
         )
+
+
+    @staticmethod
+    def capture_maps_note() -> str:
+        """What the card says of the capture maps a ``capture_maps`` network reads."""
+        return ("noise and detail (microsr_core.imaging.capture_maps) as 2 constant maps: each training patch's measured on its "
+                f"capture (CaptureFamily.conditioned_pair), jittered by exp(N(0, {ESTIMATE_RMSE})) (the estimator's log RMSE); "
+                "validation reads estimate_condition of the val LR, as inference does")
 
 
 train_vdsr = partial(train_from_config, VDSRTask)

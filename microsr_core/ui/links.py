@@ -59,6 +59,9 @@ def restore(catalog: list[MethodInfo]) -> None:
         st.session_state[state.ROI_SHARED] = view.roi
     if view.panel is not None:
         st.session_state["panel_size"] = view.panel
+    for name in ("noise", "blur"):
+        if getattr(view, name) is not None:
+            st.session_state[f"capture_{name}"] = getattr(view, name)
     if problems:
         st.warning("Part of this link could not be restored: " + "; ".join(problems) + ".")
 
@@ -91,7 +94,8 @@ def publish(inputs: Inputs, settings: Settings, roi: Roi, panel: int) -> None:
     sample = None if slide is not None else UPLOAD if inputs.sample is None else inputs.sample.key
     teach = inputs.degradation.kind if inputs.teaching else None
     uploaded_reference = inputs.reference is not None and not inputs.teaching  # in teaching mode the image is the HR
+    noise, blur = (None if value == "auto" else value for value in (settings.capture.noise, settings.capture.blur))
     st.query_params.from_dict(to_query(View(sample, tuple(settings.methods), settings.scale, roi, panel, inputs.lr_kind,
-                                            teach, uploaded_reference, slide_name, None if slide is None else slide.region)))
+                                            teach, uploaded_reference, slide_name, None if slide is None else slide.region, noise, blur)))
     if slide_name == UPLOAD:
         st.caption(UPLOADED_SLIDE_LINK)

@@ -20,6 +20,8 @@ from ..models.device import DEVICE_CHOICES, available_devices, resolve_device
 from ..comparison.display import crop, method_colours
 from ..comparison.inputs import Inputs, Settings, result_key
 from ..errors import MicroSRError, WeightsError
+from ..imaging.capture_condition import CaptureCondition, estimate_condition
+from ..imaging.capture_maps import CHOICES, CaptureAssumption
 from ..models.inference import SRResult, upscale
 from ..imaging.io import to_uint
 from ..imaging.roi import Roi
@@ -59,6 +61,8 @@ def controls(catalog: list[MethodInfo], scale: int, lr_kind: str) -> Settings:
         reason = unavailable_reason(info, scale, lr_kind)
         if reason:
             st.caption(f"{info.title}: {reason}")
+    served = {info.name: info.served[scale, lr_kind] for info in usable}
+    capture = capture_controls() if any(served[m].reads_capture_maps for m in methods) else CaptureAssumption()
     sidebar = st.sidebar
     sidebar.header("Settings")
     present = available_devices()
@@ -76,10 +80,17 @@ def controls(catalog: list[MethodInfo], scale: int, lr_kind: str) -> Settings:
         tile = st.number_input("Tile size (LR px; 0 = whole image at once)", min_value=0, value=None, step=64,
                                placeholder="automatic", key="tile")
         region_first = st.checkbox(f"Region first for images over {REGION_FIRST_PIXELS / 1e6:g} MP", value=True, key="region_first")
-    served = {info.name: info.served[scale, lr_kind] for info in usable}
     fingerprints = {info.name: info.fingerprint(lr_kind) for info in usable}
     return Settings(scale, lr_kind, list(methods), titles, served, fingerprints, method_colours([info.name for info in catalog]),
-                    device, choice, None if tile is None else int(tile), region_first)
+                    device, choice, None if tile is None else int(tile), region_first, capture)
+
+
+def capture_controls() -> CaptureAssumption:
+    """Noise and blur for the selected weights that read capture maps (auto: estimated from the image)."""
+    st.caption("Weights selected here read the capture's noise and blur: auto estimates them from the image; "
+               "low or high assume them (noise 1 or 8 grey levels; blur: as sharp as a bicubic downscale, or detail 0.6).")
+    left, right = st.columns(2)
+    return CaptureAssumption(left.selectbox("Noise", CHOICES, key="capture_noise"), right.selectbox("Blur", CHOICES, key="capture_blur"))
 
 
 def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:
@@ -92,7 +103,16 @@ def current_results(inputs: Inputs, settings: Settings) -> dict[str, SRResult]:
     return found
 
 
-def _upscale(lr, method: str, settings: Settings, progress=None) -> SRResult:
+def lr_condition(inputs: Inputs, settings: Settings) -> CaptureCondition | None:
+    """The whole LR's estimated capture condition where a selected method's weights read capture maps
+    (made once per image and kept: the region preview's crop reads the whole image's), else None."""
+    if all(settings.capture_of(method) is None for method in settings.methods):
+        return None
+    key = ("lr condition", inputs.key)
+    return state.recall(state.DERIVED, key) or state.remember(state.DERIVED, key, estimate_condition(inputs.lr))
+
+
+def _upscale(lr, method: str, settings: Settings, progress=None, condition: CaptureCondition | None = None) -> SRResult:
     """Run one method; a CUDA out-of-memory that tiling could not avoid falls back to the CPU.
 
     Raises :class:`WeightsError` if the result was not computed by the weights its key names,
@@ -101,12 +121,14 @@ def _upscale(lr, method: str, settings: Settings, progress=None) -> SRResult:
     expected, fingerprint = settings.served[method], settings.fingerprints[method]
     try:
         model = shared_method(method, settings.device, settings.lr_kind, fingerprint)
-        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress)
+        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress, capture=settings.capture_of(method),
+                         condition=condition)
     except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError
         if settings.device == "cpu" or "out of memory" not in str(exc).lower():
             raise
         model = shared_method(method, "cpu", settings.lr_kind, fingerprint)
-        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress)
+        result = upscale(lr, model, settings.scale, tile=settings.tile, progress=progress, capture=settings.capture_of(method),
+                         condition=condition)
         result.notes.append("the GPU ran out of memory even with small tiles: computed on the CPU instead")
     if result.served.sha256 != expected.sha256:
         raise WeightsError(f"{method} x{settings.scale} ran weights {result.served.ref} ({str(result.served.sha256)[:12]}), "
@@ -123,7 +145,7 @@ def _region_preview(inputs: Inputs, settings: Settings, roi: Roi) -> None:
     columns = st.columns(max(len(settings.methods), 1))
     for column, method in zip(columns, settings.methods):
         try:
-            part = _upscale(crop(inputs.lr, context), method, settings)
+            part = _upscale(crop(inputs.lr, context), method, settings, condition=lr_condition(inputs, settings))
         except MicroSRError:
             continue  # reported by the full run below
         column.image(to_uint(crop(part.image, inner, settings.scale), 8), caption=f"{settings.titles[method]} (region preview)",
@@ -178,7 +200,7 @@ def run_section(inputs: Inputs, settings: Settings, roi: Roi) -> None:
             bar.progress(done / total, text=f"{title}: tile {done} of {total}")
 
         try:
-            result = _upscale(inputs.lr, method, settings, report)
+            result = _upscale(inputs.lr, method, settings, report, lr_condition(inputs, settings))
         except MicroSRError as exc:
             bar.empty()
             messages.append(("error", f"{title}: {exc}"))

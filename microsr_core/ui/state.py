@@ -36,7 +36,7 @@ LINK_READ = "link_read"  # the URL's view has been applied in this session
 #: LR kind and teaching mode; the sample box is not drawn while an upload is chosen; only the
 #: current scale and LR kind's methods box is drawn). Streamlit forgets a widget's value after a
 #: run that did not draw it; :func:`keep_settings` writes these back so they come back unchanged.
-KEPT_SETTINGS = ("lr_kind", "teaching", "degradation", "sample")
+KEPT_SETTINGS = ("lr_kind", "teaching", "degradation", "sample", "capture_noise", "capture_blur")
 KEPT_PREFIX = "methods_x"
 
 LIMITS = {RESULTS: 12, DERIVED: 64, DECODED: 4}

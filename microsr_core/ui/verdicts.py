@@ -75,7 +75,8 @@ def region_maps(inputs: Inputs, settings: Settings, assessed: Assessed, method: 
     key = result_key(inputs, settings, method)
     model = _models({method: None}, settings)[method]
     spread = state.cached(state.DERIVED, ("spread", roi) + key,
-                          lambda: assess.region_spread(inputs.lr, model, settings.scale, *roi.slices()))
+                          lambda: assess.region_spread(inputs.lr, model, settings.scale, *roi.slices(),
+                                                       capture=assessed.gathered.results[method].capture_maps))
     departure = state.cached(state.DERIVED, ("disagreement",) + key, lambda: assess.disagreement(assessed.gathered, method))
     departure = display.crop(departure[..., None], roi, settings.scale, fill=0.0)[..., 0]
     title = settings.titles[method]
@@ -98,7 +99,7 @@ def self_ensemble_section(inputs: Inputs, results: dict[str, SRResult], settings
         return
     start = time.perf_counter()
     model = _models({method: None}, settings)[method]
-    mean = np.mean(assess.self_ensemble(inputs.lr, model, settings.scale, len(TRANSFORMS)), axis=0)
+    mean = np.mean(assess.self_ensemble(inputs.lr, model, settings.scale, len(TRANSFORMS), capture=results[method].capture_maps), axis=0)
     seconds = time.perf_counter() - start
     st.image(display.shrink_for_display(np.clip(mean, 0, 1), 768)[0],
              caption=f"{settings.titles[method]} ×8 self-ensemble mean: {seconds:.1f} s ({seconds / max(single, 1e-9):.1f}× one run)")

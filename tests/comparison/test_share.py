@@ -64,3 +64,12 @@ def test_an_uploaded_slides_name_or_a_bad_slide_region_is_dropped_and_named():
     assert "slide_region '1,2,0,5' needs x, y >= 0 and width, height >= 1 (level-0 px)" in problems[1]
     view, problems = from_query({"slide": "smear.svs", "slide_region": "1,2,3"})
     assert view == View(lr_kind="bicubic", slide="smear.svs") and problems == ["slide_region '1,2,3' is not 4 comma-separated integers"]
+
+
+def test_the_capture_maps_assumption_travels_where_it_is_not_auto():
+    view = View("leukocyte", ("vdsr",), 2, lr_kind="real", noise="high", blur="low")
+    query = to_query(view)
+    assert query["noise"] == "high" and query["blur"] == "low" and from_query(query) == (view, [])
+    assert "noise" not in to_query(View("leukocyte", lr_kind="real", blur="high"))
+    damaged, problems = from_query({"sample": "leukocyte", "noise": "loud", "blur": "high"})
+    assert damaged == View("leukocyte", lr_kind="bicubic", blur="high") and problems == ["noise 'loud' is not one of auto, low, high"]

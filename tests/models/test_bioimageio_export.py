@@ -126,3 +126,14 @@ def test_input_sides_are_multiples_of_what_the_network_needs_unpadded():
     assert bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, prior=False, depth=3)).size_step == 16
     # It reads one Y plane (its first convolution sees the 16 phases cut from it): the package's input is Y.
     assert input_channels(bioimageio_export.PackagedNetwork(PriorLRVDSR(scale=4, depth=3))) == 1
+
+
+def test_weights_that_read_capture_maps_are_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
+    publish_random(tmp_path / "weights", "vdsr_maps", "vdsr", "VDSR", (2,), depth=3, channels=4, conditions=2)
+    assert main(["export-bioimageio", "vdsr_maps", str(tmp_path / "out.zip")]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: 'vdsr_maps' reads capture maps besides the image; a bioimage.io package of it would take the image alone\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["weights"]

@@ -79,3 +79,28 @@ def test_default_tile_follows_memory_reach_and_feature_stride():
     # Activations at LR resolution are 16x smaller at x4: tiles four times as wide for the same memory.
     assert default_tile(cpu, 4, feature_stride=4) == 1024
     assert default_tile(cpu, 32, margin=2) == 64  # never below 64 LR pixels
+
+
+@pytest.fixture
+def maps_vdsr(tmp_path, monkeypatch):
+    """A random VDSR that reads the capture maps (its branch drawn too, so the maps matter)."""
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr", "vdsr", "VDSR", (2, 3, 4), depth=20, channels=8, conditions=2)
+    return create("vdsr", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("scale, tile", [(2, 48), (4, 30)])
+def test_tiled_equals_untiled_with_capture_maps_estimated_once_per_image(maps_vdsr, sample, scale, tile, monkeypatch):
+    from microsr_core.imaging.capture_condition import estimate_condition
+    from microsr_core.imaging.color import rgb_to_y
+
+    lr = sample[:70, :90]
+    calls = []
+    monkeypatch.setattr("microsr_core.models.inference.estimate_condition", lambda pixels: calls.append(pixels.shape) or estimate_condition(pixels))
+    whole = upscale(lr, maps_vdsr, scale, tile=0)
+    tiled = upscale(lr, maps_vdsr, scale, tile=tile)
+    assert tiled.tiles > 1 and calls == [(70, 90, 3), (70, 90, 3)]  # the whole image's, once a call: every tile reads it
+    assert tiled.capture_maps == whole.capture_maps and whole.capture_maps.noise_source == "estimated"
+    np.testing.assert_allclose(rgb_to_y(tiled.image), rgb_to_y(whole.image), atol=1e-4)
+    given = upscale(lr, maps_vdsr, scale, tile=tile, condition=estimate_condition(lr))
+    assert len(calls) == 2 and np.array_equal(given.image, tiled.image)  # a caller's estimate is not made again

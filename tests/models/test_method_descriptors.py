@@ -22,7 +22,7 @@ def _network_inputs(method, lr: np.ndarray, scale: int) -> torch.Tensor:
     """What ``method`` feeds its network for ``lr`` at ``scale``."""
     seen = []
 
-    def forward(x, scale):
+    def forward(x, scale, conditions=None):
         seen.append(x.detach().clone())
         return x  # both methods take a tensor of their network's output shape
 

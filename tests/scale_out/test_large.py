@@ -189,3 +189,30 @@ def test_each_pyramid_level_is_the_rounded_2x2_mean_of_the_one_above(client, sli
         padded = np.pad(above, ((0, 0), (0, above.shape[1] % 2), (0, above.shape[2] % 2)), mode="edge")
         mean = padded.reshape(3, level.shape[1], 2, level.shape[2], 2).mean(axis=(2, 4))
         assert np.array_equal(level, np.round(mean))
+
+
+def test_weights_reading_capture_maps_get_the_whole_images_maps_in_every_block(slide, tmp_path, monkeypatch):
+    """A separate cluster: its workers must see the conditioned weights (MICROSR_WEIGHTS at their start)."""
+    from safetensors.torch import load_file, save_file
+
+    from microsr_core.imaging.capture_condition import estimate_condition
+    from microsr_core.models.weights import sha256_of, update_card
+    from microsr_core.scale_out.cluster import open_client
+    from tests.helpers import publish_random
+
+    weights = tmp_path / "weights"
+    publish_random(weights, "vdsr_x2_maps", "vdsr", "VDSR", (2,), depth=3, channels=8, conditions=2)
+    state = load_file(str(weights / "vdsr_x2_maps.safetensors"))
+    state["condition.weight"] = state["condition.weight"] * 40  # maps that matter: another block estimate would show
+    save_file(state, str(weights / "vdsr_x2_maps.safetensors"))
+    update_card("vdsr_x2_maps", {"sha256": sha256_of(weights / "vdsr_x2_maps.safetensors")}, weights)
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(weights))
+    monkeypatch.setenv("MICROSR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MICROSR_CPU_BACKEND", "pytorch")
+    whole = upscale(slide[1], "vdsr", 2, tile=0, precision="fp32")
+    block = upscale(slide[1][:40, :40], "vdsr", 2, tile=0, precision="fp32")  # a block's own estimate: other maps
+    assert whole.capture_maps != block.capture_maps and whole.capture_maps.noise == estimate_condition(slide[1]).noise
+    with open_client(workers=1, threads=1, memory_limit="1GiB") as own:
+        out = tmp_path / "sr.ome.zarr"
+        upscale_large(own, slide[0], "vdsr", 2, out, block=BLOCK, skip_background=False, output_dtype="float32", precision="fp32")
+    assert np.abs(level0(out) - whole.image).max() <= 1e-4

@@ -119,8 +119,8 @@ def test_a_microscope_run_draws_a_new_capture_per_patch_and_says_so_on_its_card(
     config = replace(_config(tiny_folder, tmp_path / "run", 10), degradation="microscope", capture_ranges="na=0.25:0.3,jpeg_share=1")
     task = VDSRTask(config)
     rng = np.random.default_rng(0)
-    x, y, _ = task.sample_batch(rng)
-    x2, y2, _ = task.sample_batch(np.random.default_rng(0))
+    x, y, *_ = task.sample_batch(rng)
+    x2, y2, *_ = task.sample_batch(np.random.default_rng(0))
     np.testing.assert_array_equal(x.numpy(), x2.numpy())  # seeded
     assert x.shape == y.shape == (8, 1, 24, 24)
     # the input is a blurred, noisy capture: further from the target than a bicubic LR's input is
@@ -145,3 +145,63 @@ def test_degradation_settings_are_refused_before_any_data_is_read(tmp_path):
         VDSRConfig(data="nowhere", out=str(tmp_path), degradation="microscope", capture_ranges="na=0.5:0.3")
     with pytest.raises(ParameterError, match="draws a capture per crop: give --crop"):
         PriorConfig(data="nowhere", out=str(tmp_path), degradation="microscope", crop=0)
+
+
+def _maps_config(folder, out, steps=20, **changes):
+    return replace(_config(folder, out, steps), scales=(2,), degradation="family", capture_maps=True, **changes)
+
+
+def test_a_capture_maps_run_reads_each_patchs_measured_capture_and_writes_a_conditioned_card(tiny_folder, tmp_path, monkeypatch):
+    from microsr_core.imaging.capture_family import CaptureFamily
+    from microsr_core.imaging.capture_maps import map_values
+
+    task = VDSRTask(_maps_config(tiny_folder, tmp_path / "batch"))
+    x, y, _, conditions = task.sample_batch(np.random.default_rng(4))
+    assert conditions.shape == (8, 2) and x.shape == (8, 1, 24, 24)
+    assert ((conditions >= 0) & (conditions <= 1)).all() and conditions[:, 0].std() > 0.05  # each patch its own capture
+    # The values are the patch's own capture's measured numbers (here without the jitter).
+    measured = []
+    conditioned_pair = CaptureFamily.conditioned_pair
+    monkeypatch.setattr(CaptureFamily, "conditioned_pair", lambda *a: measured.append(conditioned_pair(*a)) or measured[-1])
+    monkeypatch.setattr("microsr_core.train.vdsr.jittered", lambda noise, detail, rng: map_values(noise, detail))
+    ilr, hr, values = task._capture_patch(2, np.random.default_rng(9))
+    assert len(measured) == 1 and values.tolist() == map_values(*measured[0][2:]).tolist() and ilr.shape == hr.shape
+    example = task.val_examples[2][0]
+    assert len(example) == 3 and example[2].dtype == np.float32  # the estimate from the val LR
+    monkeypatch.undo()
+    result = train_vdsr(_maps_config(tiny_folder, tmp_path / "run"))
+    card = json.loads((result.out_dir / "card.json").read_text())
+    assert card["arch_kwargs"] == {"depth": 5, "channels": 16, "conditions": 2} and card["lr_kind"] == "real"
+    assert "jittered by exp(N(0, (0.44, 0.36)))" in card["training"]["capture_maps"]
+    assert np.isfinite(card["final_validation"]["val_gain_db_x2"])
+
+
+def test_capture_maps_need_the_family_and_a_plain_run_keeps_its_card(tiny_folder, tmp_path):
+    from microsr_core.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="capture_maps needs degradation family"):
+        replace(_maps_config(tiny_folder, tmp_path / "run"), degradation="microscope")
+    plain = VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), scales=(2,), degradation="family"))
+    assert plain.arch_kwargs == {"depth": 5, "channels": 16} and plain.net.condition is None
+    assert len(plain.sample_batch(np.random.default_rng(0))) == 4 and plain.sample_batch(np.random.default_rng(0))[3] is None
+
+
+def test_init_from_weights_without_the_branch_starts_it_at_zero(tiny_folder, tmp_path, monkeypatch):
+    import torch
+
+    from microsr_core.errors import ParameterError
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
+    shipped = publish_random(tmp_path / "weights", "plain", "vdsr", "VDSR", (2,), depth=5, channels=16)
+    task = VDSRTask(_maps_config(tiny_folder, tmp_path / "run", 1, init="plain"))
+    for name, value in shipped.state_dict().items():
+        assert torch.equal(task.net.state_dict()[name], value), name
+    assert not task.net.condition.weight.any() and not task.net.condition.bias.any()
+    x = torch.rand(1, 1, 20, 20).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():  # what the init weights returned (both channels-last, as the run holds them)
+        assert torch.equal(task.net(x, torch.tensor([[0.1, 0.9]])), shipped.to(memory_format=torch.channels_last)(x))
+    assert "tensors they lack, started at zero: condition.weight, condition.bias" in task.export()[1]["training"]["initialised_from"]
+    publish_random(tmp_path / "weights", "maps", "vdsr", "VDSR", (2,), depth=5, channels=16, conditions=2)
+    with pytest.raises(ParameterError, match=r"have tensors this run's network lacks \(condition.weight, condition.bias\)"):
+        VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), scales=(2,), degradation="family", init="maps"))

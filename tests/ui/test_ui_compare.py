@@ -569,6 +569,35 @@ def test_the_lr_kind_picks_the_weights_and_shows_in_titles_and_link(tmp_path, mo
     assert at.query_params["lr_kind"] == "bicubic"
 
 
+def test_weights_reading_capture_maps_offer_noise_and_blur_and_titles_name_what_ran(tmp_path, monkeypatch, microsr_home):
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr_x2_real", "vdsr", "VDSR", (2,), seed=2, card_fields={"lr_kind": "real"}, depth=3, channels=8, conditions=2)
+    from microsr_core.imaging.capture_condition import estimate_condition
+
+    estimated = []
+    monkeypatch.setattr("microsr_core.ui.running.estimate_condition", lambda lr: estimated.append(lr.shape) or estimate_condition(lr))
+    monkeypatch.setattr("microsr_core.models.inference.estimate_condition", lambda lr: pytest.fail("estimated again for the network"))
+    at = use_upload(start())
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(GOOD * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=80)
+    upload(at, "upload_image", "capture.jpg", buffer.getvalue())
+    assert at.radio(key="lr_kind").value == "real" and at.selectbox(key="capture_blur").value == "auto"
+    at.selectbox(key="capture_blur").set_value("low").run()
+    run_methods(at)
+    shown = captions(at)
+    assert any(c.startswith("VDSR-residual · vdsr_x2_real (real LR) · noise ") and "(estimated), detail 1.00 (override: blur low)" in c
+               for c in shown), shown
+    assert at.query_params["blur"] == "low" and "noise" not in at.query_params  # the link names what is not auto
+    at.selectbox(key="capture_blur").set_value("high").run()
+    assert at.button(key="run").label.startswith("Run 1 method(s)")  # another assumption is another result: vdsr only, bicubic reads none
+    run_methods(at)
+    assert estimated == [(64, 64, 3)]  # the whole LR's, once for every run of the page
+    at.multiselect(key="methods_x2_real").set_value(["bicubic"]).run()
+    assert not [box for box in at.selectbox if box.key == "capture_blur"]  # no selected weights read the maps
+    linked = opened({"sample": "blood_smear", "methods": "vdsr", "scale": "2", "lr_kind": "real", "blur": "high"})
+    assert linked.selectbox(key="capture_blur").value == "high" and linked.selectbox(key="capture_noise").value == "auto"
+
+
 def test_a_refused_upload_changes_no_setting(tmp_path, monkeypatch, microsr_home):
     """Good upload, refused upload, the same good upload: the LR kind, the methods, the weights
     that run and the panel titles are the same before and after."""

@@ -80,6 +80,11 @@ class SRMethod(ABC):
     def margin(self, scale: int) -> int:
         """LR pixels of context each side of a tile needs for an exact (or seamless) result."""
 
+    def reads_capture_maps(self, scale: int) -> bool:
+        """Whether the network serving ``scale`` reads the capture maps (:mod:`~microsr_core.imaging.capture_maps`):
+        then :meth:`process` takes their values as ``conditions``."""
+        return False
+
     def feature_stride(self, scale: int) -> int:
         """Output pixels per feature pixel along a side of the network serving ``scale`` (1:
         its activations are as large as the output; ``scale``: it computes at LR resolution).

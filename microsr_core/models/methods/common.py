@@ -75,8 +75,9 @@ class NetworkMethod(SRMethod):
         return self._prepare(net)
 
     def _runtime(self, net: torch.nn.Module, sha256: str):
-        """What runs ``net`` instead of PyTorch (OpenVINO on the CPU where available), or None."""
-        return cpu_runtime(net, sha256, self.backend_choice) if self.device.type == "cpu" else None
+        """What runs ``net`` instead of PyTorch (OpenVINO on the CPU where available), or None. A
+        network that reads condition maps runs in PyTorch: the exported graph takes the image alone."""
+        return cpu_runtime(net, sha256, self.backend_choice) if self.device.type == "cpu" and not getattr(net, "conditions", 0) else None
 
     def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
         return image_convs_in_fp32(net.to(self.device).to(memory_format=torch.channels_last))
@@ -85,12 +86,16 @@ class NetworkMethod(SRMethod):
         """The (PyTorch) network serving ``scale``."""
         return self.nets[scale]
 
+    def reads_capture_maps(self, scale: int) -> bool:
+        return scale in self.nets and bool(getattr(self.nets[scale], "conditions", 0))
+
     def size_rule(self, scale: int) -> SizeRule:
         """What input sides the network serving ``scale`` takes."""
         return SizeRule.of_network(self.nets[scale])
 
-    def forward(self, x: torch.Tensor, scale: int):
-        """The output for ``x`` of the network serving ``scale`` (same structure in either runtime).
+    def forward(self, x: torch.Tensor, scale: int, conditions: np.ndarray | None = None):
+        """The output for ``x`` of the network serving ``scale`` (same structure in either runtime);
+        ``conditions``, one value per condition map, for a network that reads them (PyTorch only).
 
         The one place inputs are padded to the network's :class:`SizeRule` and every output
         cropped back (by its own ratio to the input: 1 for networks on an upscaled image, the
@@ -99,7 +104,10 @@ class NetworkMethod(SRMethod):
         net, runtime = self.nets[scale], self.runtime.get(scale)
         height, width = x.shape[-2:]
         padded = self.size_rule(scale).pad(x)
-        out = net(padded) if runtime is None else runtime(padded)
+        if conditions is not None:
+            out = net(padded, torch.from_numpy(np.asarray(conditions, dtype=np.float32))[None].to(x.device))
+        else:
+            out = net(padded) if runtime is None else runtime(padded)
         if padded is x:
             return out
 

@@ -78,3 +78,77 @@ def test_a_shipped_single_scale_model_serves_its_scale(tmp_path, monkeypatch, sa
             np.testing.assert_allclose(method.process(tile, scale).sr, expected, atol=1e-6)
     # The single model's deeper receptive field sets the tile margin of its scale.
     assert method.margin(3) == -(-5 // 3) + 3 and method.margin(2) == -(-3 // 2) + 3
+
+
+def _trained(net: VDSR, seed: int = 0) -> VDSR:
+    """``net`` with every trunk tensor drawn (no zero last layer hiding a difference)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            if not name.startswith("condition."):
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    return net
+
+
+def test_conditions_zero_is_the_plain_network():
+    plain, zero = VDSR(depth=4, channels=8), VDSR(depth=4, channels=8, conditions=0)
+    assert list(plain.state_dict()) == list(zero.state_dict()) and zero.condition is None
+    torch.manual_seed(3)
+    seeded = VDSR(depth=4, channels=8, conditions=2)
+    torch.manual_seed(3)
+    for name, value in VDSR(depth=4, channels=8).state_dict().items():  # the branch comes after the trunk's draws
+        assert torch.equal(seeded.state_dict()[name], value), name
+
+
+def test_a_zero_started_branch_returns_what_the_plain_trunk_returns(sample):
+    plain = _trained(VDSR(depth=5, channels=16))
+    conditioned = VDSR(depth=5, channels=16, conditions=2)
+    missing, unexpected = conditioned.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["condition.bias", "condition.weight"] and unexpected == []
+    y = torch.from_numpy(np.ascontiguousarray(sample[100:164, 200:260, 1]))[None, None]
+    with torch.no_grad():
+        want = plain(y)
+        assert torch.equal(conditioned(y, torch.tensor([[0.3, 0.7]])), want)
+        assert torch.equal(conditioned(y, torch.rand(1, 2, 64, 60)), want)
+
+
+def test_maps_change_the_output_once_the_branch_is_trained(sample):
+    net = _trained(VDSR(depth=5, channels=16, conditions=2))
+    with torch.no_grad():
+        net.condition.weight.normal_(0, 0.5)
+    y = torch.from_numpy(np.ascontiguousarray(sample[100:164, 200:260, 1]))[None, None]
+    with torch.no_grad():
+        low, high = net(y, torch.tensor([[0.2, 0.5]])), net(y, torch.tensor([[0.8, 0.5]]))
+        maps = net(y, torch.tensor([[0.2, 0.5]])[:, :, None, None].expand(1, 2, 64, 60))
+    assert (low - high).abs().mean() > 1e-3
+    assert torch.allclose(maps, low, atol=1e-6)  # a constant map is its vector broadcast
+    assert net.receptive_radius == 5
+
+
+def test_a_conditioned_network_needs_its_maps_and_a_plain_one_refuses_them():
+    y = torch.rand(1, 1, 8, 8)
+    with pytest.raises(ValueError, match="reads 2 condition maps; got none"):
+        VDSR(depth=3, channels=4, conditions=2)(y)
+    with pytest.raises(ValueError, match=r"reads 0 condition maps; got \(1, 2\)"):
+        VDSR(depth=3, channels=4)(y, torch.zeros(1, 2))
+
+
+def test_weights_with_capture_maps_run_the_assumption_asked_for_and_others_refuse_it(tmp_path, monkeypatch, sample):
+    from microsr_core.errors import ParameterError
+    from microsr_core.imaging.capture_maps import CaptureAssumption
+    from tests.helpers import publish_random
+
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path))
+    publish_random(tmp_path, "vdsr_x2_maps", "vdsr", "VDSR", (2,), card_fields={"lr_kind": "real"}, depth=5, channels=8, conditions=2)
+    lr = sample[:60, :60]
+    low, high = (upscale(lr, "vdsr", 2, lr_kind="real", capture=CaptureAssumption(noise=level)) for level in ("low", "high"))
+    assert np.abs(low.image - high.image).max() > 1e-5  # the maps reach the network (a zero branch gives equal images)
+    assert high.capture_maps.line().startswith("capture maps: noise 8.0 (override: noise high), detail ")
+    assert high.capture_maps.detail_source == "estimated"
+    with pytest.raises(ParameterError, match=r"'bicubic' x2 .* reads no capture maps: the noise/blur assumption \(noise auto, blur high\)"):
+        upscale(lr, "bicubic", 2, capture=CaptureAssumption(blur="high"))
+    assert upscale(lr, "bicubic", 2, capture=CaptureAssumption()).capture_maps is None  # auto asks nothing of weights without maps
+    flipped = upscale(np.ascontiguousarray(lr[:, ::-1]), "vdsr", 2, lr_kind="real", capture=high.capture_maps)
+    assert flipped.capture_maps is high.capture_maps  # a flip of the image runs with the maps its result ran with
+    with pytest.raises(ParameterError, match="reads no capture maps"):
+        upscale(lr, "bicubic", 2, capture=high.capture_maps)
