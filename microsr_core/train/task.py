@@ -144,11 +144,12 @@ class TrainTask(ABC):
         return np.random.default_rng((self.config.seed, self.rank, step)) if self.world_size > 1 else self.rng
 
     def set_learning_rate(self, step: int, factor: float, every: int) -> float:
-        """Set every optimiser's learning rate to ``lr`` times ``factor`` per ``every`` steps done; return it."""
+        """Set every optimiser's learning rate to ``lr`` times ``factor`` per ``every`` steps done
+        (times a parameter group's ``lr_scale``, where it has one); return it."""
         rate = self.config.lr * factor ** (step // every)
         for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
-                group["lr"] = rate
+                group["lr"] = rate * group.get("lr_scale", 1.0)
         return rate
 
     def weigh_scales(self, input_loss: Callable[[int], float]) -> None:

@@ -186,6 +186,19 @@ def test_capture_maps_need_the_family_and_a_plain_run_keeps_its_card(tiny_folder
     assert len(plain.sample_batch(np.random.default_rng(0))) == 4 and plain.sample_batch(np.random.default_rng(0))[3] is None
 
 
+def test_the_maps_branch_learns_at_its_own_rate_and_the_trunk_at_lr(tiny_folder, tmp_path):
+    task = VDSRTask(_maps_config(tiny_folder, tmp_path / "run", steps=30, lr=1e-4, lr_decay_every=10, maps_lr_factor=20))
+    trunk, branch = task.optimizer.param_groups
+    assert [id(p) for p in branch["params"]] == [id(task.net.condition.weight), id(task.net.condition.bias)]
+    assert len(trunk["params"]) + 2 == len(list(task.net.parameters()))
+    assert task.set_learning_rate(15, 0.1, 10) == pytest.approx(1e-5)  # one decay done
+    assert trunk["lr"] == pytest.approx(1e-5) and branch["lr"] == pytest.approx(2e-4)
+    card = task.export()[1]
+    assert card["training"]["optimizer"].endswith("/10 every 10 steps (the capture-maps branch 20x)")
+    plain = VDSRTask(replace(_config(tiny_folder, tmp_path / "plain", 1), scales=(2,), degradation="family", maps_lr_factor=20))
+    assert len(plain.optimizer.param_groups) == 1 and "branch" not in plain.export()[1]["training"]["optimizer"]
+
+
 def test_init_from_weights_without_the_branch_starts_it_at_zero(tiny_folder, tmp_path, monkeypatch):
     import torch
 
