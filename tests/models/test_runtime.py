@@ -52,6 +52,24 @@ def test_openvino_matches_pytorch_and_exports_once(weights, microsr_home, monkey
 
 
 @needs_openvino
+def test_compiled_networks_leave_their_threads_unpinned(weights, monkeypatch, sample):
+    # Pinned, two 1-thread worker processes of one machine both ran on core 0 (the second core idle).
+    openvino = _create("vdsr", "openvino", monkeypatch)
+    upscale(sample[:24, :24], openvino, 2, precision="fp32")
+    compiled = [model._compiled["fp32"] for model in _openvino_models(openvino)]
+    assert compiled and all(c.get_property("ENABLE_CPU_PINNING") is False for c in compiled)
+
+
+def _openvino_models(method) -> list:
+    """The :class:`runtime.OpenVINOModel` objects a method's networks run through."""
+    found = [value._model for value in vars(method).values() if isinstance(value, runtime.OpenVINONetwork)]
+    for value in vars(method).values():
+        if isinstance(value, dict):
+            found += [v._model for v in value.values() if isinstance(v, runtime.OpenVINONetwork)]
+    return found
+
+
+@needs_openvino
 def test_a_unet_runs_in_openvino_at_any_size(weights, monkeypatch, sample):
     # The caller pads to the pooling multiple, so the graph traced at one size takes every size.
     lr = sample[:37, :45]
