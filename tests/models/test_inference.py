@@ -6,7 +6,8 @@ import torch
 
 from microsr_core.models.device import resolve_device
 from microsr_core.errors import ParameterError
-from microsr_core.models.inference import default_tile, get_method, upscale
+from microsr_core.imaging.tiling import make_tiles
+from microsr_core.models.inference import default_tile, get_method, smallest_tile, upscale
 from microsr_core.models.registry import create
 from tests.helpers import publish_random
 
@@ -29,6 +30,19 @@ def test_tiled_equals_untiled_for_vdsr(random_vdsr, sample, scale, tile):
     np.testing.assert_allclose(rgb_to_y(tiled.image), rgb_to_y(whole.image), atol=1e-4)
     # The random network really changes the image (the test would pass vacuously otherwise).
     assert np.abs(whole.image - upscale(lr, "bicubic", scale, tile=0).image).max() > 0.01
+
+
+def test_a_tile_under_four_margins_is_widened_and_said(random_vdsr, sample):
+    """Three margins of overlap leave a 3-margin tile one new pixel: such a request would run a tile
+    per pixel (2601 for a 90-pixel block), so it is widened to four margins and the result says so."""
+    lr = sample[:70, :90]
+    margin = random_vdsr.margin(2)
+    tiled = upscale(lr, random_vdsr, 2, tile=3 * margin + 2)
+    assert smallest_tile(margin) == 4 * margin
+    assert tiled.tiles == len(make_tiles(70, 90, 4 * margin, margin)) < len(make_tiles(70, 90, 3 * margin + 2, margin)) / 10
+    assert any(f"tiles of {4 * margin} px, not {3 * margin + 2}" in note for note in tiled.notes)
+    np.testing.assert_allclose(tiled.image, upscale(lr, random_vdsr, 2, tile=0).image, atol=1e-4)
+    assert not upscale(lr, random_vdsr, 2, tile=4 * margin).notes
 
 
 def test_tiled_equals_untiled_for_bicubic(sample):
