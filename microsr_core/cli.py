@@ -208,7 +208,7 @@ def _cmd_publish(args) -> int:
         bf16 = f"{per_scale(card['bf16_delta_db'])} (kept: this CPU has no native bf16, re-measure on one that has)"
     else:
         card = record_bf16(card["method"], name, weights_dir())  # on the weights as stored: they are what runs
-        bf16 = per_scale(card["bf16_delta_db"])
+        bf16 = "; ".join(f"{backend} {per_scale(deltas)}" for backend, deltas in card["bf16_delta_db_by_backend"].items())
     stored = f"float16 (rounding: {per_scale(card['fp16_storage_delta_db'])})" if storage_of(card) == FLOAT16 else FLOAT32
     print(f"{'rechecked' if args.recheck else 'published'} {name}: {card['file']} sha256 {card['sha256'][:12]}…, "
           f"{card_kind(card)} LR{', ' + card['role'] if 'role' in card else ''}; stored as {stored}; bf16 vs fp32: {bf16}")

@@ -2,8 +2,9 @@
 how far storing its weights as float16 does.
 
 ``publish``, ``publish --recheck``, ``jobs promote`` and a model import measure bf16
-(:func:`record_bf16`, :func:`measure_bf16`) and write it on the card as ``bf16_delta_db``; ``auto``
-precision runs bf16 only where it stays within :data:`~microsr_core.models.serving.TOLERANCE_DB`.
+(:func:`record_bf16`, :func:`measure_bf16`) and write it on the card as ``bf16_delta_db`` (the worst)
+and ``bf16_delta_db_by_backend``; ``auto`` precision runs bf16 only in a backend where it stays
+within :data:`~microsr_core.models.serving.TOLERANCE_DB`.
 ``publish --fp16`` stores the weights as float16 only where the rounded weights stay within the
 same tolerance (:func:`fp16_storage_fields`, written as ``fp16_storage_delta_db``), measured on
 the same crops and LR.
@@ -79,31 +80,37 @@ def bf16_delta(method: SRMethod, scale: int, crops: list[np.ndarray], lr_kind: s
                         lambda lr: upscale(lr, method, scale, precision="bf16").image, scale, crops, lr_kind)
 
 
-def measure_bf16(name: str, entry: str, card: dict[str, Any] | None = None) -> dict[str, float]:
-    """``{scale: Δ dB}`` of card ``entry`` of method ``name`` on the CPU: :func:`bf16_delta` on
-    :func:`check_crops`, the worst over every CPU backend that may run it here (the card's
-    ``bf16_delta_db``). ``card``: one not yet in the manifest (a model being imported)."""
+def measure_bf16(name: str, entry: str, card: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card fields of card ``entry`` of method ``name`` measured on the CPU: :func:`bf16_delta`
+    on :func:`check_crops` in every CPU backend that may run it here, ``{backend: {scale: Δ dB}}``
+    (``bf16_delta_db_by_backend``: auto runs bf16 in a backend only where its own figure passes),
+    and the worst over them (``bf16_delta_db``). ``card``: one not yet in the manifest (a model
+    being imported)."""
     rows = card_weights(name, entry, card)
     crops = check_crops()
     cls, model = method_class(name), split_name(name)[1]
-    worst: dict[str, float] = {}
+    by_backend: dict[str, dict[str, float]] = {}
     for backend in usable_backends():
         try:
             method = cls(torch.device("cpu"), model, rows[0].lr_kind, weights=rows, backend=backend)
-        except ExportMismatch:  # U-Nets pad in Python: auto runs them in PyTorch only
+        except ExportMismatch:  # a network OpenVINO cannot reproduce runs in PyTorch only
             continue
         for row in rows:
+            ran = by_backend.setdefault(method.backend_at(row.scale), {})  # an imported ONNX file runs OpenVINO whatever was asked
             delta = bf16_delta(method, row.scale, crops, row.lr_kind)
-            worst[str(row.scale)] = max(worst.get(str(row.scale), 0.0), delta, key=abs)
-    return worst
+            ran[str(row.scale)] = max(ran.get(str(row.scale), 0.0), delta, key=abs)
+    worst: dict[str, float] = {}
+    for deltas in by_backend.values():
+        for scale, delta in deltas.items():
+            worst[scale] = max(worst.get(scale, 0.0), delta, key=abs)
+    return {"bf16_delta_db": worst, "bf16_delta_db_by_backend": by_backend}
 
 
 def record_bf16(name: str, entry: str, folder: Path) -> dict[str, Any]:
-    """Measure card ``entry`` of method ``name`` (:func:`measure_bf16`) and write the result,
-    ``bf16_delta_db``, on the card in ``folder`` (with ``lr_kind``, bicubic where the card has none)."""
+    """Measure card ``entry`` of method ``name`` (:func:`measure_bf16`) and write the results on
+    the card in ``folder`` (with ``lr_kind``, bicubic where the card has none)."""
     card = model_card(entry, folder)
-    fields = {"bf16_delta_db": measure_bf16(name, entry), "lr_kind": card.get("lr_kind", DEFAULT_KIND)}
-    return update_card(entry, fields, folder)
+    return update_card(entry, {**measure_bf16(name, entry), "lr_kind": card.get("lr_kind", DEFAULT_KIND)}, folder)
 
 
 def measure_fp16_storage(name: str, entry: str, card: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, float]:

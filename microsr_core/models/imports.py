@@ -112,7 +112,7 @@ def add_model(file: str | Path, name: str, scale: int | None = None, replace: bo
     try:
         _check_runs(name, card)
         if "bf16" in card["precisions"]:
-            card["bf16_delta_db"] = measure_bf16(f"{IMPORTED}@{name}", name, card)
+            card.update(measure_bf16(f"{IMPORTED}@{name}", name, card))
         write_card(folder, name, card)
     except BaseException:
         if fresh:

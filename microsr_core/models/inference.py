@@ -119,8 +119,8 @@ def method_precision(method: SRMethod, served: ServedWeights, choice: str) -> st
     choice = checked_choice(choice)  # a wrong value is an error even where it changes nothing
     if not method.runs_network:
         return "fp32"
-    if choice == "auto" and not served.bf16_auto:
-        return "fp32"  # auto never trades accuracy: bf16 was not measured within the tolerance for these weights here
+    if choice == "auto" and method.backend_at(served.scale) not in served.bf16_backends:
+        return "fp32"  # auto never trades accuracy: bf16 was not measured within the tolerance for these weights in this backend
     used = resolve_precision(choice, method.device)
     allowed = served.card.get("precisions")
     if allowed is not None and used not in allowed:

@@ -46,6 +46,10 @@ REAL_DEGRADATIONS = ("microscope",)
 #: Largest Y-PSNR change (dB) bf16 may cause against fp32 for ``auto`` to pick it (issue 18);
 #: measured per weights file and scale at publish time (``bf16_delta_db`` on the model card).
 TOLERANCE_DB = 0.02
+#: What may run a network on the CPU; a card measures bf16 in each (``bf16_delta_db_by_backend``),
+#: since their bf16 differs: OpenVINO rounds every layer, PyTorch's autocast keeps some float32
+#: (prior_x4: -0.054 dB in OpenVINO, -0.014 in PyTorch).
+NETWORK_BACKENDS = ("pytorch", "openvino")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ class ServedWeights:
     file: str | None = None
     sha256: str | None = None
     card: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    bf16_auto: bool = False  # precision auto may run this network in bf16 here (measured on the card)
+    bf16_auto: bool = False  # precision auto may run this network in bf16 here, in some backend (measured on the card)
+    #: The backends in which precision auto runs this network in bf16 (:func:`bf16_backends`).
+    bf16_backends: tuple[str, ...] = ()
 
     @property
     def reads_capture_maps(self) -> bool:
@@ -106,10 +112,23 @@ def card_kind(card: Mapping[str, Any]) -> str:
     return card.get("lr_kind", DEFAULT_KIND)
 
 
-def bf16_auto(card: Mapping[str, Any], scale: int) -> bool:
-    """Whether the card's measured bf16 change at ``scale`` is within the tolerance (no measurement: no)."""
-    delta = card.get("bf16_delta_db", {}).get(str(scale))
+def _within(deltas: Mapping[str, float], scale: int) -> bool:
+    delta = deltas.get(str(scale))
     return delta is not None and abs(delta) <= TOLERANCE_DB
+
+
+def bf16_backends(card: Mapping[str, Any], scale: int) -> tuple[str, ...]:
+    """The backends whose measured bf16 change at ``scale`` is within the tolerance (no measurement:
+    none). A card measured before the per-backend figures holds the worst over them, for all."""
+    by_backend = card.get("bf16_delta_db_by_backend")
+    if by_backend is None:
+        return NETWORK_BACKENDS if _within(card.get("bf16_delta_db", {}), scale) else ()
+    return tuple(backend for backend in NETWORK_BACKENDS if _within(by_backend.get(backend, {}), scale))
+
+
+def bf16_auto(card: Mapping[str, Any], scale: int) -> bool:
+    """Whether precision auto may run the card's network in bf16 at ``scale`` in some backend."""
+    return bool(bf16_backends(card, scale))
 
 
 def split_name(name: str) -> tuple[str, str | None]:
@@ -139,7 +158,7 @@ def _candidates(cards: Mapping[str, Mapping[str, Any]], name: str) -> dict[str, 
 
 def _row(name: str, entry: str, card: Mapping[str, Any], scale: int, lr_kind: str) -> ServedWeights:
     return ServedWeights(name, scale, lr_kind, source_of(name), entry, card.get("file"), card.get("sha256"),
-                         MappingProxyType(dict(card)), bf16_auto(card, scale))
+                         MappingProxyType(dict(card)), bf16_auto(card, scale), bf16_backends(card, scale))
 
 
 def no_weights(name: str, scale: int, lr_kind: str) -> ServedWeights:

@@ -160,6 +160,8 @@ def render_card(name: str, card: dict[str, Any]) -> str:
                         ("bf16_delta_db", "bf16 against fp32")):
         if key in card:
             lines.append(f"| {key} | {per_scale(card[key])} (worst Y-PSNR change of {change} on the check crops, {checked_on}) |")
+    for backend, deltas in card.get("bf16_delta_db_by_backend", {}).items():
+        lines.append(f"| bf16_delta_db in {backend} | {per_scale(deltas)} |")
     lines.append(f"| constructor | `{json.dumps(card.get('arch_kwargs', {}))}` |")
     training = card.get("training", {})
     if training:
@@ -243,7 +245,7 @@ def publish(run_dir: Path, name: str, folder: Path | None = None, metrics: dict[
         raise WeightsError(f"{run_dir} is not a finished training run (needs model.safetensors and card.json)")
     card = json.loads(card_path.read_text())
     card.update(fields or {})
-    for measured in ("bf16_delta_db", "fp16_storage_delta_db", "storage"):
+    for measured in ("bf16_delta_db", "bf16_delta_db_by_backend", "fp16_storage_delta_db", "storage"):
         card.pop(measured, None)  # measured for these weights, as they are stored
     card.setdefault("metrics", {}).update(metrics or {})
     if storage == FLOAT32:

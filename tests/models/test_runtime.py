@@ -82,6 +82,28 @@ def test_a_unet_runs_in_openvino_at_any_size(weights, monkeypatch, sample):
 
 
 @needs_openvino
+@pytest.mark.parametrize("native", [True, False])
+def test_a_network_whose_bf16_passes_in_pytorch_only_runs_there_in_bf16(native, tmp_path, monkeypatch, microsr_home, sample):
+    """OpenVINO rounds every layer in bf16, PyTorch's autocast keeps some float32: where only
+    PyTorch's bf16 passes the guard and the CPU runs bf16 natively, auto runs it there in bf16
+    (faster than OpenVINO in fp32); a backend the user names is kept, in fp32."""
+    from microsr_core.models import precision
+
+    folder = tmp_path / "weights"
+    monkeypatch.setenv("MICROSR_WEIGHTS", str(folder))
+    monkeypatch.setattr(precision, "cpu_probe", lambda: {"bf16_faster": native})  # what auto precision follows
+    by_backend = {"pytorch": {"2": 0.004}, "openvino": {"2": -0.05}}
+    publish_random(folder, "vdsr_x2", "vdsr", "VDSR", (2,), depth=3, channels=8,
+                   card_fields={"bf16_delta_db": {"2": -0.05}, "bf16_delta_db_by_backend": by_backend})
+    lr = sample[:24, :24]
+    auto = _create("vdsr", "auto", monkeypatch)
+    assert auto.backend_at(2) == ("pytorch" if native else "openvino")
+    assert upscale(lr, auto, 2, precision="auto").precision == ("bf16" if native else "fp32")
+    named = _create("vdsr", "openvino", monkeypatch)
+    assert named.backend_at(2) == "openvino" and upscale(lr, named, 2, precision="auto").precision == "fp32"
+
+
+@needs_openvino
 def test_an_export_that_does_not_reproduce_stays_in_pytorch_and_is_remembered(weights, monkeypatch):
     monkeypatch.setattr(runtime, "CHECK_TOLERANCE", -1.0)  # every comparison with PyTorch fails
     with pytest.warns(UserWarning, match="OpenVINO not used for MicroGANGenerator"):

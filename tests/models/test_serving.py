@@ -3,7 +3,7 @@
 import pytest
 
 from microsr_core.errors import ParameterError, WeightsError
-from microsr_core.models.serving import check_unambiguous, lr_kind_of, no_weights, resolve, served, table
+from microsr_core.models.serving import NETWORK_BACKENDS, check_unambiguous, lr_kind_of, no_weights, resolve, served, table
 
 
 def card(method="vdsr", scales=(2,), sha="a", **fields):
@@ -77,6 +77,15 @@ def test_bf16_auto_comes_from_the_measured_delta_of_that_scale():
     assert resolve(SHIPPED, "vdsr", 4, "bicubic").bf16_auto is False  # -0.0201 dB, just outside
     assert resolve(SHIPPED, "microgan", 1, "bicubic").bf16_auto is False  # no measurement: fp32
     assert resolve({"vdsr": card(bf16_delta_db={"3": 0.0})}, "vdsr", 2, "bicubic").bf16_auto is False  # none for x2
+
+
+def test_bf16_backends_come_from_each_backends_own_figure():
+    measured = card("prior", (4,), bf16_delta_db={"4": -0.054}, bf16_delta_db_by_backend={"pytorch": {"4": -0.014}, "openvino": {"4": -0.054}})
+    row = resolve({"prior_x4": measured}, "prior", 4, "bicubic")
+    assert row.bf16_backends == ("pytorch",) and row.bf16_auto is True
+    # A card measured before the per-backend figures: its worst figure holds for every backend.
+    assert resolve(SHIPPED, "vdsr", 3, "bicubic").bf16_backends == NETWORK_BACKENDS
+    assert resolve(SHIPPED, "vdsr", 2, "bicubic").bf16_backends == ()
 
 
 def test_the_table_lists_every_served_scale_and_kind():

@@ -76,6 +76,11 @@ class SRMethod(ABC):
         self.check_scale(scale)
         return no_weights(self.full_name, scale, self.lr_kind)
 
+    def backend_at(self, scale: int) -> str:
+        """What computes the method at ``scale`` (:attr:`backend`; a network method may run one scale
+        in PyTorch and another in OpenVINO)."""
+        return self.backend
+
     @abstractmethod
     def margin(self, scale: int) -> int:
         """LR pixels of context each side of a tile needs for an exact (or seamless) result."""

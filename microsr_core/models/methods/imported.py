@@ -58,8 +58,8 @@ class ImportedMethod(NetworkMethod):
         network = load_network(dict(row.card), imports_dir())
         return network if isinstance(network, OpenVINOModel) else self._prepare(network)
 
-    def _runtime(self, net, sha256: str):
-        return net if isinstance(net, OpenVINOModel) else super()._runtime(net, sha256)
+    def _runtime(self, net, rows):
+        return net if isinstance(net, OpenVINOModel) else super()._runtime(net, rows)
 
     def size_rule(self, scale: int) -> SizeRule:
         return SizeRule.of_card(self.table[scale].card)

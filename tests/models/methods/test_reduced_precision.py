@@ -15,19 +15,21 @@ import torch
 
 from microsr_core.models.bf16_gate import check_crops, measure_bf16
 from microsr_core.models.inference import upscale
-from microsr_core.models.precision import has_native_bf16
-from microsr_core.models.serving import TOLERANCE_DB
+from microsr_core.models.precision import has_native_bf16, resolve_precision
+from microsr_core.models.serving import NETWORK_BACKENDS, TOLERANCE_DB
 from microsr_core.models.registry import create
 from microsr_core.models.serving import serving_table, split_name
 
 SERVED = [row for row in serving_table() if split_name(row.method)[1] is None]  # the shipped weights
 _measured = {}
+#: How far a re-measurement may land from the card's on another CPU (and so on the other side of the bound).
+BORDER_DB = 0.001
 
 
-def _deltas(row) -> dict[str, float]:
-    """The card's measurement redone, once per weights file for the whole module."""
+def _deltas(row) -> dict[str, dict[str, float]]:
+    """The card's measurement redone (``{backend: {scale: Δ dB}}``), once per weights file for the whole module."""
     if row.entry not in _measured:
-        _measured[row.entry] = measure_bf16(row.method, row.entry)
+        _measured[row.entry] = measure_bf16(row.method, row.entry)["bf16_delta_db_by_backend"]
     return _measured[row.entry]
 
 
@@ -41,22 +43,28 @@ def test_each_card_claims_the_bf16_decision_it_measures(row, monkeypatch, one_to
         # auto never runs bf16 here, and bf16 is emulated with other rounding (and ~8x slower):
         # a card's decision is measured, and applies, where the CPU runs bf16 natively.
         pytest.skip("this CPU has no native bf16 (AVX-512 BF16 / AMX): the cards' bf16 decisions do not apply here")
-    claimed = row.card["bf16_delta_db"][str(row.scale)]
-    assert row.bf16_auto == (abs(claimed) <= TOLERANCE_DB)
-    measured = _deltas(row)[str(row.scale)]
-    assert measured != 0.0, f"{row.entry} x{row.scale}: bf16 did not change the output (did it run?)"
-    assert (abs(measured) <= TOLERANCE_DB) == row.bf16_auto, (
-        f"{row.entry} x{row.scale}: bf16 changes Y-PSNR by {measured:+.4f} dB, the card says {claimed:+.4f} dB")
+    claimed = row.card.get("bf16_delta_db_by_backend") or {backend: row.card["bf16_delta_db"] for backend in NETWORK_BACKENDS}
+    for backend, deltas in _deltas(row).items():
+        measured = deltas[str(row.scale)]
+        assert measured != 0.0, f"{row.entry} x{row.scale} in {backend}: bf16 did not change the output (did it run?)"
+        if abs(abs(measured) - TOLERANCE_DB) < BORDER_DB:
+            continue  # CPUs' bf16 kernels differ by this much: a card this close to the bound may go either way
+        assert (abs(measured) <= TOLERANCE_DB) == (backend in row.bf16_backends), (
+            f"{row.entry} x{row.scale} in {backend}: bf16 changes Y-PSNR by {measured:+.4f} dB, the card says "
+            f"{claimed.get(backend, {}).get(str(row.scale))} dB")
 
 
-@pytest.mark.parametrize("row", SERVED[:1] + [r for r in SERVED if not r.bf16_auto][:1], ids=lambda r: f"{r.entry}-x{r.scale}")
+@pytest.mark.parametrize("row", SERVED[:1] + [r for r in SERVED if not r.bf16_auto][:1] + [r for r in SERVED if r.bf16_backends == ("pytorch",)][:1],
+                         ids=lambda r: f"{r.entry}-x{r.scale}")
 def test_auto_follows_the_card(row, sample):
     method = create(row.method, torch.device("cpu"), row.lr_kind)
     lr = np.ascontiguousarray(sample[:24, :24])
     result = upscale(lr, method, row.scale, precision="auto")
     assert result.served == row
-    if not row.bf16_auto:
+    if method.backend_at(row.scale) not in row.bf16_backends:
         assert result.precision == "fp32"  # even where the CPU runs bf16 faster
+    else:
+        assert result.precision == resolve_precision("auto", method.device)  # bf16 where this CPU runs it faster
 
 
 def test_weights_are_checked_on_the_lr_kind_they_serve(sample):
