@@ -13,6 +13,7 @@ from microsr_core.models.archs import build_architecture
 from microsr_core.cli import build_parser
 from microsr_core.errors import ParameterError, WeightsError
 from microsr_core.imaging.io import save_image
+from microsr_core.imaging.metrics import psnr_y
 from microsr_core.train import TRAINERS
 from microsr_core.train.gan_losses import PixelContentLoss, VGGContentLoss, gradient_penalty, ssim
 from microsr_core.models.weights import load_vgg19_features, truncate_vgg19_state
@@ -285,6 +286,31 @@ def test_run_writes_weights_card_history_and_resumes(cell_folder, tmp_path):
     assert {"val_psnr_y_x1", "val_gain_db_x4", "val_ssim_y_x2"} <= set(card["final_validation"])
     generator = build_architecture(card["architecture"], **card["arch_kwargs"])
     generator.load_state_dict(load_file(str(out / "model.safetensors")), strict=True)
+
+
+def test_the_moving_average_is_validated_shipped_and_resumed(cell_folder, tmp_path):
+    out = tmp_path / "run"
+    task = MicroGANTask(_config(cell_folder, out, ema=0.5, pretrain_steps=10))
+    start = [p.clone() for p in task.generator.parameters()]
+    task.train_step(0)
+    for average, before, after in zip(task.shipped.parameters(), start, task.generator.parameters()):
+        torch.testing.assert_close(average, (before + after) / 2)  # decay 0.5: halfway to the step's weights
+    assert not all(torch.equal(a, b) for a, b in zip(task.shipped.parameters(), task.generator.parameters()))
+    assert task.export()[0] is task.shipped and "moving average of the generator's weights, decay 0.5" in task.export()[1]["training"]["optimizer"]
+    x, hr = _fixed_batch(task)
+    pair = (x[0].numpy().transpose(1, 2, 0), hr[0].numpy().transpose(1, 2, 0))
+    with torch.no_grad(), task.autocast():
+        averaged = task.shipped(x[:1])[0].float().numpy().transpose(1, 2, 0)
+    assert task.measure(2, pair)["psnr_y"] == pytest.approx(psnr_y(averaged, pair[1], 2), abs=1e-4)  # validation reads the average
+    calls = []
+    with pytest.raises(TrainingCancelled):
+        train_microgan(_config(cell_folder, out, ema=0.5, steps=6), progress=calls.append, should_stop=lambda: len(calls) >= 3)
+    saved = load_checkpoint(out / "checkpoint.pt")["modules"]["generator_ema"]
+    train_microgan(_config(cell_folder, out, ema=0.5, steps=6), resume=out / "checkpoint.pt")
+    shipped = load_file(str(out / "model.safetensors"))
+    assert set(shipped) == set(saved) and not all(torch.equal(shipped[k], saved[k]) for k in saved)  # resumed, then averaged on
+    with pytest.raises(ParameterError, match="ema must be in"):
+        _config(cell_folder, out, ema=1.0)
 
 
 def test_fs_variant_trains_with_the_fixed_size_critic(cell_folder, tmp_path):
