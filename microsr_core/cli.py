@@ -118,9 +118,22 @@ def _evaluate(args, progress) -> dict:
     )
 
 
+def _report_folder(path: str | None) -> None:
+    """Make the folder a ``--json`` report goes to before the work starts: a missing one used to
+    end a long evaluation in a traceback with every figure lost."""
+    if path:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:
+            raise ParameterError(f"cannot write --json {path}: {exc.filename} is a file, not a folder") from exc
+        except OSError as exc:
+            raise ParameterError(f"cannot write --json {path}: {exc.strerror}") from exc
+
+
 def _cmd_evaluate(args) -> int:
     from .comparison.evaluate import format_table, per_image_csv
 
+    _report_folder(args.json)
     with _Bar("image", "evaluate") as bar:
         report = _evaluate(args, bar)
     print(format_table(report, args))
@@ -137,6 +150,7 @@ def _cmd_evaluate(args) -> int:
 def _cmd_assess(args) -> int:
     from .comparison.assess import assess_paths, verdict_label
 
+    _report_folder(args.json)
     report, gathered = assess_paths(args.lr, args.scale, args.methods, lr_kind=args.lr_kind, device=args.device, precision=args.precision)
     for (image, verdicts), seen in zip(report.items(), gathered):
         print(f"{image}: {seen.facts.suggested_kind} capture suggested ({seen.facts.reason}); methods {seen.seconds_methods:.1f} s, "

@@ -89,6 +89,19 @@ def test_evaluate_writes_the_stable_json(tmp_path, sample):
     assert row["lr_kind"] == "bicubic" and row["weights_entry"] is None and row["weights_sha256"] is None  # no network
 
 
+def test_evaluate_makes_the_reports_folder_first_or_refuses_before_the_work(tmp_path, sample, capsys):
+    folder = tmp_path / "hr"
+    save_image(folder / "0.png", sample[:96, :128])
+    out = tmp_path / "new" / "deeper" / "out.json"  # a folder that does not exist yet
+    assert main(["evaluate", "--hr", str(folder), "--scale", "2", "--methods", "bicubic", "--json", str(out), "--per-image"]) == 0
+    assert json.loads(out.read_text())["bicubic"]["n"] == 1 and out.with_suffix(".per_image.csv").is_file()
+    capsys.readouterr()
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["evaluate", "--hr", str(folder), "--scale", "2", "--methods", "bicubic", "--json", str(tmp_path / "file" / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert "file is a file, not a folder" in err and "Traceback" not in err and "evaluate:" not in err  # refused before any image ran
+
+
 def test_evaluate_gives_the_assumption_to_the_weights_that_read_capture_maps(tmp_path, sample, monkeypatch, capsys):
     monkeypatch.setenv("MICROSR_WEIGHTS", str(tmp_path / "weights"))
     publish_random(tmp_path / "weights", "vdsr_x2_maps", "vdsr", "VDSR", (2,), depth=3, channels=4, conditions=2)
