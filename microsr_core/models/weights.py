@@ -160,7 +160,7 @@ def render_card(name: str, card: dict[str, Any]) -> str:
                         ("bf16_delta_db", "bf16 against fp32")):
         if key in card:
             lines.append(f"| {key} | {per_scale(card[key])} (worst Y-PSNR change of {change} on the check crops, {checked_on}) |")
-    for backend, deltas in card.get("bf16_delta_db_by_backend", {}).items():
+    for backend, deltas in sorted(card.get("bf16_delta_db_by_backend", {}).items()):
         lines.append(f"| bf16_delta_db in {backend} | {per_scale(deltas)} |")
     lines.append(f"| constructor | `{json.dumps(card.get('arch_kwargs', {}))}` |")
     training = card.get("training", {})

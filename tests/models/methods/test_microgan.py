@@ -12,6 +12,7 @@ from microsr_core.errors import WeightsError
 from microsr_core.models.inference import upscale
 from microsr_core.models.methods.microgan import MicroGANMethod
 from microsr_core.imaging.metrics import invented_colour, psnr_y, ssim_y
+from microsr_core.models.serving import served
 from microsr_core.models.weights import read_manifest
 from tests.helpers import publish_random
 
@@ -166,11 +167,11 @@ def test_keep_chroma_changes_no_tensor_so_weights_trained_without_it_load():
     assert MicroGANGenerator.tensor_free_kwargs == ("keep_chroma",)
 
 
-@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("scale", [2, 3, 4])
 def test_the_shipped_real_capture_microgan_paints_no_colour_on_a_faint_grey_fibre(scale):
     """Issue 37's case: an out-of-focus grey fibre over a bluish smear background must not turn
     into nucleus purple, and a grey image must stay grey (the real-capture card keeps chroma)."""
-    assert read_manifest()["microgan_upscale_real"]["arch_kwargs"].get("keep_chroma") is True
+    assert served("microgan", scale, "real").card["arch_kwargs"].get("keep_chroma") is True
     rng = np.random.default_rng(0)
     field = np.empty((48, 64, 3), dtype=np.float32)
     field[:] = (0.80, 0.78, 0.86)  # the bluish background of a stained smear
