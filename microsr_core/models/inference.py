@@ -110,6 +110,20 @@ def _run_tiled(method: SRMethod, lr: np.ndarray, scale: int, tile: int, progress
     return blender.result(), len(tiles)
 
 
+def _tile_side(method: SRMethod, scale: int, tile: int | None, shape: tuple[int, int]) -> tuple[int, list[str]]:
+    """The LR tile side :func:`upscale` starts with for ``tile`` (None: :func:`default_tile`; 0: the
+    whole image), and a note where a requested side that would tile the image is widened."""
+    if tile is not None and tile < 0:
+        raise ParameterError(f"tile size must be >= 0, got {tile}")
+    size = tile if tile is not None else default_tile(method.device, scale, method.margin(scale), method.feature_stride(scale))
+    if size == 0:
+        return max(shape), []
+    smallest = smallest_tile(method.margin(scale))
+    if size < min(smallest, max(shape)):
+        return size, [f"tiles of {smallest} px, not {size}: a tile spans at least {SMALLEST_TILE_MARGINS} times the network's reach"]
+    return size, []
+
+
 def method_precision(method: SRMethod, served: ServedWeights, choice: str) -> str:
     """The precision ``method`` runs in at ``served``'s scale for the user's ``choice``.
 
@@ -204,15 +218,7 @@ def upscale(
     served = sr_method.served(scale)
     used = method_precision(sr_method, served, precision)
     maps = capture_maps(sr_method, scale, image, capture, condition)
-    if tile is not None and tile < 0:
-        raise ParameterError(f"tile size must be >= 0, got {tile}")
-    size = tile if tile is not None else default_tile(sr_method.device, scale, sr_method.margin(scale), sr_method.feature_stride(scale))
-    if size == 0:
-        size = max(image.shape[:2])
-    notes: list[str] = []
-    if 0 < size < smallest_tile(sr_method.margin(scale)):
-        notes.append(f"tiles of {smallest_tile(sr_method.margin(scale))} px, not {size}: a tile spans at least "
-                     f"{SMALLEST_TILE_MARGINS} times the network's reach")
+    size, notes = _tile_side(sr_method, scale, tile, image.shape[:2])
     lr = image if image.dtype == np.uint8 else np.ascontiguousarray(image, dtype=np.float32)
     start = time.perf_counter()
     while True:

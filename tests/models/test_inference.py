@@ -43,6 +43,7 @@ def test_a_tile_under_four_margins_is_widened_and_said(random_vdsr, sample):
     assert any(f"tiles of {4 * margin} px, not {3 * margin + 2}" in note for note in tiled.notes)
     np.testing.assert_allclose(tiled.image, upscale(lr, random_vdsr, 2, tile=0).image, atol=1e-4)
     assert not upscale(lr, random_vdsr, 2, tile=4 * margin).notes
+    assert not upscale(lr[:40, :40], random_vdsr, 2, tile=0).notes and not upscale(lr[:40, :40], random_vdsr, 2, tile=45).notes  # one tile anyway
 
 
 def test_tiled_equals_untiled_for_bicubic(sample):
