@@ -68,9 +68,13 @@ class ServedWeights:
     file: str | None = None
     sha256: str | None = None
     card: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    bf16_auto: bool = False  # precision auto may run this network in bf16 here, in some backend (measured on the card)
     #: The backends in which precision auto runs this network in bf16 (:func:`bf16_backends`).
     bf16_backends: tuple[str, ...] = ()
+
+    @property
+    def bf16_auto(self) -> bool:
+        """Whether precision auto may run this network in bf16 here, in some backend (measured on the card)."""
+        return bool(self.bf16_backends)
 
     @property
     def reads_capture_maps(self) -> bool:
@@ -158,7 +162,7 @@ def _candidates(cards: Mapping[str, Mapping[str, Any]], name: str) -> dict[str, 
 
 def _row(name: str, entry: str, card: Mapping[str, Any], scale: int, lr_kind: str) -> ServedWeights:
     return ServedWeights(name, scale, lr_kind, source_of(name), entry, card.get("file"), card.get("sha256"),
-                         MappingProxyType(dict(card)), bf16_auto(card, scale), bf16_backends(card, scale))
+                         MappingProxyType(dict(card)), bf16_backends(card, scale))
 
 
 def no_weights(name: str, scale: int, lr_kind: str) -> ServedWeights:

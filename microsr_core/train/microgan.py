@@ -28,7 +28,6 @@ to ``fs_size``² before degradation — to the next multiple of the scale, then 
 from __future__ import annotations
 
 import copy
-
 import math
 from dataclasses import dataclass
 from functools import partial
