@@ -27,7 +27,6 @@ to ``fs_size``² before degradation — to the next multiple of the scale, then 
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -119,10 +118,6 @@ class MicroGANConfig(RunSettings):
     critic_width: int = 64
     critic_downsamplings: int = 4
     val_cells: int = 48
-    #: Decay of an exponential moving average of the generator's weights, which validation reads
-    #: and the run ships (0: off). The pixel-loss runs' val gain swung by 1.3 dB between
-    #: checkpoints 250 steps apart (1.20 … 2.54 at x3), so picking the best picked noise.
-    ema: float = 0.0
 
     def __post_init__(self):
         check_config(
@@ -132,8 +127,6 @@ class MicroGANConfig(RunSettings):
             positive=("critic_steps", "max_batch", "max_side", "min_side", "fs_size", "levels", "width", "critic_width", "val_cells", "lr", "content_weight"),
             non_negative=("adv_weight", "gp_weight", "pretrain_steps", "batch_pixels", "cell_pad"),
         )
-        if not 0 <= self.ema < 1:
-            raise ParameterError(f"ema must be in [0, 1) (0: off), got {self.ema}")
         if self.variant not in VARIANTS:
             raise ParameterError(f"variant must be one of {', '.join(VARIANTS)}, got '{self.variant}'")
         if self.bucket_ratio <= 1:
@@ -276,10 +269,7 @@ class MicroGANTask(TrainTask):
         self.weigh_scales(self._input_content_loss)
         self.modules = {"generator": self.generator, "critic": self.critic}
         #: The generator validated and shipped: the moving average of its weights, or itself.
-        self.shipped = self.generator
-        if c.ema:
-            self.shipped = copy.deepcopy(self.generator).requires_grad_(False)
-            self.modules["generator_ema"] = self.shipped
+        self.shipped = self.averaged(self.generator, "generator_ema")
         betas = (c.beta1, c.beta2)
         self.optimizers = {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=betas),
@@ -355,10 +345,7 @@ class MicroGANTask(TrainTask):
         self.optimizers["generator"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["generator"].step()
-        if self.shipped is not self.generator:
-            with torch.no_grad():
-                for average, weight in zip(self.shipped.parameters(), self.generator.parameters()):
-                    average.lerp_(weight, 1 - c.ema)
+        self.update_averages()
         mse = torch.mean((sr.detach() - hr) ** 2).item()
         logs.update(content=content.item(), generator_loss=loss.item(), train_psnr_rgb=10 * math.log10(1 / max(mse, 1e-12)), cells=float(x.shape[0]))
         return logs
@@ -397,8 +384,7 @@ class MicroGANTask(TrainTask):
             critic=f"{critic}, {c.critic_steps} updates per generator update",
             pretrain_steps=c.pretrain_steps,
             batches=batching,
-            optimizer=f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})"
-            + (f"; shipped and validated: the moving average of the generator's weights, decay {c.ema}" if c.ema else ""),
+            optimizer=f"Adam lr {c.lr}, betas ({c.beta1}, {c.beta2})" + self.average_note("the generator"),
         )
 
 

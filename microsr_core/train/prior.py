@@ -296,6 +296,8 @@ class PriorTask(TrainTask):
         self.net = net.to(memory_format=torch.channels_last)
         self.weigh_scales(lambda s: float(np.mean([self._penalty(e) for e in self._scale_examples(s)])))
         self.modules = {"net": self.net}
+        #: The network validated and shipped: the moving average of its weights, or itself.
+        self.shipped = self.averaged(self.net, "net_ema")
         self.forward = self.data_parallel(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.optimizers = {"adam": self.optimizer}
@@ -428,6 +430,7 @@ class PriorTask(TrainTask):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.update_averages()
         with torch.no_grad():
             valid = batch["valid"]
             mse = (((sr.clamp(0, 1) - batch["y"]) ** 2) * valid).sum((1, 2, 3)) / valid.sum((1, 2, 3))
@@ -438,7 +441,7 @@ class PriorTask(TrainTask):
         """Y-PSNR (border = scale) of a whole held-out image, its gain over bicubic, the parsing map's mean IoU."""
         x = torch.from_numpy(e.lr_up)[None, None].to(self.device).contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = self.net(x)
+            out = self.shipped(x)
         value = psnr(out.sr[0, 0].float().clamp(0, 1).cpu().numpy(), e.hr, crop_border=scale)
         row = {"psnr_y": value, "gain_db": value - psnr(np.clip(e.lr_up, 0, 1), e.hr, crop_border=scale)}
         if out.parsing_logits is not None and (e.labels != UNLABELLED).all():
@@ -459,7 +462,7 @@ class PriorTask(TrainTask):
             else f"ONE model serves x{', x'.join(map(str, c.scales))}: every training batch draws one scale"
         )
         extra = {"initialised_from": self.init_parts_note} if self.init_parts_note else {}
-        return self.net, self.card(
+        return self.shipped, self.card(
             "prior" if c.prior else "prior_none",
             f"Hua et al.'s {what} SR network{trunk} on the Y channel (Cb/Cr bicubic); {serves}. "
             + ("Also returns the parsing map (nucleus, cytoplasm, background)." if c.prior else ""),
@@ -472,7 +475,7 @@ class PriorTask(TrainTask):
                 else f"{c.batch} whole images of one folder and one scale, padded by reflection to the largest (padding out of the losses)"
             ),
             degradation="MATLAB bicubic downscale, LR rounded to 8 bit, bicubic upsampling as network input",  # a capture run's card says its own
-            optimizer=f"Adam lr {c.lr}, halved every {self.halve_every} steps",
+            optimizer=f"Adam lr {c.lr}, halved every {self.halve_every} steps" + self.average_note(),
             loss=f"Charbonnier (eps {c.charbonnier_eps}) on Y"
             + self.scale_weights_note()
             + (f" + {c.bce_weight} x BCE of the softmax parsing map vs one-hot expert masks" if c.prior else ""),

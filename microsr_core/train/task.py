@@ -4,6 +4,7 @@ one training step, a validation pass and its model card), with the helpers every
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from functools import cached_property
 from typing import Any, Callable, ClassVar
@@ -76,6 +77,8 @@ class TrainTask(ABC):
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         self.rank = torch.distributed.get_rank() if distributed else 0
         self.world_size = torch.distributed.get_world_size() if distributed else 1
+        #: (moving average, network) pairs that :meth:`update_averages` moves.
+        self._averages: list[tuple[torch.nn.Module, torch.nn.Module]] = []
 
     @cached_property
     def capture_ranges(self) -> CaptureRanges | CaptureFamily | None:
@@ -129,6 +132,27 @@ class TrainTask(ABC):
                                  f"its architecture flags ({arch_kwargs}) drop a branch of theirs ({self.init_card.get('arch_kwargs')})")
         self.init_missing = tuple(missing)
         return fresh
+
+    def averaged(self, net: torch.nn.Module, name: str) -> torch.nn.Module:
+        """What validation reads and the run ships: with ``ema``, a moving average of ``net``'s
+        weights (in :attr:`modules` as ``name``, so checkpoints keep and resume it), else ``net``."""
+        if not self.config.ema:
+            return net
+        average = copy.deepcopy(net).requires_grad_(False)
+        self.modules[name] = average
+        self._averages.append((average, net))
+        return average
+
+    @torch.no_grad()
+    def update_averages(self) -> None:
+        """After an optimiser step: each moving average moves ``1 - ema`` of the way to its network's weights."""
+        for average, net in self._averages:
+            for mean, weight in zip(average.parameters(), net.parameters()):
+                mean.lerp_(weight, 1 - self.config.ema)
+
+    def average_note(self, of: str = "the network") -> str:
+        """What the card's optimiser entry adds when the run ships a moving average."""
+        return f"; shipped and validated: the moving average of {of}'s weights, decay {self.config.ema}" if self.config.ema else ""
 
     def data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
         """``module`` wrapped in DistributedDataParallel when several processes train (it

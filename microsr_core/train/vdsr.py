@@ -153,6 +153,8 @@ class VDSRTask(TrainTask):
         self.net = self.build_network(VDSR, depth=config.depth, channels=config.channels, **maps).to(memory_format=torch.channels_last)
         self.weigh_scales(lambda s: float(np.mean([np.mean((pair[1] - pair[0]) ** 2) for pair in self.train_pairs[s]])))
         self.modules = {"net": self.net}
+        #: The network validated and shipped: the moving average of its weights, or itself.
+        self.shipped = self.averaged(self.net, "net_ema")
         self.residual = self.data_parallel(_Residual(self.net))
         groups = self.parameter_groups()
         if config.optimizer == "adam":
@@ -228,6 +230,7 @@ class VDSRTask(TrainTask):
         # Adjustable gradient clipping: the bound grows as the learning rate falls.
         torch.nn.utils.clip_grad_value_(self.net.parameters(), self.config.clip_theta / rate)
         self.optimizer.step()
+        self.update_averages()
         mse = squared.mean().item() / (x.shape[-1] * x.shape[-2])
         return {"loss": loss.item(), "train_psnr_y": 10 * math.log10(1 / max(mse, 1e-12)), "lr": rate}
 
@@ -240,13 +243,13 @@ class VDSRTask(TrainTask):
         x = torch.from_numpy(np.ascontiguousarray(ilr))[None, None].to(self.device)
         conditions = torch.from_numpy(example[2])[None].to(self.device) if len(example) > 2 else None
         with self.autocast():
-            sr = self.net(x.contiguous(memory_format=torch.channels_last), conditions)[0, 0].float().cpu().numpy()
+            sr = self.shipped(x.contiguous(memory_format=torch.channels_last), conditions)[0, 0].float().cpu().numpy()
         value = psnr(np.clip(sr, 0, 1), hr, crop_border=scale)
         return {"psnr_y": value, "gain_db": value - psnr(ilr, hr, crop_border=scale)}
 
     def export(self) -> tuple[torch.nn.Module, dict[str, Any]]:
         c = self.config
-        return self.net, self.card(
+        return self.shipped, self.card(
             "vdsr",
             "20-layer residual CNN on the Y channel (Cb/Cr bicubic); "
             + ("one multi-scale model." if len(c.scales) > 1 else f"single-scale x{c.scales[0]} model."),
@@ -259,7 +262,8 @@ class VDSRTask(TrainTask):
             **({"capture_maps": self.capture_maps_note()} if c.capture_maps else {}),
             optimizer=(f"SGD momentum {c.momentum}" if c.optimizer == "sgd" else "Adam")
             + f", weight decay {c.weight_decay}, lr {c.lr} /10 every {self.decay_every} steps"
-            + (f" (the capture-maps branch {c.maps_lr_factor:g}x)" if c.capture_maps and c.maps_lr_factor != 1 else ""),
+            + (f" (the capture-maps branch {c.maps_lr_factor:g}x)" if c.capture_maps and c.maps_lr_factor != 1 else "")
+            + self.average_note(),
             gradient_clipping=f"value clip to +-{c.clip_theta}/lr",
             loss="0.5 * sum of squared residual error per image, batch mean (eq. 4)" + self.scale_weights_note(),
         )

@@ -288,3 +288,18 @@ def test_a_family_run_draws_a_capture_per_crop_aligned_with_its_labels(cells, tm
     assert float(((batch["x"] - batch["y"]) ** 2).mean()) > float(((plain["x"] - plain["y"]) ** 2).mean())
     card = json.loads((train_prior(config).out_dir / "card.json").read_text())
     assert card["lr_kind"] == "real" and "random camera pipeline" in card["training"]["degradation"]
+
+
+def test_a_moving_average_run_validates_and_ships_the_average(cells, tmp_path):
+    task = PriorTask(_config(cells, tmp_path / "run", 4, ema=0.9))
+    before = [p.clone() for p in task.net.parameters()]
+    task.train_step(0)
+    for average, start, after in zip(task.shipped.parameters(), before, task.net.parameters()):
+        torch.testing.assert_close(average, 0.9 * start + 0.1 * after)
+    example = task.val_examples[4][0]
+    averaged = task.measure(4, example)
+    task.shipped.load_state_dict(task.net.state_dict())
+    assert task.measure(4, example)["psnr_y"] != averaged["psnr_y"]
+    shipped, card = task.export()
+    assert shipped is task.shipped and set(task.modules) == {"net", "net_ema"}
+    assert card["training"]["optimizer"].endswith("; shipped and validated: the moving average of the network's weights, decay 0.9")

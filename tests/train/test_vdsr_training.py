@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from microsr_core.train.checkpoints import load_checkpoint
 from microsr_core.train.loop import TrainingCancelled
@@ -218,3 +219,22 @@ def test_init_from_weights_without_the_branch_starts_it_at_zero(tiny_folder, tmp
     publish_random(tmp_path / "weights", "maps", "vdsr", "VDSR", (2,), depth=5, channels=16, conditions=2)
     with pytest.raises(ParameterError, match=r"have tensors this run's network lacks \(condition.weight, condition.bias\)"):
         VDSRTask(replace(_config(tiny_folder, tmp_path / "run", 1), scales=(2,), degradation="family", init="maps"))
+
+
+def test_a_moving_average_run_validates_ships_and_checkpoints_the_average(tiny_folder, tmp_path):
+    out = tmp_path / "run"
+    task = VDSRTask(replace(_config(tiny_folder, out, 4), ema=0.5))
+    before = [p.clone() for p in task.net.parameters()]
+    task.train_step(0)
+    for average, start, after in zip(task.shipped.parameters(), before, task.net.parameters()):
+        torch.testing.assert_close(average, (start + after) / 2)  # decay 0.5: halfway to the step's weights
+    example = task.val_examples[2][0]
+    plain = task.measure(2, example)["psnr_y"]
+    task.shipped.load_state_dict(task.net.state_dict())
+    assert task.measure(2, example)["psnr_y"] != plain  # validation read the average, not the network
+    shipped, card = task.export()
+    assert shipped is task.shipped and "moving average of the network's weights, decay 0.5" in card["training"]["optimizer"]
+    result = train_vdsr(replace(_config(tiny_folder, out, 4), ema=0.5))
+    saved = load_checkpoint(out / "checkpoint.pt")["modules"]
+    assert set(saved) == {"net", "net_ema"} and result.steps == 4
+    assert not all(torch.equal(saved["net"][k], saved["net_ema"][k]) for k in saved["net"])
