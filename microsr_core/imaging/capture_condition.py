@@ -186,6 +186,11 @@ CONDITION_ERRORS = (
 )
 
 
+#: Detail ratios that count as "about as sharp as a bicubic downscale": an interval reaching
+#: beyond them, yet containing 1, cannot tell blurred from sharpened (the 90 % bars span ~2.7x).
+AS_SHARP = (0.8, 1.25)
+
+
 @dataclass(frozen=True)
 class CaptureCondition:
     """An LR capture's estimated noise (8-bit grey levels of Y) and detail (1 = a bicubic
@@ -199,16 +204,21 @@ class CaptureCondition:
     detail_high: float | None
 
     def looks(self) -> str:
-        """The detail in words: blurred or sharpened only where the whole interval says so."""
+        """The detail in words: blurred or sharpened only where the whole interval says so, "as
+        sharp as a bicubic downscale" only where it lies within :data:`AS_SHARP`, else can't tell."""
         if self.detail_high < 1:
             return "blurred"
-        return "sharpened" if self.detail_low > 1 else "about as sharp as a bicubic downscale"
+        if self.detail_low > 1:
+            return "sharpened"
+        if AS_SHARP[0] <= self.detail_low and self.detail_high <= AS_SHARP[1]:
+            return "about as sharp as a bicubic downscale"
+        return "can't tell blurred from sharpened"
 
     def line(self) -> str:
         """One line for the user: each number ± half its 90 % interval, or "can't tell"."""
         if self.noise is None:
             return f"capture: can't tell (the image is under {MIN_SIDE} px on a side)"
-        return (f"capture: noise {self.noise:.1f} ± {(self.noise_high - self.noise_low) / 2:.1f} grey levels, "
+        return (f"capture: sensor and file noise {self.noise:.1f} ± {(self.noise_high - self.noise_low) / 2:.1f} grey levels, "
                 f"detail {self.detail:.2f} ± {(self.detail_high - self.detail_low) / 2:.2f} ({self.looks()})")
 
     def row(self) -> dict[str, float | None]:

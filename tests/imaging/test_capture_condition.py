@@ -83,14 +83,15 @@ def test_the_estimate_orders_noise_and_detail_as_the_captures_do(field):
     quiet, loud, soft, crisp = (estimate_condition(lr) for lr in (quiet_lr, loud_lr, soft_lr, crisp_lr))
     assert quiet.noise < loud.noise and loud.noise_low <= loud_noise <= loud.noise_high
     assert soft.detail < crisp.detail
-    assert soft.line().startswith(f"capture: noise {soft.noise:.1f} ± {(soft.noise_high - soft.noise_low) / 2:.1f} grey levels, detail {soft.detail:.2f} ± ")
+    assert soft.line().startswith(f"capture: sensor and file noise {soft.noise:.1f} ± {(soft.noise_high - soft.noise_low) / 2:.1f} grey levels, detail {soft.detail:.2f} ± ")
 
 
 def test_the_detail_is_called_blurred_or_sharpened_only_where_its_whole_interval_says_so():
     def words(low: float, high: float) -> str:
         return CaptureCondition(1.0, 0.5, 2.0, (low + high) / 2, low, high).line().rpartition("(")[2]
 
-    assert words(0.3, 0.9) == "blurred)" and words(1.1, 1.6) == "sharpened)" and words(0.6, 1.2) == "about as sharp as a bicubic downscale)"
+    assert words(0.3, 0.9) == "blurred)" and words(1.1, 1.6) == "sharpened)" and words(0.85, 1.2) == "about as sharp as a bicubic downscale)"
+    assert words(0.41, 1.09) == "can't tell blurred from sharpened)" and words(0.9, 1.3) == "can't tell blurred from sharpened)"
 
 
 def test_a_large_image_is_read_as_tiles_of_the_size_the_networks_saw(sample):
