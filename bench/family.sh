@@ -17,6 +17,8 @@
 #   KIND=bicubic RUN=clean-weights bash bench/family.sh                  # the bicubic-kind weights on the same captures
 #   PIPES=bicubic RUN=on-bicubic bash bench/family.sh                    # the real-capture weights on a bicubic downscale
 #   SPLIT=val …                                                          # the val split (a choice made on numbers: val, not test)
+#   SPLIT=val PIPES="family usbcam" RUN=val-x bash bench/family.sh        # choosing weights: val split, the family and the
+#                                                                         # validation pipeline usbcam (kinds neither training nor test has)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data

@@ -434,7 +434,7 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--methods", type=_name_list, default=["bicubic"])
     p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS + tuple(PIPELINES),
-                   help="how LR is made from HR: the simple kinds, the training capture family (one seeded draw per image) or a held-out camera pipeline (microsr_core.imaging.capture_family)")
+                   help="how LR is made from HR: the simple kinds, the training capture family (one seeded draw per image), a held-out test camera pipeline or a validation one (usbcam: for choosing weights on the val split; microsr_core.imaging.capture_family)")
     p.add_argument("--capture", default=None, metavar="KEY=VALUE,...",
                    help="microscope degradation parameters, e.g. na=0.28,full_well=1500,read_noise=8,jpeg_quality=85 (fields of microsr_core.imaging.degrade.MicroscopeCapture)")
     p.add_argument("--lr", default=None, help="folder of real LR images with the HR images' names")

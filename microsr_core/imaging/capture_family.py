@@ -14,23 +14,28 @@ the physics or of common camera practice:
   stage moving during the exposure: a line of ``motion_px`` LR px);
 - **sampling**: pixel integration on the camera grid; a camera grid ``grid`` times finer than
   the saved image, resampled by the capture software (``resample``: bilinear, bicubic, held-out
-  Lanczos);
+  Lanczos; for validation, a box filter: the area average of cheap scalers and pixel binning);
 - **sensor**: Poisson-Gaussian noise on the raw photosites (Foi et al. 2008), full wells down to a
   phone's few hundred electrons; a Bayer colour filter array (``cfa``) demosaiced by
   ``demosaic`` (bilinear; Malvar, He & Cutler 2004, the gradient-corrected filter of many
-  cameras; held out, Menon et al. 2007's directional DDFAPD);
+  cameras; held out, Menon et al. 2007's directional DDFAPD); for validation, ``column_noise``: the
+  fixed-pattern offsets of a CMOS sensor's column amplifiers (one offset per column, the same
+  down the whole frame: faint vertical stripes);
 - **in-camera processing** in ``processing`` order: ``denoise`` (Gaussian or 3x3 median on the
   chroma; held out, a bilateral filter on all channels), ``sharpen`` (unsharp mask on luma);
   held out: a phone's S-shaped ``tone`` curve, ``vignetting``, lateral chromatic aberration
   (``lateral_ca``: red and blue magnified against green);
-- **file**: 8 bit, then ``codec`` JPEG (4:2:0 or 4:4:4 chroma) or, held out, WebP.
+- **file**: 8 bit, then ``codec`` JPEG (4:2:0 or 4:4:4 chroma; for validation, the 4:2:2 of video
+  cameras' MJPEG) or, held out, WebP.
 
 Demosaicing comes from ``colour-demosaicing`` (the colour-science project's reference
 implementations of the published algorithms: Malvar's and Menon's are easy to get subtly wrong).
 
 :class:`CaptureFamily` draws training pipelines (steps with probabilities, processing in random
 order: the higher-order idea of Real-ESRGAN, grounded in optics and cameras). :data:`HELD_OUT`
-are test pipelines with a step of a kind no training pipeline has (leave-one-family-out).
+are test pipelines with a step of a kind no training pipeline has (leave-one-family-out);
+:data:`VALIDATION` are pipelines of yet other kinds, for choosing between trained weights on
+captures the training never saw without looking at the test pipelines.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ from ..errors import ParameterError
 PSF_SHAPES = ("gaussian", "airy", "disc", "motion")
 DEMOSAICS = ("bilinear", "malvar", "menon")
 DENOISERS = ("gaussian", "median", "bilateral")
-RESAMPLERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+RESAMPLERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
+              "box": Image.Resampling.BOX}
 CODECS = ("none", "jpeg", "webp")
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 #: Supersampling of a PSF kernel per HR pixel (its value is the mean over the pixel's area).
@@ -224,6 +230,8 @@ class CameraPipeline:
     resample: str = "bicubic"
     cfa: str = ""
     demosaic: str = "bilinear"
+    #: Standard deviation (electrons) of the per-column offset of the sensor's column amplifiers.
+    column_noise: float = 0.0
     vignetting: float = 0.0
     tone: float = 0.0
     processing: tuple[str, ...] = ()
@@ -244,7 +252,8 @@ class CameraPipeline:
             (self.resample in RESAMPLERS, f"resample must be one of {', '.join(RESAMPLERS)}"),
             (self.codec in CODECS, f"codec must be one of {', '.join(CODECS)}"),
             (set(self.processing) <= {"denoise", "sharpen"}, "processing steps are denoise and sharpen"),
-            (self.grid >= 1 and self.defocus_um >= 0 and self.motion_px >= 0, "grid must be >= 1, defocus and motion >= 0"),
+            (self.grid >= 1 and self.defocus_um >= 0 and self.motion_px >= 0 and self.column_noise >= 0,
+             "grid must be >= 1, defocus, motion and column noise >= 0"),
             (1 <= self.quality <= 95, "quality must be in 1..95"),
         )
         for ok, message in checks:
@@ -280,9 +289,17 @@ class CameraPipeline:
             exposure = vignette(exposure, self.vignetting)
         optics = self.capture
         if not self.cfa:
-            return sensor_noise(exposure, optics.full_well, optics.read_noise, rng)
-        raw = sensor_noise(bayer_mosaic(exposure, self.cfa), optics.full_well, optics.read_noise, rng)
+            return self._column_offsets(sensor_noise(exposure, optics.full_well, optics.read_noise, rng), rng)
+        raw = self._column_offsets(sensor_noise(bayer_mosaic(exposure, self.cfa), optics.full_well, optics.read_noise, rng), rng)
         return demosaic(raw, self.cfa, self.demosaic)
+
+    def _column_offsets(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``frame`` (raw or RGB, in full-well units) with one random offset per column; no draw
+        without column noise, so the other pipelines' captures stay what they were."""
+        if not self.column_noise:
+            return frame
+        offsets = rng.normal(0.0, self.column_noise / self.capture.full_well, size=frame.shape[1])
+        return np.clip(frame + offsets.reshape((1, -1) + (1,) * (frame.ndim - 2)), 0.0, 1.0).astype(np.float32)
 
     def camera(self, image: np.ndarray) -> np.ndarray:
         """In-camera processing of the sRGB frame, in this pipeline's order."""
@@ -322,7 +339,7 @@ class CameraPipeline:
 
     def noiseless(self) -> "CameraPipeline":
         """The same optics, sampling and processing without sensor noise or lossy file."""
-        return replace(self, capture=self.capture.noiseless(), codec="none")
+        return replace(self, capture=self.capture.noiseless(), codec="none", column_noise=0.0)
 
     def conditioned(self, hr: np.ndarray, scale: int, seed: int = 0) -> tuple[np.ndarray, float, float]:
         """(LR capture, noise, detail) of ``hr``: :meth:`apply`, and what it did, measured against
@@ -341,6 +358,8 @@ class CameraPipeline:
         if self.grid != 1:
             parts.append(f"camera grid x{self.grid:.2f} resampled {self.resample}")
         parts.append(f"full well {optics.full_well:.0f} e-, read {optics.read_noise:.1f} e-")
+        if self.column_noise:
+            parts.append(f"column offsets {self.column_noise:.1f} e-")
         if self.cfa:
             parts.append(f"Bayer {self.cfa} + {self.demosaic}")
         if self.vignetting:
@@ -366,7 +385,8 @@ class CaptureFamily:
     wells down to a phone's, read noise up to a cheap sensor's); each other step is taken with
     its probability, and denoising and sharpening run in a random order. No step of a kind that
     only :data:`HELD_OUT` pipelines use (motion blur, lateral CA, Lanczos, Menon, bilateral,
-    vignetting, S-curve, WebP) is ever drawn here.
+    vignetting, S-curve, WebP) or only :data:`VALIDATION` ones (column offsets, box resampling,
+    4:2:2 chroma) is ever drawn here.
     """
 
     ranges: CaptureRanges = CaptureRanges(full_well=(150.0, 20000.0), read_noise=(1.0, 20.0))
@@ -471,9 +491,19 @@ HELD_OUT = {
         codec="jpeg", quality=70,
     ),
 }
+#: Validation pipelines: steps of kinds neither the training family nor :data:`HELD_OUT` has, to
+#: choose between trained weights (on the val split) by how they do on a capture never trained on,
+#: while the held-out pipelines stay for reporting alone.
+VALIDATION = {
+    "usbcam": CameraPipeline(
+        name="usbcam",  # a USB video camera on a C-mount: CMOS column offsets, a binned grid box-filtered down, MJPEG 4:2:2
+        capture=MicroscopeCapture(na=0.3, full_well=2500.0, read_noise=5.0, jpeg_quality=0),
+        cfa="GRBG", demosaic="bilinear", column_noise=8.0, grid=1.5, resample="box", codec="jpeg", quality=75, chroma="422",
+    ),
+}
 #: Named pipelines ``evaluate --degradation`` offers beside the simple kinds: the training family
-#: (one seeded draw per image, for validation) and the held-out test pipelines.
-PIPELINES = {"family": CaptureFamily(), **HELD_OUT}
+#: (one seeded draw per image), the held-out test pipelines and the validation pipelines.
+PIPELINES = {"family": CaptureFamily(), **HELD_OUT, **VALIDATION}
 
 
 def pipeline_degradation(name: str, scale: int) -> Degradation:

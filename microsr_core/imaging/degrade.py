@@ -176,12 +176,18 @@ def file_round_trip(image: np.ndarray, file_format: str, **options) -> np.ndarra
     return np.asarray(Image.open(buffer).convert(array.mode)).astype(np.float32) / 255.0
 
 
+#: JPEG chroma subsampling by name: PIL's ``subsampling`` value (4:2:2 halves chroma across only, as video cameras do).
+CHROMA_SUBSAMPLING = {"420": 2, "422": 1, "444": 0}
+
+
 def jpeg_compress(image: np.ndarray, quality: int, chroma: str = "420") -> np.ndarray:
     """Round-trip through an 8-bit JPEG at ``quality`` (1..95), as cameras and BCCD do, with
-    4:2:0 chroma (``chroma`` "420", PIL's default) or else 4:4:4."""
+    ``chroma`` subsampling 4:2:0 (PIL's default), 4:2:2 or 4:4:4."""
     if not 1 <= quality <= 95:
         raise ParameterError(f"JPEG quality must be in 1..95, got {quality}")
-    return file_round_trip(image, "JPEG", quality=quality, subsampling=2 if chroma == "420" else 0)
+    if chroma not in CHROMA_SUBSAMPLING:
+        raise ParameterError(f"JPEG chroma must be one of {', '.join(CHROMA_SUBSAMPLING)}, got '{chroma}'")
+    return file_round_trip(image, "JPEG", quality=quality, subsampling=CHROMA_SUBSAMPLING[chroma])
 
 
 # --- A real capture: lower objective, camera pixel, sensor noise, JPEG ---------------------------

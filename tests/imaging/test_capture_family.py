@@ -9,6 +9,7 @@ from PIL import Image
 
 from microsr_core.imaging.capture_family import (
     HELD_OUT,
+    VALIDATION,
     CameraPipeline,
     CaptureFamily,
     airy_kernel,
@@ -94,6 +95,12 @@ def test_the_training_family_never_draws_a_held_out_kind_of_step():
         unseen = (pipeline.psf == "motion", pipeline.demosaic == "menon" and bool(pipeline.cfa), pipeline.denoise == "bilateral" and "denoise" in pipeline.processing,
                   pipeline.resample == "lanczos" and pipeline.grid != 1, pipeline.codec == "webp", pipeline.tone > 0, pipeline.vignetting > 0, pipeline.lateral_ca > 0)
         assert sum(unseen) >= 2, name
+    assert all(d.column_noise == 0 for d in draws) and {d.chroma for d in draws} == {"420", "444"}
+    # each validation pipeline has steps of kinds neither the family nor a held-out pipeline has
+    for name, pipeline in VALIDATION.items():
+        unseen = (pipeline.column_noise > 0, pipeline.resample == "box" and pipeline.grid != 1, pipeline.chroma == "422" and pipeline.codec == "jpeg")
+        assert sum(unseen) >= 2, name
+        assert all(p.column_noise == 0 and p.resample != "box" and p.chroma != "422" for p in HELD_OUT.values())
 
 
 def test_a_family_capture_is_reproducible_from_its_seed_and_differs_between_seeds(sample):
@@ -107,7 +114,7 @@ def test_a_family_capture_is_reproducible_from_its_seed_and_differs_between_seed
     assert lr.shape == (48, 48, 3) and target.shape == hr.shape
 
 
-@pytest.mark.parametrize("name", sorted(HELD_OUT))
+@pytest.mark.parametrize("name", sorted(HELD_OUT) + sorted(VALIDATION))
 def test_held_out_pipelines_make_a_plausible_lr_and_keep_a_grey_field_grey(sample, name):
     degradation = pipeline_degradation(name, 2)
     lr = degradation.apply(sample[:120, :160])
@@ -168,3 +175,26 @@ def test_the_family_parses_its_ranges_with_the_shared_parser_over_its_own_defaul
     for text, message in [("colour=1", "KEY one of"), ("na=x", "not a number"), ("na=0.5:0.4", "above high")]:
         with pytest.raises(ParameterError, match=message):
             CaptureFamily.from_text(text)
+
+
+def test_column_offsets_draw_vertical_stripes_and_leave_other_pipelines_unchanged():
+    grey = np.full((128, 128, 3), 0.5, dtype=np.float32)
+    plain = CameraPipeline(capture=MicroscopeCapture(full_well=1e9, read_noise=0.0, jpeg_quality=0))  # no noise of its own
+    striped = replace(plain, column_noise=5e6)  # 0.5 % of the full well
+    frame = striped.apply(grey, 2, seed=1, quantize=False)
+    columns, rows = frame[..., 1].mean(axis=0), frame[..., 1].mean(axis=1)
+    assert columns.std() > 0.002 and rows.std() < 0.1 * columns.std()  # offsets per column, constant down it
+    np.testing.assert_array_equal(plain.apply(grey, 2, seed=1), replace(striped, column_noise=0.0).apply(grey, 2, seed=1))
+    assert striped.noiseless().column_noise == 0
+    with pytest.raises(ParameterError, match="column noise"):
+        replace(plain, column_noise=-1.0)
+
+
+def test_422_chroma_halves_colour_detail_across_but_not_down():
+    stripes = np.zeros((64, 64, 3), dtype=np.float32)
+    stripes[..., 0] = np.indices((64, 64))[1] % 2  # red and black alternate across: chroma detail of 1 px
+    across = jpeg_compress(stripes, 95, "422")
+    down = jpeg_compress(stripes.transpose(1, 0, 2), 95, "422")
+    assert np.abs(down - stripes.transpose(1, 0, 2)).mean() < 0.5 * np.abs(across - stripes).mean()
+    with pytest.raises(ParameterError, match="chroma must be one of 420, 422, 444"):
+        jpeg_compress(stripes, 90, "411")
