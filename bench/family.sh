@@ -4,6 +4,7 @@
 #   microscope  the documented microscope test point (bench/quality.sh REALISTIC; a one-simulator capture)
 #   scanner     held out: stage motion, lateral chromatic aberration, Lanczos resampling, WebP
 #   phone       held out: vignetting, Menon demosaicing, S-curve, bilateral denoise, sharpening, JPEG q70
+#   wsi         held out (added 2026-12-07 night, before any family change it was meant to judge): coma, hot pixels, JPEG 2000
 # (microsr_core/capture_family.py). Real-ESRGAN general-v3 (../shared/peers, imported as
 # import@realesr; x4 only) runs on the same LR at x4. Per-image rows give the worst image and
 # invented colour. Written to docs/eval/family/${RUN}_<pipeline>_<set>_test_x<scale>.json, summarised by
@@ -35,7 +36,7 @@ fi
 for s in ${SCALES:-2 3 4}; do
   for set in ${SETS:-bccd wbc1 wbc2}; do
     case $set in bccd) hr=$DATA/bccd/images ;; wbc*) hr=$DATA/wbc_seg/dataset${set#wbc}/images ;; esac
-    for pipe in ${PIPES:-microscope scanner phone}; do
+    for pipe in ${PIPES:-microscope scanner phone wsi}; do
       [ -n "${SKIP_DONE:-}" ] && [ -f $OUT/${RUN}_${pipe}_${set}_${SPLIT:-test}_x$s.json ] && continue
       methods=${METHODS:-bicubic,vdsr,microgan}; [ $s = 4 ] && methods=$methods$peer
       capture=(); [ $pipe = microscope ] && capture=(--capture $REALISTIC)

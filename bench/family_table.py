@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 EVAL = Path(__file__).resolve().parents[1] / "docs" / "eval" / "family"
-PIPES = tuple(os.environ.get("PIPES", "microscope scanner phone").split())
+PIPES = tuple(os.environ.get("PIPES", "microscope scanner phone wsi").split())
 SETS = ("bccd", "wbc1", "wbc2")
 SPLIT = os.environ.get("SPLIT", "test")
 METHODS = tuple(os.environ.get("METHODS", "vdsr,microgan,import@realesr").split(","))

@@ -11,7 +11,8 @@ the physics or of common camera practice:
   fit, with astigmatism), ``airy`` (the diffraction pattern of a circular pupil, rings and all:
   I(v) = (2 J1(v)/v)², v = 2π NA r / λ), ``disc`` (geometric defocus: a uniform disc of
   ``defocus_um`` radius convolved with the in-focus Airy-Gaussian) or, held out, ``motion`` (the
-  stage moving during the exposure: a line of ``motion_px`` LR px);
+  stage moving during the exposure: a line of ``motion_px`` LR px) and ``coma`` (an off-axis
+  field point of an aberrated objective: ``coma_waves`` of Zernike coma in the pupil);
 - **sampling**: pixel integration on the camera grid; a camera grid ``grid`` times finer than
   the saved image, resampled by the capture software (``resample``: bilinear, bicubic, held-out
   Lanczos; for validation, a box filter: the area average of cheap scalers and pixel binning);
@@ -20,13 +21,14 @@ the physics or of common camera practice:
   ``demosaic`` (bilinear; Malvar, He & Cutler 2004, the gradient-corrected filter of many
   cameras; held out, Menon et al. 2007's directional DDFAPD); for validation, ``column_noise``: the
   fixed-pattern offsets of a CMOS sensor's column amplifiers (one offset per column, the same
-  down the whole frame: faint vertical stripes);
+  down the whole frame: faint vertical stripes); held out, ``hot_pixels`` (defective photosites
+  that read bright, one colour each behind a Bayer filter);
 - **in-camera processing** in ``processing`` order: ``denoise`` (Gaussian or 3x3 median on the
   chroma; held out, a bilateral filter on all channels), ``sharpen`` (unsharp mask on luma);
   held out: a phone's S-shaped ``tone`` curve, ``vignetting``, lateral chromatic aberration
   (``lateral_ca``: red and blue magnified against green);
 - **file**: 8 bit, then ``codec`` JPEG (4:2:0 or 4:4:4 chroma; for validation, the 4:2:2 of video
-  cameras' MJPEG) or, held out, WebP.
+  cameras' MJPEG) or, held out, WebP and JPEG 2000 (a whole-slide scanner's tiles).
 
 Demosaicing comes from ``colour-demosaicing`` (the colour-science project's reference
 implementations of the published algorithms: Malvar's and Menon's are easy to get subtly wrong).
@@ -53,6 +55,7 @@ from .capture_condition import detail_ratio, noise_rms
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .degrade import (
     AIRY_GAUSSIAN_SIGMA,
+    CHROMA_SUBSAMPLING,
     CaptureRanges,
     Degradation,
     MicroscopeCapture,
@@ -68,12 +71,12 @@ from .degrade import (
 )
 from ..errors import ParameterError
 
-PSF_SHAPES = ("gaussian", "airy", "disc", "motion")
+PSF_SHAPES = ("gaussian", "airy", "disc", "motion", "coma")
 DEMOSAICS = ("bilinear", "malvar", "menon")
 DENOISERS = ("gaussian", "median", "bilateral")
 RESAMPLERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
               "box": Image.Resampling.BOX}
-CODECS = ("none", "jpeg", "webp")
+CODECS = ("none", "jpeg", "webp", "jpeg2000")
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 #: Supersampling of a PSF kernel per HR pixel (its value is the mean over the pixel's area).
 KERNEL_SUPERSAMPLING = 3
@@ -102,6 +105,40 @@ def airy_kernel(first_zero_px: float) -> np.ndarray:
     safe = np.where(v == 0, 1.0, v)
     samples = np.where(v == 0, 1.0, (2 * special.j1(safe) / safe) ** 2)
     return _binned(samples, radius)
+
+
+#: Pupil radius, in samples, of the FFT that computes an aberrated PSF (:func:`coma_kernel`) at its smallest.
+PUPIL_SAMPLES = 12
+
+
+def coma_kernel(first_zero_px: float, waves: float, angle_deg: float) -> np.ndarray:
+    """Normalised PSF of a circular pupil with ``waves`` of third-order coma (Zernike Z(3,1):
+    W = waves (3ρ³ − 2ρ) cos(θ − angle)), the comet-tailed spot of a field point off an objective's
+    axis; without coma it is :func:`airy_kernel`'s pattern. The PSF is |FT(pupil)|², computed by
+    FFT at KERNEL_SUPERSAMPLING samples a pixel and area-binned like the other kernels. The spot
+    is moved so that its centroid within the kernel lies on the ideal image point: coma's shift
+    is distortion, which a scanner calibrates out when it stitches tiles, and PSNR against the
+    HR would otherwise measure registration rather than resolution."""
+    n = KERNEL_SUPERSAMPLING
+    size = 1 << int(math.ceil(math.log2(2 * PUPIL_SAMPLES * first_zero_px * n / 1.22)))
+    pupil_radius = 1.22 * size / (2 * first_zero_px * n)  # puts the first dark ring at first_zero_px
+    v, u = (np.mgrid[0:size, 0:size] - size // 2) / pupil_radius
+    rho, theta = np.hypot(u, v), np.arctan2(v, u) - math.radians(angle_deg)
+    field = np.where(rho <= 1.0, np.exp(2j * np.pi * waves * (3 * rho**3 - 2 * rho) * np.cos(theta)), 0.0)
+    intensity = np.abs(np.fft.fft2(np.fft.ifftshift(field))) ** 2  # the spot at index (0, 0), wrapped
+    radius = max(1, int(math.ceil((3.24 / 1.22 + 2 * waves) * first_zero_px)))
+    reach = radius * n + n // 2
+    if 2 * reach + 1 > size:
+        raise ParameterError(f"coma kernel: {waves} waves over {first_zero_px:.1f} px reach past the computed PSF")
+    offsets = np.fft.fftfreq(size, 1.0 / size)  # signed sample offsets of the wrapped grid
+    inside = np.abs(offsets) <= reach
+    window = intensity[np.ix_(inside, inside)]
+    shift_y, shift_x = (window * offsets[inside][:, None]).sum() / window.sum(), (window * offsets[inside][None, :]).sum() / window.sum()
+    frequencies = np.fft.fftfreq(size)
+    centred = np.real(np.fft.ifft2(np.fft.fft2(intensity) * np.exp(2j * np.pi * (frequencies[:, None] * shift_y + frequencies[None, :] * shift_x))))
+    spot = np.fft.fftshift(np.clip(centred, 0.0, None))
+    centre = size // 2
+    return _binned(spot[centre - reach : centre + reach + 1, centre - reach : centre + reach + 1], radius)
 
 
 def disc_kernel(radius_px: float) -> np.ndarray:
@@ -152,9 +189,15 @@ def demosaic(raw: np.ndarray, pattern: str, algorithm: str) -> np.ndarray:
 
 
 def encode(image: np.ndarray, codec: str, quality: int, chroma: str = "420") -> np.ndarray:
-    """Round-trip through an 8-bit file: ``jpeg`` (:func:`~.degrade.jpeg_compress`, ``chroma`` 420 or 444 subsampling) or ``webp``."""
+    """Round-trip through an 8-bit file: ``jpeg`` (:func:`~.degrade.jpeg_compress`, ``chroma``
+    subsampling), ``webp``, or ``jpeg2000`` with ``quality`` read as the file's target PSNR in dB
+    (the irreversible 9/7 wavelet with the colour transform, as whole-slide formats store tiles:
+    Aperio SVS and DICOM WSI allow it; wavelet ringing and blur instead of 8x8 blocks). A target
+    PSNR rather than a ratio, since a ratio starves small crops, whose headers take the bytes."""
     if codec == "jpeg":
         return jpeg_compress(image, quality, chroma)
+    if codec == "jpeg2000":
+        return file_round_trip(image, "JPEG2000", quality_mode="dB", quality_layers=[quality], irreversible=True, mct=1)
     return file_round_trip(image, "WEBP", quality=quality)
 
 
@@ -225,6 +268,8 @@ class CameraPipeline:
     psf: str = "gaussian"
     defocus_um: float = 0.0
     motion_px: float = 0.0
+    #: Waves of coma at the field point (``psf="coma"``).
+    coma_waves: float = 0.0
     lateral_ca: float = 0.0
     grid: float = 1.0
     resample: str = "bicubic"
@@ -232,6 +277,8 @@ class CameraPipeline:
     demosaic: str = "bilinear"
     #: Standard deviation (electrons) of the per-column offset of the sensor's column amplifiers.
     column_noise: float = 0.0
+    #: Share of photosites that are hot (a sensor defect: they read bright whatever the light).
+    hot_pixels: float = 0.0
     vignetting: float = 0.0
     tone: float = 0.0
     processing: tuple[str, ...] = ()
@@ -240,6 +287,7 @@ class CameraPipeline:
     sharpen_radius: float = 1.0
     sharpen_amount: float = 0.0
     codec: str = "none"
+    #: JPEG and WebP quality; for ``jpeg2000``, the file's target PSNR in dB.
     quality: int = 90
     chroma: str = "420"
 
@@ -251,9 +299,11 @@ class CameraPipeline:
             (self.denoise in DENOISERS, f"denoise must be one of {', '.join(DENOISERS)}"),
             (self.resample in RESAMPLERS, f"resample must be one of {', '.join(RESAMPLERS)}"),
             (self.codec in CODECS, f"codec must be one of {', '.join(CODECS)}"),
+            (self.chroma in CHROMA_SUBSAMPLING, f"chroma must be one of {', '.join(CHROMA_SUBSAMPLING)}"),
             (set(self.processing) <= {"denoise", "sharpen"}, "processing steps are denoise and sharpen"),
-            (self.grid >= 1 and self.defocus_um >= 0 and self.motion_px >= 0 and self.column_noise >= 0,
-             "grid must be >= 1, defocus, motion and column noise >= 0"),
+            (self.grid >= 1 and self.defocus_um >= 0 and self.motion_px >= 0 and self.column_noise >= 0 and self.coma_waves >= 0,
+             "grid must be >= 1, defocus, motion, coma and column noise >= 0"),
+            (0 <= self.hot_pixels < 0.01, "hot pixels must be a share in [0, 0.01)"),
             (1 <= self.quality <= 95, "quality must be in 1..95"),
         )
         for ok, message in checks:
@@ -271,6 +321,8 @@ class CameraPipeline:
             return fftconvolve(disc_kernel(self.defocus_um / hr_pixel_um), _gaussian(AIRY_GAUSSIAN_SIGMA * wavelength / optics.na / hr_pixel_um))
         if self.psf == "motion":
             return fftconvolve(line_kernel(self.motion_px * scale, optics.angle_deg), _gaussian(optics.psf_sigmas()[channel] * scale))
+        if self.psf == "coma":
+            return coma_kernel(0.61 * wavelength / optics.na / hr_pixel_um, self.coma_waves, optics.angle_deg)
         return None
 
     def optics(self, hr: np.ndarray, scale: int) -> np.ndarray:
@@ -289,9 +341,23 @@ class CameraPipeline:
             exposure = vignette(exposure, self.vignetting)
         optics = self.capture
         if not self.cfa:
-            return self._column_offsets(sensor_noise(exposure, optics.full_well, optics.read_noise, rng), rng)
-        raw = self._column_offsets(sensor_noise(bayer_mosaic(exposure, self.cfa), optics.full_well, optics.read_noise, rng), rng)
+            return self._defects(sensor_noise(exposure, optics.full_well, optics.read_noise, rng), rng)
+        raw = self._defects(sensor_noise(bayer_mosaic(exposure, self.cfa), optics.full_well, optics.read_noise, rng), rng)
         return demosaic(raw, self.cfa, self.demosaic)
+
+    def _defects(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``frame`` with the sensor's column offsets and hot photosites."""
+        return self._hot_pixels(self._column_offsets(frame, rng), rng)
+
+    def _hot_pixels(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``frame`` with a share ``hot_pixels`` of its sites (of one colour each where there are
+        three planes) raised by 0.3 to 1 of the full well; no draw without them, as for column offsets."""
+        if not self.hot_pixels:
+            return frame
+        flat = frame.reshape(-1).copy()
+        sites = rng.choice(flat.size, size=max(1, int(round(self.hot_pixels * flat.size))), replace=False)
+        flat[sites] += rng.uniform(0.3, 1.0, size=sites.size).astype(np.float32)
+        return np.clip(flat.reshape(frame.shape), 0.0, 1.0)
 
     def _column_offsets(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``frame`` (raw or RGB, in full-well units) with one random offset per column; no draw
@@ -339,7 +405,7 @@ class CameraPipeline:
 
     def noiseless(self) -> "CameraPipeline":
         """The same optics, sampling and processing without sensor noise or lossy file."""
-        return replace(self, capture=self.capture.noiseless(), codec="none", column_noise=0.0)
+        return replace(self, capture=self.capture.noiseless(), codec="none", column_noise=0.0, hot_pixels=0.0)
 
     def conditioned(self, hr: np.ndarray, scale: int, seed: int = 0) -> tuple[np.ndarray, float, float]:
         """(LR capture, noise, detail) of ``hr``: :meth:`apply`, and what it did, measured against
@@ -352,7 +418,7 @@ class CameraPipeline:
     def describe(self) -> str:
         optics = self.capture
         parts = [(f"{self.name} pipeline: " if self.name else "") + f"{self.psf} PSF (NA {optics.na:.2f}" + (f", defocus disc {self.defocus_um:.2f} um" if self.psf == "disc" else "")
-                 + (f", motion {self.motion_px:.1f} px" if self.psf == "motion" else "") + ")"]
+                 + (f", motion {self.motion_px:.1f} px" if self.psf == "motion" else "") + (f", coma {self.coma_waves:.2f} waves" if self.psf == "coma" else "") + ")"]
         if self.lateral_ca:
             parts.append(f"lateral CA {self.lateral_ca:.3f}")
         if self.grid != 1:
@@ -360,6 +426,8 @@ class CameraPipeline:
         parts.append(f"full well {optics.full_well:.0f} e-, read {optics.read_noise:.1f} e-")
         if self.column_noise:
             parts.append(f"column offsets {self.column_noise:.1f} e-")
+        if self.hot_pixels:
+            parts.append(f"hot pixels {self.hot_pixels:.2%}")
         if self.cfa:
             parts.append(f"Bayer {self.cfa} + {self.demosaic}")
         if self.vignetting:
@@ -368,7 +436,9 @@ class CameraPipeline:
             parts.append(f"S-curve {self.tone:.2f}")
         for step in self.processing:
             parts.append(f"denoise {self.denoise} {self.denoise_strength:.2f}" if step == "denoise" else f"sharpen {self.sharpen_amount:.2f} r{self.sharpen_radius:.2f}")
-        if self.codec != "none":
+        if self.codec == "jpeg2000":
+            parts.append(f"jpeg2000 {self.quality} dB")
+        elif self.codec != "none":
             parts.append(f"{self.codec} q{self.quality}" + (f" {self.chroma}" if self.codec == "jpeg" else ""))
         return ", ".join(parts)
 
@@ -489,6 +559,11 @@ HELD_OUT = {
         psf="airy", cfa="RGGB", demosaic="menon", vignetting=0.2, tone=0.25,
         processing=("denoise", "sharpen"), denoise="bilateral", denoise_strength=1.0, sharpen_amount=1.0, sharpen_radius=1.2,
         codec="jpeg", quality=70,
+    ),
+    "wsi": CameraPipeline(
+        name="wsi",  # a whole-slide scanner off its axis: the objective's coma, a sensor with hot pixels, JPEG 2000 tiles
+        capture=MicroscopeCapture(na=0.45, full_well=8000.0, read_noise=3.0, angle_deg=30.0, jpeg_quality=0),
+        psf="coma", coma_waves=0.3, hot_pixels=5e-4, cfa="BGGR", demosaic="malvar", codec="jpeg2000", quality=36,
     ),
 }
 #: Validation pipelines: steps of kinds neither the training family nor :data:`HELD_OUT` has, to

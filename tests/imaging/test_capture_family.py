@@ -14,6 +14,7 @@ from microsr_core.imaging.capture_family import (
     CaptureFamily,
     airy_kernel,
     bayer_mosaic,
+    coma_kernel,
     demosaic,
     disc_kernel,
     encode,
@@ -92,9 +93,11 @@ def test_the_training_family_never_draws_a_held_out_kind_of_step():
     assert min(d.capture.full_well for d in draws) < 300  # down to a phone's photon budget
     # each held-out pipeline has at least one step of a kind the family never drew
     for name, pipeline in HELD_OUT.items():
-        unseen = (pipeline.psf == "motion", pipeline.demosaic == "menon" and bool(pipeline.cfa), pipeline.denoise == "bilateral" and "denoise" in pipeline.processing,
-                  pipeline.resample == "lanczos" and pipeline.grid != 1, pipeline.codec == "webp", pipeline.tone > 0, pipeline.vignetting > 0, pipeline.lateral_ca > 0)
+        unseen = (pipeline.psf in ("motion", "coma"), pipeline.demosaic == "menon" and bool(pipeline.cfa), pipeline.denoise == "bilateral" and "denoise" in pipeline.processing,
+                  pipeline.resample == "lanczos" and pipeline.grid != 1, pipeline.codec in ("webp", "jpeg2000"), pipeline.tone > 0, pipeline.vignetting > 0,
+                  pipeline.lateral_ca > 0, pipeline.hot_pixels > 0)
         assert sum(unseen) >= 2, name
+    assert all(d.hot_pixels == 0 and d.coma_waves == 0 for d in draws)
     assert all(d.column_noise == 0 for d in draws) and {d.chroma for d in draws} == {"420", "444"}
     # each validation pipeline has steps of kinds neither the family nor a held-out pipeline has
     for name, pipeline in VALIDATION.items():
@@ -198,3 +201,48 @@ def test_422_chroma_halves_colour_detail_across_but_not_down():
     assert np.abs(down - stripes.transpose(1, 0, 2)).mean() < 0.5 * np.abs(across - stripes).mean()
     with pytest.raises(ParameterError, match="chroma must be one of 420, 422, 444"):
         jpeg_compress(stripes, 90, "411")
+
+
+def test_coma_kernel_is_the_airy_pattern_without_coma_and_a_centred_comet_with_it():
+    plain = coma_kernel(5.0, 0.0, 0.0)
+    airy = airy_kernel(5.0)
+    inner = plain.shape[0] // 2 - airy.shape[0] // 2
+    core = plain[inner : inner + airy.shape[0], inner : inner + airy.shape[1]]
+    np.testing.assert_allclose(core / core.sum(), airy, atol=0.005 * airy.max())
+    comet = coma_kernel(5.0, 0.3, 0.0)
+    y, x = np.mgrid[: comet.shape[0], : comet.shape[1]] - comet.shape[0] // 2
+    assert comet.sum() == pytest.approx(1.0)
+    assert abs((comet * x).sum()) < 0.1 and abs((comet * y).sum()) < 0.1  # centroid on the ideal point
+    np.testing.assert_allclose(comet, comet[::-1], atol=1e-6)  # symmetric about the coma's axis (here x) ...
+    assert np.abs(comet - comet[:, ::-1]).max() > 0.2 * comet.max()  # ... and lopsided along it
+    assert comet.max() < 0.8 * plain.max()  # energy moved from the core into the tail
+
+
+def test_hot_pixels_light_isolated_sites_and_leave_other_pipelines_unchanged():
+    dark = np.full((128, 128, 3), 0.05, dtype=np.float32)
+    plain = CameraPipeline(capture=MicroscopeCapture(full_well=1e9, read_noise=0.0, jpeg_quality=0))
+    hot = replace(plain, hot_pixels=0.002)
+    frame = hot.apply(dark, 2, seed=1, quantize=False)
+    bright = frame.max(axis=-1) > 0.3
+    assert 0.5 * 0.002 * 64 * 64 * 3 < bright.sum() <= round(0.002 * 64 * 64 * 3)  # one colour plane of each hot site
+    np.testing.assert_array_equal(plain.apply(dark, 2, seed=1), replace(hot, hot_pixels=0.0).apply(dark, 2, seed=1))
+    assert hot.noiseless().hot_pixels == 0
+    with pytest.raises(ParameterError, match="hot pixels"):
+        replace(plain, hot_pixels=0.5)
+
+
+def test_jpeg2000_reaches_its_target_psnr_with_wavelet_blur_not_blocks(sample):
+    image = sample[:96, :128]
+    for target in (32, 40):
+        decoded = encode(image, "jpeg2000", target)
+        error = np.mean((decoded - image) ** 2)
+        assert 10 * np.log10(1 / error) == pytest.approx(target, abs=1.5)
+    decoded = encode(image, "jpeg2000", 32)
+    block_edges = np.abs(np.diff(decoded - image, axis=1))[:, 7::8].mean()
+    inside = np.abs(np.diff(decoded - image, axis=1)).mean()
+    assert block_edges < 1.3 * inside  # no 8x8 grid in the error, as JPEG leaves
+
+
+def test_a_pipeline_refuses_an_unknown_chroma_subsampling_when_made():
+    with pytest.raises(ParameterError, match="chroma must be one of"):
+        CameraPipeline(codec="jpeg", chroma="411")
