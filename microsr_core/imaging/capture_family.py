@@ -24,7 +24,8 @@ the physics or of common camera practice:
   down the whole frame: faint vertical stripes); held out, ``hot_pixels`` (defective photosites
   that read bright, one colour each behind a Bayer filter);
 - **in-camera processing** in ``processing`` order: ``denoise`` (Gaussian or 3x3 median on the
-  chroma; held out, a bilateral filter on all channels), ``sharpen`` (unsharp mask on luma);
+  chroma, or an edge-preserving guided filter on luma and chroma; held out, a bilateral filter
+  on all channels), ``sharpen`` (unsharp mask on luma);
   held out: a phone's S-shaped ``tone`` curve, ``vignetting``, lateral chromatic aberration
   (``lateral_ca``: red and blue magnified against green);
 - **file**: 8 bit, then ``codec`` JPEG (4:2:0 or 4:4:4 chroma; for validation, the 4:2:2 of video
@@ -73,7 +74,7 @@ from ..errors import ParameterError
 
 PSF_SHAPES = ("gaussian", "airy", "disc", "motion", "coma")
 DEMOSAICS = ("bilinear", "malvar", "menon")
-DENOISERS = ("gaussian", "median", "bilateral")
+DENOISERS = ("gaussian", "median", "guided", "bilateral")
 RESAMPLERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
               "box": Image.Resampling.BOX}
 CODECS = ("none", "jpeg", "webp", "jpeg2000")
@@ -216,14 +217,31 @@ def unsharp_mask(image: np.ndarray, radius: float, amount: float) -> np.ndarray:
     return np.clip(ycbcr_to_rgb(ycbcr), 0.0, 1.0)
 
 
+def guided_filter(plane: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """``plane`` filtered with itself as the guide (He, Sun & Tang 2010): in each (2 radius + 1)²
+    window the output is a·plane + b with a = var / (var + eps), so flat areas (variance below
+    ``eps``) are averaged and edges (variance above it) kept; box filters only, as cheap ISPs need."""
+    size = 2 * radius + 1
+    mean = ndimage.uniform_filter(plane, size, mode="reflect")
+    variance = np.clip(ndimage.uniform_filter(plane * plane, size, mode="reflect") - mean * mean, 0.0, None)
+    gain = variance / (variance + eps)
+    return ndimage.uniform_filter(gain, size, mode="reflect") * plane + ndimage.uniform_filter((1 - gain) * mean, size, mode="reflect")
+
+
 def denoise(image: np.ndarray, method: str, strength: float) -> np.ndarray:
-    """A camera's noise reduction: ``gaussian`` (σ ``strength`` px) or ``median`` (3x3) on the chroma,
-    where noise shows most and detail least; ``bilateral`` (held out) on every channel, edge-preserving."""
+    """A camera's noise reduction: ``gaussian`` (σ ``strength`` px) or ``median`` (3x3) on the
+    chroma, where noise shows most and detail least; ``guided`` on luma and chroma, edge-preserving
+    (noise of up to 0.03 ``strength`` averaged away over 3x3, or 5x5 from strength 1: a phone
+    ISP's spatial noise reduction); ``bilateral`` (held out) on every channel, edge-preserving too."""
     if method == "bilateral":
         from skimage.restoration import denoise_bilateral
 
         return denoise_bilateral(image, sigma_color=0.05 * strength, sigma_spatial=strength, channel_axis=-1).astype(np.float32)
     ycbcr = rgb_to_ycbcr(image)
+    if method == "guided":
+        for c in range(3):
+            ycbcr[..., c] = guided_filter(ycbcr[..., c], 1 if strength < 1 else 2, (0.03 * strength) ** 2)
+        return np.clip(ycbcr_to_rgb(ycbcr), 0.0, 1.0)
     for c in (1, 2):
         plane = ycbcr[..., c]
         ycbcr[..., c] = ndimage.gaussian_filter(plane, strength, mode="reflect") if method == "gaussian" else ndimage.median_filter(plane, 3, mode="reflect")
@@ -484,7 +502,7 @@ class CaptureFamily:
         return (
             f"capture family (microsr_core.imaging.capture_family.CaptureFamily): PSF gaussian/airy/disc {self.psf_odds}, "
             f"optics and noise {self.ranges.describe()}; camera grid {self.grid_share:.0%}, Bayer {self.cfa_share:.0%} "
-            f"(bilinear or Malvar), denoise {self.denoise_share:.0%}, sharpen {self.sharpen_share:.0%} in random order, "
+            f"(bilinear or Malvar), denoise {self.denoise_share:.0%} (gaussian/median chroma, guided), sharpen {self.sharpen_share:.0%} in random order, "
             f"JPEG {self.jpeg_share:.0%} q{self.jpeg_quality[0]:g}..{self.jpeg_quality[1]:g}"
         )
 
@@ -504,7 +522,7 @@ class CaptureFamily:
             cfa=str(rng.choice(BAYER_PATTERNS)) if rng.random() < self.cfa_share else "",
             demosaic=str(rng.choice(["bilinear", "malvar"])),
             processing=tuple(steps),
-            denoise=str(rng.choice(["gaussian", "median"])),
+            denoise=str(rng.choice(["gaussian", "median", "guided"])),
             denoise_strength=uniform(self.denoise_strength),
             sharpen_radius=uniform(self.sharpen_radius),
             sharpen_amount=uniform(self.sharpen_amount),

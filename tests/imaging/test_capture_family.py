@@ -15,6 +15,7 @@ from microsr_core.imaging.capture_family import (
     airy_kernel,
     bayer_mosaic,
     coma_kernel,
+    denoise,
     demosaic,
     disc_kernel,
     encode,
@@ -85,7 +86,7 @@ def test_the_training_family_never_draws_a_held_out_kind_of_step():
     draws = [family.sample(rng) for _ in range(400)]
     assert {d.psf for d in draws} == {"gaussian", "airy", "disc"}
     assert {d.demosaic for d in draws} == {"bilinear", "malvar"}
-    assert {d.denoise for d in draws} == {"gaussian", "median"}
+    assert {d.denoise for d in draws} == {"gaussian", "median", "guided"}
     assert {d.resample for d in draws} == {"bilinear", "bicubic"}
     assert {d.codec for d in draws} == {"jpeg", "none"}
     assert all(d.tone == 0 and d.vignetting == 0 and d.lateral_ca == 0 for d in draws)
@@ -246,3 +247,15 @@ def test_jpeg2000_reaches_its_target_psnr_with_wavelet_blur_not_blocks(sample):
 def test_a_pipeline_refuses_an_unknown_chroma_subsampling_when_made():
     with pytest.raises(ParameterError, match="chroma must be one of"):
         CameraPipeline(codec="jpeg", chroma="411")
+
+
+def test_guided_denoising_flattens_noise_and_keeps_an_edge():
+    rng = np.random.default_rng(0)
+    step = np.full((48, 48, 3), 0.3, dtype=np.float32)
+    step[:, 24:] = 0.7
+    noisy = np.clip(step + rng.normal(0, 0.02, step.shape), 0, 1).astype(np.float32)
+    out = denoise(noisy, "guided", 1.0)
+    flat = (slice(4, 44), slice(4, 18))
+    assert out[flat].std() < 0.5 * noisy[flat].std()  # noise of 0.02 is under the filter's 0.03: averaged away
+    assert out[:, 25:30].mean() - out[:, 18:23].mean() == pytest.approx(0.4, abs=0.02)  # the 0.4 edge kept
+    assert np.abs(out[:, 23] - out[:, 24]).mean() > 0.3  # and sharp: still one pixel wide
