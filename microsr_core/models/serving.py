@@ -130,11 +130,6 @@ def bf16_backends(card: Mapping[str, Any], scale: int) -> tuple[str, ...]:
     return tuple(backend for backend in NETWORK_BACKENDS if _within(by_backend.get(backend, {}), scale))
 
 
-def bf16_auto(card: Mapping[str, Any], scale: int) -> bool:
-    """Whether precision auto may run the card's network in bf16 at ``scale`` in some backend."""
-    return bool(bf16_backends(card, scale))
-
-
 def split_name(name: str) -> tuple[str, str | None]:
     """``"vdsr@mine"`` -> ``("vdsr", "mine")``; ``"vdsr"`` -> ``("vdsr", None)``."""
     base, _, model = name.partition("@")
