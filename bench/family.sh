@@ -6,7 +6,7 @@
 #   phone       held out: vignetting, Menon demosaicing, S-curve, bilateral denoise, sharpening, JPEG q70
 #   wsi         held out (added 2026-12-07 night, before any family change it was meant to judge): coma, hot pixels, JPEG 2000
 # (microsr_core/capture_family.py). Real-ESRGAN general-v3 (../shared/peers, imported as
-# import@realesr; x4 only) runs on the same LR at x4. Per-image rows give the worst image and
+# import@realesr) runs on the same LR at every scale (x2 and x3: its x4 output resized down, as its --outscale does). Per-image rows give the worst image and
 # invented colour. Written to docs/eval/family/${RUN}_<pipeline>_<set>_test_x<scale>.json, summarised by
 # bench/family_table.py.
 #
@@ -14,7 +14,7 @@
 #   MICROSR_WEIGHTS=DIR RUN=before bash bench/family.sh     # another weights folder
 #   SCALES="2 4" SETS="bccd wbc1" PIPES=phone bash bench/family.sh
 #   LIMIT=8 bash bench/family.sh     # the first 8 test images of each set (BCCD fields are 640x480: ~1 min an image on 2 busy cores)
-#   METHODS=bicubic,prior,prior_none SCALES=4 bash bench/family.sh       # other methods (the peer still joins at x4)
+#   METHODS=bicubic,prior,prior_none SCALES=4 bash bench/family.sh       # other methods (the peer still joins)
 #   KIND=bicubic RUN=clean-weights bash bench/family.sh                  # the bicubic-kind weights on the same captures
 #   PIPES=bicubic RUN=on-bicubic bash bench/family.sh                    # the real-capture weights on a bicubic downscale
 #   SPLIT=val …                                                          # the val split (a choice made on numbers: val, not test)
@@ -38,7 +38,7 @@ for s in ${SCALES:-2 3 4}; do
     case $set in bccd) hr=$DATA/bccd/images ;; wbc*) hr=$DATA/wbc_seg/dataset${set#wbc}/images ;; esac
     for pipe in ${PIPES:-microscope scanner phone wsi}; do
       [ -n "${SKIP_DONE:-}" ] && [ -f $OUT/${RUN}_${pipe}_${set}_${SPLIT:-test}_x$s.json ] && continue
-      methods=${METHODS:-bicubic,vdsr,microgan}; [ $s = 4 ] && methods=$methods$peer
+      methods=${METHODS:-bicubic,vdsr,microgan}$peer
       capture=(); [ $pipe = microscope ] && capture=(--capture $REALISTIC)
       python3 -m microsr_core evaluate --split ${SPLIT:-test} --hr $hr --scale $s --degradation $pipe "${capture[@]}" --lr-kind ${KIND:-real} \
         --methods $methods ${LIMIT:+--limit $LIMIT} --per-image --json $OUT/${RUN}_${pipe}_${set}_${SPLIT:-test}_x$s.json > /dev/null

@@ -34,6 +34,9 @@ from .weights import read_manifest, remove_card, sha256_of, write_card
 NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,40}")
 #: LR side of the crop every import is run on once before it is installed.
 PROBE_SIDE = 24
+#: Scales an imported model also serves below its own, by resizing its output down (the
+#: ``--outscale`` of Real-ESRGAN's inference script), so that it joins every comparison at them.
+OUTSCALES = (2, 3, 4)
 CHANNEL_NAMES = {1: "grayscale (Y)", 3: "RGB"}
 
 
@@ -50,7 +53,7 @@ def list_models() -> dict[str, dict[str, Any]]:
 
 def _check_runs(name: str, card: dict[str, Any]) -> None:
     """Run the model once on a real crop (tiled, as it will be served) and check the output shape."""
-    scale = card["scales"][0]
+    scale = card["native_scale"]
     lr = np.ascontiguousarray(sample_image()[:PROBE_SIDE, : PROBE_SIDE + 8])
     try:
         method = ImportedMethod(torch.device("cpu"), name, weights=card_weights(f"{IMPORTED}@{name}", name, card))
@@ -64,11 +67,20 @@ def _check_runs(name: str, card: dict[str, Any]) -> None:
                            f"for a {lr.shape} input at x{scale}")
 
 
+def served_scales(native: int) -> list[int]:
+    """The scales a model of scale ``native`` serves: its own, and each of :data:`OUTSCALES` below it."""
+    return [s for s in OUTSCALES if s < native] + [native]
+
+
 def summary(card: dict[str, Any]) -> str:
-    """``spandrel:ESRGAN x4, RGB, 16.7 M parameters, from RealESRGAN_x4plus.pth`` (a card's summary)."""
+    """``spandrel:ESRGAN x4 (x2, x3 by resizing its x4 output), RGB, 16.7 M parameters, from
+    RealESRGAN_x4plus.pth`` (a card's summary)."""
     count = card.get("parameters")
     parameters = "" if count is None else f", {count:,} parameters" if count < 10**6 else f", {count / 1e6:.1f} M parameters"
-    return (f"{card['architecture']} x{card['scales'][0]}, {CHANNEL_NAMES[card['input_channels']]}{parameters}, "
+    native = card.get("native_scale", card["scales"][0])
+    below = [f"x{s}" for s in card["scales"] if s != native]
+    resized = f" ({', '.join(below)} by resizing its x{native} output)" if below else ""
+    return (f"{card['architecture']} x{native}{resized}, {CHANNEL_NAMES[card['input_channels']]}{parameters}, "
             f"from {card['source_file']}")
 
 
@@ -99,8 +111,8 @@ def add_model(file: str | Path, name: str, scale: int | None = None, replace: bo
     if scale is not None and int(scale) != detected:
         raise ParameterError(f"scale x{scale} disagrees with the file: {facts['architecture']} upscales x{detected}")
     sha256 = sha256_of(path)
-    card = {"method": IMPORTED, "lr_kind": ANY_KIND, **facts, "sha256": sha256, "file": f"{name}-{sha256[:12]}{suffix}",
-            "source_file": source_name or path.name}
+    card = {"method": IMPORTED, "lr_kind": ANY_KIND, **facts, "native_scale": detected, "scales": served_scales(detected),
+            "sha256": sha256, "file": f"{name}-{sha256[:12]}{suffix}", "source_file": source_name or path.name}
     card["summary"] = summary(card)
     folder.mkdir(parents=True, exist_ok=True)
     target = resolve_inside(folder, card["file"])

@@ -40,15 +40,16 @@ def test_a_model_file_imports_in_one_step_and_upscales_like_the_network(kind, sc
     path = save_foreign_model(net, tmp_path / f"{kind}{suffix}")
     card = add_model(path, "mine")
     architecture = "onnx" if suffix == ".onnx" else {"esrgan": "spandrel:ESRGAN", "compact": "spandrel:Compact"}[kind]
-    assert (card["architecture"], card["scales"], card["input_channels"], card["lr_kind"]) == (architecture, [scale], 3, "any")
+    served_scales = {2: [2], 3: [2, 3], 4: [2, 3, 4]}[scale]  # its own and, resized down, each shipped scale below it
+    assert (card["architecture"], card["native_scale"], card["scales"], card["input_channels"], card["lr_kind"]) == (architecture, scale, served_scales, 3, "any")
     parameters = sum(p.numel() for p in net.parameters())
     assert card["parameters"] == parameters if suffix != ".onnx" else 0 <= card["parameters"] - parameters <= 8  # + resize factors
     assert card["sha256"] == sha256_of(path) == sha256_of(imports_dir() / card["file"])
     assert json.loads((imports_dir() / "manifest.json").read_text())["models"]["mine"] == card
-    assert abs(card["bf16_delta_db"][str(scale)]) < 0.5  # measured: precision auto follows it
+    assert all(abs(card["bf16_delta_db"][str(s)]) < 0.5 for s in served_scales)  # measured: precision auto follows it
     assert "import@mine" in method_names() and "import" not in method_names()
     info = next(info for info in method_catalog() if info.name == "import@mine")
-    assert info.available and info.scales_for("bicubic") == info.scales_for("real") == (scale,)
+    assert info.available and info.scales_for("bicubic") == info.scales_for("real") == tuple(served_scales)
 
     lr = np.ascontiguousarray(sample[100:140, 200:252])
     result = upscale(lr, "import@mine", scale, tile=0, precision="fp32", lr_kind="real")
@@ -62,6 +63,26 @@ def test_a_model_file_imports_in_one_step_and_upscales_like_the_network(kind, sc
     margin = create("import@mine", torch.device("cpu")).margin(scale)
     assert margin == 5 if kind == "compact" else 5 < margin <= 48
     np.testing.assert_allclose(tiled.image, result.image, atol=1e-4)  # so tiles change nothing
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_an_x4_model_serves_x2_and_x3_as_its_x4_output_resized_down(channels, tmp_path, sample):
+    from microsr_core.imaging.degrade import imresize
+
+    net = tiny_foreign_model("compact", 4, channels=channels)
+    card = add_model(save_foreign_model(net, tmp_path / "compact4.safetensors"), "four")
+    assert card["scales"] == [2, 3, 4] and "x2, x3 by resizing its x4 output" in card["summary"]
+    lr = np.ascontiguousarray(sample[100:130, 200:244])
+    native = upscale(lr, "import@four", 4, tile=0, precision="fp32").image
+    for scale in (2, 3):
+        result = upscale(lr, "import@four", scale, tile=0, precision="fp32")
+        assert result.image.shape == (30 * scale, 44 * scale, 3) and result.served.scale == scale
+        np.testing.assert_allclose(result.image, np.clip(imresize(native, output_shape=(30 * scale, 44 * scale)), 0, 1), atol=1e-5)
+        tiled = upscale(lr, "import@four", scale, tile=16, precision="fp32")
+        assert tiled.tiles > 1
+        np.testing.assert_allclose(tiled.image, result.image, atol=1e-4)  # the margin covers the resizing kernel too
+    method = create("import@four", torch.device("cpu"))
+    assert method.margin(2) == method.margin(4) + 1
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])

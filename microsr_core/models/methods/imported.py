@@ -9,7 +9,9 @@ policy's dtype. A network takes the LR image itself (not a bicubic upscale), RGB
 one-channel model, Y with bicubic Cb/Cr. Each tile is padded to the card's size requirements
 and its output cropped back by :meth:`NetworkMethod.forward` (the one size rule of
 :class:`~microsr_core.models.archs.padding.SizeRule`); the tile margin is the network's reach,
-measured from its response to an impulse.
+measured from its response to an impulse. Below the network's own scale (the card's
+``native_scale``) the output is resized down by antialiased bicubic (MATLAB's ``imresize``,
+:func:`~microsr_core.imaging.degrade.imresize`), as Real-ESRGAN's ``--outscale`` does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from ...imaging.color import rgb_to_y
+from ...imaging.degrade import imresize
 from ...errors import WeightsError
 from ..model_files import load_network
 from ..network_input import upscale_ycbcr
@@ -64,38 +67,52 @@ class ImportedMethod(NetworkMethod):
     def size_rule(self, scale: int) -> SizeRule:
         return SizeRule.of_card(self.table[scale].card)
 
+    def native(self, scale: int) -> int:
+        """The network's own scale, which serves ``scale`` (larger where the output is resized down)."""
+        card = self.table[scale].card
+        return int(card.get("native_scale", scale))
+
     def margin(self, scale: int) -> int:
         """LR pixels of context a tile needs: the reach measured from the network's response to an
-        impulse (once per network), not a guess per architecture."""
+        impulse (once per network), not a guess per architecture; one more where the output is
+        resized down (the bicubic kernel reaches under 1 LR px at any such ratio)."""
         if scale not in self._margins:
-            self._margins[scale] = self._impulse_reach(scale) + 1
+            self._margins[scale] = self._impulse_reach(scale) + 1 + (self.native(scale) != scale)
         return self._margins[scale]
 
     def _impulse_reach(self, scale: int) -> int:
         """How far (LR px) from a pixel the network's output changes when that pixel does."""
-        side, channels = IMPULSE_SIDE, self.table[scale].card["input_channels"]
+        side, channels, native = IMPULSE_SIDE, self.table[scale].card["input_channels"], self.native(scale)
         flat = torch.full((1, channels, side, side), 0.5)
         bumped = flat.clone()
         bumped[..., side // 2, side // 2] += 0.25
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):  # fp32: bf16 rounding would read as reach
             change = (self._run(bumped, scale) - self._run(flat, scale)).abs().amax(dim=(0, 1))
         rows, cols = torch.nonzero(change > IMPULSE_THRESHOLD * change.max().clamp_min(1e-12), as_tuple=True)
-        reach = max((rows // scale - side // 2).abs().max().item(), (cols // scale - side // 2).abs().max().item())  # in LR pixels
+        reach = max((rows // native - side // 2).abs().max().item(), (cols // native - side // 2).abs().max().item())  # in LR pixels
         return min(side // 2, int(reach))
 
     def _run(self, x: torch.Tensor, scale: int) -> torch.Tensor:
-        """The network's x``scale`` output for ``x`` (1, C, H, W), refused unless it is one image ``scale`` times larger."""
+        """The output of the network serving ``scale`` for ``x`` (1, C, H, W), at its own scale;
+        refused unless it is one image that many times larger."""
+        native = self.native(scale)
         out = self.forward(x.to(self.device).contiguous(memory_format=torch.channels_last), scale)
-        expected = (1, x.shape[1], x.shape[2] * scale, x.shape[3] * scale)
+        expected = (1, x.shape[1], x.shape[2] * native, x.shape[3] * native)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise WeightsError(f"imported model '{self.model}' returned {got} for a {tuple(x.shape)} input, not x{scale} {expected}")
+            raise WeightsError(f"imported model '{self.model}' returned {got} for a {tuple(x.shape)} input, not x{native} {expected}")
         return out.float()
 
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         gray = self.table[scale].card["input_channels"] == 1
         image = ((rgb_to_y(lr) - Y_BLACK) / Y_SPAN)[:, :, None] if gray else lr
         out = self._run(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None], scale)
+        native = self.native(scale)
         if gray:
-            return TileOutput(merge_y(out.float() * Y_SPAN + Y_BLACK, upscale_ycbcr(lr, scale)))
-        return TileOutput(np.ascontiguousarray(out[0].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)))
+            sr = merge_y(out.float() * Y_SPAN + Y_BLACK, upscale_ycbcr(lr, native))
+        else:
+            sr = np.ascontiguousarray(out[0].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0))
+        if native == scale:
+            return TileOutput(sr)
+        resized = imresize(sr, output_shape=(lr.shape[0] * scale, lr.shape[1] * scale))
+        return TileOutput(np.clip(resized, 0.0, 1.0).astype(np.float32))
