@@ -76,8 +76,11 @@ def run_training(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     is_main_process: bool = True,
+    max_seconds: float = 0.0,
 ) -> TrainResult:
-    """Train ``task`` for ``steps`` steps in total (a resumed run counts its earlier steps).
+    """Train ``task`` for ``steps`` steps in total (a resumed run counts its earlier steps), or
+    until ``max_seconds`` of training (0: no limit), where the run ends as if that step were its
+    last: validated, checkpointed and exported, the card saying so.
 
     ``resume`` is the state of the checkpoint to continue from (:func:`load_checkpoint`).
 
@@ -99,19 +102,22 @@ def run_training(
     began = time.monotonic()
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}  # per key: a step may leave a loss out (the prior's SR-only batches)
+    done, out_of_time = start, False
     for step in range(start, steps):
         losses = task.train_step(step)
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + value
             counts[key] = counts.get(key, 0) + 1
         done = step + 1
+        out_of_time = max_seconds > 0 and wall_before + time.monotonic() - began >= max_seconds
+        last = done == steps or out_of_time
         validation = None
         saved = None
         row: dict[str, Any] | None = None
-        if done % log_every == 0 or done == steps:
+        if done % log_every == 0 or last:
             row = {"step": done, **{key: total / counts[key] for key, total in sums.items()}}
             sums, counts = {}, {}
-        if done % validate_every == 0 or done == steps:
+        if done % validate_every == 0 or last:
             validation = task.validate()
             for module in task.modules.values():
                 module.train()
@@ -123,25 +129,33 @@ def run_training(
                 with open(history_path, "a") as handle:
                     handle.write(json.dumps(row) + "\n")
         stopping = should_stop is not None and should_stop()
-        if is_main_process and (done % checkpoint_every == 0 or done == steps or stopping):
+        if is_main_process and (done % checkpoint_every == 0 or last or stopping):
             save_checkpoint(task, checkpoint, done, history, wall_before + time.monotonic() - began, config)
             saved = checkpoint
         if progress is not None:
             progress(Progress(done, steps, losses, validation, saved, row))
         if stopping:
             raise TrainingCancelled(f"stopped at step {done}; resume from {checkpoint}")
+        if out_of_time:
+            break
     wall = wall_before + time.monotonic() - began
     if is_main_process:
-        model, card = task.export()
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out_dir / "model.safetensors"))
-        card = {
-            **card,
-            "parameters": parameter_count(model),
-            "training": {**card.get("training", {}), "steps": steps, "wall_seconds": round(wall, 1)},
-            "final_validation": next((r for r in reversed(history) if any(k.startswith("val_") for k in r)), {}),
-        }
-        (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
-    return TrainResult(out_dir, steps, history, wall, dict(task.modules))
+        _export(task, out_dir, done, wall, history, f"stopped by max_seconds {max_seconds:g} at step {done} of {steps}" if out_of_time else None)
+    return TrainResult(out_dir, done, history, wall, dict(task.modules))
+
+
+def _export(task: TrainTask, out_dir: Path, steps: int, wall: float, history: list[dict[str, Any]], stop_note: str | None) -> None:
+    """The run's weights (``model.safetensors``) and card, with its steps, seconds and last validation."""
+    model, card = task.export()
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out_dir / "model.safetensors"))
+    training = {**card.get("training", {}), "steps": steps, "wall_seconds": round(wall, 1), **({"stopped": stop_note} if stop_note else {})}
+    card = {
+        **card,
+        "parameters": parameter_count(model),
+        "training": training,
+        "final_validation": next((r for r in reversed(history) if any(k.startswith("val_") for k in r)), {}),
+    }
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
 
 
 def train_from_config(task_cls: type[TrainTask], config: RunSettings, *, resume: str | Path | dict[str, Any] | None = None, **loop_options) -> TrainResult:
@@ -165,5 +179,6 @@ def train_from_config(task_cls: type[TrainTask], config: RunSettings, *, resume:
         resume=state,
         checkpoint_every=config.checkpoint_every,
         validate_every=config.validate_every,
+        max_seconds=config.max_seconds,
         **loop_options,
     )

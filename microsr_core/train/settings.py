@@ -77,6 +77,10 @@ class RunSettings:
     #: reads and the run ships (0: off). MicroGAN's pixel-loss runs' val gain swung by 1.3 dB
     #: between checkpoints 250 steps apart (1.20 … 2.54 at x3), so picking the best picked noise.
     ema: float = 0.0
+    #: Training seconds after which the run ends at the step it is on, validated, checkpointed
+    #: and exported as if its steps were done (0: no limit; a resumed run counts its earlier
+    #: seconds): a CPU budget kept to the second without losing the weights reached.
+    max_seconds: float = 0.0
 
     @classmethod
     def recipe_fields(cls) -> set[str]:
@@ -119,7 +123,7 @@ def check_config(
     for name in ("steps", "checkpoint_every", "validate_every") + positive:
         if getattr(config, name) <= 0:
             raise ParameterError(f"{name} must be positive, got {getattr(config, name)}")
-    for name in ("threads",) + non_negative:
+    for name in ("threads", "max_seconds") + non_negative:
         if getattr(config, name) < 0:
             raise ParameterError(f"{name} must be >= 0, got {getattr(config, name)}")
     if not 0 <= config.ema < 1:

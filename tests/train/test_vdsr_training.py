@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from microsr_core.errors import ParameterError
 from microsr_core.train.checkpoints import load_checkpoint
 from microsr_core.train.loop import TrainingCancelled
 from microsr_core.train.vdsr import VDSRConfig, VDSRTask, train_vdsr
@@ -44,6 +45,21 @@ def test_run_writes_weights_card_history_and_resumes(tiny_folder, tmp_path):
     card = json.loads((out / "card.json").read_text())
     assert card["architecture"] == "VDSR" and card["training"]["steps"] == 20 and card["scales"] == [2, 4]
     assert (out / "model.safetensors").is_file()
+
+
+def test_a_time_budget_ends_the_run_validated_checkpointed_and_exported(tiny_folder, tmp_path):
+    out = tmp_path / "run"
+    result = train_vdsr(replace(_config(tiny_folder, out, 500), max_seconds=1e-6))  # spent after the first step
+    assert result.steps == 1 and load_checkpoint(out / "checkpoint.pt")["step"] == 1
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["steps"] == 1 and card["training"]["stopped"] == "stopped by max_seconds 1e-06 at step 1 of 500"
+    assert card["final_validation"]["step"] == 1 and "val_psnr_y_x2" in card["final_validation"]
+    assert (out / "model.safetensors").is_file()
+    train_vdsr(_config(tiny_folder, tmp_path / "whole", 3))  # no limit: every step, and no note
+    whole = json.loads((tmp_path / "whole" / "card.json").read_text())
+    assert whole["training"]["steps"] == 3 and "stopped" not in whole["training"]
+    with pytest.raises(ParameterError, match="max_seconds must be >= 0, got -1"):
+        replace(_config(tiny_folder, out, 5), max_seconds=-1)
 
 
 def test_bad_config_is_refused(tiny_folder, tmp_path):
