@@ -242,13 +242,14 @@ def _cmd_models_add(args) -> int:
 
 def _cmd_models_list(args) -> int:
     from .models.imports import list_models
+    from .models.methods.imported import native_scale
     from .models.serving import bf16_backends
 
     cards = list_models()
     if not cards:
         print("no imported models (add one: python -m microsr_core models add FILE --name NAME)")
     for name, card in sorted(cards.items()):
-        precision = "bf16 auto" if bf16_backends(card, card["scales"][0]) else "fp32 auto"
+        precision = "bf16 auto" if bf16_backends(card, native_scale(card)) else "fp32 auto"
         print(f"import@{name}: {card['summary']}; sha256 {card['sha256'][:12]}…; {precision}")
     return 0
 

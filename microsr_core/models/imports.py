@@ -24,7 +24,7 @@ from ..errors import MicroSRError, ParameterError, WeightsError
 from .bf16_gate import measure_bf16
 from .inference import upscale
 from ..imaging.io import sample_image
-from .methods.imported import ImportedMethod
+from .methods.imported import ImportedMethod, native_scale
 from .model_files import SUFFIXES, checked_size, describe
 from ..paths import imports_dir, resolve_inside
 from .serving import ANY_KIND, IMPORTED, card_weights
@@ -77,7 +77,7 @@ def summary(card: dict[str, Any]) -> str:
     RealESRGAN_x4plus.pth`` (a card's summary)."""
     count = card.get("parameters")
     parameters = "" if count is None else f", {count:,} parameters" if count < 10**6 else f", {count / 1e6:.1f} M parameters"
-    native = card.get("native_scale", card["scales"][0])
+    native = native_scale(card)
     below = [f"x{s}" for s in card["scales"] if s != native]
     resized = f" ({', '.join(below)} by resizing its x{native} output)" if below else ""
     return (f"{card['architecture']} x{native}{resized}, {CHANNEL_NAMES[card['input_channels']]}{parameters}, "

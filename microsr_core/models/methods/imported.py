@@ -44,6 +44,12 @@ IMPULSE_THRESHOLD = 1e-3
 Y_BLACK, Y_SPAN = 16 / 255, 219 / 255
 
 
+def native_scale(card) -> int:
+    """The scale an imported card's network itself upscales by (cards imported before the lower
+    scales were served name only that one)."""
+    return int(card.get("native_scale", card["scales"][0]))
+
+
 @register
 class ImportedMethod(NetworkMethod):
     name = IMPORTED
@@ -69,8 +75,7 @@ class ImportedMethod(NetworkMethod):
 
     def native(self, scale: int) -> int:
         """The network's own scale, which serves ``scale`` (larger where the output is resized down)."""
-        card = self.table[scale].card
-        return int(card.get("native_scale", scale))
+        return native_scale(self.table[scale].card)
 
     def margin(self, scale: int) -> int:
         """LR pixels of context a tile needs: the reach measured from the network's response to an
@@ -106,8 +111,8 @@ class ImportedMethod(NetworkMethod):
     def process(self, lr: np.ndarray, scale: int) -> TileOutput:
         gray = self.table[scale].card["input_channels"] == 1
         image = ((rgb_to_y(lr) - Y_BLACK) / Y_SPAN)[:, :, None] if gray else lr
-        out = self._run(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None], scale)
         native = self.native(scale)
+        out = self._run(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None], scale)
         if gray:
             sr = merge_y(out.float() * Y_SPAN + Y_BLACK, upscale_ycbcr(lr, native))
         else:
