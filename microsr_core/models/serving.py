@@ -86,17 +86,29 @@ class ServedWeights:
         """The one full name of these weights: ``shipped/vdsr_x2`` (None without weights)."""
         return None if self.entry is None else f"{self.source}/{self.entry}"
 
+    @property
+    def resized_from(self) -> int | None:
+        """The network's own scale where it is not ``scale`` (an imported x4 model serving x2 runs at
+        x4 and its output is resized down), else None."""
+        native = self.card.get("native_scale")
+        return int(native) if native is not None and int(native) != self.scale else None
+
     def provenance(self) -> dict[str, Any]:
         """What the report, the ZIP's settings.json, the metrics rows and ``evaluate`` write."""
         return {
             "method": self.method, "scale": self.scale, "lr_kind": self.lr_kind, "weights_source": self.source,
             "weights_entry": self.entry, "weights_file": self.file, "weights_sha256": self.sha256,
             "training_steps": self.card.get("training", {}).get("steps"), "bf16_auto": self.bf16_auto,
+            "resized_from_scale": self.resized_from,
         }
 
     def label(self) -> str:
-        """``vdsr_x2 (bicubic LR)``, or ``bicubic LR`` for a method without a network."""
-        return f"{self.entry} ({self.lr_kind} LR)" if self.entry else f"{self.lr_kind} LR"
+        """``vdsr_x2 (bicubic LR)``, ``realesr (real LR, run at x4, resized to x2)``, or ``bicubic LR``
+        for a method without a network."""
+        if not self.entry:
+            return f"{self.lr_kind} LR"
+        resized = f", run at x{self.resized_from}, resized to x{self.scale}" if self.resized_from else ""
+        return f"{self.entry} ({self.lr_kind} LR{resized})"
 
 
 def lr_kind_of(degradation_kind: str) -> str:

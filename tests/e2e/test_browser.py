@@ -389,12 +389,12 @@ def test_a_shared_sample_link_opens_the_view_with_scale_bars(server, tmp_path):
 
 
 def test_imported_models_run_beside_ours_with_metrics_and_report(server, images, tmp_path):
-    """An ESRGAN (.pth), a Real-ESRGAN Compact (.safetensors) and an ONNX model are each imported in
-    one step on the Models page, then run beside the shipped methods on Compare, and the report
-    names each with its file's sha256 and its metrics."""
+    """An ESRGAN (.pth), a Real-ESRGAN Compact (.safetensors, x4) and an ONNX model are each imported
+    in one step on the Models page, then run beside the shipped methods on Compare at x2, and the
+    report names each with its file's sha256 and its metrics, and says the x4 one was resized."""
     files = {
         "esrgan": save_foreign_model(tiny_foreign_model("esrgan", 2), tmp_path / "esrgan.pth"),
-        "compact": save_foreign_model(tiny_foreign_model("compact", 2, seed=1), tmp_path / "compact.safetensors"),
+        "compact": save_foreign_model(tiny_foreign_model("compact", 4, seed=1), tmp_path / "compact.safetensors"),  # x4, serves x2
         "onnx": save_foreign_model(tiny_foreign_model("compact", 2, seed=2), tmp_path / "compact.onnx"),
     }
     lr_path, hr_path = images
@@ -438,5 +438,6 @@ def test_imported_models_run_beside_ours_with_metrics_and_report(server, images,
             text = report.read_text()
             for name, path in files.items():
                 assert f"import@{name}" in text and hashlib.sha256(path.read_bytes()).hexdigest() in text, name
+            assert "compact (bicubic LR, run at x4, resized to x2)" in text  # the x4 import says how it served x2
         finally:
             browser.close()

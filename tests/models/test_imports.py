@@ -77,10 +77,14 @@ def test_an_x4_model_serves_x2_and_x3_as_its_x4_output_resized_down(channels, tm
     for scale in (2, 3):
         result = upscale(lr, "import@four", scale, tile=0, precision="fp32")
         assert result.image.shape == (30 * scale, 44 * scale, 3) and result.served.scale == scale
+        # every record of the result says it ran at x4 and was resized
+        assert result.served.provenance()["resized_from_scale"] == 4
+        assert result.served.label() == f"four (bicubic LR, run at x4, resized to x{scale})"
         np.testing.assert_allclose(result.image, np.clip(imresize(native, output_shape=(30 * scale, 44 * scale)), 0, 1), atol=1e-5)
         tiled = upscale(lr, "import@four", scale, tile=16, precision="fp32")
         assert tiled.tiles > 1
         np.testing.assert_allclose(tiled.image, result.image, atol=1e-4)  # the margin covers the resizing kernel too
+    assert upscale(lr, "import@four", 4, tile=0, precision="fp32").served.label() == "four (bicubic LR)"
     method = create("import@four", torch.device("cpu"))
     assert method.margin(2) == method.margin(4) + 1
 
