@@ -184,3 +184,43 @@ def test_the_shipped_real_capture_microgan_paints_no_colour_on_a_faint_grey_fibr
         chroma = lambda rgb: rgb_to_ycbcr(rgb)[..., 1:]  # noqa: E731
         assert np.abs(chroma(result.image) - chroma(bicubic)).max() < 2 / 255  # within clipping: the input's colour
         assert invented_colour(result.image, bicubic, bicubic) == 0.0
+
+
+def test_anchoring_replaces_the_low_frequencies_of_luma_and_keeps_the_detail():
+    from scipy import ndimage
+
+    from microsr_core.models.methods.microgan import anchor_luminance
+
+    rng = np.random.default_rng(0)
+    upscaled = np.clip(ndimage.gaussian_filter(rng.uniform(0.3, 0.8, (96, 128, 3)), (6, 6, 0)), 0, 1).astype(np.float32)
+    detail = 0.03 * np.sign(np.sin(np.arange(128) * np.pi / 2))[None, :, None]  # a 4-pixel pattern on every row
+    sr = np.clip(upscaled + 0.02 + detail, 0, 1).astype(np.float32)  # brighter by 5 grey levels, with detail
+    anchored = anchor_luminance(sr, upscaled, 2, 16)
+    y = lambda rgb: rgb_to_ycbcr(rgb)[..., 0]  # noqa: E731
+    low = lambda plane: ndimage.gaussian_filter(plane, 32, mode="reflect")  # noqa: E731  16 LR pixels at x2
+    inside = np.s_[24:-24, 24:-24]
+    assert abs(low(y(sr) - y(upscaled))).mean() > 4 / 255  # the offset is there before
+    assert abs(low(y(anchored) - y(upscaled)))[inside].max() < 0.3 / 255  # and gone after
+    np.testing.assert_allclose((y(anchored) - low(y(anchored)))[inside], (y(sr) - low(y(sr)))[inside], atol=1 / 255)
+    np.testing.assert_allclose(rgb_to_ycbcr(anchored)[..., 1:], rgb_to_ycbcr(sr)[..., 1:], atol=1e-5)  # chroma untouched
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_the_real_capture_microgan_keeps_the_captures_brightness_tiled_or_not(scale, sample):
+    """Real captures: the output's luminance below 16 LR pixels is the bicubic upscale's, in one
+    piece and in tiles (the margin covers the anchoring's reach); clean-LR weights are not anchored."""
+    from scipy import ndimage
+
+    from microsr_core.models.methods.microgan import ANCHOR_REACH
+
+    method = MicroGANMethod(torch.device("cpu"), lr_kind="real")
+    assert method.anchors(scale) and method.margin(scale) >= ANCHOR_REACH
+    assert not MicroGANMethod(torch.device("cpu")).anchors(scale)
+    lr = np.ascontiguousarray(sample[:200, :260])
+    whole = upscale(lr, method, scale, tile=0, precision="fp32")
+    tiled = upscale(lr, method, scale, tile=4 * ANCHOR_REACH, precision="fp32")
+    assert tiled.tiles > 1 and psnr_y(tiled.image, whole.image) > 45
+    y = lambda rgb: rgb_to_ycbcr(rgb)[..., 0]  # noqa: E731
+    offset = ndimage.gaussian_filter(y(whole.image) - y(upscale(lr, "bicubic", scale).image), 16 * scale)
+    inside = np.s_[32 * scale:-32 * scale, 32 * scale:-32 * scale]  # two sigmas in: the borders reflect differently
+    assert abs(offset[inside]).max() < 0.75 / 255  # unanchored here: 1.4 grey levels at x2, 4.6 at x4
