@@ -38,6 +38,7 @@ from microsr_core.imaging.io import encode_image, load_image  # noqa: E402
 from microsr_core.imaging.metrics import psnr_y  # noqa: E402
 from microsr_core.models.catalog import method_scales  # noqa: E402
 from microsr_core.models.registry import method_names  # noqa: E402
+from microsr_core.models.serving import served  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: (folder, images per split) of the three sets: close-up cells of two sizes and BCCD fields.
@@ -66,7 +67,8 @@ def _rows(path: Path, pipeline: str, scale: int, crop: int) -> list[dict]:
         gain = psnr_y(gathered.results[method].image, reference, scale) - base
         out.append({"set": path.parent.parent.name if "wbc" in str(path) else "bccd", "image": path.name, "pipeline": pipeline,
                     "scale": scale, "lr_kind": lr_kind, "method": method, **values, "spread_x2": spread2,
-                    "suggested_real": int(gathered.facts.suggested_kind == "real"), "true_gain_db": gain})
+                    "suggested_real": int(gathered.facts.suggested_kind == "real"), "true_gain_db": gain,
+                    "weights_sha256": gathered.results[method].served.sha256})
     return out
 
 
@@ -90,7 +92,7 @@ def collect(args) -> None:
 def _read(path: str) -> list[dict]:
     """The rows of a ``collect`` CSV, with the ×2 spread as ``spread``: assess ships the ×2 ensemble (assess.ENSEMBLE)."""
     with open(path) as handle:
-        rows = [{k: (v if k in ("set", "image", "pipeline", "lr_kind", "method") else float(v)) for k, v in row.items()}
+        rows = [{k: (v if k in ("set", "image", "pipeline", "lr_kind", "method", "weights_sha256") else float(v)) for k, v in row.items()}
                 for row in csv.DictReader(handle)]
     return [dict(row, spread=row["spread_x2"]) for row in rows]
 
@@ -99,7 +101,10 @@ def fit(args) -> None:
     rows = _read(args.csv)
     if any(r["pipeline"] in HELD_OUT for r in rows):
         raise SystemExit("refusing to fit on a held-out pipeline")
-    calibration = assess.fit_calibration(rows, command=" ".join(["python", *sys.argv]))
+    # The weights that computed the rows (CSVs collected before the column: the weights shipped now).
+    computed_by = {assess.weights_key(r["method"], int(r["scale"]), r["lr_kind"]):
+                   r.get("weights_sha256") or served(r["method"], int(r["scale"]), r["lr_kind"]).sha256 for r in rows}
+    calibration = assess.fit_calibration(rows, command=" ".join(["python", *sys.argv]), weights=computed_by)
     assess.CALIBRATION_FILE.write_text(json.dumps(calibration, indent=1) + "\n")
     print(f"wrote {assess.CALIBRATION_FILE}")
     print(assess.accuracy_table(rows, calibration))

@@ -199,6 +199,27 @@ def _reason(fit: dict[str, Any], features: dict[str, float], sign: float) -> str
     return FEATURE_WORDS[feature].format(value=value, magnitude=abs(value), better="better" if value >= 0 else "worse")
 
 
+#: :func:`calibration_status` of weights the calibration was fitted on.
+CALIBRATED = "calibrated on these weights"
+
+
+def weights_key(method: str, scale: int, lr_kind: str) -> str:
+    """How a calibration names the weights a method served: ``vdsr x2 real``."""
+    return f"{method} x{scale} {lr_kind}"
+
+
+def calibration_status(method: str, scale: int, lr_kind: str, sha256: str | None, calibration: dict[str, Any]) -> str:
+    """Whether the weights that computed a result are the ones the calibration was fitted on: a
+    calibration is a fact about those weights, and a republished network may gain where the old one lost."""
+    fitted = calibration.get("weights", {})
+    key = weights_key(method, scale, lr_kind)
+    if key not in fitted:
+        return "not calibrated on these weights: the pooled fit of methods on this LR kind"
+    if fitted[key] != sha256:
+        return f"calibrated on other weights of this method (sha256 {str(fitted[key])[:12]}); refit: bench/assess_calibration.py"
+    return CALIBRATED
+
+
 def predict(method: str, lr_kind: str, features: dict[str, float], calibration: dict[str, Any]) -> dict[str, Any]:
     """The verdict of one (image, method) from its ``features`` (:func:`evidence`)."""
     fit = _fit_for(method, lr_kind, calibration)
@@ -235,7 +256,12 @@ def assess_image(loaded: LoadedImage, scale: int, methods: list[str], *, lr_kind
 def verdicts(gathered: Gathered, scale: int, lr_kind: str, calibration: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """{method: :func:`predict`} over the :func:`evidence` of ``gathered``."""
     calibration = calibration or load_calibration()
-    return {name: predict(name, lr_kind, values, calibration) for name, values in evidence(gathered, scale).items()}
+    rows = {name: predict(name, lr_kind, values, calibration) for name, values in evidence(gathered, scale).items()}
+    for name, row in rows.items():
+        row["calibration"] = calibration_status(name, scale, lr_kind, gathered.results[name].served.sha256, calibration)
+        if row["calibration"] != CALIBRATED:  # every place that shows the reason shows this too
+            row["reason"] += f" ({row['calibration']})"
+    return rows
 
 
 def region_spread(lr: np.ndarray, method: Any, scale: int, rows: slice, cols: slice, *, count: int = ENSEMBLE,
@@ -297,10 +323,12 @@ def _ridge(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float,
     return beta[1:] / scales, means, float(beta[0]), loo
 
 
-def fit_calibration(rows: list[dict[str, Any]], features: tuple[str, ...] = DEFAULT_FEATURES, command: str = "") -> dict[str, Any]:
+def fit_calibration(rows: list[dict[str, Any]], features: tuple[str, ...] = DEFAULT_FEATURES, command: str = "",
+                    weights: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Fit the verdict model on val ``rows`` (evidence + ``true_gain_db``, ``method``, ``lr_kind``):
     a ridge fit per method and LR kind and a pooled one per kind, their leave-one-out residual sd,
-    and the decision k that leaves at most :data:`UNSURE_SHARE` of the pairs unsure (leave-one-out too)."""
+    and the decision k that leaves at most :data:`UNSURE_SHARE` of the pairs unsure (leave-one-out too).
+    ``weights`` ({:func:`weights_key`: sha256}) names the weights that computed the rows."""
     fits, expected, sds = {}, [], []
     groups = {(r["method"], r["lr_kind"]) for r in rows} | {("*", r["lr_kind"]) for r in rows}
     for method, kind in sorted(groups):
@@ -317,7 +345,7 @@ def fit_calibration(rows: list[dict[str, Any]], features: tuple[str, ...] = DEFA
     expected_a, sd_a = np.array(expected), np.array(sds)
     k = max((k for k in np.arange(0.0, 3.01, 0.05) if np.mean(np.abs(expected_a) <= k * sd_a) <= UNSURE_SHARE), default=0.0)
     return {"command": command, "features": list(features), "ridge": RIDGE, "ensemble": ENSEMBLE, "ensemble_side": ENSEMBLE_SIDE,
-            "interval_z": INTERVAL_Z, "decision_k": round(float(k), 2), "fits": fits}
+            "interval_z": INTERVAL_Z, "decision_k": round(float(k), 2), "weights": dict(sorted((weights or {}).items())), "fits": fits}
 
 
 def accuracy_table(rows: list[dict[str, Any]], calibration: dict[str, Any]) -> str:

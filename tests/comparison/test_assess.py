@@ -87,6 +87,24 @@ def test_assess_command_writes_a_verdict_per_image_and_method(tmp_path, lr, caps
     assert "vdsr" in capsys.readouterr().out
 
 
+def test_a_verdict_says_whether_its_weights_are_the_calibrated_ones(lr):
+    """A calibration is a fact about the weights it was fitted on: the shipped one names the weights
+    every row it saw came from, and a verdict computed by other weights says so in its reason."""
+    from microsr_core.models.serving import served
+
+    shipped = assess.load_calibration()
+    assert shipped["weights"]["vdsr x2 bicubic"] == served("vdsr", 2, "bicubic").sha256
+    gathered = assess.gather(load_image(encode_image(lr, "png")), 2, ["vdsr"])
+    sha = gathered.results["vdsr"].served.sha256
+    own = dict(calibration(), weights={"vdsr x2 bicubic": sha})
+    row = assess.verdicts(gathered, 2, "bicubic", own)["vdsr"]
+    assert row["calibration"] == assess.CALIBRATED and "calibrat" not in row["reason"]
+    stale = assess.verdicts(gathered, 2, "bicubic", dict(own, weights={"vdsr x2 bicubic": "ab" * 32}))["vdsr"]
+    assert stale["calibration"].startswith("calibrated on other weights") and stale["reason"].endswith(f"({stale['calibration']})")
+    unseen = assess.verdicts(gathered, 2, "bicubic", dict(own, weights={}))["vdsr"]
+    assert unseen["calibration"].startswith("not calibrated on these weights")
+
+
 def test_assess_refuses_bad_input_in_one_line(tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main(["assess", "--lr", str(tmp_path / "broken.png"), "--scale", "2", "--methods", "vdsr"]) == 2
