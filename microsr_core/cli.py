@@ -242,8 +242,7 @@ def _cmd_models_add(args) -> int:
 
 def _cmd_models_list(args) -> int:
     from .models.imports import list_models
-    from .models.methods.imported import native_scale
-    from .models.serving import bf16_backends
+    from .models.serving import bf16_backends, native_scale
 
     cards = list_models()
     if not cards:

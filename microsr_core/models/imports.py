@@ -24,10 +24,10 @@ from ..errors import MicroSRError, ParameterError, WeightsError
 from .bf16_gate import measure_bf16
 from .inference import upscale
 from ..imaging.io import sample_image
-from .methods.imported import ImportedMethod, native_scale
+from .methods.imported import ImportedMethod
 from .model_files import SUFFIXES, checked_size, describe
 from ..paths import imports_dir, resolve_inside
-from .serving import ANY_KIND, IMPORTED, card_weights
+from .serving import ANY_KIND, IMPORTED, card_weights, native_scale
 from .weights import read_manifest, remove_card, sha256_of, write_card
 
 #: What an imported model may be called (it becomes part of a file name and of ``import@<name>``).

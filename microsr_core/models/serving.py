@@ -90,8 +90,8 @@ class ServedWeights:
     def resized_from(self) -> int | None:
         """The network's own scale where it is not ``scale`` (an imported x4 model serving x2 runs at
         x4 and its output is resized down), else None."""
-        native = self.card.get("native_scale")
-        return int(native) if native is not None and int(native) != self.scale else None
+        native = native_scale(self.card) if self.source == "imported" else self.scale
+        return native if native != self.scale else None
 
     def provenance(self) -> dict[str, Any]:
         """What the report, the ZIP's settings.json, the metrics rows and ``evaluate`` write."""
@@ -131,6 +131,12 @@ def card_kind(card: Mapping[str, Any]) -> str:
 def _within(deltas: Mapping[str, float], scale: int) -> bool:
     delta = deltas.get(str(scale))
     return delta is not None and abs(delta) <= TOLERANCE_DB
+
+
+def native_scale(card: Mapping[str, Any]) -> int:
+    """The scale an imported card's network itself upscales by (cards imported before the lower
+    scales were served name only that one)."""
+    return int(card.get("native_scale", card["scales"][0]))
 
 
 def bf16_backends(card: Mapping[str, Any], scale: int) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from ..model_files import load_network
 from ..network_input import upscale_ycbcr
 from ...paths import imports_dir
 from ..runtime import OpenVINOModel
-from ..serving import DEFAULT_KIND, IMPORTED, ServedWeights
+from ..serving import DEFAULT_KIND, IMPORTED, ServedWeights, native_scale
 from .base import TileOutput, register
 from ..archs.padding import SizeRule
 from .common import NetworkMethod, merge_y
@@ -42,12 +42,6 @@ IMPULSE_THRESHOLD = 1e-3
 #: Studio-swing Y (:mod:`microsr_core.imaging.color`) is ``Y_BLACK + Y_SPAN · g`` for a grey pixel of value g:
 #: a grayscale model gets g, the range it was trained on.
 Y_BLACK, Y_SPAN = 16 / 255, 219 / 255
-
-
-def native_scale(card) -> int:
-    """The scale an imported card's network itself upscales by (cards imported before the lower
-    scales were served name only that one)."""
-    return int(card.get("native_scale", card["scales"][0]))
 
 
 @register
