@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
-EVAL = Path(__file__).resolve().parents[1] / "docs" / "eval" / "family"
+from family_table import EVAL, SETS  # the reports' folder and stains, named in one place
+
 PIPES = tuple(os.environ.get("PIPES", "scanner phone wsi").split())
-SETS = ("bccd", "wbc1", "wbc2")
 PEER = "import@realesr"
 
 
