@@ -3,11 +3,14 @@ degradations and per file format; and the fit of its score (on the train split o
 
     python bench/lr_facts_calibration.py [--images 10] [--split test]  # the val (or test) split: the tables of docs/results.md
     python bench/lr_facts_calibration.py --fit --images 60            # the train split: the SCORE_* constants of lr_facts
+    python bench/lr_facts_calibration.py --images 27 --split test --families wsi   # one family's rows
 
 Families (each at x2 and x4, from fields of bccd and both wbc_seg datasets): ``bicubic`` (MATLAB
 downscale: truth "bicubic"), ``microscope`` (the default MicroscopeCapture, its JPEG included),
 ``family`` (a random camera pipeline of capture_family.CaptureFamily per image), and the held-out
-``scanner`` and ``phone`` pipelines (truth "real"). Every LR is saved as PNG and as JPEG quality
+``scanner`` and ``phone`` pipelines (truth "real"); reported but never fit on: ``wsi`` (the held-out
+pipeline added after the score was fit, so its rows say how the score does on a capture kind it
+never saw). Every LR is saved as PNG and as JPEG quality
 90 and 95, and read back as a user's upload would be. Each cell: % right of all, (% "can't tell":
 the facts point both ways, or the LR is under 32 px, as wbc_seg dataset1 fields are at x4); then
 % right of the LRs of at least 32 px, % right when it suggests, % of captures whose PNG and JPEG
@@ -37,7 +40,10 @@ from microsr_core.imaging.io import encode_image, load_image  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FOLDERS = ("bccd/images", "wbc_seg/dataset2/images", "wbc_seg/dataset1/images")
+#: The families the score is fit on (train split) and reported on.
 FAMILIES = ("bicubic", "microscope", "family", "scanner", "phone")
+#: Reported only: the score never saw them.
+UNSEEN = ("wsi",)
 FORMATS = ("PNG", "JPEG q90", "JPEG q95")
 #: The pixel facts the score weighs.
 SCORED = ("fine_detail_db", "top_band_db", "log_noise", "blockiness", "resolution", "level30_db", "level50_db",
@@ -59,7 +65,7 @@ def saved(lr: np.ndarray, file_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def uploads(split: str, images: int):
+def uploads(split: str, images: int, families: tuple[str, ...]):
     """(family, format, image number, the LR as read back) for every LR of ``split``'s fields."""
     number = 0
     for folder in FOLDERS:
@@ -67,7 +73,7 @@ def uploads(split: str, images: int):
             hr = load_image(path).pixels
             number += 1
             for scale in (2, 4):
-                for family in FAMILIES:
+                for family in families:
                     lr = degradation(family, scale, 1000 * number + scale).apply(hr)
                     for file_format in FORMATS:
                         yield family, file_format, (number, scale), load_image(saved(lr, file_format))
@@ -121,13 +127,14 @@ def share(outcomes: list[str], which: str) -> str:
     return f"{share_of(outcomes, which):.0f} %"
 
 
-def report(outcomes: dict[tuple[str, str], list[str | None]], kinds: dict[tuple, dict[str, str | None]]) -> None:
+def report(outcomes: dict[tuple[str, str], list[str | None]], kinds: dict[tuple, dict[str, str | None]],
+           families: tuple[str, ...]) -> None:
     """The Markdown table per family and format: % right, and in brackets % "can't tell"; then
     how often it is right of the LRs of at least MIN_SIDE px, and when it suggests, and how often
     PNG and JPEG agree."""
     print("| LR family (truth) | " + " | ".join(FORMATS) + f" | right, ≥ {lr_facts.MIN_SIDE} px | right when it suggests | PNG = JPEG q90 = q95 | n |")
     print("| --- | " + " | ".join("---:" for _ in FORMATS) + " | ---: | ---: | ---: | ---: |")
-    for family in FAMILIES + ("all",):
+    for family in families + ("all",):
         cells = [outcomes[family, f] for f in FORMATS]
         measured = [outcome for cell in cells for outcome in cell if outcome != SMALL]
         told = [outcome for outcome in measured if outcome != CANT_TELL]
@@ -142,14 +149,19 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10, help="fields per folder")
     parser.add_argument("--split", default="val", choices=("val", "test"), help="the split to report (the score is fit on train)")
     parser.add_argument("--fit", action="store_true", help="fit the score on the train split instead of reporting a split")
+    parser.add_argument("--families", default=",".join(FAMILIES + UNSEEN), help="the families to report (comma-separated)")
     args = parser.parse_args()
     if args.fit:
-        rows = [(family != "bicubic", lr_facts.pixel_facts(image.pixels)) for family, _, _, image in uploads("train", args.images)]
+        rows = [(family != "bicubic", lr_facts.pixel_facts(image.pixels)) for family, _, _, image in uploads("train", args.images, FAMILIES)]
         fit([(real, facts) for real, facts in rows if facts is not None])
         return
     outcomes: dict[tuple[str, str], list[str]] = defaultdict(list)
     kinds: dict[tuple, dict[str, str | None]] = defaultdict(dict)
-    for family, file_format, number, image in uploads(args.split, args.images):
+    families = tuple(args.families.split(","))
+    unknown = set(families) - set(FAMILIES + UNSEEN)
+    if unknown:
+        parser.error(f"unknown families {', '.join(sorted(unknown))}; choose from {', '.join(FAMILIES + UNSEEN)}")
+    for family, file_format, number, image in uploads(args.split, args.images, families):
         facts = lr_facts.lr_facts(image)
         truth = "bicubic" if family == "bicubic" else "real"
         outcome = (SMALL if facts.noise_levels is None else CANT_TELL) if facts.suggested_kind is None else "right" if facts.suggested_kind == truth else "wrong"
@@ -157,7 +169,7 @@ def main() -> None:
             outcomes[key].append(outcome)
         kinds[(family,) + number][file_format] = facts.suggested_kind
         assert facts.noise_levels is None or math.isfinite(facts.noise_levels)
-    report(outcomes, kinds)
+    report(outcomes, kinds, families)
 
 
 if __name__ == "__main__":
