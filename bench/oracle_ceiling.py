@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from family_table import SETS  # noqa: E402
 from microsr_core.imaging.capture_family import HELD_OUT, pipeline_degradation  # noqa: E402
 from microsr_core.imaging.data import list_images, split_of  # noqa: E402
-from microsr_core.imaging.degrade import modcrop  # noqa: E402
 from microsr_core.imaging.io import load_image  # noqa: E402
 from microsr_core.imaging.metrics import psnr_y  # noqa: E402
 from microsr_core.models.inference import upscale  # noqa: E402
@@ -52,14 +51,21 @@ def files(name: str, split: str) -> list[Path]:
     return [path for path in list_images(DATA / FOLDERS[name]) if split_of(path) == split]
 
 
+def captured(path: Path, pipeline: str, scale: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, reference) of one HR image captured by ``pipeline`` with ``seed`` (the degradation modcrops)."""
+    hr = load_image(path).pixels
+    deg = replace(pipeline_degradation(pipeline, scale), seed=seed)
+    return deg.apply(hr), deg.reference(hr)
+
+
 def training_planes(paths: list[Path], pipeline: str, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(network input, target) Y planes of each train image captured once by ``pipeline``."""
-    planes = []
-    for number, path in enumerate(paths):
-        hr = modcrop(load_image(path).pixels, scale)
-        deg = replace(pipeline_degradation(pipeline, scale), seed=10_000 + number)
-        planes.append(y_planes(deg.apply(hr), deg.reference(hr), scale))
-    return planes
+    return [y_planes(*captured(path, pipeline, scale, 10_000 + number), scale) for number, path in enumerate(paths)]
+
+
+def stacked(planes: list[np.ndarray]) -> torch.Tensor:
+    """(N, 1, H, W) float32 tensor of N equal-sized planes."""
+    return torch.from_numpy(np.ascontiguousarray(np.stack(planes)[:, None], dtype=np.float32))
 
 
 def batch(planes: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,20 +76,13 @@ def batch(planes: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
         k = int(rng.integers(8))
         inputs.append(dihedral(x[top:top + CROP, left:left + CROP], k))
         targets.append(dihedral(y[top:top + CROP, left:left + CROP], k))
-    as_tensor = lambda planes: torch.from_numpy(np.ascontiguousarray(np.stack(planes)[:, None], dtype=np.float32))  # noqa: E731
-    return as_tensor(inputs), as_tensor(targets)
+    return stacked(inputs), stacked(targets)
 
 
-def test_gains(paths: list[Path], pipeline: str, scale: int, method: VDSRMethod) -> list[float]:
-    """Gain over bicubic of each test image, LR made as ``evaluate`` makes it."""
-    gains = []
-    for path in paths:
-        hr = modcrop(load_image(path).pixels, scale)
-        deg = replace(pipeline_degradation(pipeline, scale), seed=zlib.crc32(path.name.encode()))
-        lr, reference = deg.apply(hr), deg.reference(hr)
-        sr = upscale(lr, method, scale, precision="fp32", lr_kind="real").image
-        gains.append(psnr_y(sr, reference, scale) - psnr_y(upscale(lr, "bicubic", scale).image, reference, scale))
-    return gains
+def gains(pairs: list[tuple[np.ndarray, np.ndarray]], bicubic: list[float], scale: int, method: VDSRMethod) -> list[float]:
+    """Gain of ``method`` over the ``bicubic`` Y-PSNR of each (LR, reference) pair."""
+    return [psnr_y(upscale(lr, method, scale, precision="fp32", lr_kind="real").image, reference, scale) - base
+            for (lr, reference), base in zip(pairs, bicubic)]
 
 
 def main() -> None:
@@ -100,9 +99,10 @@ def main() -> None:
     row = next(r for r in serving_table("vdsr") if r.scale == args.scale and r.lr_kind == "real" and r.source == "shipped")
     state, card = load_weights(row.entry)
     net = build_network(row.entry, card, state).train()
-    test = files(args.set, "test")[: args.limit]
-    shipped = VDSRMethod(CPU, lr_kind="real", weights=[row], backend="pytorch")
-    before = test_gains(test, args.pipeline, args.scale, shipped)
+    # the test LRs as ``evaluate`` makes them (seed: CRC32 of the file name), made once for both measurements
+    test = [captured(path, args.pipeline, args.scale, zlib.crc32(path.name.encode())) for path in files(args.set, "test")[: args.limit]]
+    bicubic = [psnr_y(upscale(lr, "bicubic", args.scale).image, reference, args.scale) for lr, reference in test]
+    before = gains(test, bicubic, args.scale, VDSRMethod(CPU, lr_kind="real", weights=[row], backend="pytorch"))
     planes = training_planes(files(args.set, "train")[: args.pairs], args.pipeline, args.scale)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng, start = np.random.default_rng(0), time.perf_counter()
@@ -114,7 +114,7 @@ def main() -> None:
         optimizer.step()
     seconds = time.perf_counter() - start
     tuned = VDSRMethod(CPU, lr_kind="real", weights=[row], backend="pytorch", tensors=net.eval().state_dict())
-    after = test_gains(test, args.pipeline, args.scale, tuned)
+    after = gains(test, bicubic, args.scale, tuned)
     print(f"| {args.pipeline} | {args.set} | x{args.scale} | {row.entry} | {np.mean(before):+.2f} (min {min(before):+.2f}) | "
           f"{np.mean(after):+.2f} (min {min(after):+.2f}) | {args.steps} steps, {seconds:.0f} s, {len(planes)} train images |")
 
